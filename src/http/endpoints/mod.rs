@@ -1,0 +1,134 @@
+//! One small tower `Service` per lifecycle endpoint.
+//!
+//! Each is usable alone (mount only [`Register`] and [`Login`] in your own
+//! router if that is all you want) and is infallible: every failure is a
+//! problem+json response. Handlers only decode, call [`Users`], and encode.
+
+mod me;
+mod password_reset;
+mod registration;
+mod sessions;
+mod verification;
+
+pub use me::Me;
+pub use password_reset::{ResetPassword, ResetRequest};
+pub use registration::Register;
+pub use sessions::{Login, Logout, Refresh};
+pub use verification::{Verify, VerifyRequest};
+
+/// A token taken from the request path (`/verify/{token}`), set by
+/// [`UsersService`](super::UsersService) before it calls [`Verify`] or
+/// [`ResetPassword`]. Insert it yourself to use the path forms elsewhere.
+#[derive(Clone)]
+pub struct PathToken(pub String);
+
+impl std::fmt::Debug for PathToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PathToken(..)")
+    }
+}
+
+/// Declares an endpoint service around `async fn handler(Users, Parts, B)`.
+macro_rules! endpoint {
+    ($(#[$meta:meta])* $name:ident => $handler:path) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug)]
+        pub struct $name {
+            users: $crate::Users,
+        }
+
+        impl $name {
+            /// The endpoint, answering for `users`.
+            pub fn new(users: $crate::Users) -> Self {
+                Self { users }
+            }
+        }
+
+        impl<B> tower_service::Service<http::Request<B>> for $name
+        where
+            B: http_body::Body + Send + 'static,
+            B::Data: Send,
+            B::Error: Into<$crate::BoxError>,
+        {
+            type Response = axum_core::response::Response;
+            type Error = std::convert::Infallible;
+            type Future = $crate::mail::BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+            fn poll_ready(
+                &mut self,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<Result<(), Self::Error>> {
+                std::task::Poll::Ready(Ok(()))
+            }
+
+            fn call(&mut self, req: http::Request<B>) -> Self::Future {
+                let users = self.users.clone();
+                Box::pin(async move {
+                    let (parts, body) = req.into_parts();
+                    Ok(match $handler(users, parts, body).await {
+                        Ok(res) => res,
+                        Err(err) => axum_core::response::IntoResponse::into_response(err),
+                    })
+                })
+            }
+        }
+    };
+}
+pub(crate) use endpoint;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use http::{Request, StatusCode};
+    use http_body_util::{BodyExt, Full};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::{RedbStore, Users};
+
+    fn users() -> Users {
+        Users::builder(RedbStore::in_memory().unwrap())
+            .with_secret([9u8; 32])
+            .with_verify_on_register(false)
+            .build()
+            .unwrap()
+    }
+
+    fn post(json: &str) -> Request<Full<bytes::Bytes>> {
+        Request::post("/")
+            .header("content-type", "application/json")
+            .body(Full::from(json.to_owned()))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn register_alone_creates_a_user_and_refuses_a_duplicate() {
+        let users = users();
+        let body = r#"{"email":"a@example.com","password":"long enough pw"}"#;
+        let res = Register::new(users.clone()).oneshot(post(body)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let res = Register::new(users).oneshot(post(body)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::CONFLICT);
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(json["code"], "USER_EXISTS");
+    }
+
+    #[tokio::test]
+    async fn login_alone_refuses_a_non_json_body_with_415() {
+        let req = Request::post("/")
+            .header("content-type", "text/plain")
+            .body(Full::<bytes::Bytes>::from("hi"))
+            .unwrap();
+        let res = Login::new(users()).oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+
+    #[tokio::test]
+    async fn me_without_a_token_is_401_with_www_authenticate() {
+        let req = Request::get("/").body(Full::<bytes::Bytes>::default()).unwrap();
+        let res = Me::new(users()).oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(res.headers()["www-authenticate"], "Bearer");
+    }
+}

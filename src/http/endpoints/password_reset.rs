@@ -1,0 +1,59 @@
+use http::StatusCode;
+use http::request::Parts;
+
+use super::{PathToken, endpoint};
+use crate::error::{BoxError, Error};
+use crate::http::body::json_fields;
+use crate::http::problem::{empty, json};
+use crate::Users;
+
+endpoint! {
+    /// `POST /password-reset/request` with `{"email"}`: 202, whoever owns it.
+    ResetRequest => reset_request
+}
+
+endpoint! {
+    /// `POST /password-reset` with `{"token", "password"}`, or
+    /// `POST /password-reset/{token}` with `{"password"}` (see
+    /// [`PathToken`]): 200 and the user record. Every session ends.
+    ResetPassword => reset_password
+}
+
+async fn reset_request<B>(
+    users: Users,
+    parts: Parts,
+    body: B,
+) -> Result<axum_core::response::Response, Error>
+where
+    B: http_body::Body + Send,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let mut fields = json_fields(&parts, body, users.body_limit()).await?;
+    let email = fields.string("email");
+    fields.finish()?;
+    users.request_password_reset(&email).await?;
+    Ok(empty(StatusCode::ACCEPTED))
+}
+
+async fn reset_password<B>(
+    users: Users,
+    parts: Parts,
+    body: B,
+) -> Result<axum_core::response::Response, Error>
+where
+    B: http_body::Body + Send,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let path_token = parts.extensions.get::<PathToken>().map(|t| t.0.clone());
+    let mut fields = json_fields(&parts, body, users.body_limit()).await?;
+    let token = match path_token {
+        Some(token) => token,
+        None => fields.string("token"),
+    };
+    let password = fields.string("password");
+    fields.finish()?;
+    let user = users.reset_password(&token, &password).await?;
+    Ok(json(StatusCode::OK, &user.record()))
+}

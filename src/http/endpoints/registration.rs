@@ -1,0 +1,27 @@
+use http::StatusCode;
+use http::request::Parts;
+
+use super::endpoint;
+use crate::error::{BoxError, Error};
+use crate::http::body::json_fields;
+use crate::http::problem::json;
+use crate::Users;
+
+endpoint! {
+    /// `POST /register` with `{"email", "password"}`: 201 and the user record.
+    Register => register
+}
+
+async fn register<B>(users: Users, parts: Parts, body: B) -> Result<axum_core::response::Response, Error>
+where
+    B: http_body::Body + Send,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let mut fields = json_fields(&parts, body, users.body_limit()).await?;
+    let email = fields.string("email");
+    let password = fields.string("password");
+    fields.finish()?;
+    let user = users.register(&email, &password).await?;
+    Ok(json(StatusCode::CREATED, &user.record()))
+}

@@ -1,0 +1,68 @@
+use http::StatusCode;
+use http::request::Parts;
+
+use super::endpoint;
+use crate::error::{BoxError, Error};
+use crate::http::body::{MediaType, form_object, json_object, media_type, read};
+use crate::http::problem::{empty, json};
+use crate::http::CurrentUser;
+use crate::Users;
+
+endpoint! {
+    /// `POST /login` with `{"email", "password"}`, or an urlencoded form with
+    /// `username` and `password` as OAuth2 password-grant clients send it:
+    /// 200 and the token response.
+    Login => login
+}
+
+endpoint! {
+    /// `POST /refresh` with `{"refresh_token"}`: 200 and a new token
+    /// response; the presented token is spent.
+    Refresh => refresh
+}
+
+endpoint! {
+    /// `POST /logout` with a bearer token: 204; the calling session ends.
+    Logout => logout
+}
+
+async fn login<B>(users: Users, parts: Parts, body: B) -> Result<axum_core::response::Response, Error>
+where
+    B: http_body::Body + Send,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let kind = media_type(&parts.headers);
+    if kind == MediaType::Other {
+        return Err(Error::UnsupportedMediaType);
+    }
+    let bytes = read(&parts.headers, body, users.body_limit()).await?;
+    let mut fields = match kind {
+        MediaType::Form => form_object(&bytes)?.alias("username", "email"),
+        _ => json_object(&bytes)?,
+    };
+    let email = fields.string("email");
+    let password = fields.string("password");
+    fields.finish()?;
+    let pair = users.login(&email, &password).await?;
+    Ok(json(StatusCode::OK, &pair))
+}
+
+async fn refresh<B>(users: Users, parts: Parts, body: B) -> Result<axum_core::response::Response, Error>
+where
+    B: http_body::Body + Send,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let mut fields = crate::http::body::json_fields(&parts, body, users.body_limit()).await?;
+    let token = fields.string("refresh_token");
+    fields.finish()?;
+    let pair = users.refresh(&token).await?;
+    Ok(json(StatusCode::OK, &pair))
+}
+
+async fn logout<B>(users: Users, parts: Parts, _body: B) -> Result<axum_core::response::Response, Error> {
+    let user = CurrentUser::from_parts(&parts, &users).await?;
+    users.logout(user.session()).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}

@@ -1,0 +1,55 @@
+use http::StatusCode;
+use http::request::Parts;
+
+use super::{PathToken, endpoint};
+use crate::error::{BoxError, Error};
+use crate::http::body::json_fields;
+use crate::http::problem::{empty, json};
+use crate::Users;
+
+endpoint! {
+    /// `POST /verify/request` with `{"email"}`: 202, whoever owns the email.
+    VerifyRequest => verify_request
+}
+
+endpoint! {
+    /// `POST /verify` with `{"token"}`, or `POST /verify/{token}` with no
+    /// body (see [`PathToken`]): 200 and the verified user's record.
+    Verify => verify
+}
+
+async fn verify_request<B>(
+    users: Users,
+    parts: Parts,
+    body: B,
+) -> Result<axum_core::response::Response, Error>
+where
+    B: http_body::Body + Send,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let mut fields = json_fields(&parts, body, users.body_limit()).await?;
+    let email = fields.string("email");
+    fields.finish()?;
+    users.request_verify(&email).await?;
+    Ok(empty(StatusCode::ACCEPTED))
+}
+
+async fn verify<B>(users: Users, parts: Parts, body: B) -> Result<axum_core::response::Response, Error>
+where
+    B: http_body::Body + Send,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let token = match parts.extensions.get::<PathToken>() {
+        Some(PathToken(token)) => token.clone(),
+        None => {
+            let mut fields = json_fields(&parts, body, users.body_limit()).await?;
+            let token = fields.string("token");
+            fields.finish()?;
+            token
+        }
+    };
+    let user = users.verify(&token).await?;
+    Ok(json(StatusCode::OK, &user.record()))
+}

@@ -1,0 +1,34 @@
+//! The HTTP side: endpoint services, the router, and the current-user
+//! extractor and layer.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use http::{Request, StatusCode};
+//! use http_body_util::Full;
+//! use tower::ServiceExt;
+//! use tower_users::{RedbStore, Users, UsersService};
+//!
+//! let users = Users::builder(RedbStore::in_memory().unwrap())
+//!     .with_secret([7u8; 32])
+//!     .build()
+//!     .unwrap();
+//! let req = Request::post("/users/register")
+//!     .header("content-type", "application/json")
+//!     .body(Full::<bytes::Bytes>::from(r#"{"email":"a@example.com","password":"long enough pw"}"#))
+//!     .unwrap();
+//! let res = UsersService::new(users).oneshot(req).await.unwrap();
+//! assert_eq!(res.status(), StatusCode::CREATED);
+//! # });
+//! ```
+
+mod body;
+mod current_user;
+pub mod endpoints;
+mod layer;
+mod problem;
+mod service;
+
+pub use current_user::{CurrentUser, CurrentUserRejection, Superuser, VerifiedUser};
+pub use layer::{CurrentUserLayer, RequireUser};
+pub use problem::ErrorCode;
+pub use service::UsersService;

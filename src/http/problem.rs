@@ -1,0 +1,97 @@
+//! Rendering: JSON success bodies and `application/problem+json` errors.
+
+use axum_core::body::Body;
+use axum_core::response::{IntoResponse, Response};
+use http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::StatusCode;
+use serde::Serialize;
+
+use crate::error::Error;
+
+const PROBLEM_JSON: HeaderValue = HeaderValue::from_static("application/problem+json");
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+/// The problem document of API.md.
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    title: &'static str,
+    status: u16,
+    code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [crate::error::FieldError]>,
+}
+
+/// The body bytes of `err`'s problem document.
+pub(crate) fn problem_body(err: &Error) -> bytes::Bytes {
+    let problem = Problem {
+        kind: "about:blank",
+        title: err.title(),
+        status: err.status().as_u16(),
+        code: err.code(),
+        errors: match err {
+            Error::Validation(errors) => Some(errors),
+            _ => None,
+        },
+    };
+    // Serializing plain strings and numbers cannot fail; fall back anyway.
+    serde_json::to_vec(&problem)
+        .map(bytes::Bytes::from)
+        .unwrap_or_else(|_| bytes::Bytes::from_static(b"{\"code\":\"INTERNAL\"}"))
+}
+
+/// The headers an error's response needs besides its body.
+pub(crate) fn problem_headers(err: &Error, headers: &mut http::HeaderMap) {
+    headers.insert(CONTENT_TYPE, PROBLEM_JSON);
+    match err {
+        Error::Unauthorized => {
+            headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        Error::RateLimited { retry_after } | Error::Unavailable { retry_after } => {
+            headers.insert(RETRY_AFTER, HeaderValue::from(*retry_after));
+        }
+        Error::MethodNotAllowed => {}
+        _ => {}
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        if let Error::Internal(source) = &self {
+            tracing::error!(error = %source, source = ?source, "internal error");
+        } else {
+            tracing::trace!(target: "tower_users::rejection", code = self.code(), "request refused");
+        }
+        let mut res = Response::new(Body::from(problem_body(&self)));
+        *res.status_mut() = self.status();
+        problem_headers(&self, res.headers_mut());
+        res.extensions_mut().insert(ErrorCode(self.code()));
+        res
+    }
+}
+
+/// Put into the extensions of every error response, so middleware can see
+/// which error a response carries without parsing its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorCode(pub &'static str);
+
+/// A JSON response.
+pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(bytes) => {
+            let mut res = Response::new(Body::from(bytes));
+            *res.status_mut() = status;
+            res.headers_mut().insert(CONTENT_TYPE, JSON);
+            res
+        }
+        Err(err) => Error::internal(err).into_response(),
+    }
+}
+
+/// A bodiless response with `status`.
+pub(crate) fn empty(status: StatusCode) -> Response {
+    let mut res = Response::new(Body::empty());
+    *res.status_mut() = status;
+    res
+}

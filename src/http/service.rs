@@ -1,0 +1,175 @@
+//! [`UsersService`]: every endpoint under one prefix, routed by method and path.
+
+use std::convert::Infallible;
+use std::task::{Context, Poll};
+
+use axum_core::response::{IntoResponse, Response};
+use http::header::{ALLOW, HeaderValue};
+use http::{Method, Request};
+use tower_service::Service;
+
+use super::endpoints::{
+    Login, Logout, Me, PathToken, Refresh, Register, ResetPassword, ResetRequest, Verify,
+    VerifyRequest,
+};
+use crate::error::{BoxError, Error};
+use crate::mail::BoxFuture;
+use crate::Users;
+
+/// The whole lifecycle API as one tower `Service`.
+///
+/// Routes (under the prefix, `/users` by default): `POST /register`,
+/// `/login`, `/refresh`, `/logout`, `/verify/request`, `/verify`,
+/// `/verify/{token}`, `/password-reset/request`, `/password-reset`,
+/// `/password-reset/{token}`, and `GET /me`. Anything else under the prefix
+/// is a problem+json 404 (or 405 for a known path).
+///
+/// Served by plain hyper it needs nothing else; nested in axum with
+/// `nest_service("/users", …)`, set the prefix to `""` because axum strips
+/// it.
+#[derive(Clone, Debug)]
+pub struct UsersService {
+    prefix: String,
+    register: Register,
+    login: Login,
+    refresh: Refresh,
+    logout: Logout,
+    verify_request: VerifyRequest,
+    verify: Verify,
+    reset_request: ResetRequest,
+    reset_password: ResetPassword,
+    me: Me,
+}
+
+/// Which endpoint a path names.
+enum Route {
+    Register,
+    Login,
+    Refresh,
+    Logout,
+    VerifyRequest,
+    Verify(Option<String>),
+    ResetRequest,
+    ResetPassword(Option<String>),
+    Me,
+}
+
+impl Route {
+    fn parse(path: &str) -> Option<Route> {
+        Some(match path {
+            "/register" => Route::Register,
+            "/login" => Route::Login,
+            "/refresh" => Route::Refresh,
+            "/logout" => Route::Logout,
+            "/verify/request" => Route::VerifyRequest,
+            "/verify" => Route::Verify(None),
+            "/password-reset/request" => Route::ResetRequest,
+            "/password-reset" => Route::ResetPassword(None),
+            "/me" => Route::Me,
+            _ => {
+                let (base, token) = path.rsplit_once('/')?;
+                if token.is_empty() {
+                    return None;
+                }
+                match base {
+                    "/verify" => Route::Verify(Some(token.to_owned())),
+                    "/password-reset" => Route::ResetPassword(Some(token.to_owned())),
+                    _ => return None,
+                }
+            }
+        })
+    }
+
+    fn method(&self) -> Method {
+        match self {
+            Route::Me => Method::GET,
+            _ => Method::POST,
+        }
+    }
+}
+
+impl UsersService {
+    /// All endpoints for `users`, under `/users`.
+    pub fn new(users: Users) -> Self {
+        UsersService {
+            prefix: "/users".to_owned(),
+            register: Register::new(users.clone()),
+            login: Login::new(users.clone()),
+            refresh: Refresh::new(users.clone()),
+            logout: Logout::new(users.clone()),
+            verify_request: VerifyRequest::new(users.clone()),
+            verify: Verify::new(users.clone()),
+            reset_request: ResetRequest::new(users.clone()),
+            reset_password: ResetPassword::new(users.clone()),
+            me: Me::new(users),
+        }
+    }
+
+    /// Serves the endpoints under `prefix` (`""` for none) instead.
+    #[must_use]
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// The path relative to the prefix, if it is under the prefix.
+    fn relative<'a>(&self, path: &'a str) -> Option<&'a str> {
+        let rest = path.strip_prefix(self.prefix.as_str())?;
+        rest.starts_with('/').then_some(rest)
+    }
+}
+
+impl<B> Service<Request<B>> for UsersService
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let route = self.relative(req.uri().path()).and_then(Route::parse);
+        let Some(route) = route else {
+            return Box::pin(async { Ok(Error::NotFound.into_response()) });
+        };
+        if req.method() != route.method() {
+            let allow = HeaderValue::from_static(if route.method() == Method::GET {
+                "GET"
+            } else {
+                "POST"
+            });
+            return Box::pin(async move {
+                let mut res = Error::MethodNotAllowed.into_response();
+                res.headers_mut().insert(ALLOW, allow);
+                Ok(res)
+            });
+        }
+        match route {
+            Route::Register => self.register.call(req),
+            Route::Login => self.login.call(req),
+            Route::Refresh => self.refresh.call(req),
+            Route::Logout => self.logout.call(req),
+            Route::VerifyRequest => self.verify_request.call(req),
+            Route::ResetRequest => self.reset_request.call(req),
+            Route::Me => self.me.call(req),
+            Route::Verify(token) => {
+                if let Some(token) = token {
+                    req.extensions_mut().insert(PathToken(token));
+                }
+                self.verify.call(req)
+            }
+            Route::ResetPassword(token) => {
+                if let Some(token) = token {
+                    req.extensions_mut().insert(PathToken(token));
+                }
+                self.reset_password.call(req)
+            }
+        }
+    }
+}

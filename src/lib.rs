@@ -1,0 +1,88 @@
+//! # tower-users
+//!
+//! The whole user lifecycle for hyper, tower and axum servers: register,
+//! login, refresh, logout, email verification, password reset and `/me`,
+//! with the security details done for you (argon2id with timing-equal
+//! misses, purpose-bound JWTs with a pinned algorithm, rotating refresh
+//! tokens with reuse detection, revocable sessions).
+//!
+//! Three layers, each usable alone:
+//!
+//! - [`Users`], the framework-free core: one async method per lifecycle
+//!   operation, returning `Result<_, Error>`.
+//! - [`http`]: one tower `Service` per endpoint, composed by
+//!   [`UsersService`] under a prefix (`/users` by default), answering JSON
+//!   or `application/problem+json` with a stable `code`.
+//! - [`CurrentUser`]: an extractor (axum-core `FromRequestParts`) and a
+//!   tower layer for the app's own handlers, with guards for verified users
+//!   and superusers.
+//!
+//! Data lives in a [`Store`](store::Store); [`RedbStore`] keeps it in one
+//! embedded redb file.
+//!
+//! ## The core, without HTTP
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use tower_users::{Error, RedbStore, Users};
+//!
+//! let users = Users::builder(RedbStore::in_memory()?)
+//!     .with_secret(b"an example secret of at least 32 bytes!!")
+//!     .build()?;
+//!
+//! let alice = users.register("Alice@Example.com", "correct horse battery").await?;
+//! assert_eq!(alice.email.as_str(), "alice@example.com");
+//!
+//! let tokens = users.login("alice@example.com", "correct horse battery").await?;
+//! let me = users.authenticate(&tokens.access_token).await?;
+//! assert_eq!(me.user.id, alice.id);
+//!
+//! let wrong = users.login("alice@example.com", "not the password").await;
+//! assert!(matches!(wrong, Err(Error::InvalidCredentials)));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Over HTTP, in axum
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//! use tower_users::{CurrentUser, RedbStore, Users, UsersService};
+//!
+//! async fn hello(user: CurrentUser) -> String {
+//!     format!("hello {}", user.email)
+//! }
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let users = Users::builder(RedbStore::open("app.redb")?)
+//!     .with_secret(std::env::var("SECRET")?)
+//!     .build()?;
+//! let app = Router::new()
+//!     .route("/hello", get(hello))
+//!     // nest_service strips `/users`, so the service itself has no prefix.
+//!     .nest_service("/users", UsersService::new(users.clone()).with_prefix(""))
+//!     .with_state(users);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! axum::serve(listener, app).await?;
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod hooks;
+pub mod http;
+pub mod mail;
+mod password;
+pub mod store;
+mod token;
+mod user;
+mod users;
+
+pub use error::{BoxError, ConfigError, Error, FieldError};
+pub use hooks::{Hooks, NoHooks};
+pub use http::{CurrentUser, CurrentUserLayer, Superuser, UsersService, VerifiedUser};
+pub use password::{PasswordParams, PasswordPolicy};
+pub use store::RedbStore;
+pub use token::{MAX_TOKEN_LEN, MIN_SECRET_LEN};
+pub use user::{Email, User, UserId, UserRecord};
+pub use users::{Authenticated, TokenPair, Users, UsersBuilder};

@@ -1,0 +1,260 @@
+//! Passwords: argon2id hashing on a bounded blocking pool, and the policy.
+//!
+//! Hashing is deliberately slow (tens of milliseconds), so it never runs on
+//! an async worker: each hash or verify takes a permit from a semaphore and
+//! runs in `spawn_blocking`. At most `max_concurrent` run at once, so a login
+//! flood queues instead of starving every other request of CPU.
+
+use std::sync::Arc;
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use rand::RngCore;
+use tokio::sync::Semaphore;
+
+use crate::error::{ConfigError, Error, FieldError};
+use crate::user::Email;
+
+/// argon2id cost parameters. The default is OWASP's first recommendation:
+/// 19 MiB of memory, 2 iterations, 1 lane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordParams {
+    /// Memory cost in KiB.
+    pub m_cost: u32,
+    /// Number of iterations.
+    pub t_cost: u32,
+    /// Degree of parallelism.
+    pub p_cost: u32,
+}
+
+impl Default for PasswordParams {
+    fn default() -> Self {
+        PasswordParams {
+            m_cost: 19_456,
+            t_cost: 2,
+            p_cost: 1,
+        }
+    }
+}
+
+/// The password length rules (NIST SP 800-63B: at least 8, allow long).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordPolicy {
+    /// Fewest characters accepted.
+    pub min_len: usize,
+    /// Most characters accepted; bounds the hashing input.
+    pub max_len: usize,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        PasswordPolicy {
+            min_len: 8,
+            max_len: 256,
+        }
+    }
+}
+
+impl PasswordPolicy {
+    /// Checks `password` for `email`; the error names the `password` field.
+    pub fn check(&self, password: &str, email: &Email) -> Result<(), Error> {
+        let len = password.chars().count();
+        let problem = if len < self.min_len {
+            Some(format!(
+                "password must be at least {} characters",
+                self.min_len
+            ))
+        } else if len > self.max_len {
+            Some(format!("password must be at most {} characters", self.max_len))
+        } else if password.trim().to_lowercase() == email.as_str() {
+            Some("password must not be the email address".to_owned())
+        } else {
+            None
+        };
+        match problem {
+            Some(message) => Err(Error::Validation(vec![FieldError::new("password", message)])),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What verifying a password found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verified {
+    /// Wrong password (or no such user).
+    No,
+    /// Right password; `rehash` holds a new hash if the stored one used
+    /// weaker parameters than today's.
+    Yes { rehash: Option<String> },
+}
+
+/// The argon2id hasher with its bounded pool.
+#[derive(Clone)]
+pub(crate) struct Passwords {
+    params: Params,
+    permits: Arc<Semaphore>,
+    /// A real hash of a random password: verifying against it costs what a
+    /// real verify costs, so unknown emails take as long as wrong passwords.
+    dummy_hash: Arc<str>,
+}
+
+impl Passwords {
+    pub(crate) fn new(params: PasswordParams, max_concurrent: usize) -> Result<Self, ConfigError> {
+        let params = Params::new(params.m_cost, params.t_cost, params.p_cost, None).map_err(
+            |e| ConfigError::Invalid {
+                name: "password_params",
+                reason: e.to_string(),
+            },
+        )?;
+        if max_concurrent == 0 {
+            return Err(ConfigError::Invalid {
+                name: "max_concurrent_hashes",
+                reason: "must be at least 1".into(),
+            });
+        }
+        let mut random = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut random);
+        let dummy_hash = hash_with(&params, &random).map_err(|e| ConfigError::Invalid {
+            name: "password_params",
+            reason: e.to_string(),
+        })?;
+        Ok(Passwords {
+            params,
+            permits: Arc::new(Semaphore::new(max_concurrent)),
+            dummy_hash: dummy_hash.into(),
+        })
+    }
+
+    /// Hashes `password` on the blocking pool.
+    pub(crate) async fn hash(&self, password: &str) -> Result<String, Error> {
+        let params = self.params.clone();
+        let password = password.to_owned();
+        self.on_pool(move || hash_with(&params, password.as_bytes()))
+            .await?
+            .map_err(Error::internal)
+    }
+
+    /// Verifies `password` against `hash`, or against the dummy hash when
+    /// there is no user, so both paths cost one argon2 run.
+    pub(crate) async fn verify(&self, password: &str, hash: Option<&str>) -> Result<Verified, Error> {
+        let params = self.params.clone();
+        let password = password.to_owned();
+        let (hash, real) = match hash {
+            Some(h) => (h.to_owned(), true),
+            None => (self.dummy_hash.to_string(), false),
+        };
+        self.on_pool(move || {
+            let Ok(parsed) = PasswordHash::new(&hash) else {
+                return Verified::No;
+            };
+            let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+            if argon.verify_password(password.as_bytes(), &parsed).is_err() || !real {
+                return Verified::No;
+            }
+            let rehash = if is_current(&parsed, &params) {
+                None
+            } else {
+                hash_with(&params, password.as_bytes()).ok()
+            };
+            Verified::Yes { rehash }
+        })
+        .await
+    }
+
+    async fn on_pool<T, F>(&self, work: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| Error::internal(e.to_string()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(Error::internal)
+    }
+}
+
+fn hash_with(params: &Params, password: &[u8]) -> Result<String, argon2::password_hash::Error> {
+    let mut salt = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut salt);
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    Ok(argon.hash_password_with_salt(password, &salt)?.to_string())
+}
+
+/// Whether `hash` was made with exactly today's algorithm and parameters.
+fn is_current(hash: &PasswordHash, params: &Params) -> bool {
+    let Ok(stored) = Params::try_from(hash) else {
+        return false;
+    };
+    hash.algorithm.as_str() == "argon2id"
+        && hash.version == Some(Version::V0x13.into())
+        && stored.m_cost() == params.m_cost()
+        && stored.t_cost() == params.t_cost()
+        && stored.p_cost() == params.p_cost()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn email() -> Email {
+        Email::parse("alice@example.com").unwrap()
+    }
+
+    #[test]
+    fn policy_enforces_length_and_email() {
+        let p = PasswordPolicy::default();
+        assert!(p.check("short", &email()).is_err());
+        assert!(p.check(&"x".repeat(257), &email()).is_err());
+        assert!(p.check("Alice@Example.com", &email()).is_err());
+        assert!(p.check("correct horse battery", &email()).is_ok());
+    }
+
+    #[tokio::test]
+    async fn hashes_are_argon2id_phc_with_owasp_params() {
+        let pw = Passwords::new(PasswordParams::default(), 2).unwrap();
+        let hash = pw.hash("correct horse").await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert_eq!(
+            pw.verify("correct horse", Some(&hash)).await.unwrap(),
+            Verified::Yes { rehash: None }
+        );
+        assert_eq!(pw.verify("wrong", Some(&hash)).await.unwrap(), Verified::No);
+    }
+
+    #[tokio::test]
+    async fn unknown_users_verify_against_the_dummy_and_fail() {
+        let pw = Passwords::new(PasswordParams::default(), 1).unwrap();
+        assert_eq!(pw.verify("anything", None).await.unwrap(), Verified::No);
+    }
+
+    #[tokio::test]
+    async fn hashes_under_old_params_are_rehashed_on_success() {
+        let old = Passwords::new(
+            PasswordParams {
+                m_cost: 8192,
+                t_cost: 1,
+                p_cost: 1,
+            },
+            1,
+        )
+        .unwrap();
+        let hash = old.hash("correct horse").await.unwrap();
+        let current = Passwords::new(PasswordParams::default(), 1).unwrap();
+        match current.verify("correct horse", Some(&hash)).await.unwrap() {
+            Verified::Yes { rehash: Some(new) } => {
+                assert!(new.contains("m=19456,t=2,p=1"), "{new}")
+            }
+            other => panic!("expected a rehash, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn garbage_hashes_never_verify() {
+        let pw = Passwords::new(PasswordParams::default(), 1).unwrap();
+        assert_eq!(pw.verify("x", Some("not a hash")).await.unwrap(), Verified::No);
+    }
+}

@@ -1,0 +1,256 @@
+//! One conformance suite for every [`Store`](super::Store) implementation.
+//!
+//! An out-of-crate store enables the `test-util` feature and writes
+//! `tower_users::store_conformance!(my_store, || make_store());` in a test
+//! module; each rule the lifecycle relies on becomes a `#[tokio::test]`.
+
+/// Generates the store conformance tests in a module named `$name`.
+///
+/// `$make` is an expression that evaluates to a closure returning a fresh,
+/// empty store. The tests need a `tokio` dev-dependency with `macros` and
+/// `rt-multi-thread`.
+#[cfg(any(test, feature = "test-util"))]
+#[macro_export]
+macro_rules! store_conformance {
+    ($name:ident, $make:expr) => {
+        mod $name {
+            #![allow(clippy::unwrap_used)]
+            use $crate::store::{
+                Rotation, Session, SessionId, SpentToken, Store, StoreError, TokenDigest,
+                UserUpdate,
+            };
+            use $crate::{Email, User};
+
+            fn store() -> impl Store + Clone {
+                ($make)()
+            }
+
+            fn user(email: &str) -> User {
+                User::new(Email::parse(email).unwrap(), "$argon2id$x".into())
+            }
+
+            fn session(user: &User, ttl_secs: i64) -> Session {
+                // Stores keep whole seconds.
+                let now = ::time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+                Session {
+                    id: SessionId::new(),
+                    user_id: user.id,
+                    password_version: user.password_version,
+                    created_at: now,
+                    expires_at: now + ::time::Duration::seconds(ttl_secs),
+                }
+            }
+
+            fn digest(byte: u8) -> TokenDigest {
+                TokenDigest([byte; 32])
+            }
+
+            #[::tokio::test]
+            async fn created_user_is_found_by_id_and_email() {
+                let s = store();
+                let u = user("a@example.com");
+                s.create_user(&u).await.unwrap();
+                assert_eq!(s.user(u.id).await.unwrap().unwrap(), u);
+                assert_eq!(s.user_by_email(&u.email).await.unwrap().unwrap(), u);
+                let other = Email::parse("b@example.com").unwrap();
+                assert!(s.user_by_email(&other).await.unwrap().is_none());
+            }
+
+            #[::tokio::test]
+            async fn create_refuses_a_taken_email() {
+                let s = store();
+                s.create_user(&user("a@example.com")).await.unwrap();
+                let err = s.create_user(&user("a@example.com")).await.unwrap_err();
+                assert!(matches!(err, StoreError::EmailTaken), "{err:?}");
+            }
+
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn concurrent_creates_of_one_email_admit_exactly_one() {
+                let s = store();
+                let tasks: Vec<_> = (0..20)
+                    .map(|_| {
+                        let s = s.clone();
+                        ::tokio::spawn(async move { s.create_user(&user("race@example.com")).await })
+                    })
+                    .collect();
+                let mut ok = 0;
+                for t in tasks {
+                    match t.await.unwrap() {
+                        Ok(()) => ok += 1,
+                        Err(StoreError::EmailTaken) => {}
+                        Err(e) => panic!("unexpected {e:?}"),
+                    }
+                }
+                assert_eq!(ok, 1);
+            }
+
+            #[::tokio::test]
+            async fn update_is_a_compare_and_swap_on_password_version() {
+                let s = store();
+                let mut u = user("a@example.com");
+                s.create_user(&u).await.unwrap();
+                u.password_version = 1;
+                s.update_user(UserUpdate::new(u.clone(), 0)).await.unwrap();
+                // A second writer that read version 0 must lose.
+                let err = s.update_user(UserUpdate::new(u.clone(), 0)).await.unwrap_err();
+                assert!(matches!(err, StoreError::Conflict), "{err:?}");
+                assert_eq!(s.user(u.id).await.unwrap().unwrap().password_version, 1);
+            }
+
+            #[::tokio::test]
+            async fn update_to_a_taken_email_is_refused_and_changes_nothing() {
+                let s = store();
+                let a = user("a@example.com");
+                let b = user("b@example.com");
+                s.create_user(&a).await.unwrap();
+                s.create_user(&b).await.unwrap();
+                let mut moved = b.clone();
+                moved.email = a.email.clone();
+                let err = s.update_user(UserUpdate::new(moved, 0)).await.unwrap_err();
+                assert!(matches!(err, StoreError::EmailTaken), "{err:?}");
+                assert_eq!(s.user(b.id).await.unwrap().unwrap().email, b.email);
+            }
+
+            #[::tokio::test]
+            async fn email_change_moves_the_index() {
+                let s = store();
+                let mut a = user("a@example.com");
+                s.create_user(&a).await.unwrap();
+                let old = a.email.clone();
+                a.email = Email::parse("new@example.com").unwrap();
+                s.update_user(UserUpdate::new(a.clone(), 0)).await.unwrap();
+                assert!(s.user_by_email(&old).await.unwrap().is_none());
+                assert_eq!(s.user_by_email(&a.email).await.unwrap().unwrap().id, a.id);
+                // The old address is free again.
+                s.create_user(&user("a@example.com")).await.unwrap();
+            }
+
+            #[::tokio::test]
+            async fn single_use_tokens_spend_once() {
+                let s = store();
+                let u = user("a@example.com");
+                s.create_user(&u).await.unwrap();
+                let token = SpentToken {
+                    id: ::uuid::Uuid::now_v7(),
+                    expires_at: ::time::OffsetDateTime::now_utc() + ::time::Duration::hours(1),
+                };
+                let mut v = u.clone();
+                v.is_verified = true;
+                s.update_user(UserUpdate::new(v.clone(), 0).spending(token))
+                    .await
+                    .unwrap();
+                let err = s
+                    .update_user(UserUpdate::new(v, 0).spending(token))
+                    .await
+                    .unwrap_err();
+                assert!(matches!(err, StoreError::TokenSpent), "{err:?}");
+            }
+
+            #[::tokio::test]
+            async fn a_failed_update_spends_nothing() {
+                let s = store();
+                let u = user("a@example.com");
+                s.create_user(&u).await.unwrap();
+                let token = SpentToken {
+                    id: ::uuid::Uuid::now_v7(),
+                    expires_at: ::time::OffsetDateTime::now_utc() + ::time::Duration::hours(1),
+                };
+                // Stale version: refused, and the token stays usable.
+                let err = s
+                    .update_user(UserUpdate::new(u.clone(), 7).spending(token))
+                    .await
+                    .unwrap_err();
+                assert!(matches!(err, StoreError::Conflict), "{err:?}");
+                s.update_user(UserUpdate::new(u, 0).spending(token))
+                    .await
+                    .unwrap();
+            }
+
+            #[::tokio::test]
+            async fn sessions_expire_by_the_given_clock() {
+                let s = store();
+                let u = user("a@example.com");
+                s.create_user(&u).await.unwrap();
+                let sess = session(&u, 60);
+                s.create_session(&sess, digest(1)).await.unwrap();
+                let now = ::time::OffsetDateTime::now_utc();
+                let (found, found_user) = s.session_with_user(sess.id, now).await.unwrap().unwrap();
+                assert_eq!(found, sess);
+                assert_eq!(found_user.id, u.id);
+                let later = now + ::time::Duration::seconds(61);
+                assert!(s.session_with_user(sess.id, later).await.unwrap().is_none());
+                let r = s.rotate_refresh(digest(1), digest(2), later).await.unwrap();
+                assert_eq!(r, Rotation::Unknown);
+            }
+
+            #[::tokio::test]
+            async fn refresh_rotates_and_reuse_revokes_the_session() {
+                let s = store();
+                let u = user("a@example.com");
+                s.create_user(&u).await.unwrap();
+                let sess = session(&u, 3600);
+                s.create_session(&sess, digest(1)).await.unwrap();
+                let now = ::time::OffsetDateTime::now_utc();
+                let r = s.rotate_refresh(digest(1), digest(2), now).await.unwrap();
+                assert_eq!(r, Rotation::Rotated(sess.clone()));
+                // Replaying the spent token revokes everything.
+                let r = s.rotate_refresh(digest(1), digest(3), now).await.unwrap();
+                assert_eq!(r, Rotation::Reused);
+                assert!(s.session_with_user(sess.id, now).await.unwrap().is_none());
+                let r = s.rotate_refresh(digest(2), digest(4), now).await.unwrap();
+                assert_eq!(r, Rotation::Unknown);
+                let r = s.rotate_refresh(digest(9), digest(5), now).await.unwrap();
+                assert_eq!(r, Rotation::Unknown);
+            }
+
+            #[::tokio::test]
+            async fn deleting_a_session_leaves_the_others() {
+                let s = store();
+                let u = user("a@example.com");
+                s.create_user(&u).await.unwrap();
+                let one = session(&u, 3600);
+                let two = session(&u, 3600);
+                s.create_session(&one, digest(1)).await.unwrap();
+                s.create_session(&two, digest(2)).await.unwrap();
+                s.delete_session(one.id).await.unwrap();
+                s.delete_session(one.id).await.unwrap();
+                let now = ::time::OffsetDateTime::now_utc();
+                assert!(s.session_with_user(one.id, now).await.unwrap().is_none());
+                assert!(s.session_with_user(two.id, now).await.unwrap().is_some());
+                let r = s.rotate_refresh(digest(1), digest(3), now).await.unwrap();
+                assert_eq!(r, Rotation::Unknown);
+            }
+
+            #[::tokio::test]
+            async fn revoking_sessions_in_an_update_ends_all_of_them() {
+                let s = store();
+                let u = user("a@example.com");
+                s.create_user(&u).await.unwrap();
+                let one = session(&u, 3600);
+                let two = session(&u, 3600);
+                s.create_session(&one, digest(1)).await.unwrap();
+                s.create_session(&two, digest(2)).await.unwrap();
+                let mut changed = u.clone();
+                changed.password_version = 1;
+                s.update_user(UserUpdate::new(changed, 0).revoking_sessions())
+                    .await
+                    .unwrap();
+                let now = ::time::OffsetDateTime::now_utc();
+                assert!(s.session_with_user(one.id, now).await.unwrap().is_none());
+                assert!(s.session_with_user(two.id, now).await.unwrap().is_none());
+                let r = s.rotate_refresh(digest(2), digest(3), now).await.unwrap();
+                assert_eq!(r, Rotation::Unknown);
+            }
+
+            #[::tokio::test]
+            async fn secrets_are_created_once() {
+                let s = store();
+                let (first, created) = s.get_or_create_secret("k", vec![1; 32]).await.unwrap();
+                assert!(created);
+                let (again, created) = s.get_or_create_secret("k", vec![2; 32]).await.unwrap();
+                assert!(!created);
+                assert_eq!(first, again);
+            }
+        }
+    };
+}

@@ -1,0 +1,69 @@
+//! An object-safe mirror of [`Store`], so `Users` is not generic over it.
+//!
+//! `Store` uses `impl Future` returns (easy to implement, not object safe).
+//! The blanket impl below boxes each future once; next to a redb read that
+//! is noise, and it keeps every public type free of a store parameter.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use time::OffsetDateTime;
+
+use super::{Rotation, Session, SessionId, Store, StoreError, TokenDigest, UserUpdate};
+use crate::user::{Email, User, UserId};
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+type Res<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
+
+pub(crate) trait DynStore: Send + Sync + 'static {
+    fn create_user<'a>(&'a self, user: &'a User) -> Res<'a, ()>;
+    fn user(&self, id: UserId) -> Res<'_, Option<User>>;
+    fn user_by_email<'a>(&'a self, email: &'a Email) -> Res<'a, Option<User>>;
+    fn update_user(&self, update: UserUpdate) -> Res<'_, ()>;
+    fn create_session<'a>(&'a self, session: &'a Session, refresh: TokenDigest) -> Res<'a, ()>;
+    fn session_with_user(&self, id: SessionId, now: OffsetDateTime)
+    -> Res<'_, Option<(Session, User)>>;
+    fn rotate_refresh(
+        &self,
+        presented: TokenDigest,
+        next: TokenDigest,
+        now: OffsetDateTime,
+    ) -> Res<'_, Rotation>;
+    fn delete_session(&self, id: SessionId) -> Res<'_, ()>;
+}
+
+impl<S: Store> DynStore for S {
+    fn create_user<'a>(&'a self, user: &'a User) -> Res<'a, ()> {
+        Box::pin(Store::create_user(self, user))
+    }
+    fn user(&self, id: UserId) -> Res<'_, Option<User>> {
+        Box::pin(Store::user(self, id))
+    }
+    fn user_by_email<'a>(&'a self, email: &'a Email) -> Res<'a, Option<User>> {
+        Box::pin(Store::user_by_email(self, email))
+    }
+    fn update_user(&self, update: UserUpdate) -> Res<'_, ()> {
+        Box::pin(Store::update_user(self, update))
+    }
+    fn create_session<'a>(&'a self, session: &'a Session, refresh: TokenDigest) -> Res<'a, ()> {
+        Box::pin(Store::create_session(self, session, refresh))
+    }
+    fn session_with_user(
+        &self,
+        id: SessionId,
+        now: OffsetDateTime,
+    ) -> Res<'_, Option<(Session, User)>> {
+        Box::pin(Store::session_with_user(self, id, now))
+    }
+    fn rotate_refresh(
+        &self,
+        presented: TokenDigest,
+        next: TokenDigest,
+        now: OffsetDateTime,
+    ) -> Res<'_, Rotation> {
+        Box::pin(Store::rotate_refresh(self, presented, next, now))
+    }
+    fn delete_session(&self, id: SessionId) -> Res<'_, ()> {
+        Box::pin(Store::delete_session(self, id))
+    }
+}

@@ -1,0 +1,229 @@
+//! Persistence: the [`Store`] trait and its embedded redb implementation.
+//!
+//! The trait speaks only domain types. Every guarantee the lifecycle relies on
+//! (email uniqueness, single-use tokens, refresh rotation with reuse
+//! detection, "a password change kills every session") is a single store
+//! operation, so a network database can implement it atomically too. The
+//! [`store_conformance!`](crate::store_conformance) macro runs the same cases
+//! against any implementation.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use tower_users::{store::Store, Email, RedbStore, User};
+//!
+//! let store = RedbStore::in_memory().unwrap();
+//! let user = User::new(Email::parse("a@example.com").unwrap(), "hash".into());
+//! store.create_user(&user).await.unwrap();
+//! let found = store.user_by_email(&user.email).await.unwrap();
+//! assert_eq!(found.map(|u| u.id), Some(user.id));
+//! # });
+//! ```
+
+mod conformance;
+mod dyn_store;
+mod redb;
+
+use std::future::Future;
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub(crate) use dyn_store::DynStore;
+pub use redb::RedbStore;
+
+use crate::user::{Email, User, UserId};
+
+/// A failure of a store operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Create or update would give two users one email.
+    #[error("email already taken")]
+    EmailTaken,
+    /// The compare-and-swap lost: the stored `password_version` moved on.
+    #[error("the user changed concurrently")]
+    Conflict,
+    /// The single-use token was already spent.
+    #[error("token already spent")]
+    TokenSpent,
+    /// The user or session does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The backend failed; the source is kept for logs.
+    #[error("store backend failed")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    /// Wraps any backend error.
+    pub fn backend(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        StoreError::Backend(err.into())
+    }
+}
+
+/// A session's id, named by the access tokens issued for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub Uuid);
+
+impl SessionId {
+    /// A new random, time-ordered id.
+    pub fn new() -> Self {
+        SessionId(Uuid::now_v7())
+    }
+}
+
+impl Default for SessionId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The SHA-256 digest of an opaque token. Only digests are stored.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenDigest(pub [u8; 32]);
+
+impl std::fmt::Debug for TokenDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenDigest(..)")
+    }
+}
+
+/// A login session: one device's refresh chain. Times have whole-second
+/// precision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The session's id.
+    pub id: SessionId,
+    /// Whose session it is.
+    pub user_id: UserId,
+    /// The user's `password_version` when the session began; a password
+    /// change makes the session dead even before it is deleted.
+    pub password_version: u64,
+    /// When the session began.
+    pub created_at: OffsetDateTime,
+    /// When the session (and so its refresh token) expires.
+    pub expires_at: OffsetDateTime,
+}
+
+/// A single-use token being spent, recorded until it expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpentToken {
+    /// The token's unique id (`jti`).
+    pub id: Uuid,
+    /// When the token would have expired anyway; the record may go after it.
+    pub expires_at: OffsetDateTime,
+}
+
+/// A compare-and-swap update of a user, applied in one transaction.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct UserUpdate {
+    /// The new state of the user.
+    pub user: User,
+    /// The `password_version` the caller read; the update fails with
+    /// [`StoreError::Conflict`] if the stored one differs.
+    pub expected_password_version: u64,
+    /// A single-use token spent by this change: fails with
+    /// [`StoreError::TokenSpent`] if already spent.
+    pub spend: Option<SpentToken>,
+    /// Delete every session of the user in the same transaction.
+    pub revoke_sessions: bool,
+}
+
+impl UserUpdate {
+    /// Replace the user, guarded by the `password_version` it was read with.
+    pub fn new(user: User, expected_password_version: u64) -> Self {
+        UserUpdate {
+            user,
+            expected_password_version,
+            spend: None,
+            revoke_sessions: false,
+        }
+    }
+
+    /// Also spend `token` in the same transaction.
+    #[must_use]
+    pub fn spending(mut self, token: SpentToken) -> Self {
+        self.spend = Some(token);
+        self
+    }
+
+    /// Also delete all of the user's sessions in the same transaction.
+    #[must_use]
+    pub fn revoking_sessions(mut self) -> Self {
+        self.revoke_sessions = true;
+        self
+    }
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was current: it is now spent and `next` is the current one.
+    Rotated(Session),
+    /// The token had already been spent: someone replayed it, so the whole
+    /// session has been revoked.
+    Reused,
+    /// No live session knows this token.
+    Unknown,
+}
+
+/// Where users and sessions live.
+///
+/// Implementations must make each method atomic. Methods taking `now`
+/// filter out anything expired at that instant, so expiry is enforced in one
+/// place and testable with a fixed clock.
+pub trait Store: Send + Sync + 'static {
+    /// Inserts a new user; [`StoreError::EmailTaken`] if the email is in use.
+    fn create_user(&self, user: &User) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The user with this id, if any.
+    fn user(&self, id: UserId) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
+
+    /// The user with this (normalized) email, if any.
+    fn user_by_email(
+        &self,
+        email: &Email,
+    ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
+
+    /// Applies `update` atomically; see [`UserUpdate`] for the guarantees.
+    fn update_user(
+        &self,
+        update: UserUpdate,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores a new session whose current refresh token has `refresh` as digest.
+    fn create_session(
+        &self,
+        session: &Session,
+        refresh: TokenDigest,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A live (unexpired) session and its user, read together: the hot path
+    /// of every authenticated request.
+    fn session_with_user(
+        &self,
+        id: SessionId,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Option<(Session, User)>, StoreError>> + Send;
+
+    /// Spends `presented` and makes `next` the session's refresh token;
+    /// a second presentation of a spent token revokes the whole session.
+    fn rotate_refresh(
+        &self,
+        presented: TokenDigest,
+        next: TokenDigest,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Rotation, StoreError>> + Send;
+
+    /// Deletes one session and its refresh tokens. Deleting a missing
+    /// session is not an error.
+    fn delete_session(&self, id: SessionId) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A small named secret kept with the data (the generated signing key).
+    fn get_or_create_secret(
+        &self,
+        name: &str,
+        make: Vec<u8>,
+    ) -> impl Future<Output = Result<(Vec<u8>, bool), StoreError>> + Send;
+}

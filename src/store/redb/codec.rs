@@ -1,0 +1,90 @@
+//! How domain records are encoded in redb values.
+//!
+//! A private serde mirror keeps the storage format apart from the public
+//! types, so a field added to `User` is a deliberate format change here.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::store::{Session, SessionId, StoreError};
+use crate::user::{Email, User, UserId};
+
+#[derive(Serialize, Deserialize)]
+struct StoredUser {
+    id: Uuid,
+    email: String,
+    password_hash: String,
+    password_version: u64,
+    is_active: bool,
+    is_verified: bool,
+    is_superuser: bool,
+    created_at: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredSession {
+    id: Uuid,
+    user_id: Uuid,
+    password_version: u64,
+    created_at: i64,
+    expires_at: i64,
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::backend(format!("corrupt {what} record"))
+}
+
+fn time_from(unix: i64, what: &str) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp(unix).map_err(|_| corrupt(what))
+}
+
+pub(super) fn encode_user(user: &User) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(&StoredUser {
+        id: user.id.0,
+        email: user.email.as_str().to_owned(),
+        password_hash: user.password_hash.clone(),
+        password_version: user.password_version,
+        is_active: user.is_active,
+        is_verified: user.is_verified,
+        is_superuser: user.is_superuser,
+        created_at: user.created_at.unix_timestamp(),
+    })
+    .map_err(StoreError::backend)
+}
+
+pub(super) fn decode_user(bytes: &[u8]) -> Result<User, StoreError> {
+    let s: StoredUser = serde_json::from_slice(bytes).map_err(|_| corrupt("user"))?;
+    Ok(User {
+        id: UserId(s.id),
+        email: Email::from_stored(s.email),
+        password_hash: s.password_hash,
+        password_version: s.password_version,
+        is_active: s.is_active,
+        is_verified: s.is_verified,
+        is_superuser: s.is_superuser,
+        created_at: time_from(s.created_at, "user")?,
+    })
+}
+
+pub(super) fn encode_session(session: &Session) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(&StoredSession {
+        id: session.id.0,
+        user_id: session.user_id.0,
+        password_version: session.password_version,
+        created_at: session.created_at.unix_timestamp(),
+        expires_at: session.expires_at.unix_timestamp(),
+    })
+    .map_err(StoreError::backend)
+}
+
+pub(super) fn decode_session(bytes: &[u8]) -> Result<Session, StoreError> {
+    let s: StoredSession = serde_json::from_slice(bytes).map_err(|_| corrupt("session"))?;
+    Ok(Session {
+        id: SessionId(s.id),
+        user_id: UserId(s.user_id),
+        password_version: s.password_version,
+        created_at: time_from(s.created_at, "session")?,
+        expires_at: time_from(s.expires_at, "session")?,
+    })
+}

@@ -1,0 +1,345 @@
+//! The embedded default store: one redb file (or redb's in-memory backend).
+//!
+//! Reads run inline on the async worker: a read transaction with two lookups
+//! costs microseconds, far less than a blocking-pool hand-off. Each state
+//! change is one write transaction on the blocking pool, committed with
+//! redb's default immediate durability, so a 2xx means the change is on disk.
+
+mod codec;
+mod tables;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use ::redb::{
+    Database, MultimapTable, ReadableDatabase, ReadableTable, Table, WriteTransaction,
+    backends::InMemoryBackend,
+};
+use time::OffsetDateTime;
+
+use self::codec::{decode_session, decode_user, encode_session, encode_user};
+use self::tables::*;
+use super::{Rotation, Session, SessionId, Store, StoreError, TokenDigest, UserUpdate};
+use crate::user::{Email, User, UserId};
+
+/// A [`Store`] on redb. Cheap to clone: clones share one database.
+#[derive(Clone)]
+pub struct RedbStore {
+    db: Arc<Database>,
+}
+
+impl std::fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbStore").finish_non_exhaustive()
+    }
+}
+
+fn backend(err: impl Into<::redb::Error>) -> StoreError {
+    StoreError::Backend(Box::new(err.into()))
+}
+
+impl RedbStore {
+    /// Opens (or creates) the database file at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let db = Database::create(path).map_err(backend)?;
+        Self::init(db)
+    }
+
+    /// A fresh database in memory: for tests and examples.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        let db = Database::builder()
+            .create_with_backend(InMemoryBackend::new())
+            .map_err(backend)?;
+        Self::init(db)
+    }
+
+    /// Creates every table in one write transaction, so later read
+    /// transactions never meet a missing table (redb#182).
+    fn init(db: Database) -> Result<Self, StoreError> {
+        let tx = db.begin_write().map_err(backend)?;
+        {
+            tx.open_table(USERS).map_err(backend)?;
+            tx.open_table(USERS_BY_EMAIL).map_err(backend)?;
+            tx.open_table(SESSIONS).map_err(backend)?;
+            tx.open_multimap_table(USER_SESSIONS).map_err(backend)?;
+            tx.open_table(REFRESH).map_err(backend)?;
+            tx.open_multimap_table(SESSION_REFRESH).map_err(backend)?;
+            tx.open_table(SPENT_TOKENS).map_err(backend)?;
+            tx.open_table(META).map_err(backend)?;
+        }
+        tx.commit().map_err(backend)?;
+        Ok(RedbStore { db: Arc::new(db) })
+    }
+
+    /// Runs `f` in one write transaction on the blocking pool and commits
+    /// only if it succeeds. A transaction is never held across an await.
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+    {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let tx = db.begin_write().map_err(backend)?;
+            match f(&tx) {
+                Ok(value) => {
+                    tx.commit().map_err(backend)?;
+                    Ok(value)
+                }
+                Err(err) => {
+                    tx.abort().map_err(backend)?;
+                    Err(err)
+                }
+            }
+        })
+        .await
+        .map_err(StoreError::backend)?
+    }
+
+    fn read_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let users = tx.open_table(USERS).map_err(backend)?;
+        let found = users.get(id.0.as_u128()).map_err(backend)?;
+        found.map(|v| decode_user(v.value())).transpose()
+    }
+}
+
+/// Deletes a session with its refresh digests and index entry.
+fn remove_session(tx: &WriteTransaction, id: u128) -> Result<(), StoreError> {
+    let mut sessions = tx.open_table(SESSIONS).map_err(backend)?;
+    let Some(raw) = sessions.remove(id).map_err(backend)? else {
+        return Ok(());
+    };
+    let session = decode_session(raw.value())?;
+    drop(raw);
+    let mut user_sessions = tx.open_multimap_table(USER_SESSIONS).map_err(backend)?;
+    user_sessions
+        .remove(session.user_id.0.as_u128(), id)
+        .map_err(backend)?;
+    remove_refresh_digests(tx, id)
+}
+
+fn remove_refresh_digests(tx: &WriteTransaction, session: u128) -> Result<(), StoreError> {
+    let mut by_session: MultimapTable<u128, &[u8; 32]> =
+        tx.open_multimap_table(SESSION_REFRESH).map_err(backend)?;
+    let mut refresh: Table<&[u8; 32], (u128, bool)> = tx.open_table(REFRESH).map_err(backend)?;
+    let digests = by_session.remove_all(session).map_err(backend)?;
+    for digest in digests {
+        let digest = digest.map_err(backend)?;
+        refresh.remove(digest.value()).map_err(backend)?;
+    }
+    Ok(())
+}
+
+fn remove_user_sessions(tx: &WriteTransaction, user: u128) -> Result<(), StoreError> {
+    let ids: Vec<u128> = {
+        let mut user_sessions = tx.open_multimap_table(USER_SESSIONS).map_err(backend)?;
+        let values = user_sessions.remove_all(user).map_err(backend)?;
+        values
+            .map(|v| v.map(|g| g.value()).map_err(backend))
+            .collect::<Result<_, _>>()?
+    };
+    let mut sessions = tx.open_table(SESSIONS).map_err(backend)?;
+    for id in ids {
+        sessions.remove(id).map_err(backend)?;
+        remove_refresh_digests(tx, id)?;
+    }
+    Ok(())
+}
+
+impl Store for RedbStore {
+    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        let user = user.clone();
+        self.write(move |tx| {
+            let mut by_email = tx.open_table(USERS_BY_EMAIL).map_err(backend)?;
+            // The uniqueness check and the insert share this transaction, and
+            // redb serializes writers: two registrations cannot both pass.
+            if by_email.get(user.email.as_str()).map_err(backend)?.is_some() {
+                return Err(StoreError::EmailTaken);
+            }
+            by_email
+                .insert(user.email.as_str(), user.id.0.as_u128())
+                .map_err(backend)?;
+            let mut users = tx.open_table(USERS).map_err(backend)?;
+            users
+                .insert(user.id.0.as_u128(), encode_user(&user)?.as_slice())
+                .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.read_user(id)
+    }
+
+    async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let by_email = tx.open_table(USERS_BY_EMAIL).map_err(backend)?;
+        let Some(id) = by_email.get(email.as_str()).map_err(backend)? else {
+            return Ok(None);
+        };
+        let users = tx.open_table(USERS).map_err(backend)?;
+        let found = users.get(id.value()).map_err(backend)?;
+        found.map(|v| decode_user(v.value())).transpose()
+    }
+
+    async fn update_user(&self, update: UserUpdate) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            let new = &update.user;
+            let key = new.id.0.as_u128();
+            let mut users = tx.open_table(USERS).map_err(backend)?;
+            let current = match users.get(key).map_err(backend)? {
+                Some(raw) => decode_user(raw.value())?,
+                None => return Err(StoreError::NotFound),
+            };
+            if current.password_version != update.expected_password_version {
+                return Err(StoreError::Conflict);
+            }
+            if current.email != new.email {
+                let mut by_email = tx.open_table(USERS_BY_EMAIL).map_err(backend)?;
+                if by_email.get(new.email.as_str()).map_err(backend)?.is_some() {
+                    return Err(StoreError::EmailTaken);
+                }
+                by_email.remove(current.email.as_str()).map_err(backend)?;
+                by_email.insert(new.email.as_str(), key).map_err(backend)?;
+            }
+            if let Some(token) = update.spend {
+                let mut spent = tx.open_table(SPENT_TOKENS).map_err(backend)?;
+                let jti = token.id.as_u128();
+                if spent.get(jti).map_err(backend)?.is_some() {
+                    return Err(StoreError::TokenSpent);
+                }
+                spent
+                    .insert(jti, token.expires_at.unix_timestamp())
+                    .map_err(backend)?;
+            }
+            users
+                .insert(key, encode_user(new)?.as_slice())
+                .map_err(backend)?;
+            drop(users);
+            if update.revoke_sessions {
+                remove_user_sessions(tx, key)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_session(&self, session: &Session, refresh: TokenDigest) -> Result<(), StoreError> {
+        let session = session.clone();
+        self.write(move |tx| {
+            let id = session.id.0.as_u128();
+            let mut sessions = tx.open_table(SESSIONS).map_err(backend)?;
+            if sessions.get(id).map_err(backend)?.is_some() {
+                return Err(StoreError::backend("session id collision"));
+            }
+            sessions
+                .insert(id, encode_session(&session)?.as_slice())
+                .map_err(backend)?;
+            let mut user_sessions = tx.open_multimap_table(USER_SESSIONS).map_err(backend)?;
+            user_sessions
+                .insert(session.user_id.0.as_u128(), id)
+                .map_err(backend)?;
+            let mut refresh_table = tx.open_table(REFRESH).map_err(backend)?;
+            refresh_table.insert(&refresh.0, (id, false)).map_err(backend)?;
+            let mut by_session = tx.open_multimap_table(SESSION_REFRESH).map_err(backend)?;
+            by_session.insert(id, &refresh.0).map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn session_with_user(
+        &self,
+        id: SessionId,
+        now: OffsetDateTime,
+    ) -> Result<Option<(Session, User)>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let sessions = tx.open_table(SESSIONS).map_err(backend)?;
+        let Some(raw) = sessions.get(id.0.as_u128()).map_err(backend)? else {
+            return Ok(None);
+        };
+        let session = decode_session(raw.value())?;
+        if session.expires_at <= now {
+            return Ok(None);
+        }
+        let users = tx.open_table(USERS).map_err(backend)?;
+        let Some(raw) = users.get(session.user_id.0.as_u128()).map_err(backend)? else {
+            return Ok(None);
+        };
+        Ok(Some((session, decode_user(raw.value())?)))
+    }
+
+    async fn rotate_refresh(
+        &self,
+        presented: TokenDigest,
+        next: TokenDigest,
+        now: OffsetDateTime,
+    ) -> Result<Rotation, StoreError> {
+        self.write(move |tx| {
+            let mut refresh = tx.open_table(REFRESH).map_err(backend)?;
+            let Some((sid, spent)) = refresh.get(&presented.0).map_err(backend)?.map(|g| g.value())
+            else {
+                return Ok(Rotation::Unknown);
+            };
+            let session = {
+                let sessions = tx.open_table(SESSIONS).map_err(backend)?;
+                let raw = sessions.get(sid).map_err(backend)?;
+                raw.map(|r| decode_session(r.value())).transpose()?
+            };
+            let Some(session) = session.filter(|s| s.expires_at > now) else {
+                drop(refresh);
+                remove_session(tx, sid)?;
+                return Ok(Rotation::Unknown);
+            };
+            if spent {
+                // A spent token came back: either the client or a thief holds
+                // a copy. Ending the session locks both out.
+                drop(refresh);
+                remove_session(tx, sid)?;
+                return Ok(Rotation::Reused);
+            }
+            refresh.insert(&presented.0, (sid, true)).map_err(backend)?;
+            refresh.insert(&next.0, (sid, false)).map_err(backend)?;
+            let mut by_session = tx.open_multimap_table(SESSION_REFRESH).map_err(backend)?;
+            by_session.insert(sid, &next.0).map_err(backend)?;
+            Ok(Rotation::Rotated(session))
+        })
+        .await
+    }
+
+    async fn delete_session(&self, id: SessionId) -> Result<(), StoreError> {
+        self.write(move |tx| remove_session(tx, id.0.as_u128())).await
+    }
+
+    async fn get_or_create_secret(
+        &self,
+        name: &str,
+        make: Vec<u8>,
+    ) -> Result<(Vec<u8>, bool), StoreError> {
+        let name = name.to_owned();
+        self.write(move |tx| {
+            let mut meta = tx.open_table(META).map_err(backend)?;
+            if let Some(existing) = meta.get(name.as_str()).map_err(backend)? {
+                return Ok((existing.value().to_vec(), false));
+            }
+            meta.insert(name.as_str(), make.as_slice()).map_err(backend)?;
+            Ok((make, true))
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    crate::store_conformance!(in_memory, || crate::RedbStore::in_memory().unwrap());
+
+    crate::store_conformance!(on_disk, || {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::RedbStore::open(dir.path().join("t.redb")).unwrap();
+        // The directory must outlive the test; leak it deliberately.
+        std::mem::forget(dir);
+        store
+    });
+}

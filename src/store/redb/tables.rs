@@ -1,0 +1,26 @@
+//! Every redb table, declared once. Their names are on-disk identities:
+//! renaming one orphans existing data.
+
+use redb::{MultimapTableDefinition, TableDefinition};
+
+/// user id → encoded user.
+pub(super) const USERS: TableDefinition<u128, &[u8]> = TableDefinition::new("users_v1");
+/// normalized email → user id: the uniqueness index.
+pub(super) const USERS_BY_EMAIL: TableDefinition<&str, u128> =
+    TableDefinition::new("users_by_email_v1");
+/// session id → encoded session.
+pub(super) const SESSIONS: TableDefinition<u128, &[u8]> = TableDefinition::new("sessions_v1");
+/// user id → its session ids, so a password change can end them all.
+pub(super) const USER_SESSIONS: MultimapTableDefinition<u128, u128> =
+    MultimapTableDefinition::new("user_sessions_v1");
+/// refresh-token digest → (session id, spent?). Spent digests stay until the
+/// session goes, so a replay can be recognised and punished.
+pub(super) const REFRESH: TableDefinition<&[u8; 32], (u128, bool)> =
+    TableDefinition::new("refresh_tokens_v1");
+/// session id → every refresh digest it ever had, for clean deletion.
+pub(super) const SESSION_REFRESH: MultimapTableDefinition<u128, &[u8; 32]> =
+    MultimapTableDefinition::new("session_refresh_v1");
+/// spent single-use token id (`jti`) → its expiry (unix seconds).
+pub(super) const SPENT_TOKENS: TableDefinition<u128, i64> = TableDefinition::new("spent_tokens_v1");
+/// small named values: the generated signing secret.
+pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta_v1");

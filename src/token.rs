@@ -1,0 +1,254 @@
+//! Tokens: signed JWTs for access, verify and reset; opaque refresh tokens.
+//!
+//! Every JWT names its purpose in `typ` and is refused for any other. The
+//! algorithm is pinned (HS256): a token whose header names another algorithm,
+//! or `none`, fails before its claims are looked at. Verify and reset tokens
+//! carry the user's `password_version`, so a password change kills them.
+//! Refresh tokens are 256 random bits; only their SHA-256 digest is stored.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::ConfigError;
+use crate::store::{SessionId, TokenDigest};
+use crate::user::{User, UserId};
+
+/// The shortest accepted signing secret, in bytes.
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// Tokens longer than this are refused before any decoding.
+pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+
+/// What a JWT may be used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// Authenticates requests (`Authorization: Bearer`).
+    Access,
+    /// Confirms an email address.
+    Verify,
+    /// Sets a new password.
+    Reset,
+}
+
+/// The claims of every JWT tower-users issues.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Claims {
+    pub sub: Uuid,
+    pub typ: Purpose,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+    /// Unique id: spent-token records key on it.
+    pub jti: Uuid,
+    /// The user's password_version at issue time.
+    pub pv: u64,
+    /// Access tokens: the session they belong to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
+    /// Verify tokens: the address being confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+/// Why a token was refused. Deliberately coarse: callers map every variant
+/// to one public error, so the reason only reaches logs.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub(crate) enum TokenError {
+    #[error("token too long")]
+    TooLong,
+    #[error("token malformed, forged or expired")]
+    Invalid,
+    #[error("token of another purpose")]
+    WrongPurpose,
+    #[error("token header carries a forbidden field")]
+    ForbiddenHeader,
+}
+
+/// Signs and checks tokens with one secret.
+#[derive(Clone)]
+pub(crate) struct Tokens {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    audience: String,
+}
+
+impl Tokens {
+    pub(crate) fn new(secret: &[u8], audience: &str) -> Result<Self, ConfigError> {
+        if secret.len() < MIN_SECRET_LEN {
+            return Err(ConfigError::SecretTooShort(secret.len()));
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "aud", "sub"]);
+        validation.validate_nbf = true;
+        // Expiry is a hard edge: a token issued for 15 minutes lasts 15.
+        validation.leeway = 0;
+        Ok(Tokens {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            audience: audience.to_owned(),
+        })
+    }
+
+    /// Issues a token of `purpose` for `user`, valid for `ttl`.
+    pub(crate) fn issue(
+        &self,
+        purpose: Purpose,
+        user: &User,
+        ttl: time::Duration,
+        session: Option<SessionId>,
+    ) -> Result<(String, Claims), jsonwebtoken::errors::Error> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let claims = Claims {
+            sub: user.id.0,
+            typ: purpose,
+            aud: self.audience.clone(),
+            iat: now,
+            exp: now + ttl.whole_seconds(),
+            jti: Uuid::now_v7(),
+            pv: user.password_version,
+            sid: session.map(|s| s.0),
+            email: (purpose == Purpose::Verify).then(|| user.email.as_str().to_owned()),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
+        Ok((token, claims))
+    }
+
+    /// Checks signature, algorithm, audience, expiry and purpose.
+    pub(crate) fn decode(&self, token: &str, purpose: Purpose) -> Result<Claims, TokenError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(TokenError::TooLong);
+        }
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| TokenError::Invalid)?;
+        let h = &data.header;
+        // We never issue these; a token that carries them was not made here
+        // and may expect a verifier to fetch keys or honour extensions.
+        if h.kid.is_some()
+            || h.jku.is_some()
+            || h.x5u.is_some()
+            || h.crit.is_some()
+            || h.jwk.is_some()
+            || h.x5c.is_some()
+        {
+            return Err(TokenError::ForbiddenHeader);
+        }
+        if data.claims.typ != purpose {
+            return Err(TokenError::WrongPurpose);
+        }
+        Ok(data.claims)
+    }
+}
+
+impl Claims {
+    pub(crate) fn user_id(&self) -> UserId {
+        UserId(self.sub)
+    }
+
+    pub(crate) fn expires_at(&self) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(self.exp).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+}
+
+/// A new opaque refresh token (256 random bits, base64url) and its digest.
+pub(crate) fn new_refresh_token() -> (String, TokenDigest) {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let digest = digest(&token);
+    (token, digest)
+}
+
+/// The digest under which an opaque token is stored. A fast hash is right
+/// here: the input has 256 bits of entropy, nothing to brute-force.
+pub(crate) fn digest(token: &str) -> TokenDigest {
+    TokenDigest(Sha256::digest(token.as_bytes()).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::user::Email;
+
+    fn tokens() -> Tokens {
+        Tokens::new(&[7u8; 32], "tower-users").unwrap()
+    }
+
+    fn user() -> User {
+        User::new(Email::parse("a@example.com").unwrap(), String::new())
+    }
+
+    #[test]
+    fn short_secrets_are_refused_at_build_time() {
+        assert!(matches!(
+            Tokens::new(&[0u8; 31], "aud"),
+            Err(ConfigError::SecretTooShort(31))
+        ));
+    }
+
+    #[test]
+    fn a_token_is_accepted_for_its_own_purpose_only() {
+        let t = tokens();
+        let (token, _) = t
+            .issue(Purpose::Verify, &user(), time::Duration::hours(1), None)
+            .unwrap();
+        assert!(t.decode(&token, Purpose::Verify).is_ok());
+        assert_eq!(t.decode(&token, Purpose::Reset).unwrap_err(), TokenError::WrongPurpose);
+        assert_eq!(t.decode(&token, Purpose::Access).unwrap_err(), TokenError::WrongPurpose);
+    }
+
+    #[test]
+    fn expired_tokens_are_refused() {
+        let t = tokens();
+        let (token, _) = t
+            .issue(Purpose::Access, &user(), time::Duration::seconds(-5), None)
+            .unwrap();
+        assert_eq!(t.decode(&token, Purpose::Access).unwrap_err(), TokenError::Invalid);
+    }
+
+    #[test]
+    fn another_secret_or_audience_is_refused() {
+        let (token, _) = tokens()
+            .issue(Purpose::Access, &user(), time::Duration::hours(1), None)
+            .unwrap();
+        let other = Tokens::new(&[8u8; 32], "tower-users").unwrap();
+        assert!(other.decode(&token, Purpose::Access).is_err());
+        let other_aud = Tokens::new(&[7u8; 32], "another-app").unwrap();
+        assert!(other_aud.decode(&token, Purpose::Access).is_err());
+    }
+
+    #[test]
+    fn alg_none_is_refused() {
+        let t = tokens();
+        let (token, _) = t
+            .issue(Purpose::Access, &user(), time::Duration::hours(1), None)
+            .unwrap();
+        let payload = token.split('.').nth(1).unwrap();
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        assert!(t.decode(&format!("{header}.{payload}."), Purpose::Access).is_err());
+    }
+
+    #[test]
+    fn oversized_tokens_are_refused_before_decoding() {
+        let t = tokens();
+        let huge = "a".repeat(MAX_TOKEN_LEN + 1);
+        assert_eq!(t.decode(&huge, Purpose::Access).unwrap_err(), TokenError::TooLong);
+    }
+
+    #[test]
+    fn refresh_tokens_have_256_bits_and_are_stored_as_digests() {
+        let (token, d) = new_refresh_token();
+        assert_eq!(URL_SAFE_NO_PAD.decode(&token).unwrap().len(), 32);
+        assert_eq!(digest(&token), d);
+        assert_ne!(new_refresh_token().0, token);
+    }
+}

@@ -1,0 +1,208 @@
+//! [`UsersBuilder`]: every setting, with secure defaults.
+
+use std::sync::Arc;
+
+use super::{Config, Inner, Users};
+use crate::error::ConfigError;
+use crate::hooks::{Hooks, NoHooks};
+use crate::mail::{LinkTemplate, LogMailer, Mailer};
+use crate::password::{PasswordParams, PasswordPolicy, Passwords};
+use crate::store::DynStore;
+use crate::token::Tokens;
+
+/// The audience (`aud`) of every token, so tokens minted for another app
+/// with the same secret are refused.
+const DEFAULT_AUDIENCE: &str = "tower-users";
+
+/// Builds a [`Users`]. Only the secret is required.
+#[must_use]
+pub struct UsersBuilder {
+    store: Arc<dyn DynStore>,
+    secret: Option<Vec<u8>>,
+    audience: String,
+    mailer: Arc<dyn Mailer>,
+    hooks: Arc<dyn Hooks>,
+    public_url: String,
+    verify_link: Option<LinkTemplate>,
+    reset_link: Option<LinkTemplate>,
+    config: Config,
+}
+
+impl UsersBuilder {
+    pub(super) fn new(store: Arc<dyn DynStore>) -> Self {
+        UsersBuilder {
+            store,
+            secret: None,
+            audience: DEFAULT_AUDIENCE.to_owned(),
+            mailer: Arc::new(LogMailer),
+            hooks: Arc::new(NoHooks),
+            public_url: "http://localhost:3000".to_owned(),
+            verify_link: None,
+            reset_link: None,
+            config: Config {
+                app_name: "tower-users".to_owned(),
+                access_ttl: time::Duration::minutes(15),
+                session_ttl: time::Duration::days(30),
+                verify_ttl: time::Duration::hours(1),
+                reset_ttl: time::Duration::hours(1),
+                policy: PasswordPolicy::default(),
+                password_params: PasswordParams::default(),
+                max_concurrent_hashes: std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2),
+                body_limit: 16 * 1024,
+                verify_link: LinkTemplate::default_for("http://localhost:3000", "verify"),
+                reset_link: LinkTemplate::default_for("http://localhost:3000", "password-reset"),
+                verify_on_register: true,
+            },
+        }
+    }
+
+    /// The token signing secret: at least 32 bytes of randomness.
+    pub fn with_secret(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.secret = Some(secret.as_ref().to_vec());
+        self
+    }
+
+    /// The JWT audience (`aud`); defaults to `tower-users`.
+    pub fn with_audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = audience.into();
+        self
+    }
+
+    /// Where emails go; defaults to [`LogMailer`].
+    pub fn with_mailer(mut self, mailer: impl Mailer) -> Self {
+        self.mailer = Arc::new(mailer);
+        self
+    }
+
+    /// App callbacks on lifecycle events.
+    pub fn with_hooks(mut self, hooks: impl Hooks) -> Self {
+        self.hooks = Arc::new(hooks);
+        self
+    }
+
+    /// The app's name, used in email subjects.
+    pub fn with_app_name(mut self, name: impl Into<String>) -> Self {
+        self.config.app_name = name.into();
+        self
+    }
+
+    /// The base of the default email links: `{public_url}/verify#token=…`
+    /// and `{public_url}/password-reset#token=…`.
+    pub fn with_public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = url.into();
+        self
+    }
+
+    /// A custom verification link, e.g. `https://app.example/confirm?t={token}`.
+    pub fn with_verify_link(mut self, link: LinkTemplate) -> Self {
+        self.verify_link = Some(link);
+        self
+    }
+
+    /// A custom password-reset link.
+    pub fn with_reset_link(mut self, link: LinkTemplate) -> Self {
+        self.reset_link = Some(link);
+        self
+    }
+
+    /// Access-token lifetime (default 15 minutes).
+    pub fn with_access_ttl(mut self, ttl: time::Duration) -> Self {
+        self.config.access_ttl = ttl;
+        self
+    }
+
+    /// Session (refresh-token) lifetime (default 30 days).
+    pub fn with_session_ttl(mut self, ttl: time::Duration) -> Self {
+        self.config.session_ttl = ttl;
+        self
+    }
+
+    /// Verify and reset token lifetime (default 1 hour).
+    pub fn with_email_token_ttl(mut self, ttl: time::Duration) -> Self {
+        self.config.verify_ttl = ttl;
+        self.config.reset_ttl = ttl;
+        self
+    }
+
+    /// argon2id parameters (default m=19456 KiB, t=2, p=1).
+    pub fn with_password_params(mut self, params: PasswordParams) -> Self {
+        self.config.password_params = params;
+        self
+    }
+
+    /// Password length rules (default 8 to 256 characters).
+    pub fn with_password_policy(mut self, policy: PasswordPolicy) -> Self {
+        self.config.policy = policy;
+        self
+    }
+
+    /// How many argon2 computations may run at once (default: the number
+    /// of CPU cores). Each takes about 19 MiB while it runs.
+    pub fn with_max_concurrent_hashes(mut self, n: usize) -> Self {
+        self.config.max_concurrent_hashes = n;
+        self
+    }
+
+    /// The request body limit of the HTTP services (default 16 KiB).
+    pub fn with_body_limit(mut self, bytes: usize) -> Self {
+        self.config.body_limit = bytes;
+        self
+    }
+
+    /// Whether registering sends a verification email (default true).
+    pub fn with_verify_on_register(mut self, send: bool) -> Self {
+        self.config.verify_on_register = send;
+        self
+    }
+
+    /// Checks the settings and builds. Computes one argon2 hash (the dummy
+    /// used for unknown emails), so call it once at start-up.
+    pub fn build(self) -> Result<Users, ConfigError> {
+        let secret = self.secret.ok_or(ConfigError::MissingSecret)?;
+        let tokens = Tokens::new(&secret, &self.audience)?;
+        let mut config = self.config;
+        for (name, ttl) in [
+            ("access_ttl", config.access_ttl),
+            ("session_ttl", config.session_ttl),
+            ("email_token_ttl", config.verify_ttl),
+        ] {
+            if ttl <= time::Duration::ZERO {
+                return Err(ConfigError::Invalid {
+                    name,
+                    reason: "must be positive".into(),
+                });
+            }
+        }
+        if config.policy.min_len == 0 || config.policy.min_len > config.policy.max_len {
+            return Err(ConfigError::Invalid {
+                name: "password_policy",
+                reason: "need 1 <= min_len <= max_len".into(),
+            });
+        }
+        if config.body_limit < 256 {
+            return Err(ConfigError::Invalid {
+                name: "body_limit",
+                reason: "must be at least 256 bytes".into(),
+            });
+        }
+        let passwords = Passwords::new(config.password_params, config.max_concurrent_hashes)?;
+        config.verify_link = self
+            .verify_link
+            .unwrap_or_else(|| LinkTemplate::default_for(&self.public_url, "verify"));
+        config.reset_link = self
+            .reset_link
+            .unwrap_or_else(|| LinkTemplate::default_for(&self.public_url, "password-reset"));
+        Ok(Users {
+            inner: Arc::new(Inner {
+                store: self.store,
+                tokens,
+                passwords,
+                mailer: self.mailer,
+                hooks: self.hooks,
+                config,
+            }),
+        })
+    }
+}

@@ -1,0 +1,61 @@
+//! Registration, and bootstrapping a superuser.
+
+use super::Users;
+use crate::error::Error;
+use crate::store::UserUpdate;
+use crate::token::Purpose;
+use crate::user::{Email, User};
+
+impl Users {
+    /// Registers a new user: normalizes the email, applies the password
+    /// policy, hashes, and stores. Sends a verification email unless turned
+    /// off with [`with_verify_on_register`](crate::UsersBuilder::with_verify_on_register).
+    ///
+    /// Fails with [`Error::Validation`] or [`Error::UserExists`].
+    #[tracing::instrument(skip_all, fields(user.id))]
+    pub async fn register(&self, email: &str, password: &str) -> Result<User, Error> {
+        let email = Email::parse(email)?;
+        self.inner.config.policy.check(password, &email)?;
+        // Cheap early answer; the store still enforces uniqueness atomically.
+        if self.store().user_by_email(&email).await?.is_some() {
+            return Err(Error::UserExists);
+        }
+        let hash = self.inner.passwords.hash(password).await?;
+        let user = User::new(email, hash);
+        self.store().create_user(&user).await?;
+        tracing::Span::current().record("user.id", tracing::field::display(user.id));
+        tracing::info!("user registered");
+        self.inner.hooks.after_register(&user).await;
+        if self.inner.config.verify_on_register {
+            self.send_token_email(user.clone(), Purpose::Verify);
+        }
+        Ok(user)
+    }
+
+    /// Creates `email` as an active, verified superuser, or promotes the
+    /// existing user with that email. An existing user's password is left
+    /// as it is.
+    pub async fn ensure_superuser(&self, email: &str, password: &str) -> Result<User, Error> {
+        let email = Email::parse(email)?;
+        if let Some(mut user) = self.store().user_by_email(&email).await? {
+            if user.is_superuser && user.is_active {
+                return Ok(user);
+            }
+            let version = user.password_version;
+            user.is_superuser = true;
+            user.is_active = true;
+            self.store()
+                .update_user(UserUpdate::new(user.clone(), version))
+                .await?;
+            tracing::info!(user.id = %user.id, "promoted to superuser");
+            return Ok(user);
+        }
+        self.inner.config.policy.check(password, &email)?;
+        let mut user = User::new(email, self.inner.passwords.hash(password).await?);
+        user.is_superuser = true;
+        user.is_verified = true;
+        self.store().create_user(&user).await?;
+        tracing::info!(user.id = %user.id, "superuser created");
+        Ok(user)
+    }
+}

@@ -1,0 +1,206 @@
+//! Sessions: login, refresh with rotation, logout, and authenticating an
+//! access token.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::Users;
+use crate::error::Error;
+use crate::password::Verified;
+use crate::store::{Rotation, Session, SessionId, UserUpdate};
+use crate::token::{MAX_TOKEN_LEN, Purpose, digest, new_refresh_token};
+use crate::user::{Email, User, UserRecord};
+
+/// What a login or refresh returns: the token response of API.md.
+#[derive(Clone, Serialize)]
+pub struct TokenPair {
+    /// The JWT for `Authorization: Bearer`.
+    pub access_token: String,
+    /// Always `bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// The opaque refresh token; spent on use.
+    pub refresh_token: String,
+    /// The user's public record.
+    pub user: UserRecord,
+}
+
+impl std::fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("expires_in", &self.expires_in)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An access token that checked out: the user, as of this request, and the
+/// session the token belongs to.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// The user, read from the store on this request.
+    pub user: User,
+    /// The session the access token names.
+    pub session: SessionId,
+}
+
+impl Users {
+    /// Logs in with email and password, starting a new session.
+    ///
+    /// An unknown email and a wrong password both give
+    /// [`Error::InvalidCredentials`] after the same argon2 work. A correct
+    /// password on a deactivated account gives [`Error::InactiveUser`].
+    #[tracing::instrument(skip_all, fields(user.id))]
+    pub async fn login(&self, email: &str, password: &str) -> Result<TokenPair, Error> {
+        // A malformed email cannot match anyone, but must cost the same.
+        let user = match Email::parse(email) {
+            Ok(email) => self.store().user_by_email(&email).await?,
+            Err(_) => None,
+        };
+        let hash = user.as_ref().map(|u| u.password_hash.as_str());
+        let rehash = match self.inner.passwords.verify(password, hash).await? {
+            Verified::Yes { rehash } => rehash,
+            Verified::No => return Err(Error::InvalidCredentials),
+        };
+        let Some(mut user) = user else {
+            return Err(Error::InvalidCredentials);
+        };
+        tracing::Span::current().record("user.id", tracing::field::display(user.id));
+        if !user.is_active {
+            return Err(Error::InactiveUser);
+        }
+        if let Some(new_hash) = rehash {
+            let mut updated = user.clone();
+            updated.password_hash = new_hash;
+            // Guarded by password_version: a concurrent password change wins.
+            match self
+                .store()
+                .update_user(UserUpdate::new(updated.clone(), user.password_version))
+                .await
+            {
+                Ok(()) => user = updated,
+                Err(err) => tracing::warn!(error = %err, "rehash skipped"),
+            }
+        }
+        let pair = self.start_session(&user).await?;
+        tracing::info!("logged in");
+        self.inner.hooks.after_login(&user).await;
+        Ok(pair)
+    }
+
+    async fn start_session(&self, user: &User) -> Result<TokenPair, Error> {
+        let now = crate::user::now_seconds();
+        let session = Session {
+            id: SessionId::new(),
+            user_id: user.id,
+            password_version: user.password_version,
+            created_at: now,
+            expires_at: now + self.inner.config.session_ttl,
+        };
+        let (refresh_token, refresh_digest) = new_refresh_token();
+        self.store().create_session(&session, refresh_digest).await?;
+        self.token_pair(user, session.id, refresh_token)
+    }
+
+    fn token_pair(
+        &self,
+        user: &User,
+        session: SessionId,
+        refresh_token: String,
+    ) -> Result<TokenPair, Error> {
+        let ttl = self.inner.config.access_ttl;
+        let (access_token, _) = self
+            .inner
+            .tokens
+            .issue(Purpose::Access, user, ttl, Some(session))
+            .map_err(Error::internal)?;
+        Ok(TokenPair {
+            access_token,
+            token_type: "bearer",
+            expires_in: ttl.whole_seconds(),
+            refresh_token,
+            user: user.record(),
+        })
+    }
+
+    /// Trades a refresh token for a new access and refresh token. The
+    /// presented token is spent; presenting it again revokes the session.
+    #[tracing::instrument(skip_all, fields(user.id))]
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, Error> {
+        if refresh_token.is_empty() || refresh_token.len() > MAX_TOKEN_LEN {
+            return Err(Error::InvalidToken);
+        }
+        let (next_token, next_digest) = new_refresh_token();
+        let now = OffsetDateTime::now_utc();
+        let session = match self
+            .store()
+            .rotate_refresh(digest(refresh_token), next_digest, now)
+            .await?
+        {
+            Rotation::Rotated(session) => session,
+            Rotation::Reused => {
+                tracing::warn!("spent refresh token presented again: session revoked");
+                return Err(Error::InvalidToken);
+            }
+            Rotation::Unknown => return Err(Error::InvalidToken),
+        };
+        let user = self.store().user(session.user_id).await?;
+        let user = match user {
+            Some(u) if u.password_version == session.password_version => u,
+            _ => {
+                self.store().delete_session(session.id).await?;
+                return Err(Error::InvalidToken);
+            }
+        };
+        tracing::Span::current().record("user.id", tracing::field::display(user.id));
+        if !user.is_active {
+            self.store().delete_session(session.id).await?;
+            return Err(Error::InactiveUser);
+        }
+        self.token_pair(&user, session.id, next_token)
+    }
+
+    /// Ends one session: its access and refresh tokens stop working at once.
+    /// The user's other sessions are untouched.
+    pub async fn logout(&self, session: SessionId) -> Result<(), Error> {
+        self.store().delete_session(session).await?;
+        Ok(())
+    }
+
+    /// Checks an access token: signature, pinned algorithm, purpose, expiry,
+    /// that its session is live, that the user exists and is active, and
+    /// that the token's `password_version` is current.
+    ///
+    /// Fails with [`Error::Unauthorized`], or [`Error::InactiveUser`].
+    pub async fn authenticate(&self, access_token: &str) -> Result<Authenticated, Error> {
+        let claims = self
+            .inner
+            .tokens
+            .decode(access_token, Purpose::Access)
+            .map_err(|err| {
+                tracing::debug!(target: "tower_users::rejection", error = %err, "access token refused");
+                Error::Unauthorized
+            })?;
+        let session = SessionId(claims.sid.ok_or(Error::Unauthorized)?);
+        let now = OffsetDateTime::now_utc();
+        let (session, user) = self
+            .store()
+            .session_with_user(session, now)
+            .await?
+            .ok_or(Error::Unauthorized)?;
+        if session.user_id != claims.user_id()
+            || user.password_version != claims.pv
+            || session.password_version != user.password_version
+        {
+            return Err(Error::Unauthorized);
+        }
+        if !user.is_active {
+            return Err(Error::InactiveUser);
+        }
+        Ok(Authenticated {
+            user,
+            session: session.id,
+        })
+    }
+}

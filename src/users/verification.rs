@@ -1,0 +1,61 @@
+//! Email verification: request a link, confirm with its token.
+
+use super::Users;
+use crate::error::Error;
+use crate::store::{SpentToken, UserUpdate};
+use crate::token::Purpose;
+use crate::user::{Email, User};
+
+impl Users {
+    /// Sends a verification link if `email` belongs to an active, unverified
+    /// user. Always succeeds for a well-formed email, whoever owns it, and
+    /// returns before any email work is done.
+    pub async fn request_verify(&self, email: &str) -> Result<(), Error> {
+        let email = Email::parse(email)?;
+        let users = self.clone();
+        tokio::spawn(async move {
+            match users.store().user_by_email(&email).await {
+                Ok(Some(user)) if user.is_active && !user.is_verified => {
+                    users.send_token_email(user, Purpose::Verify);
+                }
+                Ok(_) => {}
+                Err(err) => tracing::error!(error = %err, "verify request lookup failed"),
+            }
+        });
+        Ok(())
+    }
+
+    /// Confirms an email with a verification token. The token is single-use
+    /// and dies if the password or the email changed since it was issued.
+    #[tracing::instrument(skip_all, fields(user.id))]
+    pub async fn verify(&self, token: &str) -> Result<User, Error> {
+        let claims = self
+            .inner
+            .tokens
+            .decode(token, Purpose::Verify)
+            .map_err(|_| Error::InvalidToken)?;
+        let user = self
+            .store()
+            .user(claims.user_id())
+            .await?
+            .ok_or(Error::InvalidToken)?;
+        tracing::Span::current().record("user.id", tracing::field::display(user.id));
+        let same_email = claims.email.as_deref() == Some(user.email.as_str());
+        if user.password_version != claims.pv || !same_email || user.is_verified || !user.is_active
+        {
+            return Err(Error::InvalidToken);
+        }
+        let mut verified = user.clone();
+        verified.is_verified = true;
+        let spend = SpentToken {
+            id: claims.jti,
+            expires_at: claims.expires_at(),
+        };
+        self.store()
+            .update_user(UserUpdate::new(verified.clone(), user.password_version).spending(spend))
+            .await?;
+        tracing::info!("email verified");
+        self.inner.hooks.after_verify(&verified).await;
+        Ok(verified)
+    }
+}
