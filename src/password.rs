@@ -65,14 +65,19 @@ impl PasswordPolicy {
                 self.min_len
             ))
         } else if len > self.max_len {
-            Some(format!("password must be at most {} characters", self.max_len))
+            Some(format!(
+                "password must be at most {} characters",
+                self.max_len
+            ))
         } else if password.trim().to_lowercase() == email.as_str() {
             Some("password must not be the email address".to_owned())
         } else {
             None
         };
         match problem {
-            Some(message) => Err(Error::Validation(vec![FieldError::new("password", message)])),
+            Some(message) => Err(Error::Validation(vec![FieldError::new(
+                "password", message,
+            )])),
             None => Ok(()),
         }
     }
@@ -100,12 +105,13 @@ pub(crate) struct Passwords {
 
 impl Passwords {
     pub(crate) fn new(params: PasswordParams, max_concurrent: usize) -> Result<Self, ConfigError> {
-        let params = Params::new(params.m_cost, params.t_cost, params.p_cost, None).map_err(
-            |e| ConfigError::Invalid {
-                name: "password_params",
-                reason: e.to_string(),
-            },
-        )?;
+        let params =
+            Params::new(params.m_cost, params.t_cost, params.p_cost, None).map_err(|e| {
+                ConfigError::Invalid {
+                    name: "password_params",
+                    reason: e.to_string(),
+                }
+            })?;
         if max_concurrent == 0 {
             return Err(ConfigError::Invalid {
                 name: "max_concurrent_hashes",
@@ -136,7 +142,11 @@ impl Passwords {
 
     /// Verifies `password` against `hash`, or against the dummy hash when
     /// there is no user, so both paths cost one argon2 run.
-    pub(crate) async fn verify(&self, password: &str, hash: Option<&str>) -> Result<Verified, Error> {
+    pub(crate) async fn verify(
+        &self,
+        password: &str,
+        hash: Option<&str>,
+    ) -> Result<Verified, Error> {
         let params = self.params.clone();
         let password = password.to_owned();
         let (hash, real) = match hash {
@@ -217,7 +227,10 @@ mod tests {
     async fn hashes_are_argon2id_phc_with_owasp_params() {
         let pw = Passwords::new(PasswordParams::default(), 2).unwrap();
         let hash = pw.hash("correct horse").await.unwrap();
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
         assert_eq!(
             pw.verify("correct horse", Some(&hash)).await.unwrap(),
             Verified::Yes { rehash: None }
@@ -255,6 +268,9 @@ mod tests {
     #[tokio::test]
     async fn garbage_hashes_never_verify() {
         let pw = Passwords::new(PasswordParams::default(), 1).unwrap();
-        assert_eq!(pw.verify("x", Some("not a hash")).await.unwrap(), Verified::No);
+        assert_eq!(
+            pw.verify("x", Some("not a hash")).await.unwrap(),
+            Verified::No
+        );
     }
 }

@@ -202,8 +202,14 @@ mod tests {
             .issue(Purpose::Verify, &user(), time::Duration::hours(1), None)
             .unwrap();
         assert!(t.decode(&token, Purpose::Verify).is_ok());
-        assert_eq!(t.decode(&token, Purpose::Reset).unwrap_err(), TokenError::WrongPurpose);
-        assert_eq!(t.decode(&token, Purpose::Access).unwrap_err(), TokenError::WrongPurpose);
+        assert_eq!(
+            t.decode(&token, Purpose::Reset).unwrap_err(),
+            TokenError::WrongPurpose
+        );
+        assert_eq!(
+            t.decode(&token, Purpose::Access).unwrap_err(),
+            TokenError::WrongPurpose
+        );
     }
 
     #[test]
@@ -212,7 +218,10 @@ mod tests {
         let (token, _) = t
             .issue(Purpose::Access, &user(), time::Duration::seconds(-5), None)
             .unwrap();
-        assert_eq!(t.decode(&token, Purpose::Access).unwrap_err(), TokenError::Invalid);
+        assert_eq!(
+            t.decode(&token, Purpose::Access).unwrap_err(),
+            TokenError::Invalid
+        );
     }
 
     #[test]
@@ -234,14 +243,20 @@ mod tests {
             .unwrap();
         let payload = token.split('.').nth(1).unwrap();
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-        assert!(t.decode(&format!("{header}.{payload}."), Purpose::Access).is_err());
+        assert!(
+            t.decode(&format!("{header}.{payload}."), Purpose::Access)
+                .is_err()
+        );
     }
 
     #[test]
     fn oversized_tokens_are_refused_before_decoding() {
         let t = tokens();
         let huge = "a".repeat(MAX_TOKEN_LEN + 1);
-        assert_eq!(t.decode(&huge, Purpose::Access).unwrap_err(), TokenError::TooLong);
+        assert_eq!(
+            t.decode(&huge, Purpose::Access).unwrap_err(),
+            TokenError::TooLong
+        );
     }
 
     #[test]

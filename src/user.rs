@@ -83,9 +83,7 @@ impl Email {
                     && label.len() <= 63
                     && !label.starts_with('-')
                     && !label.ends_with('-')
-                    && label
-                        .chars()
-                        .all(|c| c.is_alphanumeric() || c == '-')
+                    && label.chars().all(|c| c.is_alphanumeric() || c == '-')
             });
         if !domain_ok {
             return reject("email has an invalid domain");
@@ -263,7 +261,10 @@ mod tests {
 
     #[test]
     fn debug_never_prints_the_hash() {
-        let user = User::new(Email::parse("a@example.com").unwrap(), "$argon2id$secret".into());
+        let user = User::new(
+            Email::parse("a@example.com").unwrap(),
+            "$argon2id$secret".into(),
+        );
         assert!(!format!("{user:?}").contains("secret"));
     }
 

@@ -5,8 +5,8 @@
 //! wrong media type, 413 over the limit, 422 for bad JSON or fields.
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::HeaderMap;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::{Map, Value};
 
@@ -97,11 +97,13 @@ impl Fields {
         match self.map.remove(name) {
             Some(Value::String(s)) => s,
             Some(Value::Null) | None => {
-                self.errors.push(FieldError::new(name, "this field is required"));
+                self.errors
+                    .push(FieldError::new(name, "this field is required"));
                 String::new()
             }
             Some(_) => {
-                self.errors.push(FieldError::new(name, "this field must be a string"));
+                self.errors
+                    .push(FieldError::new(name, "this field must be a string"));
                 String::new()
             }
         }
@@ -128,7 +130,11 @@ impl Fields {
 }
 
 /// Reads a JSON body (refusing other media types) into [`Fields`].
-pub(crate) async fn json_fields<B>(parts: &http::request::Parts, body: B, limit: usize) -> Result<Fields, Error>
+pub(crate) async fn json_fields<B>(
+    parts: &http::request::Parts,
+    body: B,
+    limit: usize,
+) -> Result<Fields, Error>
 where
     B: http_body::Body + Send,
     B::Data: Send,
@@ -148,7 +154,10 @@ mod tests {
     #[test]
     fn json_media_type_ignores_parameters_and_case() {
         let mut h = HeaderMap::new();
-        h.insert(CONTENT_TYPE, "Application/JSON; charset=utf-8".parse().unwrap());
+        h.insert(
+            CONTENT_TYPE,
+            "Application/JSON; charset=utf-8".parse().unwrap(),
+        );
         assert_eq!(media_type(&h), MediaType::Json);
         h.insert(CONTENT_TYPE, "text/plain".parse().unwrap());
         assert_eq!(media_type(&h), MediaType::Other);

@@ -17,11 +17,11 @@ use axum_core::response::{IntoResponse, Response};
 use http::header::AUTHORIZATION;
 use http::request::Parts;
 
+use crate::Users;
 use crate::error::Error;
 use crate::store::SessionId;
 use crate::token::MAX_TOKEN_LEN;
 use crate::user::{User, UserRecord};
-use crate::Users;
 
 /// The authenticated, active user making this request.
 ///
@@ -100,7 +100,9 @@ pub(crate) fn bearer(parts: &Parts) -> Result<Option<&str>, CurrentUserRejection
     if value.len() > MAX_TOKEN_LEN + 16 {
         return Err(CurrentUserRejection::InvalidToken);
     }
-    let value = value.to_str().map_err(|_| CurrentUserRejection::InvalidToken)?;
+    let value = value
+        .to_str()
+        .map_err(|_| CurrentUserRejection::InvalidToken)?;
     let (scheme, token) = value
         .trim()
         .split_once(' ')

@@ -10,8 +10,8 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::current_user::{CurrentUser, CurrentUserRejection};
-use crate::mail::BoxFuture;
 use crate::Users;
+use crate::mail::BoxFuture;
 
 /// Authenticates each request and puts the [`CurrentUser`] into its
 /// extensions. Without credentials the request is refused with 401, unless
@@ -96,6 +96,10 @@ where
 async fn reject<ResBody: From<Bytes>>(rejection: CurrentUserRejection) -> Response<ResBody> {
     let (parts, body) = rejection.into_response().into_parts();
     // A problem document is a small in-memory body; collecting cannot fail.
-    let bytes = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let bytes = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
     Response::from_parts(parts, ResBody::from(bytes))
 }

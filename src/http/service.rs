@@ -12,9 +12,9 @@ use super::endpoints::{
     Login, Logout, Me, PathToken, Refresh, Register, ResetPassword, ResetRequest, Verify,
     VerifyRequest,
 };
+use crate::Users;
 use crate::error::{BoxError, Error};
 use crate::mail::BoxFuture;
-use crate::Users;
 
 /// The whole lifecycle API as one tower `Service`.
 ///

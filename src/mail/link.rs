@@ -41,7 +41,10 @@ mod tests {
     #[test]
     fn default_links_carry_the_token_in_the_fragment() {
         let t = LinkTemplate::default_for("http://localhost:3000/", "verify");
-        assert_eq!(t.render("abc.def"), "http://localhost:3000/verify#token=abc.def");
+        assert_eq!(
+            t.render("abc.def"),
+            "http://localhost:3000/verify#token=abc.def"
+        );
     }
 
     #[test]

@@ -71,7 +71,9 @@ impl OutgoingEmail {
                 "Reset password",
             ),
         };
-        let minutes = (expires_at - OffsetDateTime::now_utc()).whole_minutes().max(1);
+        let minutes = (expires_at - OffsetDateTime::now_utc())
+            .whole_minutes()
+            .max(1);
         let text = format!(
             "{intro}\n\n{link}\n\nThe link expires in {minutes} minutes. \
              If you did not ask for this, ignore this email.\n"

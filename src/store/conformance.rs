@@ -31,7 +31,9 @@ macro_rules! store_conformance {
 
             fn session(user: &User, ttl_secs: i64) -> Session {
                 // Stores keep whole seconds.
-                let now = ::time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+                let now = ::time::OffsetDateTime::now_utc()
+                    .replace_nanosecond(0)
+                    .unwrap();
                 Session {
                     id: SessionId::new(),
                     user_id: user.id,
@@ -70,7 +72,9 @@ macro_rules! store_conformance {
                 let tasks: Vec<_> = (0..20)
                     .map(|_| {
                         let s = s.clone();
-                        ::tokio::spawn(async move { s.create_user(&user("race@example.com")).await })
+                        ::tokio::spawn(
+                            async move { s.create_user(&user("race@example.com")).await },
+                        )
                     })
                     .collect();
                 let mut ok = 0;
@@ -92,7 +96,10 @@ macro_rules! store_conformance {
                 u.password_version = 1;
                 s.update_user(UserUpdate::new(u.clone(), 0)).await.unwrap();
                 // A second writer that read version 0 must lose.
-                let err = s.update_user(UserUpdate::new(u.clone(), 0)).await.unwrap_err();
+                let err = s
+                    .update_user(UserUpdate::new(u.clone(), 0))
+                    .await
+                    .unwrap_err();
                 assert!(matches!(err, StoreError::Conflict), "{err:?}");
                 assert_eq!(s.user(u.id).await.unwrap().unwrap().password_version, 1);
             }

@@ -21,8 +21,11 @@ pub(crate) trait DynStore: Send + Sync + 'static {
     fn user_by_email<'a>(&'a self, email: &'a Email) -> Res<'a, Option<User>>;
     fn update_user(&self, update: UserUpdate) -> Res<'_, ()>;
     fn create_session<'a>(&'a self, session: &'a Session, refresh: TokenDigest) -> Res<'a, ()>;
-    fn session_with_user(&self, id: SessionId, now: OffsetDateTime)
-    -> Res<'_, Option<(Session, User)>>;
+    fn session_with_user(
+        &self,
+        id: SessionId,
+        now: OffsetDateTime,
+    ) -> Res<'_, Option<(Session, User)>>;
     fn rotate_refresh(
         &self,
         presented: TokenDigest,

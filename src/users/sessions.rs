@@ -99,7 +99,9 @@ impl Users {
             expires_at: now + self.inner.config.session_ttl,
         };
         let (refresh_token, refresh_digest) = new_refresh_token();
-        self.store().create_session(&session, refresh_digest).await?;
+        self.store()
+            .create_session(&session, refresh_digest)
+            .await?;
         self.token_pair(user, session.id, refresh_token)
     }
 

@@ -105,7 +105,10 @@ mod tests {
     async fn register_alone_creates_a_user_and_refuses_a_duplicate() {
         let users = users();
         let body = r#"{"email":"a@example.com","password":"long enough pw"}"#;
-        let res = Register::new(users.clone()).oneshot(post(body)).await.unwrap();
+        let res = Register::new(users.clone())
+            .oneshot(post(body))
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::CREATED);
         let res = Register::new(users).oneshot(post(body)).await.unwrap();
         assert_eq!(res.status(), StatusCode::CONFLICT);
@@ -126,7 +129,9 @@ mod tests {
 
     #[tokio::test]
     async fn me_without_a_token_is_401_with_www_authenticate() {
-        let req = Request::get("/").body(Full::<bytes::Bytes>::default()).unwrap();
+        let req = Request::get("/")
+            .body(Full::<bytes::Bytes>::default())
+            .unwrap();
         let res = Me::new(users()).oneshot(req).await.unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(res.headers()["www-authenticate"], "Bearer");

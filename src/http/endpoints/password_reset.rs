@@ -2,10 +2,10 @@ use http::StatusCode;
 use http::request::Parts;
 
 use super::{PathToken, endpoint};
+use crate::Users;
 use crate::error::{BoxError, Error};
 use crate::http::body::json_fields;
 use crate::http::problem::{empty, json};
-use crate::Users;
 
 endpoint! {
     /// `POST /password-reset/request` with `{"email"}`: 202, whoever owns it.

@@ -2,17 +2,21 @@ use http::StatusCode;
 use http::request::Parts;
 
 use super::endpoint;
+use crate::Users;
 use crate::error::{BoxError, Error};
 use crate::http::body::json_fields;
 use crate::http::problem::json;
-use crate::Users;
 
 endpoint! {
     /// `POST /register` with `{"email", "password"}`: 201 and the user record.
     Register => register
 }
 
-async fn register<B>(users: Users, parts: Parts, body: B) -> Result<axum_core::response::Response, Error>
+async fn register<B>(
+    users: Users,
+    parts: Parts,
+    body: B,
+) -> Result<axum_core::response::Response, Error>
 where
     B: http_body::Body + Send,
     B::Data: Send,

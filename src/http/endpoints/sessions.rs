@@ -2,11 +2,11 @@ use http::StatusCode;
 use http::request::Parts;
 
 use super::endpoint;
+use crate::Users;
 use crate::error::{BoxError, Error};
+use crate::http::CurrentUser;
 use crate::http::body::{MediaType, form_object, json_object, media_type, read};
 use crate::http::problem::{empty, json};
-use crate::http::CurrentUser;
-use crate::Users;
 
 endpoint! {
     /// `POST /login` with `{"email", "password"}`, or an urlencoded form with
@@ -26,7 +26,11 @@ endpoint! {
     Logout => logout
 }
 
-async fn login<B>(users: Users, parts: Parts, body: B) -> Result<axum_core::response::Response, Error>
+async fn login<B>(
+    users: Users,
+    parts: Parts,
+    body: B,
+) -> Result<axum_core::response::Response, Error>
 where
     B: http_body::Body + Send,
     B::Data: Send,
@@ -48,7 +52,11 @@ where
     Ok(json(StatusCode::OK, &pair))
 }
 
-async fn refresh<B>(users: Users, parts: Parts, body: B) -> Result<axum_core::response::Response, Error>
+async fn refresh<B>(
+    users: Users,
+    parts: Parts,
+    body: B,
+) -> Result<axum_core::response::Response, Error>
 where
     B: http_body::Body + Send,
     B::Data: Send,
@@ -61,7 +69,11 @@ where
     Ok(json(StatusCode::OK, &pair))
 }
 
-async fn logout<B>(users: Users, parts: Parts, _body: B) -> Result<axum_core::response::Response, Error> {
+async fn logout<B>(
+    users: Users,
+    parts: Parts,
+    _body: B,
+) -> Result<axum_core::response::Response, Error> {
     let user = CurrentUser::from_parts(&parts, &users).await?;
     users.logout(user.session()).await?;
     Ok(empty(StatusCode::NO_CONTENT))

@@ -2,10 +2,10 @@ use http::StatusCode;
 use http::request::Parts;
 
 use super::{PathToken, endpoint};
+use crate::Users;
 use crate::error::{BoxError, Error};
 use crate::http::body::json_fields;
 use crate::http::problem::{empty, json};
-use crate::Users;
 
 endpoint! {
     /// `POST /verify/request` with `{"email"}`: 202, whoever owns the email.
@@ -35,7 +35,11 @@ where
     Ok(empty(StatusCode::ACCEPTED))
 }
 
-async fn verify<B>(users: Users, parts: Parts, body: B) -> Result<axum_core::response::Response, Error>
+async fn verify<B>(
+    users: Users,
+    parts: Parts,
+    body: B,
+) -> Result<axum_core::response::Response, Error>
 where
     B: http_body::Body + Send,
     B::Data: Send,

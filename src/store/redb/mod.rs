@@ -154,7 +154,11 @@ impl Store for RedbStore {
             let mut by_email = tx.open_table(USERS_BY_EMAIL).map_err(backend)?;
             // The uniqueness check and the insert share this transaction, and
             // redb serializes writers: two registrations cannot both pass.
-            if by_email.get(user.email.as_str()).map_err(backend)?.is_some() {
+            if by_email
+                .get(user.email.as_str())
+                .map_err(backend)?
+                .is_some()
+            {
                 return Err(StoreError::EmailTaken);
             }
             by_email
@@ -226,7 +230,11 @@ impl Store for RedbStore {
         .await
     }
 
-    async fn create_session(&self, session: &Session, refresh: TokenDigest) -> Result<(), StoreError> {
+    async fn create_session(
+        &self,
+        session: &Session,
+        refresh: TokenDigest,
+    ) -> Result<(), StoreError> {
         let session = session.clone();
         self.write(move |tx| {
             let id = session.id.0.as_u128();
@@ -242,7 +250,9 @@ impl Store for RedbStore {
                 .insert(session.user_id.0.as_u128(), id)
                 .map_err(backend)?;
             let mut refresh_table = tx.open_table(REFRESH).map_err(backend)?;
-            refresh_table.insert(&refresh.0, (id, false)).map_err(backend)?;
+            refresh_table
+                .insert(&refresh.0, (id, false))
+                .map_err(backend)?;
             let mut by_session = tx.open_multimap_table(SESSION_REFRESH).map_err(backend)?;
             by_session.insert(id, &refresh.0).map_err(backend)?;
             Ok(())
@@ -279,7 +289,10 @@ impl Store for RedbStore {
     ) -> Result<Rotation, StoreError> {
         self.write(move |tx| {
             let mut refresh = tx.open_table(REFRESH).map_err(backend)?;
-            let Some((sid, spent)) = refresh.get(&presented.0).map_err(backend)?.map(|g| g.value())
+            let Some((sid, spent)) = refresh
+                .get(&presented.0)
+                .map_err(backend)?
+                .map(|g| g.value())
             else {
                 return Ok(Rotation::Unknown);
             };
@@ -310,7 +323,8 @@ impl Store for RedbStore {
     }
 
     async fn delete_session(&self, id: SessionId) -> Result<(), StoreError> {
-        self.write(move |tx| remove_session(tx, id.0.as_u128())).await
+        self.write(move |tx| remove_session(tx, id.0.as_u128()))
+            .await
     }
 
     async fn get_or_create_secret(
@@ -324,7 +338,8 @@ impl Store for RedbStore {
             if let Some(existing) = meta.get(name.as_str()).map_err(backend)? {
                 return Ok((existing.value().to_vec(), false));
             }
-            meta.insert(name.as_str(), make.as_slice()).map_err(backend)?;
+            meta.insert(name.as_str(), make.as_slice())
+                .map_err(backend)?;
             Ok((make, true))
         })
         .await

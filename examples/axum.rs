@@ -1,0 +1,67 @@
+//! tower-users nested in an axum app, with the `CurrentUser` extractor.
+//!
+//! ```text
+//! cargo run --example axum
+//! curl -X POST localhost:3000/users/register -H 'content-type: application/json' \
+//!      -d '{"email":"a@example.com","password":"correct horse battery"}'
+//! ```
+//!
+//! Uses an in-memory store and a random secret: data is gone on exit.
+
+use axum::Router;
+use axum::routing::get;
+use rand::RngCore;
+use tower_users::{CurrentUser, RedbStore, Superuser, Users, UsersService, VerifiedUser};
+
+async fn hello(user: CurrentUser) -> String {
+    format!("hello {}", user.email)
+}
+
+async fn maybe(user: Option<CurrentUser>) -> String {
+    match user {
+        Some(user) => format!("signed in as {}", user.email),
+        None => "anonymous".to_owned(),
+    }
+}
+
+async fn verified_only(user: VerifiedUser) -> String {
+    format!("{} is verified", user.email)
+}
+
+async fn admin_only(user: Superuser) -> String {
+    format!("{} is an administrator", user.email)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut secret = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut secret);
+    let users = Users::builder(RedbStore::in_memory()?)
+        .with_secret(secret)
+        .build()?;
+
+    let app = Router::new()
+        .route("/hello", get(hello))
+        .route("/maybe", get(maybe))
+        .route("/verified", get(verified_only))
+        .route("/admin", get(admin_only))
+        // axum strips the nesting path, so the service's own prefix is empty.
+        .nest_service("/users", UsersService::new(users.clone()).with_prefix(""))
+        .with_state(users);
+
+    let bind = std::env::var("TOWER_USERS_BIND").unwrap_or_else(|_| "127.0.0.1:3000".into());
+    let listener = tokio::net::TcpListener::bind(bind).await?;
+    println!("listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,175 @@
+//! The main job: the whole user lifecycle on an embedded redb file, with no
+//! configuration needed.
+//!
+//! ```text
+//! cargo run --release --example server
+//! ```
+//!
+//! Environment (all optional): `TOWER_USERS_BIND` (127.0.0.1:3000),
+//! `TOWER_USERS_DB` (tower-users.redb), `TOWER_USERS_SECRET` (generated on
+//! first start and kept in the DB file), `TOWER_USERS_PUBLIC_URL`
+//! (http://localhost:3000), `TOWER_USERS_MAIL_FROM`, `TOWER_USERS_SMTP_URL`,
+//! `TOWER_USERS_RATE_LIMIT`, `TOWER_USERS_SUPERUSER` (`email:password`),
+//! and `RUST_LOG`.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum_core::body::Body;
+use axum_core::response::{IntoResponse, Response};
+use http::{HeaderValue, Method, Request};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use rand::RngCore;
+use tower::ServiceExt;
+use tower_users::store::Store;
+use tower_users::{CurrentUser, RedbStore, Users, UsersService};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn env(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+/// The signing secret: from the environment, or generated once and kept in
+/// the database so tokens survive restarts.
+async fn secret(store: &RedbStore) -> Result<Vec<u8>, BoxError> {
+    if let Ok(secret) = std::env::var("TOWER_USERS_SECRET") {
+        return Ok(secret.into_bytes());
+    }
+    let mut fresh = vec![0u8; 64];
+    rand::thread_rng().fill_bytes(&mut fresh);
+    let (secret, created) = store.get_or_create_secret("token_secret", fresh).await?;
+    if created {
+        tracing::warn!(
+            "TOWER_USERS_SECRET is not set: generated a signing secret and kept it in the \
+             database file. Set TOWER_USERS_SECRET in production."
+        );
+    } else {
+        tracing::warn!("TOWER_USERS_SECRET is not set: using the secret kept in the database file");
+    }
+    Ok(secret)
+}
+
+async fn build_users() -> Result<Users, BoxError> {
+    let db = env("TOWER_USERS_DB", "tower-users.redb");
+    let store = RedbStore::open(&db)?;
+    let secret = secret(&store).await?;
+    if std::env::var("TOWER_USERS_SMTP_URL").is_ok() {
+        tracing::warn!("TOWER_USERS_SMTP_URL is not supported yet: emails go to the log");
+    }
+    let users = Users::builder(store)
+        .with_secret(secret)
+        .with_public_url(env("TOWER_USERS_PUBLIC_URL", "http://localhost:3000"))
+        .build()?;
+    if let Ok(spec) = std::env::var("TOWER_USERS_SUPERUSER") {
+        let (email, password) = spec
+            .split_once(':')
+            .ok_or("TOWER_USERS_SUPERUSER must be email:password")?;
+        users.ensure_superuser(email, password).await?;
+    }
+    tracing::info!(db = %db, "store open");
+    Ok(users)
+}
+
+async fn route(users: Users, req: Request<Incoming>) -> Result<Response, Infallible> {
+    match (req.method(), req.uri().path()) {
+        (&Method::GET, "/healthz") => Ok(Response::new(Body::from("ok"))),
+        (&Method::GET, "/hello") => {
+            let (parts, _) = req.into_parts();
+            Ok(match CurrentUser::from_parts(&parts, &users).await {
+                Ok(user) => {
+                    let body = serde_json::json!({ "hello": user.email.as_str() });
+                    let mut res = Response::new(Body::from(body.to_string()));
+                    res.headers_mut().insert(
+                        http::header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    );
+                    res
+                }
+                Err(rejection) => rejection.into_response(),
+            })
+        }
+        (_, path) if path == "/users" || path.starts_with("/users/") => {
+            UsersService::new(users).oneshot(req).await
+        }
+        _ => Ok(tower_users::Error::NotFound.into_response()),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await.unwrap_or(());
+}
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let users = build_users().await?;
+    let listener = tokio::net::TcpListener::bind(env("TOWER_USERS_BIND", "127.0.0.1:3000")).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!("listening on http://{addr}");
+    // On stdout too, for scripts and tests that bind port 0.
+    println!("listening on http://{addr}");
+
+    let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    // Slow or stalled clients cannot hold a connection open forever.
+    http.timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10));
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(conn) => conn,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "accept failed");
+                        continue;
+                    }
+                };
+                let users = users.clone();
+                let service = service_fn(move |req| route(users.clone(), req));
+                let conn = http.serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(err) = conn.await {
+                        tracing::debug!(error = %err, "connection ended with an error");
+                    }
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(8), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after 8 s; closing them");
+    }
+    Ok(())
+}

@@ -1,0 +1,261 @@
+//! Test support: a real server on 127.0.0.1:0 and a small HTTP client.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum_core::response::IntoResponse;
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpStream};
+use tower::ServiceExt;
+use tower_users::mail::{BoxFuture, Mailer, OutgoingEmail};
+use tower_users::{BoxError, CurrentUser, RedbStore, Users, UsersBuilder, UsersService};
+
+/// Keeps every email the server sends, in order.
+#[derive(Clone, Default)]
+pub struct Outbox(Arc<Mutex<Vec<OutgoingEmail>>>);
+
+impl Mailer for Outbox {
+    fn send(&self, email: OutgoingEmail) -> BoxFuture<'_, Result<(), BoxError>> {
+        self.0.lock().unwrap().push(email);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+impl Outbox {
+    /// Waits (up to 5 s) for an email to `to` and returns the token in its link.
+    pub async fn token_for(&self, to: &str) -> String {
+        for _ in 0..500 {
+            let found = self
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .rev()
+                .find(|e| e.to == to)
+                .map(|e| e.link.clone());
+            if let Some(link) = found {
+                return link.split_once("#token=").unwrap().1.to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no email to {to} arrived");
+    }
+
+    pub fn count_to(&self, to: &str) -> usize {
+        self.0.lock().unwrap().iter().filter(|e| e.to == to).count()
+    }
+
+    pub fn clear(&self) {
+        self.0.lock().unwrap().clear();
+    }
+}
+
+pub const SECRET: &[u8] = b"integration-test-secret-of-32-bytes-or-more";
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub users: Users,
+    pub store: RedbStore,
+    pub outbox: Outbox,
+    _dir: tempfile::TempDir,
+}
+
+/// Fast argon2 settings for tests that do not measure hashing.
+pub fn builder(store: RedbStore, outbox: Outbox) -> UsersBuilder {
+    Users::builder(store)
+        .with_secret(SECRET)
+        .with_mailer(outbox)
+}
+
+pub async fn server() -> TestServer {
+    server_with(|b| b).await
+}
+
+pub async fn server_with(configure: impl FnOnce(UsersBuilder) -> UsersBuilder) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path().join("users.redb")).unwrap();
+    let outbox = Outbox::default();
+    let users = configure(builder(store.clone(), outbox.clone()))
+        .build()
+        .unwrap();
+    let addr = serve(users.clone()).await;
+    TestServer {
+        addr,
+        users,
+        store,
+        outbox,
+        _dir: dir,
+    }
+}
+
+/// Serves `users` under /users, plus GET /hello behind CurrentUser.
+pub async fn serve(users: Users) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let users = users.clone();
+            let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                let users = users.clone();
+                async move {
+                    if req.uri().path() == "/hello" {
+                        let (parts, _) = req.into_parts();
+                        let res = match CurrentUser::from_parts(&parts, &users).await {
+                            Ok(u) => format!("hello {}", u.email).into_response(),
+                            Err(r) => r.into_response(),
+                        };
+                        return Ok::<_, Infallible>(res);
+                    }
+                    UsersService::new(users).oneshot(req).await
+                }
+            });
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// A response, with the body parsed as JSON when it is JSON.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    pub fn code(&self) -> String {
+        self.json()["code"].as_str().unwrap_or_default().to_owned()
+    }
+
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+pub async fn send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Reply {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let res = tokio::time::timeout(Duration::from_secs(30), sender.send_request(req))
+        .await
+        .expect("request hung")
+        .unwrap();
+    let (parts, body) = res.into_parts();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.collect().await.unwrap().to_bytes(),
+    }
+}
+
+pub struct Client {
+    pub addr: SocketAddr,
+}
+
+impl Client {
+    pub fn new(addr: SocketAddr) -> Self {
+        Client { addr }
+    }
+
+    pub async fn post_json(&self, path: &str, body: Value) -> Reply {
+        self.request(Method::POST, path, None, Some(body)).await
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("http://{}{}", self.addr, path))
+            .header("host", self.addr.to_string());
+        if let Some(token) = bearer {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(json) => {
+                req = req.header("content-type", "application/json");
+                Full::from(json.to_string())
+            }
+            None => Full::default(),
+        };
+        send(self.addr, req.body(body).unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str, bearer: Option<&str>) -> Reply {
+        self.request(Method::GET, path, bearer, None).await
+    }
+
+    pub async fn register(&self, email: &str, password: &str) -> Reply {
+        self.post_json(
+            "/users/register",
+            serde_json::json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Reply {
+        self.post_json(
+            "/users/login",
+            serde_json::json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// Registers and logs in; returns (access_token, refresh_token).
+    pub async fn signed_up(&self, email: &str, password: &str) -> (String, String) {
+        assert_eq!(
+            self.register(email, password).await.status,
+            StatusCode::CREATED
+        );
+        let r = self.login(email, password).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+        let j = r.json();
+        (
+            j["access_token"].as_str().unwrap().to_owned(),
+            j["refresh_token"].as_str().unwrap().to_owned(),
+        )
+    }
+}
+
+/// Asserts `reply` is a problem+json error with `status` and `code`.
+#[track_caller]
+pub fn assert_problem(reply: &Reply, status: u16, code: &str) {
+    assert_eq!(reply.status.as_u16(), status, "body: {:?}", reply.json());
+    assert!(
+        reply.content_type().starts_with("application/problem+json"),
+        "content-type {:?}",
+        reply.content_type()
+    );
+    let j = reply.json();
+    assert_eq!(j["code"], code, "body: {j}");
+    assert_eq!(j["status"], status);
+    assert!(j["title"].is_string());
+    assert_eq!(j["type"], "about:blank");
+}

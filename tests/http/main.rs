@@ -1,0 +1,11 @@
+//! Integration tests over real HTTP: a server on 127.0.0.1:0, a redb file on
+//! disk. One test binary (modules per capability) so CI links once.
+#![allow(clippy::unwrap_used, dead_code)]
+
+mod common;
+mod malformed;
+mod password_reset;
+mod processes;
+mod registration;
+mod sessions;
+mod verification;

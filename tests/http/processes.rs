@@ -1,0 +1,221 @@
+//! The example binaries, run as real processes: the axum and hyper examples
+//! serve the lifecycle, and the server survives kill -9 without losing an
+//! acknowledged registration.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use http::{Method, StatusCode};
+
+use crate::common::Client;
+
+/// `target/<profile>/examples/<name>`: cargo builds examples before tests.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    dir.join("examples").join(name)
+}
+
+struct Running {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(name: &str, envs: &[(&str, &str)]) -> Running {
+    let mut cmd = Command::new(example(name));
+    cmd.env("TOWER_USERS_BIND", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("run example {name} (built by cargo test): {e}"));
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .unwrap();
+    Running { child, addr }
+}
+
+async fn walk_lifecycle(addr: SocketAddr) {
+    let c = Client::new(addr);
+    let (access, refresh) = c
+        .signed_up("walk@example.com", "correct horse battery")
+        .await;
+    let me = c.get("/users/me", Some(&access)).await;
+    assert_eq!(me.status, StatusCode::OK);
+    let hello = c.get("/hello", Some(&access)).await;
+    assert_eq!(hello.status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&hello.body).contains("walk@example.com"));
+    assert_eq!(c.get("/hello", None).await.status, StatusCode::UNAUTHORIZED);
+    let r = c
+        .post_json(
+            "/users/refresh",
+            serde_json::json!({"refresh_token": refresh}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let access = r.json()["access_token"].as_str().unwrap().to_owned();
+    let out = c
+        .request(Method::POST, "/users/logout", Some(&access), None)
+        .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn the_axum_example_serves_the_lifecycle() {
+    let running = start("axum", &[]);
+    walk_lifecycle(running.addr).await;
+}
+
+#[tokio::test]
+async fn the_hyper_example_serves_the_lifecycle() {
+    let running = start("hyper", &[]);
+    walk_lifecycle(running.addr).await;
+}
+
+#[tokio::test]
+async fn the_server_example_serves_the_lifecycle_and_healthz() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.redb");
+    let running = start(
+        "server",
+        &[
+            ("TOWER_USERS_DB", db.to_str().unwrap()),
+            (
+                "TOWER_USERS_SUPERUSER",
+                "root@example.com:root password 123",
+            ),
+        ],
+    );
+    let c = Client::new(running.addr);
+    assert_eq!(c.get("/healthz", None).await.status, StatusCode::OK);
+    walk_lifecycle(running.addr).await;
+    let root = c.login("root@example.com", "root password 123").await;
+    assert_eq!(root.status, StatusCode::OK);
+    assert_eq!(root.json()["user"]["is_superuser"], true);
+}
+
+#[tokio::test]
+async fn the_server_exits_cleanly_on_sigterm_with_idle_connections_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("g.redb");
+    let mut running = start("server", &[("TOWER_USERS_DB", db.to_str().unwrap())]);
+    // An idle keep-alive connection that never sends anything more.
+    let _idle = tokio::net::TcpStream::connect(running.addr).await.unwrap();
+    let c = Client::new(running.addr);
+    assert_eq!(c.get("/healthz", None).await.status, StatusCode::OK);
+    let pid = running.child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let started = Instant::now();
+    loop {
+        if let Some(status) = running.child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status:?}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "did not exit within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_the_server_mid_storm_loses_no_acknowledged_registration() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("crash.redb");
+    let db = db.to_str().unwrap().to_owned();
+    let secret = (
+        "TOWER_USERS_SECRET",
+        "crash-test-secret-crash-test-secret-0123",
+    );
+    let mut running = start("server", &[("TOWER_USERS_DB", &db), secret]);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut workers = Vec::new();
+    for w in 0..8 {
+        let (stop, acked, addr) = (stop.clone(), acked.clone(), running.addr);
+        workers.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let email = format!("storm-{w}-{i}@example.com");
+                i += 1;
+                // Raw attempt: the connection may die mid-request.
+                if let Some(status) = try_register(addr, &email).await {
+                    if status == 201 {
+                        acked.lock().unwrap().push(email);
+                    }
+                }
+            }
+        }));
+    }
+    // Let the storm run, then kill -9 while requests are in flight.
+    while acked.lock().unwrap().len() < 40 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    running.child.kill().unwrap();
+    running.child.wait().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 40);
+
+    let restarted = start("server", &[("TOWER_USERS_DB", &db), secret]);
+    let c = Client::new(restarted.addr);
+    for email in &acked {
+        let r = c.login(email, "correct horse battery").await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "{email} was acknowledged but lost"
+        );
+    }
+}
+
+/// Registers over a fresh connection; `None` if the server vanished.
+async fn try_register(addr: SocketAddr, email: &str) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = serde_json::json!({"email": email, "password": "correct horse battery"}).to_string();
+    let req = format!(
+        "POST /users/register HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    stream.write_all(req.as_bytes()).await.ok()?;
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out))
+        .await
+        .ok()?
+        .ok()?;
+    String::from_utf8_lossy(&out)
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}

@@ -1,0 +1,163 @@
+//! POST /users/register over real HTTP.
+
+use crate::common;
+
+use crate::common::{Client, assert_problem, server};
+use http::StatusCode;
+use serde_json::json;
+
+#[tokio::test]
+async fn register_returns_201_and_the_public_record() {
+    let s = server().await;
+    let r = Client::new(s.addr)
+        .register("  Alice@Example.COM ", "correct horse battery")
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert!(r.content_type().starts_with("application/json"));
+    let j = r.json();
+    assert_eq!(j["email"], "alice@example.com");
+    assert_eq!(j["is_active"], true);
+    assert_eq!(j["is_verified"], false);
+    assert_eq!(j["is_superuser"], false);
+    assert!(uuid::Uuid::parse_str(j["id"].as_str().unwrap()).is_ok());
+    assert!(j["created_at"].as_str().unwrap().ends_with('Z'));
+    let keys: Vec<_> = j.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(
+        keys.len(),
+        6,
+        "only the public fields may appear, got {keys:?}"
+    );
+}
+
+#[tokio::test]
+async fn registering_a_taken_email_after_normalization_is_409() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    c.register("bob@example.com", "correct horse battery").await;
+    let r = c
+        .register(" BOB@example.com", "another long password")
+        .await;
+    assert_problem(&r, 409, "USER_EXISTS");
+}
+
+#[tokio::test]
+async fn bad_input_is_a_422_naming_the_field() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    let cases = [
+        (
+            json!({"email": "not-an-email", "password": "correct horse"}),
+            "email",
+        ),
+        (
+            json!({"email": "a@example.com", "password": "short"}),
+            "password",
+        ),
+        (
+            json!({"email": "a@example.com", "password": "x".repeat(257)}),
+            "password",
+        ),
+        (
+            json!({"email": "a@example.com", "password": "A@example.com"}),
+            "password",
+        ),
+        (json!({"email": "a@example.com"}), "password"),
+        (json!({"password": "correct horse"}), "email"),
+        (json!({"email": 12, "password": "correct horse"}), "email"),
+        (
+            json!({"email": "a@example.com", "password": null}),
+            "password",
+        ),
+    ];
+    for (body, field) in cases {
+        let r = c.post_json("/users/register", body.clone()).await;
+        assert_problem(&r, 422, "VALIDATION_ERROR");
+        let errors = r.json()["errors"].as_array().unwrap().clone();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e["field"] == field && e["message"].is_string()),
+            "{body} should blame {field}: {errors:?}"
+        );
+    }
+    // Nothing was stored by any of them.
+    let ok = c.register("a@example.com", "correct horse battery").await;
+    assert_eq!(ok.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn non_json_bodies_are_415_and_big_ones_413() {
+    let s = server().await;
+    let req = http::Request::post(format!("http://{}/users/register", s.addr))
+        .header("content-type", "text/plain")
+        .body(http_body_util::Full::from("email=a"))
+        .unwrap();
+    assert_problem(
+        &common::send(s.addr, req).await,
+        415,
+        "UNSUPPORTED_MEDIA_TYPE",
+    );
+
+    let big = json!({"email": "a@example.com", "password": "p".repeat(17 * 1024)});
+    let r = Client::new(s.addr).post_json("/users/register", big).await;
+    assert_problem(&r, 413, "PAYLOAD_TOO_LARGE");
+
+    let req = http::Request::post(format!("http://{}/users/register", s.addr))
+        .header("content-type", "application/json; charset=utf-8")
+        .body(http_body_util::Full::from(
+            r#"{"email":"c@example.com","password":"correct horse battery"}"#,
+        ))
+        .unwrap();
+    assert_eq!(common::send(s.addr, req).await.status, StatusCode::CREATED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_registrations_of_one_email_give_exactly_one_201() {
+    let s = server().await;
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let addr = s.addr;
+            tokio::spawn(async move {
+                Client::new(addr)
+                    .register(
+                        if i % 2 == 0 {
+                            "race@example.com"
+                        } else {
+                            "RACE@example.com"
+                        },
+                        &format!("correct horse battery {i}"),
+                    )
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let conflicts = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((created, conflicts), (1, 19), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn registration_sends_one_verification_email() {
+    let s = server().await;
+    Client::new(s.addr)
+        .register("v@example.com", "correct horse battery")
+        .await;
+    let token = s.outbox.token_for("v@example.com").await;
+    assert!(
+        token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)),
+        "token must be URL-safe: {token}"
+    );
+}

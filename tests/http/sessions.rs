@@ -1,0 +1,294 @@
+//! Login, refresh, logout, /me and the CurrentUser checks over real HTTP.
+
+use http::{Method, StatusCode};
+use serde_json::json;
+use tower_users::store::{Store, UserUpdate};
+
+use crate::common::{self, Client, assert_problem, server};
+
+#[tokio::test]
+async fn login_returns_the_token_response() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    c.register("a@example.com", "correct horse battery").await;
+    let r = c.login("A@Example.com", "correct horse battery").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let j = r.json();
+    assert_eq!(j["token_type"], "bearer");
+    assert_eq!(j["expires_in"], 900);
+    assert!(j["access_token"].as_str().unwrap().split('.').count() == 3);
+    assert!(j["refresh_token"].as_str().unwrap().len() >= 43);
+    assert_eq!(j["user"]["email"], "a@example.com");
+    assert!(j["user"].get("password_hash").is_none());
+}
+
+#[tokio::test]
+async fn login_accepts_the_oauth2_form() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    c.register("form@example.com", "correct horse battery")
+        .await;
+    let req = http::Request::post(format!("http://{}/users/login", s.addr))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(http_body_util::Full::from(
+            "grant_type=password&username=form%40example.com&password=correct+horse+battery",
+        ))
+        .unwrap();
+    let r = common::send(s.addr, req).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    assert_eq!(r.json()["user"]["email"], "form@example.com");
+}
+
+#[tokio::test]
+async fn unknown_email_and_wrong_password_are_the_same_401() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    c.register("a@example.com", "correct horse battery").await;
+    let wrong = c.login("a@example.com", "incorrect horse").await;
+    let unknown = c.login("nobody@example.com", "incorrect horse").await;
+    let malformed = c.login("not an email", "incorrect horse").await;
+    assert_problem(&wrong, 401, "INVALID_CREDENTIALS");
+    assert_eq!(wrong.body, unknown.body);
+    assert_eq!(wrong.body, malformed.body);
+    let missing = c
+        .post_json("/users/login", json!({"email": "a@example.com"}))
+        .await;
+    assert_problem(&missing, 422, "VALIDATION_ERROR");
+}
+
+#[tokio::test]
+async fn an_inactive_user_cannot_log_in_or_authenticate() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    let (access, refresh) = c.signed_up("in@example.com", "correct horse battery").await;
+    let mut user = s
+        .store
+        .user_by_email(&tower_users::Email::parse("in@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    user.is_active = false;
+    let version = user.password_version;
+    s.store
+        .update_user(UserUpdate::new(user, version))
+        .await
+        .unwrap();
+    assert_problem(
+        &c.login("in@example.com", "correct horse battery").await,
+        403,
+        "INACTIVE_USER",
+    );
+    // A wrong password still says only "invalid credentials".
+    assert_problem(
+        &c.login("in@example.com", "wrong password!").await,
+        401,
+        "INVALID_CREDENTIALS",
+    );
+    assert_problem(
+        &c.get("/users/me", Some(&access)).await,
+        403,
+        "INACTIVE_USER",
+    );
+    let r = c
+        .post_json("/users/refresh", json!({"refresh_token": refresh}))
+        .await;
+    assert_problem(&r, 403, "INACTIVE_USER");
+}
+
+#[tokio::test]
+async fn me_returns_the_caller_and_hello_sees_current_user() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    let (access, _) = c.signed_up("me@example.com", "correct horse battery").await;
+    let r = c.get("/users/me", Some(&access)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["email"], "me@example.com");
+    let hello = c.get("/hello", Some(&access)).await;
+    assert_eq!(hello.status, StatusCode::OK);
+    assert_eq!(&hello.body[..], b"hello me@example.com");
+}
+
+#[tokio::test]
+async fn me_refuses_missing_garbage_and_forged_tokens() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    let (access, _) = c.signed_up("f@example.com", "correct horse battery").await;
+    let forged = {
+        let mut parts: Vec<String> = access.split('.').map(str::to_owned).collect();
+        parts[2] = parts[2].chars().rev().collect();
+        parts.join(".")
+    };
+    for token in [None, Some("garbage"), Some("a.b.c"), Some(forged.as_str())] {
+        let r = c.get("/users/me", token).await;
+        assert_problem(&r, 401, "UNAUTHORIZED");
+        assert_eq!(r.headers["www-authenticate"], "Bearer");
+    }
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_a_reused_token_revokes_the_session() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    let (access, refresh) = c.signed_up("r@example.com", "correct horse battery").await;
+    let r = c
+        .post_json("/users/refresh", json!({"refresh_token": refresh}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    let j = r.json();
+    let access2 = j["access_token"].as_str().unwrap().to_owned();
+    let refresh2 = j["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(refresh2, refresh);
+    assert_eq!(
+        c.get("/users/me", Some(&access2)).await.status,
+        StatusCode::OK
+    );
+
+    // The spent token comes back: the whole session dies.
+    let replay = c
+        .post_json("/users/refresh", json!({"refresh_token": refresh}))
+        .await;
+    assert_problem(&replay, 400, "INVALID_TOKEN");
+    let r = c
+        .post_json("/users/refresh", json!({"refresh_token": refresh2}))
+        .await;
+    assert_problem(&r, 400, "INVALID_TOKEN");
+    assert_problem(
+        &c.get("/users/me", Some(&access2)).await,
+        401,
+        "UNAUTHORIZED",
+    );
+    assert_problem(
+        &c.get("/users/me", Some(&access)).await,
+        401,
+        "UNAUTHORIZED",
+    );
+}
+
+#[tokio::test]
+async fn refresh_refuses_unknown_and_malformed_tokens() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    for body in [
+        json!({"refresh_token": "nope"}),
+        json!({"refresh_token": ""}),
+        json!({"refresh_token": "x".repeat(9000)}),
+    ] {
+        assert_problem(
+            &c.post_json("/users/refresh", body).await,
+            400,
+            "INVALID_TOKEN",
+        );
+    }
+    assert_problem(
+        &c.post_json("/users/refresh", json!({"refresh_token": 5}))
+            .await,
+        422,
+        "VALIDATION_ERROR",
+    );
+    // An access token is not a refresh token.
+    let (access, _) = c.signed_up("x@example.com", "correct horse battery").await;
+    let r = c
+        .post_json("/users/refresh", json!({"refresh_token": access}))
+        .await;
+    assert_problem(&r, 400, "INVALID_TOKEN");
+}
+
+#[tokio::test]
+async fn logout_revokes_the_access_token_at_once_and_only_that_session() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    let (phone, phone_refresh) = c.signed_up("lo@example.com", "correct horse battery").await;
+    let laptop = c
+        .login("lo@example.com", "correct horse battery")
+        .await
+        .json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = c
+        .request(Method::POST, "/users/logout", Some(&phone), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_problem(&c.get("/users/me", Some(&phone)).await, 401, "UNAUTHORIZED");
+    let r = c
+        .post_json("/users/refresh", json!({"refresh_token": phone_refresh}))
+        .await;
+    assert_problem(&r, 400, "INVALID_TOKEN");
+    assert_eq!(
+        c.get("/users/me", Some(&laptop)).await.status,
+        StatusCode::OK
+    );
+    // Logging out twice, or without a token, is a 401.
+    let again = c
+        .request(Method::POST, "/users/logout", Some(&phone), None)
+        .await;
+    assert_problem(&again, 401, "UNAUTHORIZED");
+    let none = c.request(Method::POST, "/users/logout", None, None).await;
+    assert_problem(&none, 401, "UNAUTHORIZED");
+}
+
+#[tokio::test]
+async fn a_token_of_another_purpose_is_refused_everywhere() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    let (access, _) = c.signed_up("p@example.com", "correct horse battery").await;
+    let verify = s.outbox.token_for("p@example.com").await;
+    c.post_json(
+        "/users/password-reset/request",
+        json!({"email": "p@example.com"}),
+    )
+    .await;
+    let reset = loop {
+        let t = s.outbox.token_for("p@example.com").await;
+        if t != verify {
+            break t;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    // Verify and reset tokens are not access tokens.
+    assert_problem(
+        &c.get("/users/me", Some(&verify)).await,
+        401,
+        "UNAUTHORIZED",
+    );
+    assert_problem(&c.get("/users/me", Some(&reset)).await, 401, "UNAUTHORIZED");
+    // Access and reset tokens do not verify; access and verify tokens do not reset.
+    for t in [&access, &reset] {
+        let r = c.post_json("/users/verify", json!({"token": t})).await;
+        assert_problem(&r, 400, "INVALID_TOKEN");
+    }
+    for t in [&access, &verify] {
+        let r = c
+            .post_json(
+                "/users/password-reset",
+                json!({"token": t, "password": "a new long password"}),
+            )
+            .await;
+        assert_problem(&r, 400, "INVALID_TOKEN");
+    }
+    // Refused attempts spent nothing: both still work for their own purpose.
+    let r = c.post_json("/users/verify", json!({"token": verify})).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = c
+        .post_json(
+            "/users/password-reset",
+            json!({"token": reset, "password": "a new long password"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404_and_wrong_methods_405() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    assert_problem(&c.get("/users/nope", None).await, 404, "NOT_FOUND");
+    assert_problem(&c.get("/users", None).await, 404, "NOT_FOUND");
+    let r = c.get("/users/login", None).await;
+    assert_problem(&r, 405, "METHOD_NOT_ALLOWED");
+    assert_eq!(r.headers["allow"], "POST");
+    let r = c
+        .request(Method::DELETE, "/users/verify/abc", None, None)
+        .await;
+    assert_problem(&r, 405, "METHOD_NOT_ALLOWED");
+}
