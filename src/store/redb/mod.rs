@@ -131,6 +131,48 @@ fn remove_refresh_digests(tx: &WriteTransaction, session: u128) -> Result<(), St
     Ok(())
 }
 
+/// How many expired records one write may clear on the side. Keys of both
+/// tables are UUIDv7 (time-ordered) and lifetimes are uniform, so the
+/// oldest, most likely expired, records come first; a small batch per write
+/// keeps the tables bounded without a sweeper task or a long transaction.
+const PRUNE_BATCH: usize = 32;
+
+fn prune_spent_tokens(tx: &WriteTransaction, now: i64) -> Result<(), StoreError> {
+    let mut spent = tx.open_table(SPENT_TOKENS).map_err(backend)?;
+    let mut expired = Vec::new();
+    for entry in spent.range::<u128>(..).map_err(backend)?.take(PRUNE_BATCH) {
+        let (jti, exp) = entry.map_err(backend)?;
+        if exp.value() < now {
+            expired.push(jti.value());
+        }
+    }
+    for jti in expired {
+        spent.remove(jti).map_err(backend)?;
+    }
+    Ok(())
+}
+
+fn prune_sessions(tx: &WriteTransaction, now: OffsetDateTime) -> Result<(), StoreError> {
+    let mut expired = Vec::new();
+    {
+        let sessions = tx.open_table(SESSIONS).map_err(backend)?;
+        for entry in sessions
+            .range::<u128>(..)
+            .map_err(backend)?
+            .take(PRUNE_BATCH)
+        {
+            let (id, raw) = entry.map_err(backend)?;
+            if decode_session(raw.value())?.expires_at <= now {
+                expired.push(id.value());
+            }
+        }
+    }
+    for id in expired {
+        remove_session(tx, id)?;
+    }
+    Ok(())
+}
+
 fn remove_user_sessions(tx: &WriteTransaction, user: u128) -> Result<(), StoreError> {
     let ids: Vec<u128> = {
         let mut user_sessions = tx.open_multimap_table(USER_SESSIONS).map_err(backend)?;
@@ -217,6 +259,8 @@ impl Store for RedbStore {
                 spent
                     .insert(jti, token.expires_at.unix_timestamp())
                     .map_err(backend)?;
+                drop(spent);
+                prune_spent_tokens(tx, OffsetDateTime::now_utc().unix_timestamp())?;
             }
             users
                 .insert(key, encode_user(new)?.as_slice())
@@ -255,7 +299,8 @@ impl Store for RedbStore {
                 .map_err(backend)?;
             let mut by_session = tx.open_multimap_table(SESSION_REFRESH).map_err(backend)?;
             by_session.insert(id, &refresh.0).map_err(backend)?;
-            Ok(())
+            drop((sessions, user_sessions, refresh_table, by_session));
+            prune_sessions(tx, OffsetDateTime::now_utc())
         })
         .await
     }
@@ -348,6 +393,56 @@ impl Store for RedbStore {
 
 #[cfg(test)]
 mod tests {
+    use ::redb::{ReadableTableMetadata, TableDefinition};
+
+    use super::*;
+    use crate::store::SpentToken;
+
+    fn count(store: &RedbStore, table: TableDefinition<u128, &[u8]>) -> u64 {
+        let tx = store.db.begin_read().unwrap();
+        tx.open_table(table).unwrap().len().unwrap()
+    }
+
+    #[tokio::test]
+    async fn expired_sessions_and_spent_tokens_are_pruned_by_later_writes() {
+        let store = RedbStore::in_memory().unwrap();
+        let user = User::new(Email::parse("p@example.com").unwrap(), "h".into());
+        store.create_user(&user).await.unwrap();
+        let now = crate::user::now_seconds();
+        let session = |ttl: i64| Session {
+            id: SessionId::new(),
+            user_id: user.id,
+            password_version: 0,
+            created_at: now,
+            expires_at: now + time::Duration::seconds(ttl),
+        };
+        for i in 0..5u8 {
+            store
+                .create_session(&session(-1), TokenDigest([i; 32]))
+                .await
+                .unwrap();
+        }
+        store
+            .create_session(&session(3600), TokenDigest([9; 32]))
+            .await
+            .unwrap();
+        assert_eq!(count(&store, SESSIONS), 1);
+
+        let spent = |offset: i64| SpentToken {
+            id: uuid::Uuid::now_v7(),
+            expires_at: now + time::Duration::seconds(offset),
+        };
+        for offset in [-10, -10, 3600] {
+            let token = spent(offset);
+            store
+                .update_user(UserUpdate::new(user.clone(), 0).spending(token))
+                .await
+                .unwrap();
+        }
+        let tx = store.db.begin_read().unwrap();
+        assert_eq!(tx.open_table(SPENT_TOKENS).unwrap().len().unwrap(), 1);
+    }
+
     crate::store_conformance!(in_memory, || crate::RedbStore::in_memory().unwrap());
 
     crate::store_conformance!(on_disk, || {
