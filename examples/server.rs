@@ -10,7 +10,8 @@
 //! first start and kept in the DB file), `TOWER_USERS_PUBLIC_URL`
 //! (http://localhost:3000), `TOWER_USERS_MAIL_FROM`, `TOWER_USERS_SMTP_URL`,
 //! `TOWER_USERS_RATE_LIMIT`, `TOWER_USERS_SUPERUSER` (`email:password`),
-//! and `RUST_LOG`.
+//! `TOWER_USERS_TEMPLATES` (a directory of template overrides) and
+//! `RUST_LOG`.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -24,6 +25,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use rand::RngCore;
 use tower::ServiceExt;
+use tower_users::mail::{SmtpMailer, Templates};
 use tower_users::store::Store;
 use tower_users::{CurrentUser, RedbStore, Users, UsersService};
 
@@ -57,13 +59,21 @@ async fn build_users() -> Result<Users, BoxError> {
     let db = env("TOWER_USERS_DB", "tower-users.redb");
     let store = RedbStore::open(&db)?;
     let secret = secret(&store).await?;
-    if std::env::var("TOWER_USERS_SMTP_URL").is_ok() {
-        tracing::warn!("TOWER_USERS_SMTP_URL is not supported yet: emails go to the log");
-    }
-    let users = Users::builder(store)
+    let mut builder = Users::builder(store)
         .with_secret(secret)
-        .with_public_url(env("TOWER_USERS_PUBLIC_URL", "http://localhost:3000"))
-        .build()?;
+        .with_public_url(env("TOWER_USERS_PUBLIC_URL", "http://localhost:3000"));
+    match std::env::var("TOWER_USERS_SMTP_URL") {
+        Ok(url) => {
+            let from = env("TOWER_USERS_MAIL_FROM", "no-reply@localhost");
+            builder = builder.with_mailer(SmtpMailer::from_url(&url, &from)?);
+            tracing::info!("emails go out over SMTP");
+        }
+        Err(_) => tracing::info!("TOWER_USERS_SMTP_URL is not set: emails are written to the log"),
+    }
+    if let Ok(dir) = std::env::var("TOWER_USERS_TEMPLATES") {
+        builder = builder.with_templates(Templates::embedded().with_overrides_from(dir)?);
+    }
+    let users = builder.build()?;
     if let Ok(spec) = std::env::var("TOWER_USERS_SUPERUSER") {
         let (email, password) = spec
             .split_once(':')
@@ -171,5 +181,7 @@ async fn main() -> Result<(), BoxError> {
     {
         tracing::warn!("connections still open after 8 s; closing them");
     }
+    // Let the outbox finish the email it is sending; the rest stays queued.
+    users.shutdown().await;
     Ok(())
 }

@@ -14,7 +14,7 @@
 //! }
 //! ```
 
-use crate::mail::BoxFuture;
+use crate::mail::{BoxFuture, OutgoingEmail};
 use crate::user::User;
 
 fn done<'a>() -> BoxFuture<'a, ()> {
@@ -46,6 +46,12 @@ pub trait Hooks: Send + Sync + 'static {
     }
     /// A user set a new password with a reset token.
     fn after_reset_password<'a>(&'a self, user: &'a User) -> BoxFuture<'a, ()> {
+        done()
+    }
+    /// The outbox gave up on an email: the server refused it for good, or it
+    /// was still undelivered at the outbox's maximum age. It has been logged
+    /// at ERROR and kept in the store's dead-letter list.
+    fn on_dead_letter<'a>(&'a self, email: &'a OutgoingEmail, error: &'a str) -> BoxFuture<'a, ()> {
         done()
     }
 }

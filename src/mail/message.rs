@@ -1,6 +1,7 @@
 //! The rendered email handed to a [`Mailer`](super::Mailer).
 
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 /// Which lifecycle email this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -10,12 +11,38 @@ pub enum EmailKind {
     Verify,
     /// Carries a password-reset link.
     PasswordReset,
+    /// Confirms a new address for an existing account.
+    EmailChange,
+}
+
+impl EmailKind {
+    /// A stable name, used in storage and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmailKind::Verify => "verify",
+            EmailKind::PasswordReset => "password_reset",
+            EmailKind::EmailChange => "email_change",
+        }
+    }
+
+    /// The kind named by [`as_str`](Self::as_str).
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "verify" => EmailKind::Verify,
+            "password_reset" => EmailKind::PasswordReset,
+            "email_change" => EmailKind::EmailChange,
+            _ => return None,
+        })
+    }
 }
 
 /// One rendered email with a text and an HTML part.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct OutgoingEmail {
+    /// Stable across retries: mailers derive the `Message-ID` from it, so a
+    /// redelivered email is recognisably the same one.
+    pub id: Uuid,
     /// What the email is for.
     pub kind: EmailKind,
     /// The recipient address.
@@ -32,87 +59,45 @@ pub struct OutgoingEmail {
     pub expires_at: OffsetDateTime,
 }
 
+impl OutgoingEmail {
+    /// An email with these parts.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: Uuid,
+        kind: EmailKind,
+        to: impl Into<String>,
+        subject: impl Into<String>,
+        text: impl Into<String>,
+        html: impl Into<String>,
+        link: impl Into<String>,
+        expires_at: OffsetDateTime,
+    ) -> Self {
+        OutgoingEmail {
+            id,
+            kind,
+            to: to.into(),
+            subject: subject.into(),
+            text: text.into(),
+            html: html.into(),
+            link: link.into(),
+            expires_at,
+        }
+    }
+
+    /// The `Message-ID` for this email, with `domain` on the right.
+    pub fn message_id(&self, domain: &str) -> String {
+        format!("{}@{}", self.id.simple(), domain)
+    }
+}
+
 impl std::fmt::Debug for OutgoingEmail {
     // The body carries a live token: keep it out of debug output.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OutgoingEmail")
+            .field("id", &self.id)
             .field("kind", &self.kind)
             .field("to", &self.to)
             .field("subject", &self.subject)
             .finish_non_exhaustive()
-    }
-}
-
-fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-impl OutgoingEmail {
-    /// Renders the built-in email of `kind` for `to`, with `link`.
-    pub(crate) fn render(
-        kind: EmailKind,
-        app_name: &str,
-        to: &str,
-        link: String,
-        expires_at: OffsetDateTime,
-    ) -> Self {
-        let (subject, intro, action) = match kind {
-            EmailKind::Verify => (
-                format!("Confirm your email for {app_name}"),
-                "Please confirm your email address by opening this link:",
-                "Confirm email",
-            ),
-            EmailKind::PasswordReset => (
-                format!("Reset your {app_name} password"),
-                "Someone asked to reset your password. If it was you, open this link:",
-                "Reset password",
-            ),
-        };
-        let minutes = (expires_at - OffsetDateTime::now_utc())
-            .whole_minutes()
-            .max(1);
-        let text = format!(
-            "{intro}\n\n{link}\n\nThe link expires in {minutes} minutes. \
-             If you did not ask for this, ignore this email.\n"
-        );
-        let html = format!(
-            "<p>{}</p>\n<p><a href=\"{}\">{}</a></p>\n<p>The link expires in {minutes} minutes. \
-             If you did not ask for this, ignore this email.</p>\n",
-            escape_html(intro),
-            escape_html(&link),
-            escape_html(action),
-        );
-        OutgoingEmail {
-            kind,
-            to: to.to_owned(),
-            subject,
-            text,
-            html,
-            link,
-            expires_at,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn both_parts_carry_the_one_link() {
-        let link = "http://localhost:3000/verify#token=a.b.c".to_owned();
-        let e = OutgoingEmail::render(
-            EmailKind::Verify,
-            "App",
-            "a@example.com",
-            link.clone(),
-            OffsetDateTime::now_utc() + time::Duration::hours(1),
-        );
-        assert_eq!(e.text.matches("http").count(), 1);
-        assert_eq!(e.html.matches("http").count(), 1);
-        assert!(e.text.contains(&link) && e.html.contains(&link));
     }
 }

@@ -1,32 +1,72 @@
-//! Outgoing email: the [`Mailer`] trait and the default [`LogMailer`].
+//! Outgoing email: templates, the [`Mailer`] trait, SMTP delivery, and the
+//! durable outbox.
 //!
-//! Each verification or reset email carries exactly one link, built from a
-//! template with a `{token}` placeholder (see [`LinkTemplate`]). The default
-//! links put the token in the URL fragment, so it never reaches server logs
-//! or `Referer` headers.
+//! Lifecycle emails are rendered from [`Templates`] when they are caused,
+//! written to the store's outbox in the same write transaction as the state
+//! change that caused them, and delivered by a background worker that
+//! retries with exponential backoff and jitter until the email is sent or
+//! too old ([`OutboxConfig`]). A request that queues an email is answered at
+//! once, whatever the state of the mail server.
+//!
+//! Each email carries exactly one link, built from a [`LinkTemplate`] with a
+//! `{token}` placeholder. The default links put the token in the URL
+//! fragment, so it never reaches server logs or `Referer` headers.
 
 mod link;
 mod message;
+pub(crate) mod outbox;
+mod smtp;
+mod templates;
 
 use std::future::Future;
 use std::pin::Pin;
 
 pub use link::LinkTemplate;
 pub use message::{EmailKind, OutgoingEmail};
+pub use outbox::OutboxConfig;
+pub use smtp::{SmtpMailer, TlsMode};
+pub use templates::{Rendered, Templates};
 
 use crate::error::BoxError;
 
 /// A boxed, sendable future, as returned by [`Mailer`] and [`Hooks`](crate::Hooks).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Delivers rendered emails.
-///
-/// Implement it to hand mail to your own transport. Errors are logged; the
-/// request that caused the email still succeeds (its answer never reveals
-/// whether an account exists).
+/// Why a delivery failed, and whether trying again could help.
+#[derive(Debug, thiserror::Error)]
+#[error("{}mail delivery failed: {source}", if *.permanent { "permanent " } else { "" })]
+pub struct MailError {
+    /// The server refused for good (an SMTP 5xx, such as an unknown
+    /// mailbox): the outbox dead-letters the email instead of retrying.
+    pub permanent: bool,
+    /// What went wrong.
+    #[source]
+    pub source: BoxError,
+}
+
+impl MailError {
+    /// A failure worth retrying (connection refused, timeout, 4xx).
+    pub fn transient(source: impl Into<BoxError>) -> Self {
+        MailError {
+            permanent: false,
+            source: source.into(),
+        }
+    }
+
+    /// A failure that will not change on retry.
+    pub fn permanent(source: impl Into<BoxError>) -> Self {
+        MailError {
+            permanent: true,
+            source: source.into(),
+        }
+    }
+}
+
+/// Delivers rendered emails. The outbox calls it, one email at a time, and
+/// retries transient failures: an implementation should not retry itself.
 pub trait Mailer: Send + Sync + 'static {
     /// Sends one email.
-    fn send(&self, email: OutgoingEmail) -> BoxFuture<'_, Result<(), BoxError>>;
+    fn send<'a>(&'a self, email: &'a OutgoingEmail) -> BoxFuture<'a, Result<(), MailError>>;
 }
 
 /// The default mailer: writes each email to `tracing` at INFO level, target
@@ -35,13 +75,13 @@ pub trait Mailer: Send + Sync + 'static {
 pub struct LogMailer;
 
 impl Mailer for LogMailer {
-    fn send(&self, email: OutgoingEmail) -> BoxFuture<'_, Result<(), BoxError>> {
+    fn send<'a>(&'a self, email: &'a OutgoingEmail) -> BoxFuture<'a, Result<(), MailError>> {
         Box::pin(async move {
             tracing::info!(
                 target: "tower_users::mail",
                 to = %email.to,
                 subject = %email.subject,
-                "email (log mailer; set up SMTP to deliver it)\n{}",
+                "email written to the log (no SMTP configured):\n{}",
                 email.text
             );
             Ok(())

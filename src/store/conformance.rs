@@ -15,11 +15,29 @@ macro_rules! store_conformance {
     ($name:ident, $make:expr) => {
         mod $name {
             #![allow(clippy::unwrap_used)]
+            use $crate::mail::{EmailKind, OutgoingEmail};
             use $crate::store::{
-                Rotation, Session, SessionId, SpentToken, Store, StoreError, TokenDigest,
-                UserUpdate,
+                QueuedEmail, Rotation, Session, SessionId, SpentToken, Store, StoreError,
+                TokenDigest, UserUpdate,
             };
             use $crate::{Email, User};
+
+            fn mail(to: &str) -> QueuedEmail {
+                QueuedEmail::new(OutgoingEmail::new(
+                    ::uuid::Uuid::now_v7(),
+                    EmailKind::Verify,
+                    to,
+                    "subject",
+                    "text http://x/#token=t",
+                    "<p>html</p>",
+                    "http://x/#token=t",
+                    // Stores keep whole seconds.
+                    ::time::OffsetDateTime::now_utc()
+                        .replace_nanosecond(0)
+                        .unwrap()
+                        + ::time::Duration::hours(1),
+                ))
+            }
 
             fn store() -> impl Store + Clone {
                 ($make)()
@@ -51,7 +69,7 @@ macro_rules! store_conformance {
             async fn created_user_is_found_by_id_and_email() {
                 let s = store();
                 let u = user("a@example.com");
-                s.create_user(&u).await.unwrap();
+                s.create_user(&u, None).await.unwrap();
                 assert_eq!(s.user(u.id).await.unwrap().unwrap(), u);
                 assert_eq!(s.user_by_email(&u.email).await.unwrap().unwrap(), u);
                 let other = Email::parse("b@example.com").unwrap();
@@ -61,8 +79,11 @@ macro_rules! store_conformance {
             #[::tokio::test]
             async fn create_refuses_a_taken_email() {
                 let s = store();
-                s.create_user(&user("a@example.com")).await.unwrap();
-                let err = s.create_user(&user("a@example.com")).await.unwrap_err();
+                s.create_user(&user("a@example.com"), None).await.unwrap();
+                let err = s
+                    .create_user(&user("a@example.com"), None)
+                    .await
+                    .unwrap_err();
                 assert!(matches!(err, StoreError::EmailTaken), "{err:?}");
             }
 
@@ -72,9 +93,9 @@ macro_rules! store_conformance {
                 let tasks: Vec<_> = (0..20)
                     .map(|_| {
                         let s = s.clone();
-                        ::tokio::spawn(
-                            async move { s.create_user(&user("race@example.com")).await },
-                        )
+                        ::tokio::spawn(async move {
+                            s.create_user(&user("race@example.com"), None).await
+                        })
                     })
                     .collect();
                 let mut ok = 0;
@@ -92,7 +113,7 @@ macro_rules! store_conformance {
             async fn update_is_a_compare_and_swap_on_password_version() {
                 let s = store();
                 let mut u = user("a@example.com");
-                s.create_user(&u).await.unwrap();
+                s.create_user(&u, None).await.unwrap();
                 u.password_version = 1;
                 s.update_user(UserUpdate::new(u.clone(), 0)).await.unwrap();
                 // A second writer that read version 0 must lose.
@@ -109,8 +130,8 @@ macro_rules! store_conformance {
                 let s = store();
                 let a = user("a@example.com");
                 let b = user("b@example.com");
-                s.create_user(&a).await.unwrap();
-                s.create_user(&b).await.unwrap();
+                s.create_user(&a, None).await.unwrap();
+                s.create_user(&b, None).await.unwrap();
                 let mut moved = b.clone();
                 moved.email = a.email.clone();
                 let err = s.update_user(UserUpdate::new(moved, 0)).await.unwrap_err();
@@ -122,21 +143,21 @@ macro_rules! store_conformance {
             async fn email_change_moves_the_index() {
                 let s = store();
                 let mut a = user("a@example.com");
-                s.create_user(&a).await.unwrap();
+                s.create_user(&a, None).await.unwrap();
                 let old = a.email.clone();
                 a.email = Email::parse("new@example.com").unwrap();
                 s.update_user(UserUpdate::new(a.clone(), 0)).await.unwrap();
                 assert!(s.user_by_email(&old).await.unwrap().is_none());
                 assert_eq!(s.user_by_email(&a.email).await.unwrap().unwrap().id, a.id);
                 // The old address is free again.
-                s.create_user(&user("a@example.com")).await.unwrap();
+                s.create_user(&user("a@example.com"), None).await.unwrap();
             }
 
             #[::tokio::test]
             async fn single_use_tokens_spend_once() {
                 let s = store();
                 let u = user("a@example.com");
-                s.create_user(&u).await.unwrap();
+                s.create_user(&u, None).await.unwrap();
                 let token = SpentToken {
                     id: ::uuid::Uuid::now_v7(),
                     expires_at: ::time::OffsetDateTime::now_utc() + ::time::Duration::hours(1),
@@ -157,7 +178,7 @@ macro_rules! store_conformance {
             async fn a_failed_update_spends_nothing() {
                 let s = store();
                 let u = user("a@example.com");
-                s.create_user(&u).await.unwrap();
+                s.create_user(&u, None).await.unwrap();
                 let token = SpentToken {
                     id: ::uuid::Uuid::now_v7(),
                     expires_at: ::time::OffsetDateTime::now_utc() + ::time::Duration::hours(1),
@@ -177,7 +198,7 @@ macro_rules! store_conformance {
             async fn sessions_expire_by_the_given_clock() {
                 let s = store();
                 let u = user("a@example.com");
-                s.create_user(&u).await.unwrap();
+                s.create_user(&u, None).await.unwrap();
                 let sess = session(&u, 60);
                 s.create_session(&sess, digest(1)).await.unwrap();
                 let now = ::time::OffsetDateTime::now_utc();
@@ -194,7 +215,7 @@ macro_rules! store_conformance {
             async fn refresh_rotates_and_reuse_revokes_the_session() {
                 let s = store();
                 let u = user("a@example.com");
-                s.create_user(&u).await.unwrap();
+                s.create_user(&u, None).await.unwrap();
                 let sess = session(&u, 3600);
                 s.create_session(&sess, digest(1)).await.unwrap();
                 let now = ::time::OffsetDateTime::now_utc();
@@ -214,7 +235,7 @@ macro_rules! store_conformance {
             async fn deleting_a_session_leaves_the_others() {
                 let s = store();
                 let u = user("a@example.com");
-                s.create_user(&u).await.unwrap();
+                s.create_user(&u, None).await.unwrap();
                 let one = session(&u, 3600);
                 let two = session(&u, 3600);
                 s.create_session(&one, digest(1)).await.unwrap();
@@ -232,7 +253,7 @@ macro_rules! store_conformance {
             async fn revoking_sessions_in_an_update_ends_all_of_them() {
                 let s = store();
                 let u = user("a@example.com");
-                s.create_user(&u).await.unwrap();
+                s.create_user(&u, None).await.unwrap();
                 let one = session(&u, 3600);
                 let two = session(&u, 3600);
                 s.create_session(&one, digest(1)).await.unwrap();
@@ -247,6 +268,82 @@ macro_rules! store_conformance {
                 assert!(s.session_with_user(two.id, now).await.unwrap().is_none());
                 let r = s.rotate_refresh(digest(2), digest(3), now).await.unwrap();
                 assert_eq!(r, Rotation::Unknown);
+            }
+
+            #[::tokio::test]
+            async fn mail_queued_with_a_user_is_written_atomically() {
+                let s = store();
+                let m = mail("a@example.com");
+                s.create_user(&user("a@example.com"), Some(&m))
+                    .await
+                    .unwrap();
+                // A refused create queues nothing.
+                let refused = mail("a@example.com");
+                let err = s
+                    .create_user(&user("a@example.com"), Some(&refused))
+                    .await
+                    .unwrap_err();
+                assert!(matches!(err, StoreError::EmailTaken), "{err:?}");
+                let now = ::time::OffsetDateTime::now_utc();
+                let due = s.due_mail(now, 10).await.unwrap();
+                assert_eq!(due, vec![m]);
+                assert_eq!(s.pending_mail().await.unwrap(), 1);
+            }
+
+            #[::tokio::test]
+            async fn mail_queued_with_an_update_is_written_atomically() {
+                let s = store();
+                let u = user("a@example.com");
+                s.create_user(&u, None).await.unwrap();
+                let m = mail("a@example.com");
+                let err = s
+                    .update_user(UserUpdate::new(u.clone(), 9).queuing(m.clone()))
+                    .await
+                    .unwrap_err();
+                assert!(matches!(err, StoreError::Conflict), "{err:?}");
+                assert_eq!(s.pending_mail().await.unwrap(), 0);
+                s.update_user(UserUpdate::new(u, 0).queuing(m))
+                    .await
+                    .unwrap();
+                assert_eq!(s.pending_mail().await.unwrap(), 1);
+            }
+
+            #[::tokio::test]
+            async fn the_outbox_reschedules_finishes_and_dead_letters() {
+                let s = store();
+                let now = ::time::OffsetDateTime::now_utc()
+                    .replace_nanosecond(0)
+                    .unwrap();
+                let (a, b) = (mail("a@example.com"), mail("b@example.com"));
+                s.enqueue_mail(Some(&a)).await.unwrap();
+                s.enqueue_mail(Some(&b)).await.unwrap();
+                // The decoy write leaves nothing behind.
+                s.enqueue_mail(None).await.unwrap();
+                assert_eq!(s.pending_mail().await.unwrap(), 2);
+                assert_eq!(s.due_mail(now, 1).await.unwrap().len(), 1);
+
+                let mut later = a.clone();
+                later.attempts = 1;
+                later.next_attempt_at = now + ::time::Duration::minutes(5);
+                later.last_error = Some("421 try later".into());
+                s.reschedule_mail(&later).await.unwrap();
+                assert_eq!(s.due_mail(now, 10).await.unwrap(), vec![b.clone()]);
+                let then = now + ::time::Duration::minutes(5);
+                assert_eq!(s.due_mail(then, 10).await.unwrap().len(), 2);
+
+                s.finish_mail(&b, None).await.unwrap();
+                s.finish_mail(&later, Some("550 no such user"))
+                    .await
+                    .unwrap();
+                assert_eq!(s.pending_mail().await.unwrap(), 0);
+                assert!(s.due_mail(then, 10).await.unwrap().is_empty());
+                let dead = s.dead_letters(10).await.unwrap();
+                assert_eq!(dead.len(), 1);
+                assert_eq!(dead[0].email.id, a.email.id);
+                assert_eq!(dead[0].last_error.as_deref(), Some("550 no such user"));
+                // Rescheduling a finished email does not resurrect it.
+                s.reschedule_mail(&later).await.unwrap();
+                assert_eq!(s.pending_mail().await.unwrap(), 0);
             }
 
             #[::tokio::test]

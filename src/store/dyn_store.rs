@@ -9,14 +9,22 @@ use std::pin::Pin;
 
 use time::OffsetDateTime;
 
-use super::{Rotation, Session, SessionId, Store, StoreError, TokenDigest, UserUpdate};
+use super::{
+    QueuedEmail, Rotation, Session, SessionId, Store, StoreError, TokenDigest, UserUpdate,
+};
 use crate::user::{Email, User, UserId};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 type Res<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
 
 pub(crate) trait DynStore: Send + Sync + 'static {
-    fn create_user<'a>(&'a self, user: &'a User) -> Res<'a, ()>;
+    fn create_user<'a>(&'a self, user: &'a User, mail: Option<&'a QueuedEmail>) -> Res<'a, ()>;
+    fn enqueue_mail<'a>(&'a self, mail: Option<&'a QueuedEmail>) -> Res<'a, ()>;
+    fn due_mail(&self, now: OffsetDateTime, limit: usize) -> Res<'_, Vec<QueuedEmail>>;
+    fn reschedule_mail<'a>(&'a self, mail: &'a QueuedEmail) -> Res<'a, ()>;
+    fn finish_mail<'a>(&'a self, mail: &'a QueuedEmail, dead: Option<&'a str>) -> Res<'a, ()>;
+    fn pending_mail(&self) -> Res<'_, u64>;
+    fn dead_letters(&self, limit: usize) -> Res<'_, Vec<QueuedEmail>>;
     fn user(&self, id: UserId) -> Res<'_, Option<User>>;
     fn user_by_email<'a>(&'a self, email: &'a Email) -> Res<'a, Option<User>>;
     fn update_user(&self, update: UserUpdate) -> Res<'_, ()>;
@@ -36,8 +44,26 @@ pub(crate) trait DynStore: Send + Sync + 'static {
 }
 
 impl<S: Store> DynStore for S {
-    fn create_user<'a>(&'a self, user: &'a User) -> Res<'a, ()> {
-        Box::pin(Store::create_user(self, user))
+    fn create_user<'a>(&'a self, user: &'a User, mail: Option<&'a QueuedEmail>) -> Res<'a, ()> {
+        Box::pin(Store::create_user(self, user, mail))
+    }
+    fn enqueue_mail<'a>(&'a self, mail: Option<&'a QueuedEmail>) -> Res<'a, ()> {
+        Box::pin(Store::enqueue_mail(self, mail))
+    }
+    fn due_mail(&self, now: OffsetDateTime, limit: usize) -> Res<'_, Vec<QueuedEmail>> {
+        Box::pin(Store::due_mail(self, now, limit))
+    }
+    fn reschedule_mail<'a>(&'a self, mail: &'a QueuedEmail) -> Res<'a, ()> {
+        Box::pin(Store::reschedule_mail(self, mail))
+    }
+    fn finish_mail<'a>(&'a self, mail: &'a QueuedEmail, dead: Option<&'a str>) -> Res<'a, ()> {
+        Box::pin(Store::finish_mail(self, mail, dead))
+    }
+    fn pending_mail(&self) -> Res<'_, u64> {
+        Box::pin(Store::pending_mail(self))
+    }
+    fn dead_letters(&self, limit: usize) -> Res<'_, Vec<QueuedEmail>> {
+        Box::pin(Store::dead_letters(self, limit))
     }
     fn user(&self, id: UserId) -> Res<'_, Option<User>> {
         Box::pin(Store::user(self, id))

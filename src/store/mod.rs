@@ -13,7 +13,7 @@
 //!
 //! let store = RedbStore::in_memory().unwrap();
 //! let user = User::new(Email::parse("a@example.com").unwrap(), "hash".into());
-//! store.create_user(&user).await.unwrap();
+//! store.create_user(&user, None).await.unwrap();
 //! let found = store.user_by_email(&user.email).await.unwrap();
 //! assert_eq!(found.map(|u| u.id), Some(user.id));
 //! # });
@@ -31,6 +31,7 @@ use uuid::Uuid;
 pub(crate) use dyn_store::DynStore;
 pub use redb::RedbStore;
 
+use crate::mail::OutgoingEmail;
 use crate::user::{Email, User, UserId};
 
 /// A failure of a store operation.
@@ -114,6 +115,37 @@ pub struct SpentToken {
     pub expires_at: OffsetDateTime,
 }
 
+/// An email in the outbox, with its delivery state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueuedEmail {
+    /// The rendered email; its `id` keys the outbox row.
+    pub email: OutgoingEmail,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// When it was queued (whole seconds); it is dead-lettered once older
+    /// than the outbox's maximum age.
+    pub created_at: OffsetDateTime,
+    /// When the worker should next try it (whole seconds).
+    pub next_attempt_at: OffsetDateTime,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+}
+
+impl QueuedEmail {
+    /// A new outbox entry, due at once.
+    pub fn new(email: OutgoingEmail) -> Self {
+        let now = crate::user::now_seconds();
+        QueuedEmail {
+            email,
+            attempts: 0,
+            created_at: now,
+            next_attempt_at: now,
+            last_error: None,
+        }
+    }
+}
+
 /// A compare-and-swap update of a user, applied in one transaction.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -128,6 +160,8 @@ pub struct UserUpdate {
     pub spend: Option<SpentToken>,
     /// Delete every session of the user in the same transaction.
     pub revoke_sessions: bool,
+    /// An email caused by this change, queued in the same transaction.
+    pub mail: Option<QueuedEmail>,
 }
 
 impl UserUpdate {
@@ -138,6 +172,7 @@ impl UserUpdate {
             expected_password_version,
             spend: None,
             revoke_sessions: false,
+            mail: None,
         }
     }
 
@@ -145,6 +180,13 @@ impl UserUpdate {
     #[must_use]
     pub fn spending(mut self, token: SpentToken) -> Self {
         self.spend = Some(token);
+        self
+    }
+
+    /// Also queue `mail` in the same transaction.
+    #[must_use]
+    pub fn queuing(mut self, mail: QueuedEmail) -> Self {
+        self.mail = Some(mail);
         self
     }
 
@@ -174,8 +216,13 @@ pub enum Rotation {
 /// filter out anything expired at that instant, so expiry is enforced in one
 /// place and testable with a fixed clock.
 pub trait Store: Send + Sync + 'static {
-    /// Inserts a new user; [`StoreError::EmailTaken`] if the email is in use.
-    fn create_user(&self, user: &User) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Inserts a new user, and queues `mail` in the same transaction;
+    /// [`StoreError::EmailTaken`] (and nothing written) if the email is in use.
+    fn create_user(
+        &self,
+        user: &User,
+        mail: Option<&QueuedEmail>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The user with this id, if any.
     fn user(&self, id: UserId) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
@@ -219,6 +266,45 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes one session and its refresh tokens. Deleting a missing
     /// session is not an error.
     fn delete_session(&self, id: SessionId) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Queues `mail` durably. With `None`, performs a write of the same
+    /// cost that changes nothing, so a request about an unknown address
+    /// takes as long as one about a known address.
+    fn enqueue_mail(
+        &self,
+        mail: Option<&QueuedEmail>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Up to `limit` queued emails due at `now`, soonest first.
+    fn due_mail(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<QueuedEmail>, StoreError>> + Send;
+
+    /// Stores a failed attempt: the new `attempts`, `next_attempt_at` and
+    /// `last_error` of `mail`.
+    fn reschedule_mail(
+        &self,
+        mail: &QueuedEmail,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Takes `mail` out of the outbox: delivered, or (with `dead_letter`)
+    /// given up on and kept in the dead-letter list with that reason.
+    fn finish_mail(
+        &self,
+        mail: &QueuedEmail,
+        dead_letter: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// How many emails wait in the outbox.
+    fn pending_mail(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Up to `limit` dead-lettered emails, oldest first.
+    fn dead_letters(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<QueuedEmail>, StoreError>> + Send;
 
     /// A small named secret kept with the data (the generated signing key).
     fn get_or_create_secret(

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use super::{Config, Inner, Users};
 use crate::error::ConfigError;
 use crate::hooks::{Hooks, NoHooks};
-use crate::mail::{LinkTemplate, LogMailer, Mailer};
+use crate::mail::outbox::Outbox;
+use crate::mail::{LinkTemplate, LogMailer, Mailer, OutboxConfig, Templates};
 use crate::password::{PasswordParams, PasswordPolicy, Passwords};
 use crate::store::DynStore;
 use crate::token::Tokens;
@@ -25,6 +26,8 @@ pub struct UsersBuilder {
     public_url: String,
     verify_link: Option<LinkTemplate>,
     reset_link: Option<LinkTemplate>,
+    templates: Templates,
+    outbox: OutboxConfig,
     config: Config,
 }
 
@@ -39,6 +42,8 @@ impl UsersBuilder {
             public_url: "http://localhost:3000".to_owned(),
             verify_link: None,
             reset_link: None,
+            templates: Templates::embedded(),
+            outbox: OutboxConfig::default(),
             config: Config {
                 app_name: "tower-users".to_owned(),
                 access_ttl: time::Duration::minutes(15),
@@ -70,7 +75,21 @@ impl UsersBuilder {
         self
     }
 
-    /// Where emails go; defaults to [`LogMailer`].
+    /// The email templates (default: the embedded ones; see
+    /// [`Templates::with_overrides_from`]).
+    pub fn with_templates(mut self, templates: Templates) -> Self {
+        self.templates = templates;
+        self
+    }
+
+    /// The outbox's retry policy.
+    pub fn with_outbox(mut self, config: OutboxConfig) -> Self {
+        self.outbox = config;
+        self
+    }
+
+    /// Where emails go; defaults to [`LogMailer`]. See
+    /// [`SmtpMailer`](crate::mail::SmtpMailer) for real delivery.
     pub fn with_mailer(mut self, mailer: impl Mailer) -> Self {
         self.mailer = Arc::new(mailer);
         self
@@ -158,7 +177,9 @@ impl UsersBuilder {
     }
 
     /// Checks the settings and builds. Computes one argon2 hash (the dummy
-    /// used for unknown emails), so call it once at start-up.
+    /// used for unknown emails), so call it once at start-up. Inside a tokio
+    /// runtime it also starts the outbox worker (otherwise it starts with
+    /// the first queued email).
     pub fn build(self) -> Result<Users, ConfigError> {
         let secret = self.secret.ok_or(ConfigError::MissingSecret)?;
         let tokens = Tokens::new(&secret, &self.audience)?;
@@ -194,13 +215,21 @@ impl UsersBuilder {
         config.reset_link = self
             .reset_link
             .unwrap_or_else(|| LinkTemplate::default_for(&self.public_url, "password-reset"));
+        self.templates.check()?;
+        let outbox = Outbox::new(
+            self.store.clone(),
+            self.mailer,
+            self.hooks.clone(),
+            self.outbox,
+        );
         Ok(Users {
             inner: Arc::new(Inner {
                 store: self.store,
                 tokens,
                 passwords,
-                mailer: self.mailer,
                 hooks: self.hooks,
+                templates: self.templates,
+                outbox,
                 config,
             }),
         })

@@ -19,9 +19,10 @@ pub use sessions::{Authenticated, TokenPair};
 
 use crate::error::Error;
 use crate::hooks::Hooks;
-use crate::mail::{EmailKind, LinkTemplate, Mailer, OutgoingEmail};
+use crate::mail::outbox::Outbox;
+use crate::mail::{EmailKind, LinkTemplate, OutgoingEmail, Templates};
 use crate::password::{PasswordParams, PasswordPolicy, Passwords};
-use crate::store::{DynStore, Store};
+use crate::store::{DynStore, QueuedEmail, Store};
 use crate::token::{Purpose, Tokens};
 use crate::user::User;
 
@@ -37,8 +38,9 @@ struct Inner {
     store: Arc<dyn DynStore>,
     tokens: Tokens,
     passwords: Passwords,
-    mailer: Arc<dyn Mailer>,
     hooks: Arc<dyn Hooks>,
+    templates: Templates,
+    outbox: Outbox,
     config: Config,
 }
 
@@ -84,23 +86,31 @@ impl Users {
         self.inner.config.access_ttl
     }
 
+    /// How many emails wait in the outbox.
+    pub async fn pending_mail(&self) -> Result<u64, Error> {
+        Ok(self.store().pending_mail().await?)
+    }
+
+    /// Up to `limit` emails the outbox gave up on, oldest first, each with
+    /// the reason in `last_error`.
+    pub async fn dead_letters(&self, limit: usize) -> Result<Vec<QueuedEmail>, Error> {
+        Ok(self.store().dead_letters(limit).await?)
+    }
+
+    /// Stops the outbox worker after the email it is sending. Queued mail
+    /// stays in the store and goes out after the next start. Call it when the
+    /// server shuts down.
+    pub async fn shutdown(&self) {
+        self.inner.outbox.shutdown().await;
+    }
+
     fn store(&self) -> &dyn DynStore {
         &*self.inner.store
     }
 
-    /// Issues a token of `purpose` for `user`, renders its email and hands it
-    /// to the mailer. Runs in the background, so the caller's answer (always
-    /// 202) and its timing do not depend on whether the user exists.
-    fn send_token_email(&self, user: User, purpose: Purpose) {
-        let users = self.clone();
-        tokio::spawn(async move {
-            if let Err(err) = users.send_token_email_now(&user, purpose).await {
-                tracing::error!(user.id = %user.id, error = %err, "could not send lifecycle email");
-            }
-        });
-    }
-
-    async fn send_token_email_now(&self, user: &User, purpose: Purpose) -> Result<(), Error> {
+    /// Issues a token of `purpose` for `user` and renders its email, ready
+    /// to be queued with the state change that caused it.
+    fn token_email(&self, user: &User, purpose: Purpose) -> Result<(QueuedEmail, String), Error> {
         let cfg = &self.inner.config;
         let (ttl, kind, link) = match purpose {
             Purpose::Verify => (cfg.verify_ttl, EmailKind::Verify, &cfg.verify_link),
@@ -111,23 +121,50 @@ impl Users {
             .tokens
             .issue(purpose, user, ttl, None)
             .map_err(Error::internal)?;
-        let email = OutgoingEmail::render(
+        let link = link.render(&token);
+        let rendered = self
+            .inner
+            .templates
+            .render(
+                kind,
+                &cfg.app_name,
+                user.email.as_str(),
+                &link,
+                claims.expires_at(),
+            )
+            .map_err(Error::internal)?;
+        let email = OutgoingEmail::new(
+            uuid::Uuid::now_v7(),
             kind,
-            &cfg.app_name,
             user.email.as_str(),
-            link.render(&token),
+            rendered.subject,
+            rendered.text,
+            rendered.html,
+            link,
             claims.expires_at(),
         );
-        tracing::info!(user.id = %user.id, kind = ?kind, "sending lifecycle email");
-        self.inner
-            .mailer
-            .send(email)
-            .await
-            .map_err(Error::Internal)?;
-        match purpose {
-            Purpose::Verify => self.inner.hooks.after_request_verify(user, &token).await,
-            _ => self.inner.hooks.after_forgot_password(user, &token).await,
-        }
+        Ok((QueuedEmail::new(email), token))
+    }
+
+    /// Queues a token email for `user` if `eligible`, or does a write of the
+    /// same cost if not, so the answer's timing says nothing about the
+    /// account. The hook runs in the background for the same reason.
+    async fn queue_or_decoy(&self, user: Option<User>, purpose: Purpose) -> Result<(), Error> {
+        let Some(user) = user else {
+            self.store().enqueue_mail(None).await?;
+            return Ok(());
+        };
+        let (mail, token) = self.token_email(&user, purpose)?;
+        self.store().enqueue_mail(Some(&mail)).await?;
+        self.inner.outbox.wake();
+        tracing::info!(user.id = %user.id, mail.id = %mail.email.id, "lifecycle email queued");
+        let hooks = self.inner.hooks.clone();
+        tokio::spawn(async move {
+            match purpose {
+                Purpose::Verify => hooks.after_request_verify(&user, &token).await,
+                _ => hooks.after_forgot_password(&user, &token).await,
+            }
+        });
         Ok(())
     }
 }

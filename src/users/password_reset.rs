@@ -7,21 +7,14 @@ use crate::token::Purpose;
 use crate::user::{Email, User};
 
 impl Users {
-    /// Sends a reset link if `email` belongs to an active user. Always
-    /// succeeds for a well-formed email, and returns before any email work.
+    /// Queues a reset link if `email` belongs to an active user. Succeeds
+    /// for every well-formed email, after the same work either way; when it
+    /// returns, the email is on disk in the outbox.
     pub async fn request_password_reset(&self, email: &str) -> Result<(), Error> {
         let email = Email::parse(email)?;
-        let users = self.clone();
-        tokio::spawn(async move {
-            match users.store().user_by_email(&email).await {
-                Ok(Some(user)) if user.is_active => {
-                    users.send_token_email(user, Purpose::Reset);
-                }
-                Ok(_) => {}
-                Err(err) => tracing::error!(error = %err, "reset request lookup failed"),
-            }
-        });
-        Ok(())
+        let user = self.store().user_by_email(&email).await?;
+        let eligible = user.filter(|u| u.is_active);
+        self.queue_or_decoy(eligible, Purpose::Reset).await
     }
 
     /// Sets a new password with a reset token. In one write it bumps

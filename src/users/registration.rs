@@ -22,12 +22,22 @@ impl Users {
         }
         let hash = self.inner.passwords.hash(password).await?;
         let user = User::new(email, hash);
-        self.store().create_user(&user).await?;
+        // The verification email is queued in the same transaction as the
+        // user: both are on disk, or neither.
+        let mail = if self.inner.config.verify_on_register {
+            Some(self.token_email(&user, Purpose::Verify)?)
+        } else {
+            None
+        };
+        self.store()
+            .create_user(&user, mail.as_ref().map(|(m, _)| m))
+            .await?;
         tracing::Span::current().record("user.id", tracing::field::display(user.id));
         tracing::info!("user registered");
         self.inner.hooks.after_register(&user).await;
-        if self.inner.config.verify_on_register {
-            self.send_token_email(user.clone(), Purpose::Verify);
+        if let Some((_, token)) = mail {
+            self.inner.outbox.wake();
+            self.inner.hooks.after_request_verify(&user, &token).await;
         }
         Ok(user)
     }
@@ -54,7 +64,7 @@ impl Users {
         let mut user = User::new(email, self.inner.passwords.hash(password).await?);
         user.is_superuser = true;
         user.is_verified = true;
-        self.store().create_user(&user).await?;
+        self.store().create_user(&user, None).await?;
         tracing::info!(user.id = %user.id, "superuser created");
         Ok(user)
     }

@@ -7,22 +7,15 @@ use crate::token::Purpose;
 use crate::user::{Email, User};
 
 impl Users {
-    /// Sends a verification link if `email` belongs to an active, unverified
-    /// user. Always succeeds for a well-formed email, whoever owns it, and
-    /// returns before any email work is done.
+    /// Queues a verification link if `email` belongs to an active,
+    /// unverified user. Succeeds for every well-formed email, whoever owns
+    /// it, after the same work either way; when it returns, the email is on
+    /// disk in the outbox.
     pub async fn request_verify(&self, email: &str) -> Result<(), Error> {
         let email = Email::parse(email)?;
-        let users = self.clone();
-        tokio::spawn(async move {
-            match users.store().user_by_email(&email).await {
-                Ok(Some(user)) if user.is_active && !user.is_verified => {
-                    users.send_token_email(user, Purpose::Verify);
-                }
-                Ok(_) => {}
-                Err(err) => tracing::error!(error = %err, "verify request lookup failed"),
-            }
-        });
-        Ok(())
+        let user = self.store().user_by_email(&email).await?;
+        let eligible = user.filter(|u| u.is_active && !u.is_verified);
+        self.queue_or_decoy(eligible, Purpose::Verify).await
     }
 
     /// Confirms an email with a verification token. The token is single-use

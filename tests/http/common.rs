@@ -13,16 +13,16 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
-use tower_users::mail::{BoxFuture, Mailer, OutgoingEmail};
-use tower_users::{BoxError, CurrentUser, RedbStore, Users, UsersBuilder, UsersService};
+use tower_users::mail::{BoxFuture, MailError, Mailer, OutgoingEmail};
+use tower_users::{CurrentUser, RedbStore, Users, UsersBuilder, UsersService};
 
 /// Keeps every email the server sends, in order.
 #[derive(Clone, Default)]
 pub struct Outbox(Arc<Mutex<Vec<OutgoingEmail>>>);
 
 impl Mailer for Outbox {
-    fn send(&self, email: OutgoingEmail) -> BoxFuture<'_, Result<(), BoxError>> {
-        self.0.lock().unwrap().push(email);
+    fn send<'a>(&'a self, email: &'a OutgoingEmail) -> BoxFuture<'a, Result<(), MailError>> {
+        self.0.lock().unwrap().push(email.clone());
         Box::pin(async { Ok(()) })
     }
 }

@@ -3,9 +3,11 @@
 #![allow(clippy::unwrap_used, dead_code)]
 
 mod common;
+mod mail;
 mod malformed;
 mod password_reset;
 mod processes;
 mod registration;
 mod sessions;
+mod smtp_sink;
 mod verification;

@@ -219,3 +219,52 @@ async fn try_register(addr: SocketAddr, email: &str) -> Option<u16> {
         .parse()
         .ok()
 }
+
+#[tokio::test]
+async fn mail_pending_when_the_server_dies_is_delivered_after_restart() {
+    use crate::smtp_sink::{Sink, free_port};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("mail.redb");
+    let db = db.to_str().unwrap().to_owned();
+    let port = free_port();
+    let smtp = format!("smtp://127.0.0.1:{port}");
+    let env = [
+        ("TOWER_USERS_DB", db.as_str()),
+        ("TOWER_USERS_SMTP_URL", smtp.as_str()),
+        (
+            "TOWER_USERS_SECRET",
+            "restart-test-secret-restart-test-secret-01",
+        ),
+    ];
+    let mut running = start("server", &env);
+    let c = Client::new(running.addr);
+    // The SMTP server is down: both emails wait in the outbox.
+    assert_eq!(
+        c.register("later@example.com", "correct horse battery")
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let r = c
+        .post_json(
+            "/users/password-reset/request",
+            serde_json::json!({"email": "later@example.com"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    running.child.kill().unwrap();
+    running.child.wait().unwrap();
+
+    let sink = Sink::start_on(port, None);
+    let _restarted = start("server", &env);
+    let mails = sink.wait_for("later@example.com", 2, 30).await;
+    let mut subjects: Vec<_> = mails
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap().to_owned())
+        .collect();
+    subjects.sort();
+    assert!(
+        subjects[0].starts_with("Confirm") && subjects[1].starts_with("Reset"),
+        "{subjects:?}"
+    );
+}

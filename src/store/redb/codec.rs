@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::store::{Session, SessionId, StoreError};
+use crate::mail::{EmailKind, OutgoingEmail};
+use crate::store::{QueuedEmail, Session, SessionId, StoreError};
 use crate::user::{Email, User, UserId};
 
 #[derive(Serialize, Deserialize)]
@@ -87,4 +88,59 @@ pub(super) fn decode_session(bytes: &[u8]) -> Result<Session, StoreError> {
         created_at: time_from(s.created_at, "session")?,
         expires_at: time_from(s.expires_at, "session")?,
     })
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredMail {
+    id: Uuid,
+    kind: String,
+    to: String,
+    subject: String,
+    text: String,
+    html: String,
+    link: String,
+    expires_at: i64,
+    attempts: u32,
+    created_at: i64,
+    next_attempt_at: i64,
+    last_error: Option<String>,
+}
+
+pub(super) fn encode_mail(mail: &QueuedEmail) -> Result<Vec<u8>, StoreError> {
+    let e = &mail.email;
+    serde_json::to_vec(&StoredMail {
+        id: e.id,
+        kind: e.kind.as_str().to_owned(),
+        to: e.to.clone(),
+        subject: e.subject.clone(),
+        text: e.text.clone(),
+        html: e.html.clone(),
+        link: e.link.clone(),
+        expires_at: e.expires_at.unix_timestamp(),
+        attempts: mail.attempts,
+        created_at: mail.created_at.unix_timestamp(),
+        next_attempt_at: mail.next_attempt_at.unix_timestamp(),
+        last_error: mail.last_error.clone(),
+    })
+    .map_err(StoreError::backend)
+}
+
+pub(super) fn decode_mail(bytes: &[u8]) -> Result<QueuedEmail, StoreError> {
+    let s: StoredMail = serde_json::from_slice(bytes).map_err(|_| corrupt("outbox"))?;
+    let kind = EmailKind::parse(&s.kind).ok_or_else(|| corrupt("outbox"))?;
+    let mut mail = QueuedEmail::new(OutgoingEmail::new(
+        s.id,
+        kind,
+        s.to,
+        s.subject,
+        s.text,
+        s.html,
+        s.link,
+        time_from(s.expires_at, "outbox")?,
+    ));
+    mail.attempts = s.attempts;
+    mail.created_at = time_from(s.created_at, "outbox")?;
+    mail.next_attempt_at = time_from(s.next_attempt_at, "outbox")?;
+    mail.last_error = s.last_error;
+    Ok(mail)
 }

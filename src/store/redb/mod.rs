@@ -17,9 +17,13 @@ use ::redb::{
 };
 use time::OffsetDateTime;
 
-use self::codec::{decode_session, decode_user, encode_session, encode_user};
+use self::codec::{
+    decode_mail, decode_session, decode_user, encode_mail, encode_session, encode_user,
+};
 use self::tables::*;
-use super::{Rotation, Session, SessionId, Store, StoreError, TokenDigest, UserUpdate};
+use super::{
+    QueuedEmail, Rotation, Session, SessionId, Store, StoreError, TokenDigest, UserUpdate,
+};
 use crate::user::{Email, User, UserId};
 
 /// A [`Store`] on redb. Cheap to clone: clones share one database.
@@ -66,6 +70,9 @@ impl RedbStore {
             tx.open_multimap_table(SESSION_REFRESH).map_err(backend)?;
             tx.open_table(SPENT_TOKENS).map_err(backend)?;
             tx.open_table(META).map_err(backend)?;
+            tx.open_table(OUTBOX).map_err(backend)?;
+            tx.open_table(OUTBOX_DUE).map_err(backend)?;
+            tx.open_table(DEAD_LETTERS).map_err(backend)?;
         }
         tx.commit().map_err(backend)?;
         Ok(RedbStore { db: Arc::new(db) })
@@ -102,6 +109,33 @@ impl RedbStore {
         let found = users.get(id.0.as_u128()).map_err(backend)?;
         found.map(|v| decode_user(v.value())).transpose()
     }
+}
+
+/// Writes (or rewrites) an outbox row and its due-index entry.
+fn put_mail(tx: &WriteTransaction, mail: &QueuedEmail) -> Result<(), StoreError> {
+    let id = mail.email.id.as_u128();
+    let mut outbox = tx.open_table(OUTBOX).map_err(backend)?;
+    outbox
+        .insert(id, encode_mail(mail)?.as_slice())
+        .map_err(backend)?;
+    let mut due = tx.open_table(OUTBOX_DUE).map_err(backend)?;
+    due.insert((mail.next_attempt_at.unix_timestamp(), id), ())
+        .map_err(backend)?;
+    Ok(())
+}
+
+/// Removes an outbox row and its due entry; returns the stored row.
+fn take_mail(tx: &WriteTransaction, id: u128) -> Result<Option<QueuedEmail>, StoreError> {
+    let mut outbox = tx.open_table(OUTBOX).map_err(backend)?;
+    let Some(raw) = outbox.remove(id).map_err(backend)? else {
+        return Ok(None);
+    };
+    let stored = decode_mail(raw.value())?;
+    drop(raw);
+    let mut due = tx.open_table(OUTBOX_DUE).map_err(backend)?;
+    due.remove((stored.next_attempt_at.unix_timestamp(), id))
+        .map_err(backend)?;
+    Ok(Some(stored))
 }
 
 /// Deletes a session with its refresh digests and index entry.
@@ -190,8 +224,9 @@ fn remove_user_sessions(tx: &WriteTransaction, user: u128) -> Result<(), StoreEr
 }
 
 impl Store for RedbStore {
-    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+    async fn create_user(&self, user: &User, mail: Option<&QueuedEmail>) -> Result<(), StoreError> {
         let user = user.clone();
+        let mail = mail.cloned();
         self.write(move |tx| {
             let mut by_email = tx.open_table(USERS_BY_EMAIL).map_err(backend)?;
             // The uniqueness check and the insert share this transaction, and
@@ -210,6 +245,10 @@ impl Store for RedbStore {
             users
                 .insert(user.id.0.as_u128(), encode_user(&user)?.as_slice())
                 .map_err(backend)?;
+            drop((by_email, users));
+            if let Some(mail) = &mail {
+                put_mail(tx, mail)?;
+            }
             Ok(())
         })
         .await
@@ -268,6 +307,9 @@ impl Store for RedbStore {
             drop(users);
             if update.revoke_sessions {
                 remove_user_sessions(tx, key)?;
+            }
+            if let Some(mail) = &update.mail {
+                put_mail(tx, mail)?;
             }
             Ok(())
         })
@@ -372,6 +414,104 @@ impl Store for RedbStore {
             .await
     }
 
+    async fn enqueue_mail(&self, mail: Option<&QueuedEmail>) -> Result<(), StoreError> {
+        let mail = mail.cloned();
+        self.write(move |tx| match &mail {
+            Some(mail) => put_mail(tx, mail),
+            None => {
+                // Same shape of work as a real enqueue (two tables touched,
+                // one commit), leaving nothing behind.
+                let mut outbox = tx.open_table(OUTBOX).map_err(backend)?;
+                let mut due = tx.open_table(OUTBOX_DUE).map_err(backend)?;
+                let decoy = u128::MAX;
+                outbox.insert(decoy, &[0u8; 64][..]).map_err(backend)?;
+                due.insert((i64::MAX, decoy), ()).map_err(backend)?;
+                outbox.remove(decoy).map_err(backend)?;
+                due.remove((i64::MAX, decoy)).map_err(backend)?;
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    async fn due_mail(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<QueuedEmail>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let due = tx.open_table(OUTBOX_DUE).map_err(backend)?;
+        let outbox = tx.open_table(OUTBOX).map_err(backend)?;
+        let mut found = Vec::new();
+        let upto = now.unix_timestamp();
+        for entry in due
+            .range(..=(upto, u128::MAX))
+            .map_err(backend)?
+            .take(limit)
+        {
+            let (key, _) = entry.map_err(backend)?;
+            let (_, id) = key.value();
+            if let Some(raw) = outbox.get(id).map_err(backend)? {
+                found.push(decode_mail(raw.value())?);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn reschedule_mail(&self, mail: &QueuedEmail) -> Result<(), StoreError> {
+        let mail = mail.clone();
+        self.write(move |tx| {
+            // Gone means delivered or dead-lettered meanwhile: nothing to do.
+            if take_mail(tx, mail.email.id.as_u128())?.is_none() {
+                return Ok(());
+            }
+            put_mail(tx, &mail)
+        })
+        .await
+    }
+
+    async fn finish_mail(
+        &self,
+        mail: &QueuedEmail,
+        dead_letter: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let id = mail.email.id.as_u128();
+        let dead = dead_letter.map(|reason| {
+            let mut dead = mail.clone();
+            dead.last_error = Some(reason.to_owned());
+            dead
+        });
+        self.write(move |tx| {
+            take_mail(tx, id)?;
+            if let Some(dead) = &dead {
+                let mut letters = tx.open_table(DEAD_LETTERS).map_err(backend)?;
+                letters
+                    .insert(id, encode_mail(dead)?.as_slice())
+                    .map_err(backend)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn pending_mail(&self) -> Result<u64, StoreError> {
+        use ::redb::ReadableTableMetadata;
+        let tx = self.db.begin_read().map_err(backend)?;
+        let outbox = tx.open_table(OUTBOX).map_err(backend)?;
+        outbox.len().map_err(backend)
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<QueuedEmail>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let letters = tx.open_table(DEAD_LETTERS).map_err(backend)?;
+        let mut found = Vec::new();
+        for entry in letters.range::<u128>(..).map_err(backend)?.take(limit) {
+            let (_, raw) = entry.map_err(backend)?;
+            found.push(decode_mail(raw.value())?);
+        }
+        Ok(found)
+    }
+
     async fn get_or_create_secret(
         &self,
         name: &str,
@@ -407,7 +547,7 @@ mod tests {
     async fn expired_sessions_and_spent_tokens_are_pruned_by_later_writes() {
         let store = RedbStore::in_memory().unwrap();
         let user = User::new(Email::parse("p@example.com").unwrap(), "h".into());
-        store.create_user(&user).await.unwrap();
+        store.create_user(&user, None).await.unwrap();
         let now = crate::user::now_seconds();
         let session = |ttl: i64| Session {
             id: SessionId::new(),

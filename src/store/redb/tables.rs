@@ -22,5 +22,13 @@ pub(super) const SESSION_REFRESH: MultimapTableDefinition<u128, &[u8; 32]> =
     MultimapTableDefinition::new("session_refresh_v1");
 /// spent single-use token id (`jti`) → its expiry (unix seconds).
 pub(super) const SPENT_TOKENS: TableDefinition<u128, i64> = TableDefinition::new("spent_tokens_v1");
+/// outbox email id → encoded queued email.
+pub(super) const OUTBOX: TableDefinition<u128, &[u8]> = TableDefinition::new("outbox_v1");
+/// (next attempt, unix seconds; email id) → (): the worker's due index.
+pub(super) const OUTBOX_DUE: TableDefinition<(i64, u128), ()> =
+    TableDefinition::new("outbox_due_v1");
+/// email id → encoded queued email with its last error: given up on.
+pub(super) const DEAD_LETTERS: TableDefinition<u128, &[u8]> =
+    TableDefinition::new("dead_letters_v1");
 /// small named values: the generated signing secret.
 pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta_v1");

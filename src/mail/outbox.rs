@@ -1,0 +1,246 @@
+//! The outbox worker: delivers queued emails with retries.
+//!
+//! Emails wait in the store, so they survive restarts and mail-server
+//! outages. Delivery is at-least-once: an email is removed only after the
+//! mailer accepted it, so a crash between the two sends it again, under the
+//! same `Message-ID`.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::Rng;
+use time::OffsetDateTime;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use super::Mailer;
+use crate::hooks::Hooks;
+use crate::store::{DynStore, QueuedEmail};
+
+/// Retry policy of the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxConfig {
+    /// Delay after the first failure; it doubles on each further failure.
+    pub base_delay: Duration,
+    /// The longest delay between two attempts.
+    pub max_delay: Duration,
+    /// After this long in the outbox an email is dead-lettered (default 24 h).
+    pub max_age: Duration,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig {
+            base_delay: Duration::from_secs(2),
+            max_delay: Duration::from_secs(10 * 60),
+            max_age: Duration::from_secs(24 * 60 * 60),
+        }
+    }
+}
+
+impl OutboxConfig {
+    /// The delay before attempt `attempts + 1`: exponential, capped, with
+    /// "equal jitter" (half fixed, half random) so that retries after an
+    /// outage do not arrive in lockstep.
+    pub(crate) fn backoff(&self, attempts: u32) -> Duration {
+        let exp = self.base_delay.saturating_mul(
+            1u32.checked_shl(attempts.saturating_sub(1).min(30))
+                .unwrap_or(u32::MAX),
+        );
+        let capped = exp.min(self.max_delay);
+        let half = capped / 2;
+        half + half.mul_f64(rand::thread_rng().r#gen::<f64>())
+    }
+
+    /// How often an idle worker looks for due mail.
+    fn poll_interval(&self) -> Duration {
+        self.base_delay
+            .clamp(Duration::from_millis(50), Duration::from_secs(1))
+    }
+}
+
+/// Handle on the background worker; owned by `Users`.
+pub(crate) struct Outbox {
+    wake: Arc<Notify>,
+    stop: watch::Sender<bool>,
+    task: Mutex<Option<JoinHandle<()>>>,
+    parts: WorkerParts,
+}
+
+#[derive(Clone)]
+struct WorkerParts {
+    store: Arc<dyn DynStore>,
+    mailer: Arc<dyn Mailer>,
+    hooks: Arc<dyn Hooks>,
+    config: OutboxConfig,
+}
+
+impl Outbox {
+    pub(crate) fn new(
+        store: Arc<dyn DynStore>,
+        mailer: Arc<dyn Mailer>,
+        hooks: Arc<dyn Hooks>,
+        config: OutboxConfig,
+    ) -> Self {
+        let outbox = Outbox {
+            wake: Arc::new(Notify::new()),
+            stop: watch::channel(false).0,
+            task: Mutex::new(None),
+            parts: WorkerParts {
+                store,
+                mailer,
+                hooks,
+                config,
+            },
+        };
+        // Built inside a runtime (the usual case): start now, so mail left
+        // from before a restart goes out without waiting for new traffic.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            outbox.ensure_started();
+        }
+        outbox
+    }
+
+    /// Starts the worker if it is not running (and not stopped).
+    pub(crate) fn ensure_started(&self) {
+        if *self.stop.borrow() {
+            return;
+        }
+        let Ok(mut task) = self.task.lock() else {
+            return;
+        };
+        if task.is_some() || tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let worker = Worker {
+            parts: self.parts.clone(),
+            wake: self.wake.clone(),
+            stop: self.stop.subscribe(),
+        };
+        *task = Some(tokio::spawn(worker.run()));
+    }
+
+    /// Tells the worker there is new mail.
+    pub(crate) fn wake(&self) {
+        self.ensure_started();
+        self.wake.notify_one();
+    }
+
+    /// Stops the worker after the email it is sending, if any. Mail still
+    /// queued stays in the store for the next start.
+    pub(crate) async fn shutdown(&self) {
+        let _ = self.stop.send(true);
+        let task = self.task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+}
+
+struct Worker {
+    parts: WorkerParts,
+    wake: Arc<Notify>,
+    stop: watch::Receiver<bool>,
+}
+
+const BATCH: usize = 32;
+
+impl Worker {
+    async fn run(mut self) {
+        tracing::debug!("outbox worker started");
+        loop {
+            if *self.stop.borrow() {
+                break;
+            }
+            let sent_full_batch = match self.deliver_due().await {
+                Ok(full) => full,
+                Err(err) => {
+                    tracing::error!(error = %err, "outbox: could not read the queue");
+                    false
+                }
+            };
+            if sent_full_batch {
+                continue;
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.parts.config.poll_interval()) => {}
+                _ = self.stop.changed() => {}
+            }
+        }
+        tracing::debug!("outbox worker stopped");
+    }
+
+    /// Delivers one batch of due mail; true if the batch was full.
+    async fn deliver_due(&mut self) -> Result<bool, crate::store::StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let due = self.parts.store.due_mail(now, BATCH).await?;
+        let full = due.len() == BATCH;
+        for mail in due {
+            if *self.stop.borrow() {
+                return Ok(false);
+            }
+            self.deliver(mail).await;
+        }
+        Ok(full)
+    }
+
+    async fn deliver(&self, mut mail: QueuedEmail) {
+        let p = &self.parts;
+        let id = mail.email.id;
+        match p.mailer.send(&mail.email).await {
+            Ok(()) => {
+                tracing::info!(mail.id = %id, kind = mail.email.kind.as_str(), attempts = mail.attempts + 1, "email delivered");
+                if let Err(err) = p.store.finish_mail(&mail, None).await {
+                    // It will be sent again: at-least-once, same Message-ID.
+                    tracing::error!(mail.id = %id, error = %err, "outbox: delivered but not cleared");
+                }
+            }
+            Err(err) => {
+                mail.attempts += 1;
+                let reason = err.to_string();
+                let now = crate::user::now_seconds();
+                let next = now + p.config.backoff(mail.attempts);
+                let too_old = next - mail.created_at > p.config.max_age;
+                if err.permanent || too_old {
+                    tracing::error!(mail.id = %id, attempts = mail.attempts, error = %reason, "email dead-lettered");
+                    if let Err(err) = p.store.finish_mail(&mail, Some(&reason)).await {
+                        tracing::error!(mail.id = %id, error = %err, "outbox: could not dead-letter");
+                        return;
+                    }
+                    mail.last_error = Some(reason.clone());
+                    p.hooks.on_dead_letter(&mail.email, &reason).await;
+                } else {
+                    tracing::warn!(mail.id = %id, attempts = mail.attempts, error = %reason, "email delivery failed; will retry");
+                    mail.next_attempt_at = next;
+                    mail.last_error = Some(reason);
+                    if let Err(err) = p.store.reschedule_mail(&mail).await {
+                        tracing::error!(mail.id = %id, error = %err, "outbox: could not reschedule");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_exponentially_with_jitter_and_a_cap() {
+        let c = OutboxConfig {
+            base_delay: Duration::from_secs(2),
+            max_delay: Duration::from_secs(60),
+            max_age: Duration::from_secs(3600),
+        };
+        for _ in 0..100 {
+            let first = c.backoff(1);
+            assert!(first >= Duration::from_secs(1) && first <= Duration::from_secs(2));
+            let third = c.backoff(3);
+            assert!(third >= Duration::from_secs(4) && third <= Duration::from_secs(8));
+            let late = c.backoff(40);
+            assert!(late >= Duration::from_secs(30) && late <= Duration::from_secs(60));
+        }
+    }
+}

@@ -1,0 +1,396 @@
+//! [`SmtpMailer`]: delivery over SMTP with mail-send, one reused connection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mail_send::mail_builder::MessageBuilder;
+use mail_send::smtp::message::Message;
+use mail_send::{Credentials, SmtpClient, SmtpClientBuilder};
+use percent_encoding::percent_decode_str;
+use smtp_proto::EXT_START_TLS;
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use super::{BoxFuture, MailError, Mailer, OutgoingEmail};
+use crate::error::ConfigError;
+
+/// How the connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// TLS from the first byte (`smtps://`, usually port 465).
+    Implicit,
+    /// Plain connection upgraded with STARTTLS; refuse to send without it.
+    /// Query `?tls=required` on an `smtp://` URL.
+    Required,
+    /// STARTTLS when the server offers it, plain otherwise. The default for
+    /// `smtp://`.
+    Opportunistic,
+    /// Never TLS (`?tls=none`): for a relay on loopback only.
+    None,
+}
+
+/// Sends mail over SMTP.
+///
+/// ```
+/// use tower_users::mail::SmtpMailer;
+/// let mailer = SmtpMailer::from_url("smtps://user:secret@mail.example:465", "no-reply@example.com")
+///     .unwrap();
+/// # let _ = mailer;
+/// ```
+#[derive(Clone)]
+pub struct SmtpMailer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    host: String,
+    port: u16,
+    tls: TlsMode,
+    credentials: Option<Credentials<String>>,
+    from: String,
+    from_domain: String,
+    helo: String,
+    connect_timeout: Duration,
+    command_timeout: Duration,
+    connector: Option<TlsConnector>,
+    /// The connection kept between messages.
+    conn: Mutex<Option<Conn>>,
+}
+
+enum Conn {
+    Plain(SmtpClient<TcpStream>),
+    Tls(Box<SmtpClient<TlsStream<TcpStream>>>),
+}
+
+impl std::fmt::Debug for SmtpMailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpMailer")
+            .field("host", &self.inner.host)
+            .field("port", &self.inner.port)
+            .field("tls", &self.inner.tls)
+            .field("from", &self.inner.from)
+            .finish_non_exhaustive()
+    }
+}
+
+fn invalid(reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        name: "smtp_url",
+        reason: reason.into(),
+    }
+}
+
+fn decode(part: &str) -> Result<String, ConfigError> {
+    percent_decode_str(part)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| invalid("credentials are not valid UTF-8"))
+}
+
+impl SmtpMailer {
+    /// Parses `smtp://[user[:password]@]host[:port][?tls=required|none]` or
+    /// `smtps://…`; mail goes out from `from`. Credentials are
+    /// percent-decoded. Ports default to 25 (`smtp`) and 465 (`smtps`).
+    pub fn from_url(url: &str, from: &str) -> Result<Self, ConfigError> {
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| invalid("expected smtp:// or smtps://"))?;
+        let (mut tls, default_port) = match scheme.to_ascii_lowercase().as_str() {
+            "smtp" => (TlsMode::Opportunistic, 25),
+            "smtps" => (TlsMode::Implicit, 465),
+            other => return Err(invalid(format!("unknown scheme {other:?}"))),
+        };
+        let (authority, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let authority = authority.trim_end_matches('/');
+        let (userinfo, hostport) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, authority),
+        };
+        let credentials = match userinfo {
+            Some(u) => {
+                let (user, pass) = u.split_once(':').unwrap_or((u, ""));
+                Some(Credentials::new(decode(user)?, decode(pass)?))
+            }
+            None => None,
+        };
+        let (host, port) = match hostport.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => (
+                h,
+                p.parse::<u16>()
+                    .map_err(|_| invalid(format!("bad port {p:?}")))?,
+            ),
+            _ => (hostport, default_port),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err(invalid("missing host"));
+        }
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("tls", "required")) if tls != TlsMode::Implicit => tls = TlsMode::Required,
+                Some(("tls", "none")) if tls != TlsMode::Implicit => tls = TlsMode::None,
+                Some(("tls", "opportunistic")) if tls != TlsMode::Implicit => {
+                    tls = TlsMode::Opportunistic
+                }
+                _ => return Err(invalid(format!("unknown or conflicting option {pair:?}"))),
+            }
+        }
+        Self::new(host, port, tls, credentials, from)
+    }
+
+    fn new(
+        host: &str,
+        port: u16,
+        tls: TlsMode,
+        credentials: Option<Credentials<String>>,
+        from: &str,
+    ) -> Result<Self, ConfigError> {
+        // Looser than user emails: `no-reply@localhost` is a fine sender.
+        let from = from.trim();
+        let from_domain = match from.rsplit_once('@') {
+            Some((local, domain))
+                if !local.is_empty()
+                    && !domain.is_empty()
+                    && !from
+                        .chars()
+                        .any(|c| c.is_whitespace() || c.is_control() || "<>\",".contains(c)) =>
+            {
+                domain.to_ascii_lowercase()
+            }
+            _ => {
+                return Err(ConfigError::Invalid {
+                    name: "mail_from",
+                    reason: format!("{from:?} is not an email address"),
+                });
+            }
+        };
+        let connector = match tls {
+            TlsMode::None => None,
+            _ => Some(
+                SmtpClientBuilder::new(host.to_owned(), port)
+                    .map_err(invalid)?
+                    .tls_connector,
+            ),
+        };
+        Ok(SmtpMailer {
+            inner: Arc::new(Inner {
+                host: host.to_owned(),
+                port,
+                tls,
+                credentials,
+                from: from.to_owned(),
+                helo: from_domain.clone(),
+                from_domain,
+                connect_timeout: Duration::from_secs(10),
+                command_timeout: Duration::from_secs(30),
+                connector,
+                conn: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// Sets how long connecting (TCP, greeting, TLS, EHLO, AUTH) may take,
+    /// and how long each SMTP command may wait for its reply.
+    /// Defaults: 10 s and 30 s.
+    #[must_use]
+    pub fn with_timeouts(self, connect: Duration, command: Duration) -> Self {
+        let mut inner = match Arc::try_unwrap(self.inner) {
+            Ok(inner) => inner,
+            Err(shared) => return SmtpMailer { inner: shared },
+        };
+        inner.connect_timeout = connect;
+        inner.command_timeout = command;
+        SmtpMailer {
+            inner: Arc::new(inner),
+        }
+    }
+
+    async fn connect(&self) -> Result<Conn, mail_send::Error> {
+        let i = &self.inner;
+        tokio::time::timeout(i.connect_timeout, async {
+            let stream = TcpStream::connect((i.host.as_str(), i.port)).await?;
+            let client = SmtpClient {
+                stream,
+                timeout: i.command_timeout,
+            };
+            let connector = i.connector.as_ref();
+            match (i.tls, connector) {
+                (TlsMode::Implicit, Some(connector)) => {
+                    let mut client = client.into_tls(connector, &i.host).await?;
+                    client.read().await?.assert_ok()?;
+                    let caps = client.ehlo(&i.helo).await?;
+                    if let Some(creds) = &i.credentials {
+                        client.authenticate(creds, &caps).await?;
+                    }
+                    Ok(Conn::Tls(Box::new(client)))
+                }
+                (tls, connector) => {
+                    let mut client = client;
+                    client.read().await?.assert_ok()?;
+                    let caps = client.ehlo(&i.helo).await?;
+                    let offered = caps.has_capability(EXT_START_TLS);
+                    match (tls, connector) {
+                        (TlsMode::Required | TlsMode::Opportunistic, Some(connector))
+                            if offered =>
+                        {
+                            let mut client = client.start_tls(connector, &i.host).await?;
+                            let caps = client.ehlo(&i.helo).await?;
+                            if let Some(creds) = &i.credentials {
+                                client.authenticate(creds, &caps).await?;
+                            }
+                            Ok(Conn::Tls(Box::new(client)))
+                        }
+                        (TlsMode::Required, _) => Err(mail_send::Error::MissingStartTls),
+                        _ => {
+                            if let Some(creds) = &i.credentials {
+                                client.authenticate(creds, &caps).await?;
+                            }
+                            Ok(Conn::Plain(client))
+                        }
+                    }
+                }
+            }
+        })
+        .await
+        .map_err(|_| mail_send::Error::Timeout)?
+    }
+
+    fn build(&self, email: &OutgoingEmail) -> Result<Vec<u8>, MailError> {
+        MessageBuilder::new()
+            .from(self.inner.from.as_str())
+            .to(email.to.as_str())
+            .subject(email.subject.as_str())
+            .message_id(email.message_id(&self.inner.from_domain))
+            .text_body(email.text.as_str())
+            .html_body(email.html.as_str())
+            .write_to_vec()
+            .map_err(MailError::permanent)
+    }
+
+    async fn send_on(
+        &self,
+        conn: &mut Conn,
+        body: &[u8],
+        to: &str,
+    ) -> Result<(), mail_send::Error> {
+        let message = Message::new(self.inner.from.as_str(), [to], body);
+        match conn {
+            Conn::Plain(c) => c.send(message).await.map(|_| ()),
+            Conn::Tls(c) => c.send(message).await.map(|_| ()),
+        }
+    }
+}
+
+/// Only a definite 5xx answer is permanent; everything else (refused
+/// connections, timeouts, 4xx, a missing STARTTLS) may heal.
+fn classify(err: mail_send::Error) -> MailError {
+    let permanent = match &err {
+        mail_send::Error::UnexpectedReply(reply) => reply.code >= 500,
+        _ => false,
+    };
+    MailError {
+        permanent,
+        source: Box::new(err),
+    }
+}
+
+trait AssertOk {
+    fn assert_ok(self) -> Result<(), mail_send::Error>;
+}
+
+impl AssertOk for smtp_proto::Response<String> {
+    fn assert_ok(self) -> Result<(), mail_send::Error> {
+        if (200..300).contains(&self.code) {
+            Ok(())
+        } else {
+            Err(mail_send::Error::UnexpectedReply(self))
+        }
+    }
+}
+
+impl Mailer for SmtpMailer {
+    fn send<'a>(&'a self, email: &'a OutgoingEmail) -> BoxFuture<'a, Result<(), MailError>> {
+        Box::pin(async move {
+            let body = self.build(email)?;
+            let mut slot = self.inner.conn.lock().await;
+            // A kept connection may have been closed by the server while
+            // idle: if it fails for any reason but a definite reply, retry
+            // once on a fresh one.
+            if let Some(mut conn) = slot.take() {
+                match self.send_on(&mut conn, &body, &email.to).await {
+                    Ok(()) => {
+                        *slot = Some(conn);
+                        return Ok(());
+                    }
+                    Err(err @ mail_send::Error::UnexpectedReply(_)) => return Err(classify(err)),
+                    Err(err) => {
+                        tracing::debug!(error = %err, "kept SMTP connection failed; reconnecting")
+                    }
+                }
+            }
+            let mut conn = self.connect().await.map_err(classify)?;
+            self.send_on(&mut conn, &body, &email.to)
+                .await
+                .map_err(classify)?;
+            *slot = Some(conn);
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(url: &str) -> Result<SmtpMailer, ConfigError> {
+        SmtpMailer::from_url(url, "no-reply@example.com")
+    }
+
+    #[test]
+    fn urls_give_host_port_tls_and_credentials() {
+        let m = parse("smtp://127.0.0.1:2525").unwrap();
+        assert_eq!((m.inner.host.as_str(), m.inner.port), ("127.0.0.1", 2525));
+        assert_eq!(m.inner.tls, TlsMode::Opportunistic);
+        assert!(m.inner.credentials.is_none());
+
+        let m = parse("smtps://us%40er:p%3Ass@mail.example.com").unwrap();
+        assert_eq!(
+            (m.inner.host.as_str(), m.inner.port),
+            ("mail.example.com", 465)
+        );
+        assert_eq!(m.inner.tls, TlsMode::Implicit);
+        assert!(matches!(
+            &m.inner.credentials,
+            Some(Credentials::Plain { username, secret }) if username == "us@er" && secret == "p:ss"
+        ));
+
+        assert_eq!(
+            parse("smtp://h:587?tls=required").unwrap().inner.tls,
+            TlsMode::Required
+        );
+        assert_eq!(parse("smtp://h?tls=none").unwrap().inner.tls, TlsMode::None);
+        assert_eq!(parse("smtp://[::1]:25").unwrap().inner.host, "::1");
+        assert_eq!(parse("smtp://h").unwrap().inner.port, 25);
+        assert_eq!(m.inner.from_domain, "example.com");
+    }
+
+    #[test]
+    fn bad_urls_are_refused_at_build_time() {
+        for bad in [
+            "http://h",
+            "h:25",
+            "smtp://",
+            "smtp://h:notaport",
+            "smtp://h:99999",
+            "smtp://h?tls=maybe",
+            "smtps://h?tls=none",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        assert!(SmtpMailer::from_url("smtp://h", "not an address").is_err());
+        assert!(SmtpMailer::from_url("smtp://h", "a@b\r\nBcc: x@y").is_err());
+        assert!(SmtpMailer::from_url("smtp://h", "no-reply@localhost").is_ok());
+    }
+}

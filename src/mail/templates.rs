@@ -1,0 +1,277 @@
+//! Email templates: minijinja, embedded in the binary, overridable one file
+//! at a time from a directory.
+//!
+//! Each kind of email has three templates: `{name}.subject.txt`,
+//! `{name}.txt` and `{name}.html` (autoescaped), where `name` is `verify`,
+//! `password_reset` or `email_change`. Their context:
+//!
+//! | variable | value |
+//! |---|---|
+//! | `link` | the one link of the email (with the token) |
+//! | `app_name` | [`with_app_name`](crate::UsersBuilder::with_app_name) |
+//! | `recipient` | the address the email goes to |
+//! | `expires_at` | when the link expires, RFC 3339 UTC |
+//! | `expires_in_minutes` | the same, in whole minutes from now |
+
+use std::path::Path;
+
+use minijinja::{Environment, Value, context};
+use time::OffsetDateTime;
+
+use super::EmailKind;
+use crate::error::ConfigError;
+
+const EMBEDDED: &[(&str, &str)] = &[
+    (
+        "verify.subject.txt",
+        include_str!("../../templates/verify.subject.txt"),
+    ),
+    ("verify.txt", include_str!("../../templates/verify.txt")),
+    ("verify.html", include_str!("../../templates/verify.html")),
+    (
+        "password_reset.subject.txt",
+        include_str!("../../templates/password_reset.subject.txt"),
+    ),
+    (
+        "password_reset.txt",
+        include_str!("../../templates/password_reset.txt"),
+    ),
+    (
+        "password_reset.html",
+        include_str!("../../templates/password_reset.html"),
+    ),
+    (
+        "email_change.subject.txt",
+        include_str!("../../templates/email_change.subject.txt"),
+    ),
+    (
+        "email_change.txt",
+        include_str!("../../templates/email_change.txt"),
+    ),
+    (
+        "email_change.html",
+        include_str!("../../templates/email_change.html"),
+    ),
+];
+
+/// The rendered parts of one email.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// The subject line (one line, trimmed).
+    pub subject: String,
+    /// The plain-text part.
+    pub text: String,
+    /// The HTML part.
+    pub html: String,
+}
+
+/// The set of email templates.
+///
+/// ```
+/// use tower_users::mail::Templates;
+/// // Embedded defaults, with any of the nine files found in `./my-templates`
+/// // taking their place.
+/// let templates = Templates::embedded().with_overrides_from("./my-templates").unwrap();
+/// # let _ = templates;
+/// ```
+#[derive(Clone)]
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl std::fmt::Debug for Templates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Templates").finish_non_exhaustive()
+    }
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Self::embedded()
+    }
+}
+
+fn template_name(kind: EmailKind) -> &'static str {
+    match kind {
+        EmailKind::Verify => "verify",
+        EmailKind::PasswordReset => "password_reset",
+        EmailKind::EmailChange => "email_change",
+    }
+}
+
+impl Templates {
+    /// The templates shipped in `templates/`, compiled into the binary.
+    pub fn embedded() -> Self {
+        let mut env = Environment::new();
+        // minijinja's default escapes `.html` templates and leaves `.txt` alone.
+        for (name, source) in EMBEDDED {
+            // The embedded templates are checked by the tests below; a
+            // failure here would be a build defect, so keep the old one.
+            if let Err(err) = env.add_template(name, source) {
+                tracing::error!(template = name, error = %err, "embedded template is invalid");
+            }
+        }
+        Templates { env }
+    }
+
+    /// Replaces each embedded template for which `dir` holds a file of the
+    /// same name; the others stay. Every template is test-rendered, so a
+    /// broken override is refused here rather than at send time.
+    pub fn with_overrides_from(mut self, dir: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let dir = dir.as_ref();
+        for (name, _) in EMBEDDED {
+            let path = dir.join(name);
+            if !path.is_file() {
+                continue;
+            }
+            let source = std::fs::read_to_string(&path).map_err(|e| ConfigError::Invalid {
+                name: "templates",
+                reason: format!("{}: {e}", path.display()),
+            })?;
+            self.env
+                .add_template_owned(*name, source)
+                .map_err(|e| ConfigError::Invalid {
+                    name: "templates",
+                    reason: format!("{}: {e}", path.display()),
+                })?;
+        }
+        self.check()?;
+        Ok(self)
+    }
+
+    /// Renders every kind once with sample values.
+    pub(crate) fn check(&self) -> Result<(), ConfigError> {
+        let expires = OffsetDateTime::now_utc() + time::Duration::hours(1);
+        for kind in [
+            EmailKind::Verify,
+            EmailKind::PasswordReset,
+            EmailKind::EmailChange,
+        ] {
+            self.render(kind, "App", "a@example.com", "https://x/#token=t", expires)
+                .map_err(|e| ConfigError::Invalid {
+                    name: "templates",
+                    reason: e.to_string(),
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Renders the email of `kind`.
+    pub fn render(
+        &self,
+        kind: EmailKind,
+        app_name: &str,
+        recipient: &str,
+        link: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<Rendered, minijinja::Error> {
+        let name = template_name(kind);
+        let minutes = (expires_at - OffsetDateTime::now_utc())
+            .whole_minutes()
+            .max(0);
+        let expires = expires_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let ctx = |link: Value| {
+            context! {
+                link => link,
+                app_name => app_name,
+                recipient => recipient,
+                expires_at => expires.clone(),
+                expires_in_minutes => minutes,
+            }
+        };
+        let text_ctx = ctx(Value::from(link));
+        // minijinja's HTML escaping also rewrites `/` as `&#x2f;`; valid,
+        // but it makes links unreadable in the source of the email. Escape
+        // the characters that matter in an attribute, and mark it safe.
+        let html_ctx = ctx(Value::from_safe_string(escape_attribute(link)));
+        let part = |suffix: &str, ctx: &Value| {
+            self.env
+                .get_template(&format!("{name}.{suffix}"))?
+                .render(ctx.clone())
+        };
+        let subject = part("subject.txt", &text_ctx)?;
+        // A subject is one header line: no line breaks may reach it.
+        let subject = subject.split_whitespace().collect::<Vec<_>>().join(" ");
+        Ok(Rendered {
+            subject,
+            text: part("txt", &text_ctx)?,
+            html: part("html", &html_ctx)?,
+        })
+    }
+}
+
+fn escape_attribute(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(t: &Templates, kind: EmailKind) -> Rendered {
+        let link = "http://localhost:3000/verify#token=aaa.bbb-ccc_ddd";
+        t.render(
+            kind,
+            "Acme & Co",
+            "bob@example.com",
+            link,
+            OffsetDateTime::now_utc() + time::Duration::minutes(61),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn every_embedded_template_renders_both_parts_with_the_single_link() {
+        let t = Templates::embedded();
+        for kind in [
+            EmailKind::Verify,
+            EmailKind::PasswordReset,
+            EmailKind::EmailChange,
+        ] {
+            let r = render(&t, kind);
+            assert!(!r.subject.is_empty() && !r.subject.contains('\n'));
+            assert!(r.subject.contains("Acme & Co"), "{}", r.subject);
+            for part in [&r.text, &r.html] {
+                assert_eq!(part.matches("http").count(), 1, "{kind:?}: {part}");
+                assert!(part.contains("http://localhost:3000/verify#token=aaa.bbb-ccc_ddd"));
+                assert!(part.contains("60 minutes") || part.contains("61 minutes"));
+            }
+            // HTML is escaped, text is not.
+            assert!(r.html.contains("Acme &amp; Co"));
+            assert!(r.text.contains("Acme & Co"));
+        }
+    }
+
+    #[test]
+    fn a_directory_overrides_one_template_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("verify.subject.txt"),
+            "Welcome to {{ app_name }}!",
+        )
+        .unwrap();
+        let t = Templates::embedded()
+            .with_overrides_from(dir.path())
+            .unwrap();
+        let r = render(&t, EmailKind::Verify);
+        assert_eq!(r.subject, "Welcome to Acme & Co!");
+        assert!(r.text.contains("confirm your email"));
+    }
+
+    #[test]
+    fn a_broken_override_is_refused_at_build_time() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("verify.html"), "{% if %}").unwrap();
+        assert!(
+            Templates::embedded()
+                .with_overrides_from(dir.path())
+                .is_err()
+        );
+    }
+}
