@@ -43,6 +43,9 @@ pub enum Error {
     /// The body is not JSON (or a form, where a form is accepted).
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// The body did not arrive in time.
+    #[error("request timeout")]
+    RequestTimeout,
     /// The body is over the configured limit.
     #[error("payload too large")]
     PayloadTooLarge,
@@ -98,6 +101,7 @@ impl Error {
             Error::Validation(_) => "VALIDATION_ERROR",
             Error::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Error::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Error::RequestTimeout => "REQUEST_TIMEOUT",
             Error::UserExists => "USER_EXISTS",
             Error::InvalidCredentials => "INVALID_CREDENTIALS",
             Error::InactiveUser => "INACTIVE_USER",
@@ -119,6 +123,7 @@ impl Error {
             Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Error::UserExists => StatusCode::CONFLICT,
             Error::InvalidCredentials | Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::InactiveUser | Error::UnverifiedUser | Error::Forbidden => StatusCode::FORBIDDEN,
@@ -137,6 +142,7 @@ impl Error {
             Error::Validation(_) => "Validation error",
             Error::UnsupportedMediaType => "Unsupported media type",
             Error::PayloadTooLarge => "Payload too large",
+            Error::RequestTimeout => "Request timeout",
             Error::UserExists => "User already exists",
             Error::InvalidCredentials => "Invalid credentials",
             Error::InactiveUser => "Inactive user",

@@ -176,14 +176,22 @@ impl Passwords {
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        let _permit = self
+        let permit = self
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|e| Error::internal(e.to_string()))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(Error::internal)
+        // The permit travels with the work, not with this future: a client
+        // that hangs up mid-login drops the future, but the argon2 run it
+        // started keeps its slot until it really ends.
+        tokio::task::spawn_blocking(move || {
+            let result = work();
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(Error::internal)
     }
 }
 

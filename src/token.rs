@@ -47,8 +47,11 @@ pub(crate) struct Claims {
     pub exp: i64,
     /// Unique id: spent-token records key on it.
     pub jti: Uuid,
-    /// The user's password_version at issue time.
-    pub pv: u64,
+    /// Verify and reset tokens: the user's password_version at issue time.
+    /// Access tokens leave it out (their session carries it), so the
+    /// readable payload a client holds says as little as possible.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pv: Option<u64>,
     /// Access tokens: the session they belong to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<Uuid>,
@@ -115,7 +118,7 @@ impl Tokens {
             iat: now,
             exp: now + ttl.whole_seconds(),
             jti: Uuid::now_v7(),
-            pv: user.password_version,
+            pv: (purpose != Purpose::Access).then_some(user.password_version),
             sid: session.map(|s| s.0),
             email: (purpose == Purpose::Verify).then(|| user.email.as_str().to_owned()),
         };

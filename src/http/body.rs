@@ -10,6 +10,7 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::{Map, Value};
 
+use crate::Users;
 use crate::error::{BoxError, Error, FieldError};
 
 /// Which media type a request body has.
@@ -35,13 +36,16 @@ pub(crate) fn media_type(headers: &HeaderMap) -> MediaType {
     }
 }
 
-/// Reads the whole body, refusing more than `limit` bytes.
-pub(crate) async fn read<B>(headers: &HeaderMap, body: B, limit: usize) -> Result<Bytes, Error>
+/// Reads the whole body, refusing more than the body limit, or a body that
+/// takes longer than the body timeout (a stalled upload would otherwise hold
+/// its connection and task forever).
+pub(crate) async fn read<B>(headers: &HeaderMap, body: B, users: &Users) -> Result<Bytes, Error>
 where
     B: http_body::Body + Send,
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
+    let (limit, timeout) = (users.body_limit(), users.body_timeout());
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -49,7 +53,10 @@ where
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(Error::PayloadTooLarge);
     }
-    match Limited::new(body, limit).collect().await {
+    let collected = tokio::time::timeout(timeout, Limited::new(body, limit).collect())
+        .await
+        .map_err(|_| Error::RequestTimeout)?;
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => Err(Error::PayloadTooLarge),
         Err(_) => Err(Error::field("body", "the request body could not be read")),
@@ -133,7 +140,7 @@ impl Fields {
 pub(crate) async fn json_fields<B>(
     parts: &http::request::Parts,
     body: B,
-    limit: usize,
+    users: &Users,
 ) -> Result<Fields, Error>
 where
     B: http_body::Body + Send,
@@ -143,7 +150,7 @@ where
     if media_type(&parts.headers) != MediaType::Json {
         return Err(Error::UnsupportedMediaType);
     }
-    let bytes = read(&parts.headers, body, limit).await?;
+    let bytes = read(&parts.headers, body, users).await?;
     json_object(&bytes)
 }
 

@@ -112,13 +112,19 @@ macro_rules! store_conformance {
             #[::tokio::test]
             async fn update_is_a_compare_and_swap_on_password_version() {
                 let s = store();
-                let mut u = user("a@example.com");
-                s.create_user(&u, None).await.unwrap();
+                let original = user("a@example.com");
+                s.create_user(&original, None).await.unwrap();
+                let mut u = original.clone();
                 u.password_version = 1;
-                s.update_user(UserUpdate::new(u.clone(), 0)).await.unwrap();
-                // A second writer that read version 0 must lose.
+                s.update_user(UserUpdate::new(&original, u.clone()))
+                    .await
+                    .unwrap();
+                // A second writer that read the original must lose, even
+                // for a field the first one did not touch.
+                let mut stale = original.clone();
+                stale.is_active = false;
                 let err = s
-                    .update_user(UserUpdate::new(u.clone(), 0))
+                    .update_user(UserUpdate::new(&original, stale))
                     .await
                     .unwrap_err();
                 assert!(matches!(err, StoreError::Conflict), "{err:?}");
@@ -134,7 +140,7 @@ macro_rules! store_conformance {
                 s.create_user(&b, None).await.unwrap();
                 let mut moved = b.clone();
                 moved.email = a.email.clone();
-                let err = s.update_user(UserUpdate::new(moved, 0)).await.unwrap_err();
+                let err = s.update_user(UserUpdate::new(&b, moved)).await.unwrap_err();
                 assert!(matches!(err, StoreError::EmailTaken), "{err:?}");
                 assert_eq!(s.user(b.id).await.unwrap().unwrap().email, b.email);
             }
@@ -142,11 +148,14 @@ macro_rules! store_conformance {
             #[::tokio::test]
             async fn email_change_moves_the_index() {
                 let s = store();
-                let mut a = user("a@example.com");
-                s.create_user(&a, None).await.unwrap();
-                let old = a.email.clone();
+                let before = user("a@example.com");
+                s.create_user(&before, None).await.unwrap();
+                let old = before.email.clone();
+                let mut a = before.clone();
                 a.email = Email::parse("new@example.com").unwrap();
-                s.update_user(UserUpdate::new(a.clone(), 0)).await.unwrap();
+                s.update_user(UserUpdate::new(&before, a.clone()))
+                    .await
+                    .unwrap();
                 assert!(s.user_by_email(&old).await.unwrap().is_none());
                 assert_eq!(s.user_by_email(&a.email).await.unwrap().unwrap().id, a.id);
                 // The old address is free again.
@@ -164,11 +173,11 @@ macro_rules! store_conformance {
                 };
                 let mut v = u.clone();
                 v.is_verified = true;
-                s.update_user(UserUpdate::new(v.clone(), 0).spending(token))
+                s.update_user(UserUpdate::new(&u, v.clone()).spending(token))
                     .await
                     .unwrap();
                 let err = s
-                    .update_user(UserUpdate::new(v, 0).spending(token))
+                    .update_user(UserUpdate::new(&v, v.clone()).spending(token))
                     .await
                     .unwrap_err();
                 assert!(matches!(err, StoreError::TokenSpent), "{err:?}");
@@ -184,14 +193,50 @@ macro_rules! store_conformance {
                     expires_at: ::time::OffsetDateTime::now_utc() + ::time::Duration::hours(1),
                 };
                 // Stale version: refused, and the token stays usable.
+                let mut stale = u.clone();
+                stale.password_version = 7;
                 let err = s
-                    .update_user(UserUpdate::new(u.clone(), 7).spending(token))
+                    .update_user(UserUpdate::new(&stale, u.clone()).spending(token))
                     .await
                     .unwrap_err();
                 assert!(matches!(err, StoreError::Conflict), "{err:?}");
-                s.update_user(UserUpdate::new(u, 0).spending(token))
+                s.update_user(UserUpdate::new(&u, u.clone()).spending(token))
                     .await
                     .unwrap();
+            }
+
+            #[::tokio::test]
+            async fn no_session_starts_for_a_changed_or_inactive_user() {
+                let s = store();
+                let u = user("a@example.com");
+                s.create_user(&u, None).await.unwrap();
+                let mut changed = u.clone();
+                changed.password_version = 1;
+                s.update_user(UserUpdate::new(&u, changed.clone()))
+                    .await
+                    .unwrap();
+                // Begun under the old password: refused.
+                let err = s
+                    .create_session(&session(&u, 60), digest(1))
+                    .await
+                    .unwrap_err();
+                assert!(matches!(err, StoreError::Conflict), "{err:?}");
+                let mut inactive = changed.clone();
+                inactive.is_active = false;
+                s.update_user(UserUpdate::new(&changed, inactive.clone()))
+                    .await
+                    .unwrap();
+                let err = s
+                    .create_session(&session(&inactive, 60), digest(2))
+                    .await
+                    .unwrap_err();
+                assert!(matches!(err, StoreError::Conflict), "{err:?}");
+                let ghost = user("ghost@example.com");
+                let err = s
+                    .create_session(&session(&ghost, 60), digest(3))
+                    .await
+                    .unwrap_err();
+                assert!(matches!(err, StoreError::Conflict), "{err:?}");
             }
 
             #[::tokio::test]
@@ -260,7 +305,7 @@ macro_rules! store_conformance {
                 s.create_session(&two, digest(2)).await.unwrap();
                 let mut changed = u.clone();
                 changed.password_version = 1;
-                s.update_user(UserUpdate::new(changed, 0).revoking_sessions())
+                s.update_user(UserUpdate::new(&u, changed).revoking_sessions())
                     .await
                     .unwrap();
                 let now = ::time::OffsetDateTime::now_utc();
@@ -297,12 +342,14 @@ macro_rules! store_conformance {
                 s.create_user(&u, None).await.unwrap();
                 let m = mail("a@example.com");
                 let err = s
-                    .update_user(UserUpdate::new(u.clone(), 9).queuing(m.clone()))
+                    .update_user(
+                        UserUpdate::new(&user("other@example.com"), u.clone()).queuing(m.clone()),
+                    )
                     .await
                     .unwrap_err();
                 assert!(matches!(err, StoreError::Conflict), "{err:?}");
                 assert_eq!(s.pending_mail().await.unwrap(), 0);
-                s.update_user(UserUpdate::new(u, 0).queuing(m))
+                s.update_user(UserUpdate::new(&u, u.clone()).queuing(m))
                     .await
                     .unwrap();
                 assert_eq!(s.pending_mail().await.unwrap(), 1);

@@ -41,7 +41,7 @@ pub enum StoreError {
     /// Create or update would give two users one email.
     #[error("email already taken")]
     EmailTaken,
-    /// The compare-and-swap lost: the stored `password_version` moved on.
+    /// The compare-and-swap lost: the stored record changed since it was read.
     #[error("the user changed concurrently")]
     Conflict,
     /// The single-use token was already spent.
@@ -147,14 +147,17 @@ impl QueuedEmail {
 }
 
 /// A compare-and-swap update of a user, applied in one transaction.
+///
+/// The whole record is compared, not one field: two writers that read the
+/// same user cannot both win, so neither undoes the other's change.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct UserUpdate {
     /// The new state of the user.
     pub user: User,
-    /// The `password_version` the caller read; the update fails with
-    /// [`StoreError::Conflict`] if the stored one differs.
-    pub expected_password_version: u64,
+    /// The user as the caller read it; the update fails with
+    /// [`StoreError::Conflict`] if the stored one differs in any field.
+    pub expected: User,
     /// A single-use token spent by this change: fails with
     /// [`StoreError::TokenSpent`] if already spent.
     pub spend: Option<SpentToken>,
@@ -165,11 +168,11 @@ pub struct UserUpdate {
 }
 
 impl UserUpdate {
-    /// Replace the user, guarded by the `password_version` it was read with.
-    pub fn new(user: User, expected_password_version: u64) -> Self {
+    /// Replace `before` (as read) with `after`.
+    pub fn new(before: &User, after: User) -> Self {
         UserUpdate {
-            user,
-            expected_password_version,
+            user: after,
+            expected: before.clone(),
             spend: None,
             revoke_sessions: false,
             mail: None,
@@ -239,7 +242,9 @@ pub trait Store: Send + Sync + 'static {
         update: UserUpdate,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Stores a new session whose current refresh token has `refresh` as digest.
+    /// Stores a new session whose current refresh token has `refresh` as
+    /// digest. Fails with [`StoreError::Conflict`] unless the user exists,
+    /// is active and still has the session's `password_version`.
     fn create_session(
         &self,
         session: &Session,

@@ -56,6 +56,7 @@ impl UsersBuilder {
                     .map(|n| n.get())
                     .unwrap_or(2),
                 body_limit: 16 * 1024,
+                body_timeout: std::time::Duration::from_secs(10),
                 verify_link: LinkTemplate::default_for("http://localhost:3000", "verify"),
                 reset_link: LinkTemplate::default_for("http://localhost:3000", "password-reset"),
                 verify_on_register: true,
@@ -170,6 +171,13 @@ impl UsersBuilder {
         self
     }
 
+    /// How long the HTTP services wait for a request body before answering
+    /// 408 (default 10 s).
+    pub fn with_body_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.config.body_timeout = timeout;
+        self
+    }
+
     /// Whether registering sends a verification email (default true).
     pub fn with_verify_on_register(mut self, send: bool) -> Self {
         self.config.verify_on_register = send;
@@ -189,10 +197,11 @@ impl UsersBuilder {
             ("session_ttl", config.session_ttl),
             ("email_token_ttl", config.verify_ttl),
         ] {
-            if ttl <= time::Duration::ZERO {
+            // The cap keeps `now + ttl` far inside the representable range.
+            if ttl <= time::Duration::ZERO || ttl > time::Duration::days(3650) {
                 return Err(ConfigError::Invalid {
                     name,
-                    reason: "must be positive".into(),
+                    reason: "must be positive and at most 10 years".into(),
                 });
             }
         }

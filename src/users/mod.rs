@@ -22,9 +22,9 @@ use crate::hooks::Hooks;
 use crate::mail::outbox::Outbox;
 use crate::mail::{EmailKind, LinkTemplate, OutgoingEmail, Templates};
 use crate::password::{PasswordParams, PasswordPolicy, Passwords};
-use crate::store::{DynStore, QueuedEmail, Store};
+use crate::store::{DynStore, QueuedEmail, Store, StoreError, UserUpdate};
 use crate::token::{Purpose, Tokens};
-use crate::user::User;
+use crate::user::{User, UserId};
 
 /// The user-lifecycle handle. Cheap to clone: clones share everything.
 ///
@@ -56,6 +56,7 @@ pub(crate) struct Config {
     pub(crate) password_params: PasswordParams,
     pub(crate) max_concurrent_hashes: usize,
     pub(crate) body_limit: usize,
+    pub(crate) body_timeout: std::time::Duration,
     pub(crate) verify_link: LinkTemplate,
     pub(crate) reset_link: LinkTemplate,
     pub(crate) verify_on_register: bool,
@@ -79,6 +80,11 @@ impl Users {
     /// The largest request body the HTTP services accept, in bytes.
     pub fn body_limit(&self) -> usize {
         self.inner.config.body_limit
+    }
+
+    /// How long the HTTP services wait for a request body.
+    pub fn body_timeout(&self) -> std::time::Duration {
+        self.inner.config.body_timeout
     }
 
     /// How long access tokens live.
@@ -106,6 +112,30 @@ impl Users {
 
     fn store(&self) -> &dyn DynStore {
         &*self.inner.store
+    }
+
+    /// Reads user `id`, lets `change` check it and describe the update, and
+    /// applies that as a compare-and-swap. If a concurrent write got there
+    /// first, re-reads and re-checks (a few times), so no write is lost and
+    /// every rule is checked against the state that is actually replaced.
+    async fn change_user<F>(&self, id: UserId, missing: Error, change: F) -> Result<User, Error>
+    where
+        F: Fn(&User) -> Result<UserUpdate, Error>,
+    {
+        let mut missing = Some(missing);
+        for _ in 0..4 {
+            let Some(current) = self.store().user(id).await? else {
+                return Err(missing.take().unwrap_or(Error::NotFound));
+            };
+            let update = change(&current)?;
+            let after = update.user.clone();
+            match self.store().update_user(update).await {
+                Ok(()) => return Ok(after),
+                Err(StoreError::Conflict) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(Error::Unavailable { retry_after: 1 })
     }
 
     /// Issues a token of `purpose` for `user` and renders its email, ready

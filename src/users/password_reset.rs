@@ -28,29 +28,35 @@ impl Users {
             .tokens
             .decode(token, Purpose::Reset)
             .map_err(|_| Error::InvalidToken)?;
+        tracing::Span::current().record("user.id", tracing::field::display(claims.sub));
+        // Check before the costly hash; the compare-and-swap re-checks.
         let user = self
             .store()
             .user(claims.user_id())
             .await?
             .ok_or(Error::InvalidToken)?;
-        tracing::Span::current().record("user.id", tracing::field::display(user.id));
-        if user.password_version != claims.pv || !user.is_active {
+        let usable = |u: &User| Some(u.password_version) == claims.pv && u.is_active;
+        if !usable(&user) {
             return Err(Error::InvalidToken);
         }
         self.inner.config.policy.check(new_password, &user.email)?;
-        let mut changed = user.clone();
-        changed.password_hash = self.inner.passwords.hash(new_password).await?;
-        changed.password_version += 1;
+        let hash = self.inner.passwords.hash(new_password).await?;
         let spend = SpentToken {
             id: claims.jti,
             expires_at: claims.expires_at(),
         };
-        self.store()
-            .update_user(
-                UserUpdate::new(changed.clone(), user.password_version)
+        let changed = self
+            .change_user(user.id, Error::InvalidToken, |current| {
+                if !usable(current) {
+                    return Err(Error::InvalidToken);
+                }
+                let mut changed = current.clone();
+                changed.password_hash = hash.clone();
+                changed.password_version += 1;
+                Ok(UserUpdate::new(current, changed)
                     .spending(spend)
-                    .revoking_sessions(),
-            )
+                    .revoking_sessions())
+            })
             .await?;
         tracing::info!("password reset");
         self.inner.hooks.after_reset_password(&changed).await;

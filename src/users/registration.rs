@@ -2,6 +2,7 @@
 
 use super::Users;
 use crate::error::Error;
+use crate::password::Verified;
 use crate::store::UserUpdate;
 use crate::token::Purpose;
 use crate::user::{Email, User};
@@ -43,22 +44,30 @@ impl Users {
     }
 
     /// Creates `email` as an active, verified superuser, or promotes the
-    /// existing user with that email. An existing user's password is left
-    /// as it is.
+    /// existing user with that email if `password` is theirs. Someone else
+    /// may have registered the address first: without the matching password
+    /// the existing account is left alone and this fails with
+    /// [`Error::InvalidCredentials`].
     pub async fn ensure_superuser(&self, email: &str, password: &str) -> Result<User, Error> {
         let email = Email::parse(email)?;
-        if let Some(mut user) = self.store().user_by_email(&email).await? {
-            if user.is_superuser && user.is_active {
+        if let Some(user) = self.store().user_by_email(&email).await? {
+            let hash = user.password_hash.clone();
+            if self.inner.passwords.verify(password, Some(&hash)).await? == Verified::No {
+                tracing::error!(user.id = %user.id, "superuser bootstrap: the account exists and the password does not match");
+                return Err(Error::InvalidCredentials);
+            }
+            if user.is_superuser {
                 return Ok(user);
             }
-            let version = user.password_version;
-            user.is_superuser = true;
-            user.is_active = true;
-            self.store()
-                .update_user(UserUpdate::new(user.clone(), version))
+            let promoted = self
+                .change_user(user.id, Error::NotFound, |current| {
+                    let mut promoted = current.clone();
+                    promoted.is_superuser = true;
+                    Ok(UserUpdate::new(current, promoted))
+                })
                 .await?;
-            tracing::info!(user.id = %user.id, "promoted to superuser");
-            return Ok(user);
+            tracing::info!(user.id = %promoted.id, "promoted to superuser");
+            return Ok(promoted);
         }
         self.inner.config.policy.check(password, &email)?;
         let mut user = User::new(email, self.inner.passwords.hash(password).await?);

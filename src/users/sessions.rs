@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use super::Users;
 use crate::error::Error;
 use crate::password::Verified;
-use crate::store::{Rotation, Session, SessionId, UserUpdate};
+use crate::store::{Rotation, Session, SessionId, StoreError, UserUpdate};
 use crate::token::{MAX_TOKEN_LEN, Purpose, digest, new_refresh_token};
 use crate::user::{Email, User, UserRecord};
 
@@ -73,10 +73,10 @@ impl Users {
         if let Some(new_hash) = rehash {
             let mut updated = user.clone();
             updated.password_hash = new_hash;
-            // Guarded by password_version: a concurrent password change wins.
+            // A compare-and-swap: any concurrent change wins over the rehash.
             match self
                 .store()
-                .update_user(UserUpdate::new(updated.clone(), user.password_version))
+                .update_user(UserUpdate::new(&user, updated.clone()))
                 .await
             {
                 Ok(()) => user = updated,
@@ -99,9 +99,13 @@ impl Users {
             expires_at: now + self.inner.config.session_ttl,
         };
         let (refresh_token, refresh_digest) = new_refresh_token();
-        self.store()
-            .create_session(&session, refresh_digest)
-            .await?;
+        match self.store().create_session(&session, refresh_digest).await {
+            Ok(()) => {}
+            // The password changed (or the account was deactivated) while
+            // this login was being checked: the credentials are stale.
+            Err(StoreError::Conflict) => return Err(Error::InvalidCredentials),
+            Err(err) => return Err(err.into()),
+        }
         self.token_pair(user, session.id, refresh_token)
     }
 
@@ -191,9 +195,9 @@ impl Users {
             .session_with_user(session, now)
             .await?
             .ok_or(Error::Unauthorized)?;
-        if session.user_id != claims.user_id()
-            || user.password_version != claims.pv
-            || session.password_version != user.password_version
+        // The session records the password_version it began under: a
+        // password change since then ends it, even before it is deleted.
+        if session.user_id != claims.user_id() || session.password_version != user.password_version
         {
             return Err(Error::Unauthorized);
         }

@@ -27,25 +27,25 @@ impl Users {
             .tokens
             .decode(token, Purpose::Verify)
             .map_err(|_| Error::InvalidToken)?;
-        let user = self
-            .store()
-            .user(claims.user_id())
-            .await?
-            .ok_or(Error::InvalidToken)?;
-        tracing::Span::current().record("user.id", tracing::field::display(user.id));
-        let same_email = claims.email.as_deref() == Some(user.email.as_str());
-        if user.password_version != claims.pv || !same_email || user.is_verified || !user.is_active
-        {
-            return Err(Error::InvalidToken);
-        }
-        let mut verified = user.clone();
-        verified.is_verified = true;
+        tracing::Span::current().record("user.id", tracing::field::display(claims.sub));
         let spend = SpentToken {
             id: claims.jti,
             expires_at: claims.expires_at(),
         };
-        self.store()
-            .update_user(UserUpdate::new(verified.clone(), user.password_version).spending(spend))
+        let verified = self
+            .change_user(claims.user_id(), Error::InvalidToken, |user| {
+                let same_email = claims.email.as_deref() == Some(user.email.as_str());
+                if Some(user.password_version) != claims.pv
+                    || !same_email
+                    || user.is_verified
+                    || !user.is_active
+                {
+                    return Err(Error::InvalidToken);
+                }
+                let mut verified = user.clone();
+                verified.is_verified = true;
+                Ok(UserUpdate::new(user, verified).spending(spend))
+            })
             .await?;
         tracing::info!("email verified");
         self.inner.hooks.after_verify(&verified).await;

@@ -161,3 +161,60 @@ async fn registration_sends_one_verification_email() {
         "token must be URL-safe: {token}"
     );
 }
+
+#[tokio::test]
+async fn a_superuser_bootstrap_never_takes_over_someone_elses_account() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    // Someone registers the admin address first, with their own password.
+    c.register("boss@example.com", "attacker password 1").await;
+    let err = s
+        .users
+        .ensure_superuser("boss@example.com", "the operator's password")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, tower_users::Error::InvalidCredentials),
+        "{err:?}"
+    );
+    let r = c.login("boss@example.com", "attacker password 1").await;
+    assert_eq!(r.json()["user"]["is_superuser"], false);
+
+    // The owner's own password promotes; a new address is created verified.
+    let promoted = s
+        .users
+        .ensure_superuser("boss@example.com", "attacker password 1")
+        .await
+        .unwrap();
+    assert!(promoted.is_superuser);
+    let fresh = s
+        .users
+        .ensure_superuser("root@example.com", "root password 123")
+        .await
+        .unwrap();
+    assert!(fresh.is_superuser && fresh.is_verified && fresh.is_active);
+}
+
+#[tokio::test]
+async fn a_stalled_body_gets_408_instead_of_holding_the_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s =
+        crate::common::server_with(|b| b.with_body_timeout(std::time::Duration::from_millis(300)))
+            .await;
+    let mut stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    stream
+        .write_all(
+            b"POST /users/register HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\n\
+              content-length: 100\r\n\r\n{\"email\":",
+        )
+        .await
+        .unwrap();
+    let mut out = vec![0u8; 1024];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut out))
+        .await
+        .expect("the server held the stalled request")
+        .unwrap();
+    let head = String::from_utf8_lossy(&out[..n]);
+    assert!(head.starts_with("HTTP/1.1 408"), "{head}");
+    assert!(head.contains("REQUEST_TIMEOUT"), "{head}");
+}

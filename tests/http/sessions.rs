@@ -67,10 +67,10 @@ async fn an_inactive_user_cannot_log_in_or_authenticate() {
         .await
         .unwrap()
         .unwrap();
+    let before = user.clone();
     user.is_active = false;
-    let version = user.password_version;
     s.store
-        .update_user(UserUpdate::new(user, version))
+        .update_user(UserUpdate::new(&before, user))
         .await
         .unwrap();
     assert_problem(

@@ -29,7 +29,7 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    let mut fields = json_fields(&parts, body, users.body_limit()).await?;
+    let mut fields = json_fields(&parts, body, &users).await?;
     let email = fields.string("email");
     fields.finish()?;
     users.request_password_reset(&email).await?;
@@ -47,7 +47,7 @@ where
     B::Error: Into<BoxError>,
 {
     let path_token = parts.extensions.get::<PathToken>().map(|t| t.0.clone());
-    let mut fields = json_fields(&parts, body, users.body_limit()).await?;
+    let mut fields = json_fields(&parts, body, &users).await?;
     let token = match path_token {
         Some(token) => token,
         None => fields.string("token"),

@@ -22,7 +22,7 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    let mut fields = json_fields(&parts, body, users.body_limit()).await?;
+    let mut fields = json_fields(&parts, body, &users).await?;
     let email = fields.string("email");
     let password = fields.string("password");
     fields.finish()?;

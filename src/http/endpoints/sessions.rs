@@ -40,7 +40,7 @@ where
     if kind == MediaType::Other {
         return Err(Error::UnsupportedMediaType);
     }
-    let bytes = read(&parts.headers, body, users.body_limit()).await?;
+    let bytes = read(&parts.headers, body, &users).await?;
     let mut fields = match kind {
         MediaType::Form => form_object(&bytes)?.alias("username", "email"),
         _ => json_object(&bytes)?,
@@ -62,7 +62,7 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    let mut fields = crate::http::body::json_fields(&parts, body, users.body_limit()).await?;
+    let mut fields = crate::http::body::json_fields(&parts, body, &users).await?;
     let token = fields.string("refresh_token");
     fields.finish()?;
     let pair = users.refresh(&token).await?;

@@ -28,7 +28,7 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    let mut fields = json_fields(&parts, body, users.body_limit()).await?;
+    let mut fields = json_fields(&parts, body, &users).await?;
     let email = fields.string("email");
     fields.finish()?;
     users.request_verify(&email).await?;
@@ -48,7 +48,7 @@ where
     let token = match parts.extensions.get::<PathToken>() {
         Some(PathToken(token)) => token.clone(),
         None => {
-            let mut fields = json_fields(&parts, body, users.body_limit()).await?;
+            let mut fields = json_fields(&parts, body, &users).await?;
             let token = fields.string("token");
             fields.finish()?;
             token

@@ -278,7 +278,7 @@ impl Store for RedbStore {
                 Some(raw) => decode_user(raw.value())?,
                 None => return Err(StoreError::NotFound),
             };
-            if current.password_version != update.expected_password_version {
+            if current != update.expected || new.id != current.id {
                 return Err(StoreError::Conflict);
             }
             if current.email != new.email {
@@ -323,6 +323,17 @@ impl Store for RedbStore {
     ) -> Result<(), StoreError> {
         let session = session.clone();
         self.write(move |tx| {
+            // A password change or deactivation that committed while the
+            // login was hashing must win: no session for a stale user.
+            {
+                let users = tx.open_table(USERS).map_err(backend)?;
+                let raw = users.get(session.user_id.0.as_u128()).map_err(backend)?;
+                let user = raw.map(|r| decode_user(r.value())).transpose()?;
+                match user {
+                    Some(u) if u.password_version == session.password_version && u.is_active => {}
+                    _ => return Err(StoreError::Conflict),
+                }
+            }
             let id = session.id.0.as_u128();
             let mut sessions = tx.open_table(SESSIONS).map_err(backend)?;
             if sessions.get(id).map_err(backend)?.is_some() {
@@ -575,7 +586,7 @@ mod tests {
         for offset in [-10, -10, 3600] {
             let token = spent(offset);
             store
-                .update_user(UserUpdate::new(user.clone(), 0).spending(token))
+                .update_user(UserUpdate::new(&user, user.clone()).spending(token))
                 .await
                 .unwrap();
         }
