@@ -120,10 +120,13 @@ impl Outbox {
         *task = Some(tokio::spawn(worker.run()));
     }
 
-    /// Tells the worker there is new mail.
-    pub(crate) fn wake(&self) {
+    /// The worker's doorbell, with the worker started. Ring it a moment
+    /// after the request ([`WAKE_DELAY`]): delivery work that started at once
+    /// would compete for CPU with the very response that queued the email,
+    /// and make "this account exists" visible in that response's timing.
+    pub(crate) fn doorbell(&self) -> Arc<Notify> {
         self.ensure_started();
-        self.wake.notify_one();
+        self.wake.clone()
     }
 
     /// Stops the worker after the email it is sending, if any. Mail still
@@ -144,6 +147,9 @@ struct Worker {
 }
 
 const BATCH: usize = 32;
+
+/// How long after a request its email's delivery starts.
+pub(crate) const WAKE_DELAY: Duration = Duration::from_millis(20);
 
 impl Worker {
     async fn run(mut self) {
@@ -188,6 +194,12 @@ impl Worker {
     async fn deliver(&self, mut mail: QueuedEmail) {
         let p = &self.parts;
         let id = mail.email.id;
+        if mail.decoy {
+            if let Err(err) = p.store.finish_mail(&mail, None).await {
+                tracing::error!(mail.id = %id, error = %err, "outbox: could not clear a decoy");
+            }
+            return;
+        }
         match p.mailer.send(&mail.email).await {
             Ok(()) => {
                 tracing::info!(mail.id = %id, kind = mail.email.kind.as_str(), attempts = mail.attempts + 1, "email delivered");

@@ -19,7 +19,7 @@ type Res<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
 
 pub(crate) trait DynStore: Send + Sync + 'static {
     fn create_user<'a>(&'a self, user: &'a User, mail: Option<&'a QueuedEmail>) -> Res<'a, ()>;
-    fn enqueue_mail<'a>(&'a self, mail: Option<&'a QueuedEmail>) -> Res<'a, ()>;
+    fn enqueue_mail<'a>(&'a self, mail: &'a QueuedEmail) -> Res<'a, ()>;
     fn due_mail(&self, now: OffsetDateTime, limit: usize) -> Res<'_, Vec<QueuedEmail>>;
     fn reschedule_mail<'a>(&'a self, mail: &'a QueuedEmail) -> Res<'a, ()>;
     fn finish_mail<'a>(&'a self, mail: &'a QueuedEmail, dead: Option<&'a str>) -> Res<'a, ()>;
@@ -47,7 +47,7 @@ impl<S: Store> DynStore for S {
     fn create_user<'a>(&'a self, user: &'a User, mail: Option<&'a QueuedEmail>) -> Res<'a, ()> {
         Box::pin(Store::create_user(self, user, mail))
     }
-    fn enqueue_mail<'a>(&'a self, mail: Option<&'a QueuedEmail>) -> Res<'a, ()> {
+    fn enqueue_mail<'a>(&'a self, mail: &'a QueuedEmail) -> Res<'a, ()> {
         Box::pin(Store::enqueue_mail(self, mail))
     }
     fn due_mail(&self, now: OffsetDateTime, limit: usize) -> Res<'_, Vec<QueuedEmail>> {

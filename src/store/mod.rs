@@ -130,6 +130,9 @@ pub struct QueuedEmail {
     pub next_attempt_at: OffsetDateTime,
     /// Why the last attempt failed.
     pub last_error: Option<String>,
+    /// A stand-in queued for an unknown address, so that the request costs
+    /// the same as a real one; the worker drops it without sending.
+    pub decoy: bool,
 }
 
 impl QueuedEmail {
@@ -142,6 +145,7 @@ impl QueuedEmail {
             created_at: now,
             next_attempt_at: now,
             last_error: None,
+            decoy: false,
         }
     }
 }
@@ -272,12 +276,10 @@ pub trait Store: Send + Sync + 'static {
     /// session is not an error.
     fn delete_session(&self, id: SessionId) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Queues `mail` durably. With `None`, performs a write of the same
-    /// cost that changes nothing, so a request about an unknown address
-    /// takes as long as one about a known address.
+    /// Queues `mail` durably.
     fn enqueue_mail(
         &self,
-        mail: Option<&QueuedEmail>,
+        mail: &QueuedEmail,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Up to `limit` queued emails due at `now`, soonest first.

@@ -24,7 +24,7 @@ use crate::mail::{EmailKind, LinkTemplate, OutgoingEmail, Templates};
 use crate::password::{PasswordParams, PasswordPolicy, Passwords};
 use crate::store::{DynStore, QueuedEmail, Store, StoreError, UserUpdate};
 use crate::token::{Purpose, Tokens};
-use crate::user::{User, UserId};
+use crate::user::{Email, User, UserId};
 
 /// The user-lifecycle handle. Cheap to clone: clones share everything.
 ///
@@ -176,23 +176,34 @@ impl Users {
         Ok((QueuedEmail::new(email), token))
     }
 
-    /// Queues a token email for `user` if `eligible`, or does a write of the
-    /// same cost if not, so the answer's timing says nothing about the
-    /// account. The hook runs in the background for the same reason.
-    async fn queue_or_decoy(&self, user: Option<User>, purpose: Purpose) -> Result<(), Error> {
-        let Some(user) = user else {
-            self.store().enqueue_mail(None).await?;
-            return Ok(());
-        };
-        let (mail, token) = self.token_email(&user, purpose)?;
-        self.store().enqueue_mail(Some(&mail)).await?;
-        self.inner.outbox.wake();
-        tracing::info!(user.id = %user.id, mail.id = %mail.email.id, "lifecycle email queued");
-        let hooks = self.inner.hooks.clone();
+    /// Queues a token email for `user`, or, when there is no eligible user,
+    /// a decoy made the same way for a stand-in, so the answer's timing says
+    /// nothing about the account. The hook runs in the background for the
+    /// same reason.
+    async fn queue_or_decoy(
+        &self,
+        email: &Email,
+        user: Option<User>,
+        purpose: Purpose,
+    ) -> Result<(), Error> {
+        let decoy = user.is_none();
+        let target = user.unwrap_or_else(|| User::new(email.clone(), String::new()));
+        let (mut mail, token) = self.token_email(&target, purpose)?;
+        // A decoy goes through the outbox like a real email, and the worker
+        // drops it unsent: request and background work are the same.
+        mail.decoy = decoy;
+        self.store().enqueue_mail(&mail).await?;
+        let doorbell = self.inner.outbox.doorbell();
+        let hooks = (!decoy).then(|| self.inner.hooks.clone());
         tokio::spawn(async move {
+            tokio::time::sleep(crate::mail::outbox::WAKE_DELAY).await;
+            doorbell.notify_one();
+            let Some(hooks) = hooks else {
+                return;
+            };
             match purpose {
-                Purpose::Verify => hooks.after_request_verify(&user, &token).await,
-                _ => hooks.after_forgot_password(&user, &token).await,
+                Purpose::Verify => hooks.after_request_verify(&target, &token).await,
+                _ => hooks.after_forgot_password(&target, &token).await,
             }
         });
         Ok(())

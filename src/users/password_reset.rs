@@ -14,7 +14,7 @@ impl Users {
         let email = Email::parse(email)?;
         let user = self.store().user_by_email(&email).await?;
         let eligible = user.filter(|u| u.is_active);
-        self.queue_or_decoy(eligible, Purpose::Reset).await
+        self.queue_or_decoy(&email, eligible, Purpose::Reset).await
     }
 
     /// Sets a new password with a reset token. In one write it bumps

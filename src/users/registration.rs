@@ -37,7 +37,7 @@ impl Users {
         tracing::info!("user registered");
         self.inner.hooks.after_register(&user).await;
         if let Some((_, token)) = mail {
-            self.inner.outbox.wake();
+            self.inner.outbox.doorbell().notify_one();
             self.inner.hooks.after_request_verify(&user, &token).await;
         }
         Ok(user)

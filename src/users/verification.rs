@@ -15,7 +15,7 @@ impl Users {
         let email = Email::parse(email)?;
         let user = self.store().user_by_email(&email).await?;
         let eligible = user.filter(|u| u.is_active && !u.is_verified);
-        self.queue_or_decoy(eligible, Purpose::Verify).await
+        self.queue_or_decoy(&email, eligible, Purpose::Verify).await
     }
 
     /// Confirms an email with a verification token. The token is single-use

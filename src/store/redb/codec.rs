@@ -104,6 +104,8 @@ struct StoredMail {
     created_at: i64,
     next_attempt_at: i64,
     last_error: Option<String>,
+    #[serde(default)]
+    decoy: bool,
 }
 
 pub(super) fn encode_mail(mail: &QueuedEmail) -> Result<Vec<u8>, StoreError> {
@@ -121,6 +123,7 @@ pub(super) fn encode_mail(mail: &QueuedEmail) -> Result<Vec<u8>, StoreError> {
         created_at: mail.created_at.unix_timestamp(),
         next_attempt_at: mail.next_attempt_at.unix_timestamp(),
         last_error: mail.last_error.clone(),
+        decoy: mail.decoy,
     })
     .map_err(StoreError::backend)
 }
@@ -142,5 +145,6 @@ pub(super) fn decode_mail(bytes: &[u8]) -> Result<QueuedEmail, StoreError> {
     mail.created_at = time_from(s.created_at, "outbox")?;
     mail.next_attempt_at = time_from(s.next_attempt_at, "outbox")?;
     mail.last_error = s.last_error;
+    mail.decoy = s.decoy;
     Ok(mail)
 }

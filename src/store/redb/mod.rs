@@ -425,24 +425,9 @@ impl Store for RedbStore {
             .await
     }
 
-    async fn enqueue_mail(&self, mail: Option<&QueuedEmail>) -> Result<(), StoreError> {
-        let mail = mail.cloned();
-        self.write(move |tx| match &mail {
-            Some(mail) => put_mail(tx, mail),
-            None => {
-                // Same shape of work as a real enqueue (two tables touched,
-                // one commit), leaving nothing behind.
-                let mut outbox = tx.open_table(OUTBOX).map_err(backend)?;
-                let mut due = tx.open_table(OUTBOX_DUE).map_err(backend)?;
-                let decoy = u128::MAX;
-                outbox.insert(decoy, &[0u8; 64][..]).map_err(backend)?;
-                due.insert((i64::MAX, decoy), ()).map_err(backend)?;
-                outbox.remove(decoy).map_err(backend)?;
-                due.remove((i64::MAX, decoy)).map_err(backend)?;
-                Ok(())
-            }
-        })
-        .await
+    async fn enqueue_mail(&self, mail: &QueuedEmail) -> Result<(), StoreError> {
+        let mail = mail.clone();
+        self.write(move |tx| put_mail(tx, &mail)).await
     }
 
     async fn due_mail(
