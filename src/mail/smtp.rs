@@ -211,6 +211,9 @@ impl SmtpMailer {
         let i = &self.inner;
         tokio::time::timeout(i.connect_timeout, async {
             let stream = TcpStream::connect((i.host.as_str(), i.port)).await?;
+            // SMTP is a chatty request-reply protocol: with Nagle's algorithm
+            // each command can wait ~40 ms for a delayed ACK.
+            stream.set_nodelay(true)?;
             let client = SmtpClient {
                 stream,
                 timeout: i.command_timeout,
