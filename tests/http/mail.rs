@@ -52,6 +52,10 @@ struct App {
 }
 
 async fn app(smtp_url: &str, hooks: DeadLetters) -> App {
+    app_with(smtp_url, hooks, quick_outbox()).await
+}
+
+async fn app_with(smtp_url: &str, hooks: DeadLetters, outbox: OutboxConfig) -> App {
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::open(dir.path().join("mail.redb")).unwrap();
     let users = Users::builder(store)
@@ -59,7 +63,7 @@ async fn app(smtp_url: &str, hooks: DeadLetters) -> App {
         .with_public_url("http://app.test")
         .with_app_name("Mail Test")
         .with_mailer(SmtpMailer::from_url(smtp_url, "no-reply@app.test").unwrap())
-        .with_outbox(quick_outbox())
+        .with_outbox(outbox)
         .with_hooks(hooks)
         .build()
         .unwrap();
@@ -222,4 +226,34 @@ async fn request_endpoints_answer_202_for_unknown_emails_and_send_nothing() {
     drained(&a.users).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(sink.messages().is_empty());
+}
+
+#[tokio::test]
+async fn mail_still_undeliverable_at_its_maximum_age_is_dead_lettered() {
+    let hooks = DeadLetters::default();
+    let outbox = OutboxConfig {
+        max_age: Duration::from_secs(1),
+        ..quick_outbox()
+    };
+    let a = app_with(
+        &format!("smtp://127.0.0.1:{}", free_port()),
+        hooks.clone(),
+        outbox,
+    )
+    .await;
+    a.client
+        .register("old@example.com", "correct horse battery")
+        .await;
+    let mut dead = Vec::new();
+    for _ in 0..100 {
+        dead = a.users.dead_letters(10).await.unwrap();
+        if !dead.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(dead.len(), 1, "not dead-lettered within 5 s");
+    assert!(dead[0].attempts > 1, "transient failures are retried first");
+    assert_eq!(a.users.pending_mail().await.unwrap(), 0);
+    assert_eq!(hooks.0.lock().unwrap().len(), 1);
 }
