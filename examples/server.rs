@@ -9,7 +9,9 @@
 //! `TOWER_USERS_DB` (tower-users.redb), `TOWER_USERS_SECRET` (generated on
 //! first start and kept in the DB file), `TOWER_USERS_PUBLIC_URL`
 //! (http://localhost:3000), `TOWER_USERS_MAIL_FROM`, `TOWER_USERS_SMTP_URL`,
-//! `TOWER_USERS_RATE_LIMIT`, `TOWER_USERS_SUPERUSER` (`email:password`),
+//! `TOWER_USERS_RATE_LIMIT` (`off` for benchmarks),
+//! `TOWER_USERS_TRUSTED_PROXIES` (comma-separated addresses or CIDR blocks
+//! whose `Forwarded`/`X-Forwarded-For` is believed), `TOWER_USERS_SUPERUSER` (`email:password`),
 //! `TOWER_USERS_TEMPLATES` (a directory of template overrides) and
 //! `RUST_LOG`.
 
@@ -24,7 +26,9 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use rand::RngCore;
-use tower::ServiceExt;
+use tower::util::Either;
+use tower::{Layer, ServiceExt};
+use tower_users::http::{PeerAddr, RateLimit, RateLimitConfig, RateLimitLayer, TrustedProxy};
 use tower_users::mail::{SmtpMailer, Templates};
 use tower_users::store::Store;
 use tower_users::{CurrentUser, RedbStore, Users, UsersService};
@@ -84,7 +88,33 @@ async fn build_users() -> Result<Users, BoxError> {
     Ok(users)
 }
 
-async fn route(users: Users, req: Request<Incoming>) -> Result<Response, Infallible> {
+/// What every connection shares: the lifecycle service, rate-limited
+/// unless `TOWER_USERS_RATE_LIMIT=off`.
+#[derive(Clone)]
+struct App {
+    users: Users,
+    lifecycle: Either<RateLimit<UsersService>, UsersService>,
+}
+
+fn app(users: Users) -> Result<App, BoxError> {
+    let lifecycle = UsersService::new(users.clone());
+    let lifecycle = if env("TOWER_USERS_RATE_LIMIT", "on") == "off" {
+        tracing::warn!("rate limiting is off (TOWER_USERS_RATE_LIMIT=off)");
+        Either::Right(lifecycle)
+    } else {
+        let mut config = RateLimitConfig::default();
+        for proxy in env("TOWER_USERS_TRUSTED_PROXIES", "").split(',') {
+            if !proxy.trim().is_empty() {
+                config.trusted_proxies.push(TrustedProxy::parse(proxy)?);
+            }
+        }
+        Either::Left(RateLimitLayer::try_new(config)?.layer(lifecycle))
+    };
+    Ok(App { users, lifecycle })
+}
+
+async fn route(app: App, req: Request<Incoming>) -> Result<Response, Infallible> {
+    let users = app.users;
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") => Ok(Response::new(Body::from("ok"))),
         (&Method::GET, "/hello") => {
@@ -103,7 +133,7 @@ async fn route(users: Users, req: Request<Incoming>) -> Result<Response, Infalli
             })
         }
         (_, path) if path == "/users" || path.starts_with("/users/") => {
-            UsersService::new(users).oneshot(req).await
+            app.lifecycle.oneshot(req).await
         }
         _ => Ok(tower_users::Error::NotFound.into_response()),
     }
@@ -137,6 +167,7 @@ async fn main() -> Result<(), BoxError> {
         .init();
 
     let users = build_users().await?;
+    let app = app(users.clone())?;
     let listener = tokio::net::TcpListener::bind(env("TOWER_USERS_BIND", "127.0.0.1:3000")).await?;
     let addr = listener.local_addr()?;
     tracing::info!("listening on http://{addr}");
@@ -153,15 +184,19 @@ async fn main() -> Result<(), BoxError> {
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(conn) => conn,
                     Err(err) => {
                         tracing::warn!(error = %err, "accept failed");
                         continue;
                     }
                 };
-                let users = users.clone();
-                let service = service_fn(move |req| route(users.clone(), req));
+                let app = app.clone();
+                let service = service_fn(move |mut req: Request<Incoming>| {
+                    // The rate limits key on the connection's peer.
+                    req.extensions_mut().insert(PeerAddr(peer));
+                    route(app.clone(), req)
+                });
                 let conn = http.serve_connection(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {

@@ -85,4 +85,4 @@ pub use password::{PasswordParams, PasswordPolicy};
 pub use store::RedbStore;
 pub use token::{MAX_TOKEN_LEN, MIN_SECRET_LEN};
 pub use user::{Email, User, UserId, UserRecord};
-pub use users::{Authenticated, TokenPair, Users, UsersBuilder};
+pub use users::{Authenticated, LockoutPolicy, TokenPair, Users, UsersBuilder};

@@ -6,6 +6,7 @@
 //! flood queues instead of starving every other request of CPU.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
@@ -98,13 +99,21 @@ pub(crate) enum Verified {
 pub(crate) struct Passwords {
     params: Params,
     permits: Arc<Semaphore>,
+    /// Hashes running plus waiting; past `capacity` callers get a 503
+    /// instead of a place in an ever-growing queue.
+    in_flight: Arc<AtomicUsize>,
+    capacity: usize,
     /// A real hash of a random password: verifying against it costs what a
     /// real verify costs, so unknown emails take as long as wrong passwords.
     dummy_hash: Arc<str>,
 }
 
 impl Passwords {
-    pub(crate) fn new(params: PasswordParams, max_concurrent: usize) -> Result<Self, ConfigError> {
+    pub(crate) fn new(
+        params: PasswordParams,
+        max_concurrent: usize,
+        max_queue: usize,
+    ) -> Result<Self, ConfigError> {
         let params =
             Params::new(params.m_cost, params.t_cost, params.p_cost, None).map_err(|e| {
                 ConfigError::Invalid {
@@ -127,6 +136,8 @@ impl Passwords {
         Ok(Passwords {
             params,
             permits: Arc::new(Semaphore::new(max_concurrent)),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            capacity: max_concurrent + max_queue,
             dummy_hash: dummy_hash.into(),
         })
     }
@@ -176,6 +187,8 @@ impl Passwords {
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
+        let slot = Slot::take(&self.in_flight, self.capacity)
+            .ok_or(Error::Unavailable { retry_after: 1 })?;
         let permit = self
             .permits
             .clone()
@@ -187,11 +200,28 @@ impl Passwords {
         // started keeps its slot until it really ends.
         tokio::task::spawn_blocking(move || {
             let result = work();
-            drop(permit);
+            drop((permit, slot));
             result
         })
         .await
         .map_err(Error::internal)
+    }
+}
+
+/// One place in the bounded hashing queue, given back on drop.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(counter: &Arc<AtomicUsize>, capacity: usize) -> Option<Slot> {
+        let taken = counter.fetch_add(1, Ordering::AcqRel);
+        let slot = Slot(counter.clone());
+        (taken < capacity).then_some(slot)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -233,7 +263,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_are_argon2id_phc_with_owasp_params() {
-        let pw = Passwords::new(PasswordParams::default(), 2).unwrap();
+        let pw = Passwords::new(PasswordParams::default(), 2, 8).unwrap();
         let hash = pw.hash("correct horse").await.unwrap();
         assert!(
             hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
@@ -248,7 +278,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_users_verify_against_the_dummy_and_fail() {
-        let pw = Passwords::new(PasswordParams::default(), 1).unwrap();
+        let pw = Passwords::new(PasswordParams::default(), 1, 8).unwrap();
         assert_eq!(pw.verify("anything", None).await.unwrap(), Verified::No);
     }
 
@@ -261,10 +291,11 @@ mod tests {
                 p_cost: 1,
             },
             1,
+            8,
         )
         .unwrap();
         let hash = old.hash("correct horse").await.unwrap();
-        let current = Passwords::new(PasswordParams::default(), 1).unwrap();
+        let current = Passwords::new(PasswordParams::default(), 1, 8).unwrap();
         match current.verify("correct horse", Some(&hash)).await.unwrap() {
             Verified::Yes { rehash: Some(new) } => {
                 assert!(new.contains("m=19456,t=2,p=1"), "{new}")
@@ -273,9 +304,35 @@ mod tests {
         }
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn past_the_queue_bound_callers_get_503_not_a_place_in_line() {
+        let pw = Passwords::new(PasswordParams::default(), 1, 2).unwrap();
+        let tasks: Vec<_> = (0..12)
+            .map(|_| {
+                let pw = pw.clone();
+                tokio::spawn(async move { pw.verify("x", None).await })
+            })
+            .collect();
+        let mut busy = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(Verified::No) => {}
+                Err(Error::Unavailable { retry_after }) => {
+                    assert!(retry_after >= 1);
+                    busy += 1;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // One running and two waiting at most: the rest were turned away.
+        assert!(busy >= 9, "only {busy} refused");
+        // And the slots all came back.
+        assert_eq!(pw.verify("x", None).await.unwrap(), Verified::No);
+    }
+
     #[tokio::test]
     async fn garbage_hashes_never_verify() {
-        let pw = Passwords::new(PasswordParams::default(), 1).unwrap();
+        let pw = Passwords::new(PasswordParams::default(), 1, 8).unwrap();
         assert_eq!(
             pw.verify("x", Some("not a hash")).await.unwrap(),
             Verified::No

@@ -2,14 +2,13 @@
 
 use std::task::{Context, Poll};
 
-use axum_core::response::IntoResponse;
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::BodyExt;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use super::current_user::{CurrentUser, CurrentUserRejection};
+use super::problem::problem_response;
 use crate::Users;
 use crate::mail::BoxFuture;
 
@@ -84,8 +83,8 @@ where
                     parts.extensions.insert(user);
                 }
                 Ok(None) if layer.optional => {}
-                Ok(None) => return Ok(reject(CurrentUserRejection::MissingCredentials).await),
-                Err(rejection) => return Ok(reject(rejection).await),
+                Ok(None) => return Ok(reject(CurrentUserRejection::MissingCredentials)),
+                Err(rejection) => return Ok(reject(rejection)),
             }
             inner.call(Request::from_parts(parts, body)).await
         })
@@ -93,13 +92,6 @@ where
 }
 
 /// Renders a rejection into the inner service's body type.
-async fn reject<ResBody: From<Bytes>>(rejection: CurrentUserRejection) -> Response<ResBody> {
-    let (parts, body) = rejection.into_response().into_parts();
-    // A problem document is a small in-memory body; collecting cannot fail.
-    let bytes = body
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .unwrap_or_default();
-    Response::from_parts(parts, ResBody::from(bytes))
+fn reject<ResBody: From<Bytes>>(rejection: CurrentUserRejection) -> Response<ResBody> {
+    problem_response(&crate::Error::from(rejection))
 }

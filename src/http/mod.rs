@@ -26,9 +26,11 @@ mod current_user;
 pub mod endpoints;
 mod layer;
 mod problem;
+mod rate_limit;
 mod service;
 
 pub use current_user::{CurrentUser, CurrentUserRejection, Superuser, VerifiedUser};
 pub use layer::{CurrentUserLayer, RequireUser};
 pub use problem::ErrorCode;
+pub use rate_limit::{PeerAddr, Rate, RateLimit, RateLimitConfig, RateLimitLayer, TrustedProxy};
 pub use service::UsersService;

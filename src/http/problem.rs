@@ -76,6 +76,16 @@ impl IntoResponse for Error {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ErrorCode(pub &'static str);
 
+/// `err` as a problem+json response with any body type that can be made
+/// from bytes (for middleware wrapping services with their own body type).
+pub(crate) fn problem_response<B: From<bytes::Bytes>>(err: &Error) -> http::Response<B> {
+    let mut res = http::Response::new(B::from(problem_body(err)));
+    *res.status_mut() = err.status();
+    problem_headers(err, res.headers_mut());
+    res.extensions_mut().insert(ErrorCode(err.code()));
+    res
+}
+
 /// A JSON response.
 pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
     match serde_json::to_vec(value) {

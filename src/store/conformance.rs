@@ -392,6 +392,62 @@ macro_rules! store_conformance {
             }
 
             #[::tokio::test]
+            async fn login_failures_count_up_reset_and_are_forgotten() {
+                let s = store();
+                let t0 = ::time::OffsetDateTime::now_utc()
+                    .replace_nanosecond(0)
+                    .unwrap();
+                let long_ago = t0 - ::time::Duration::days(2);
+                let day = ::time::Duration::days(1);
+                assert!(
+                    s.login_failures("a@example.com", t0 - day)
+                        .await
+                        .unwrap()
+                        .is_none()
+                );
+                for n in 1..=3 {
+                    let f = s
+                        .record_login_failure("a@example.com", t0, t0 - day)
+                        .await
+                        .unwrap();
+                    assert_eq!((f.count, f.last_failure), (n, t0));
+                }
+                let f = s
+                    .login_failures("a@example.com", t0 - day)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(f.count, 3);
+                // Another key is counted on its own.
+                let other = s
+                    .record_login_failure("b@example.com", t0, t0 - day)
+                    .await
+                    .unwrap();
+                assert_eq!(other.count, 1);
+                // Counters older than the window are forgotten.
+                let later = t0 + ::time::Duration::days(3);
+                assert!(
+                    s.login_failures("a@example.com", later - day)
+                        .await
+                        .unwrap()
+                        .is_none()
+                );
+                let f = s
+                    .record_login_failure("a@example.com", later, later - day)
+                    .await
+                    .unwrap();
+                assert_eq!(f.count, 1);
+                s.clear_login_failures("a@example.com").await.unwrap();
+                s.clear_login_failures("nobody").await.unwrap();
+                assert!(
+                    s.login_failures("a@example.com", long_ago)
+                        .await
+                        .unwrap()
+                        .is_none()
+                );
+            }
+
+            #[::tokio::test]
             async fn secrets_are_created_once() {
                 let s = store();
                 let (first, created) = s.get_or_create_secret("k", vec![1; 32]).await.unwrap();

@@ -10,7 +10,8 @@ use std::pin::Pin;
 use time::OffsetDateTime;
 
 use super::{
-    QueuedEmail, Rotation, Session, SessionId, Store, StoreError, TokenDigest, UserUpdate,
+    LoginFailures, QueuedEmail, Rotation, Session, SessionId, Store, StoreError, TokenDigest,
+    UserUpdate,
 };
 use crate::user::{Email, User, UserId};
 
@@ -24,6 +25,18 @@ pub(crate) trait DynStore: Send + Sync + 'static {
     fn reschedule_mail<'a>(&'a self, mail: &'a QueuedEmail) -> Res<'a, ()>;
     fn finish_mail<'a>(&'a self, mail: &'a QueuedEmail, dead: Option<&'a str>) -> Res<'a, ()>;
     fn pending_mail(&self) -> Res<'_, u64>;
+    fn login_failures<'a>(
+        &'a self,
+        key: &'a str,
+        forget_before: OffsetDateTime,
+    ) -> Res<'a, Option<LoginFailures>>;
+    fn record_login_failure<'a>(
+        &'a self,
+        key: &'a str,
+        now: OffsetDateTime,
+        forget_before: OffsetDateTime,
+    ) -> Res<'a, LoginFailures>;
+    fn clear_login_failures<'a>(&'a self, key: &'a str) -> Res<'a, ()>;
     fn dead_letters(&self, limit: usize) -> Res<'_, Vec<QueuedEmail>>;
     fn user(&self, id: UserId) -> Res<'_, Option<User>>;
     fn user_by_email<'a>(&'a self, email: &'a Email) -> Res<'a, Option<User>>;
@@ -61,6 +74,24 @@ impl<S: Store> DynStore for S {
     }
     fn pending_mail(&self) -> Res<'_, u64> {
         Box::pin(Store::pending_mail(self))
+    }
+    fn login_failures<'a>(
+        &'a self,
+        key: &'a str,
+        forget_before: OffsetDateTime,
+    ) -> Res<'a, Option<LoginFailures>> {
+        Box::pin(Store::login_failures(self, key, forget_before))
+    }
+    fn record_login_failure<'a>(
+        &'a self,
+        key: &'a str,
+        now: OffsetDateTime,
+        forget_before: OffsetDateTime,
+    ) -> Res<'a, LoginFailures> {
+        Box::pin(Store::record_login_failure(self, key, now, forget_before))
+    }
+    fn clear_login_failures<'a>(&'a self, key: &'a str) -> Res<'a, ()> {
+        Box::pin(Store::clear_login_failures(self, key))
     }
     fn dead_letters(&self, limit: usize) -> Res<'_, Vec<QueuedEmail>> {
         Box::pin(Store::dead_letters(self, limit))

@@ -217,6 +217,16 @@ pub enum Rotation {
     Unknown,
 }
 
+/// Failed logins recorded against one account key (the normalized email,
+/// whether or not an account has it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginFailures {
+    /// Consecutive failures.
+    pub count: u32,
+    /// When the last one happened (whole seconds).
+    pub last_failure: OffsetDateTime,
+}
+
 /// Where users and sessions live.
 ///
 /// Implementations must make each method atomic. Methods taking `now`
@@ -312,6 +322,30 @@ pub trait Store: Send + Sync + 'static {
         &self,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<QueuedEmail>, StoreError>> + Send;
+
+    /// The failed logins recorded for `key`, if any since `forget_before`.
+    fn login_failures(
+        &self,
+        key: &str,
+        forget_before: OffsetDateTime,
+    ) -> impl Future<Output = Result<Option<LoginFailures>, StoreError>> + Send;
+
+    /// Atomically counts one more failed login for `key` at `now` and
+    /// returns the new state. A record whose last failure is older than
+    /// `forget_before` starts again from one; such old records may be
+    /// deleted on the way.
+    fn record_login_failure(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+        forget_before: OffsetDateTime,
+    ) -> impl Future<Output = Result<LoginFailures, StoreError>> + Send;
+
+    /// Forgets the failed logins of `key` (after a successful one).
+    fn clear_login_failures(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// A small named secret kept with the data (the generated signing key).
     fn get_or_create_secret(

@@ -52,14 +52,18 @@ impl UsersBuilder {
                 reset_ttl: time::Duration::hours(1),
                 policy: PasswordPolicy::default(),
                 password_params: PasswordParams::default(),
+                // One core is left for everything else: a login flood must
+                // not starve the requests that need no hashing.
                 max_concurrent_hashes: std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(2),
+                    .map(|n| n.get().saturating_sub(1).max(1))
+                    .unwrap_or(1),
+                hash_queue: 32,
                 body_limit: 16 * 1024,
                 body_timeout: std::time::Duration::from_secs(10),
                 verify_link: LinkTemplate::default_for("http://localhost:3000", "verify"),
                 reset_link: LinkTemplate::default_for("http://localhost:3000", "password-reset"),
                 verify_on_register: true,
+                lockout: super::LockoutPolicy::default(),
             },
         }
     }
@@ -159,9 +163,19 @@ impl UsersBuilder {
     }
 
     /// How many argon2 computations may run at once (default: the number
-    /// of CPU cores). Each takes about 19 MiB while it runs.
+    /// of CPU cores less one, at least one). Each takes about 19 MiB and a
+    /// core while it runs; what is left serves every other request. Raise it
+    /// on a machine that does little but log people in.
     pub fn with_max_concurrent_hashes(mut self, n: usize) -> Self {
         self.config.max_concurrent_hashes = n;
+        self
+    }
+
+    /// How many hashing requests may wait for a free slot (default 32).
+    /// Past that, logins and registrations get 503 `SERVICE_UNAVAILABLE`
+    /// with `Retry-After`, so a flood cannot grow memory without bound.
+    pub fn with_hash_queue(mut self, n: usize) -> Self {
+        self.config.hash_queue = n;
         self
     }
 
@@ -175,6 +189,13 @@ impl UsersBuilder {
     /// 408 (default 10 s).
     pub fn with_body_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.config.body_timeout = timeout;
+        self
+    }
+
+    /// When repeated failed logins lock an account (default: after 5, for
+    /// 30 s doubling up to 15 minutes).
+    pub fn with_lockout(mut self, policy: super::LockoutPolicy) -> Self {
+        self.config.lockout = policy;
         self
     }
 
@@ -211,13 +232,23 @@ impl UsersBuilder {
                 reason: "need 1 <= min_len <= max_len".into(),
             });
         }
+        if config.lockout.threshold == 0 {
+            return Err(ConfigError::Invalid {
+                name: "lockout",
+                reason: "threshold must be at least 1".into(),
+            });
+        }
         if config.body_limit < 256 {
             return Err(ConfigError::Invalid {
                 name: "body_limit",
                 reason: "must be at least 256 bytes".into(),
             });
         }
-        let passwords = Passwords::new(config.password_params, config.max_concurrent_hashes)?;
+        let passwords = Passwords::new(
+            config.password_params,
+            config.max_concurrent_hashes,
+            config.hash_queue,
+        )?;
         config.verify_link = self
             .verify_link
             .unwrap_or_else(|| LinkTemplate::default_for(&self.public_url, "verify"));

@@ -7,6 +7,7 @@
 //! `password_reset`.
 
 mod config;
+mod lockout;
 mod password_reset;
 mod registration;
 mod sessions;
@@ -15,6 +16,7 @@ mod verification;
 use std::sync::Arc;
 
 pub use config::UsersBuilder;
+pub use lockout::LockoutPolicy;
 pub use sessions::{Authenticated, TokenPair};
 
 use crate::error::Error;
@@ -55,11 +57,13 @@ pub(crate) struct Config {
     pub(crate) policy: PasswordPolicy,
     pub(crate) password_params: PasswordParams,
     pub(crate) max_concurrent_hashes: usize,
+    pub(crate) hash_queue: usize,
     pub(crate) body_limit: usize,
     pub(crate) body_timeout: std::time::Duration,
     pub(crate) verify_link: LinkTemplate,
     pub(crate) reset_link: LinkTemplate,
     pub(crate) verify_on_register: bool,
+    pub(crate) lockout: LockoutPolicy,
 }
 
 impl std::fmt::Debug for Users {

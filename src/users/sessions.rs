@@ -53,19 +53,22 @@ impl Users {
     /// password on a deactivated account gives [`Error::InactiveUser`].
     #[tracing::instrument(skip_all, fields(user.id))]
     pub async fn login(&self, email: &str, password: &str) -> Result<TokenPair, Error> {
+        // While locked, even the right password is refused, before any hashing.
+        let key = super::lockout::account_key(email);
+        self.check_lockout(&key).await?;
         // A malformed email cannot match anyone, but must cost the same.
         let user = match Email::parse(email) {
             Ok(email) => self.store().user_by_email(&email).await?,
             Err(_) => None,
         };
         let hash = user.as_ref().map(|u| u.password_hash.as_str());
-        let rehash = match self.inner.passwords.verify(password, hash).await? {
-            Verified::Yes { rehash } => rehash,
-            Verified::No => return Err(Error::InvalidCredentials),
-        };
-        let Some(mut user) = user else {
+        let verified = self.inner.passwords.verify(password, hash).await?;
+        let (Verified::Yes { rehash }, Some(mut user)) = (verified, user) else {
+            // Unknown emails are counted too, so lockout reveals nothing.
+            self.record_failure(&key).await?;
             return Err(Error::InvalidCredentials);
         };
+        self.clear_failures(&key).await?;
         tracing::Span::current().record("user.id", tracing::field::display(user.id));
         if !user.is_active {
             return Err(Error::InactiveUser);

@@ -13,6 +13,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
+use tower_users::http::{PeerAddr, RateLimitConfig, RateLimitLayer};
 use tower_users::mail::{BoxFuture, MailError, Mailer, OutgoingEmail};
 use tower_users::{CurrentUser, RedbStore, Users, UsersBuilder, UsersService};
 
@@ -92,6 +93,33 @@ pub async fn server_with(configure: impl FnOnce(UsersBuilder) -> UsersBuilder) -
         outbox,
         _dir: dir,
     }
+}
+
+/// Serves `users` under /users behind `RateLimitLayer`, recording each
+/// connection's peer as real servers do.
+pub async fn serve_limited(users: Users, config: RateLimitConfig) -> SocketAddr {
+    use tower::Layer;
+    let service = RateLimitLayer::new(config).layer(UsersService::new(users));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, peer)) = listener.accept().await else {
+                continue;
+            };
+            let service = service.clone();
+            let svc = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(PeerAddr(peer));
+                service.clone().oneshot(req)
+            });
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    addr
 }
 
 /// Serves `users` under /users, plus GET /hello behind CurrentUser.
@@ -182,6 +210,17 @@ impl Client {
 
     pub async fn post_json(&self, path: &str, body: Value) -> Reply {
         self.request(Method::POST, path, None, Some(body)).await
+    }
+
+    /// POSTs JSON with extra headers.
+    pub async fn post_with(&self, path: &str, headers: &[(&str, &str)], body: Value) -> Reply {
+        let mut req = Request::post(format!("http://{}{}", self.addr, path))
+            .header("host", self.addr.to_string())
+            .header("content-type", "application/json");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        send(self.addr, req.body(Full::from(body.to_string())).unwrap()).await
     }
 
     pub async fn request(

@@ -2,6 +2,7 @@
 //! disk. One test binary (modules per capability) so CI links once.
 #![allow(clippy::unwrap_used, dead_code)]
 
+mod abuse;
 mod common;
 mod mail;
 mod malformed;

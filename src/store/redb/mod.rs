@@ -22,7 +22,8 @@ use self::codec::{
 };
 use self::tables::*;
 use super::{
-    QueuedEmail, Rotation, Session, SessionId, Store, StoreError, TokenDigest, UserUpdate,
+    LoginFailures, QueuedEmail, Rotation, Session, SessionId, Store, StoreError, TokenDigest,
+    UserUpdate,
 };
 use crate::user::{Email, User, UserId};
 
@@ -73,6 +74,8 @@ impl RedbStore {
             tx.open_table(OUTBOX).map_err(backend)?;
             tx.open_table(OUTBOX_DUE).map_err(backend)?;
             tx.open_table(DEAD_LETTERS).map_err(backend)?;
+            tx.open_table(LOCKOUTS).map_err(backend)?;
+            tx.open_table(LOCKOUT_AGE).map_err(backend)?;
         }
         tx.commit().map_err(backend)?;
         Ok(RedbStore { db: Arc::new(db) })
@@ -506,6 +509,97 @@ impl Store for RedbStore {
             found.push(decode_mail(raw.value())?);
         }
         Ok(found)
+    }
+
+    async fn login_failures(
+        &self,
+        key: &str,
+        forget_before: OffsetDateTime,
+    ) -> Result<Option<LoginFailures>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let lockouts = tx.open_table(LOCKOUTS).map_err(backend)?;
+        let Some((count, last)) = lockouts.get(key).map_err(backend)?.map(|g| g.value()) else {
+            return Ok(None);
+        };
+        if last < forget_before.unix_timestamp() {
+            return Ok(None);
+        }
+        Ok(Some(LoginFailures {
+            count,
+            last_failure: OffsetDateTime::from_unix_timestamp(last).map_err(StoreError::backend)?,
+        }))
+    }
+
+    async fn record_login_failure(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+        forget_before: OffsetDateTime,
+    ) -> Result<LoginFailures, StoreError> {
+        let key = key.to_owned();
+        let (now, forget) = (now.unix_timestamp(), forget_before.unix_timestamp());
+        self.write(move |tx| {
+            let mut lockouts = tx.open_table(LOCKOUTS).map_err(backend)?;
+            let mut ages = tx.open_table(LOCKOUT_AGE).map_err(backend)?;
+            let previous = lockouts
+                .get(key.as_str())
+                .map_err(backend)?
+                .map(|g| g.value());
+            let count = match previous {
+                Some((count, last)) => {
+                    ages.remove((last, key.as_str())).map_err(backend)?;
+                    if last < forget {
+                        1
+                    } else {
+                        count.saturating_add(1)
+                    }
+                }
+                None => 1,
+            };
+            lockouts
+                .insert(key.as_str(), (count, now))
+                .map_err(backend)?;
+            ages.insert((now, key.as_str()), ()).map_err(backend)?;
+            // Clear a few forgotten counters, oldest first, so that guesses
+            // at random addresses cannot grow the table without bound.
+            let mut old = Vec::new();
+            for entry in ages
+                .range(..(forget, ""))
+                .map_err(backend)?
+                .take(PRUNE_BATCH)
+            {
+                let (k, _) = entry.map_err(backend)?;
+                let (last, email) = k.value();
+                old.push((last, email.to_owned()));
+            }
+            for (last, email) in old {
+                ages.remove((last, email.as_str())).map_err(backend)?;
+                lockouts.remove(email.as_str()).map_err(backend)?;
+            }
+            Ok(LoginFailures {
+                count,
+                last_failure: OffsetDateTime::from_unix_timestamp(now)
+                    .map_err(StoreError::backend)?,
+            })
+        })
+        .await
+    }
+
+    async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        self.write(move |tx| {
+            let mut lockouts = tx.open_table(LOCKOUTS).map_err(backend)?;
+            if let Some((_, last)) = lockouts
+                .remove(key.as_str())
+                .map_err(backend)?
+                .map(|g| g.value())
+            {
+                let mut ages = tx.open_table(LOCKOUT_AGE).map_err(backend)?;
+                ages.remove((last, key.as_str())).map_err(backend)?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn get_or_create_secret(

@@ -30,5 +30,11 @@ pub(super) const OUTBOX_DUE: TableDefinition<(i64, u128), ()> =
 /// email id → encoded queued email with its last error: given up on.
 pub(super) const DEAD_LETTERS: TableDefinition<u128, &[u8]> =
     TableDefinition::new("dead_letters_v1");
+/// account key (normalized email) → (consecutive failed logins, last
+/// failure in unix seconds): the lockout counters.
+pub(super) const LOCKOUTS: TableDefinition<&str, (u32, i64)> = TableDefinition::new("lockouts_v1");
+/// (last failure, account key) → (): lets old counters be pruned oldest first.
+pub(super) const LOCKOUT_AGE: TableDefinition<(i64, &str), ()> =
+    TableDefinition::new("lockout_age_v1");
 /// small named values: the generated signing secret.
 pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta_v1");

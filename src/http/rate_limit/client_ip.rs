@@ -1,0 +1,213 @@
+//! Which client a request comes from: the peer address, or, behind trusted
+//! proxies only, the address they report.
+
+use std::net::{IpAddr, SocketAddr};
+
+use http::HeaderMap;
+
+use crate::error::ConfigError;
+
+/// The TCP peer of the connection a request came in on. Servers put it in
+/// the request extensions (the example servers do), as axum's `ConnectInfo`
+/// does; [`RateLimitLayer`](super::RateLimitLayer) keys its limits on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// A network whose proxies are trusted to say who the client is (in
+/// `Forwarded` or `X-Forwarded-For`), such as `10.0.0.0/8` or `::1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrustedProxy {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl TrustedProxy {
+    /// Parses an address (`192.0.2.1`) or a CIDR block (`10.0.0.0/8`).
+    pub fn parse(s: &str) -> Result<Self, ConfigError> {
+        let invalid = || ConfigError::Invalid {
+            name: "trusted_proxies",
+            reason: format!("{s:?} is not an IP address or CIDR block"),
+        };
+        let (addr, prefix) = match s.trim().split_once('/') {
+            Some((a, p)) => (a, Some(p.parse::<u8>().map_err(|_| invalid())?)),
+            None => (s.trim(), None),
+        };
+        let network: IpAddr = addr.parse().map_err(|_| invalid())?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        if prefix > max {
+            return Err(invalid());
+        }
+        Ok(TrustedProxy { network, prefix })
+    }
+
+    fn contains(&self, ip: IpAddr) -> bool {
+        match (self.network, canonical(ip)) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// IPv4-mapped IPv6 addresses are the IPv4 client they map.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// The client address: the peer, unless the peer is a trusted proxy; then
+/// the nearest address in the forwarding chain that is not a trusted proxy.
+pub(super) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[TrustedProxy]) -> IpAddr {
+    let peer = canonical(peer);
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|t| t.contains(ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let chain = forwarded_for(headers).or_else(|| x_forwarded_for(headers));
+    let Some(chain) = chain else {
+        return peer;
+    };
+    // Walk from the nearest hop outwards; each trusted proxy vouches for
+    // the one before it. A client can prepend anything, so never trust
+    // further than the first untrusted hop.
+    let mut client = peer;
+    for hop in chain.into_iter().rev() {
+        let hop = canonical(hop);
+        client = hop;
+        if !is_trusted(hop) {
+            break;
+        }
+    }
+    client
+}
+
+/// `X-Forwarded-For: client, proxy1, proxy2` (all header lines, in order).
+fn x_forwarded_for(headers: &HeaderMap) -> Option<Vec<IpAddr>> {
+    let mut chain = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        for part in value.to_str().ok()?.split(',') {
+            chain.push(parse_node(part.trim())?);
+        }
+    }
+    (!chain.is_empty()).then_some(chain)
+}
+
+/// RFC 7239 `Forwarded: for=192.0.2.60;proto=http, for="[2001:db8::1]:4711"`.
+fn forwarded_for(headers: &HeaderMap) -> Option<Vec<IpAddr>> {
+    let mut chain = Vec::new();
+    for value in headers.get_all(http::header::FORWARDED) {
+        for element in value.to_str().ok()?.split(',') {
+            let node = element.split(';').find_map(|pair| {
+                let (k, v) = pair.trim().split_once('=')?;
+                k.trim()
+                    .eq_ignore_ascii_case("for")
+                    .then(|| v.trim().trim_matches('"'))
+            })?;
+            chain.push(parse_node(node)?);
+        }
+    }
+    (!chain.is_empty()).then_some(chain)
+}
+
+/// An address, possibly with a port or in brackets. Anything else
+/// (`unknown`, obfuscated identifiers, garbage) spoils the whole chain.
+fn parse_node(node: &str) -> Option<IpAddr> {
+    if let Ok(ip) = node.parse() {
+        return Some(ip);
+    }
+    if let Ok(sock) = node.parse::<SocketAddr>() {
+        return Some(sock.ip());
+    }
+    node.strip_prefix('[')?.split(']').next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                http::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn untrusted_peers_are_the_client_whatever_they_claim() {
+        let h = headers(&[("x-forwarded-for", "1.2.3.4")]);
+        assert_eq!(client_ip(ip("203.0.113.9"), &h, &[]), ip("203.0.113.9"));
+        let trusted = [TrustedProxy::parse("10.0.0.0/8").unwrap()];
+        assert_eq!(
+            client_ip(ip("203.0.113.9"), &h, &trusted),
+            ip("203.0.113.9")
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_name_the_nearest_untrusted_hop() {
+        let trusted = [
+            TrustedProxy::parse("10.0.0.0/8").unwrap(),
+            TrustedProxy::parse("::1").unwrap(),
+        ];
+        // A client-supplied spoof on the left is ignored.
+        let h = headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.1.2.3")]);
+        assert_eq!(client_ip(ip("10.0.0.1"), &h, &trusted), ip("198.51.100.7"));
+        let h = headers(&[(
+            "forwarded",
+            r#"for=6.6.6.6, for="[2001:db8::1]:4711";proto=https"#,
+        )]);
+        assert_eq!(client_ip(ip("::1"), &h, &trusted), ip("2001:db8::1"));
+        let h = headers(&[("forwarded", "for=192.0.2.60:443")]);
+        assert_eq!(client_ip(ip("10.9.9.9"), &h, &trusted), ip("192.0.2.60"));
+    }
+
+    #[test]
+    fn garbage_headers_fall_back_to_the_peer() {
+        let trusted = [TrustedProxy::parse("127.0.0.1").unwrap()];
+        for bad in ["nonsense", "1.2.3.4, junk", ""] {
+            let h = headers(&[("x-forwarded-for", bad)]);
+            assert_eq!(
+                client_ip(ip("127.0.0.1"), &h, &trusted),
+                ip("127.0.0.1"),
+                "{bad}"
+            );
+        }
+        let h = headers(&[("forwarded", "for=unknown")]);
+        assert_eq!(client_ip(ip("127.0.0.1"), &h, &trusted), ip("127.0.0.1"));
+    }
+
+    #[test]
+    fn cidr_parsing() {
+        assert!(TrustedProxy::parse("10.0.0.0/33").is_err());
+        assert!(TrustedProxy::parse("nope").is_err());
+        let t = TrustedProxy::parse("192.168.0.0/16").unwrap();
+        assert!(t.contains(ip("192.168.4.5")) && !t.contains(ip("192.169.0.1")));
+        assert!(t.contains(ip("::ffff:192.168.1.1")));
+        assert!(
+            TrustedProxy::parse("0.0.0.0/0")
+                .unwrap()
+                .contains(ip("8.8.8.8"))
+        );
+    }
+}
