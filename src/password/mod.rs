@@ -1,9 +1,9 @@
 //! Passwords: argon2id hashing on a bounded blocking pool, and the policy.
 //!
 //! Hashing is deliberately slow (tens of milliseconds), so it never runs on
-//! an async worker: each hash or verify takes a permit from a semaphore and
-//! runs in `spawn_blocking`. At most `max_concurrent` run at once, so a login
-//! flood queues instead of starving every other request of CPU.
+//! an async worker: it runs on `max_concurrent` dedicated threads at a lower
+//! OS priority, behind a queue of bounded length. A login flood queues, then
+//! gets 503, instead of starving every other request of CPU or memory.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,7 +11,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
 use rand::RngCore;
-use tokio::sync::Semaphore;
+
+mod pool;
+
+use pool::HashPool;
 
 use crate::error::{ConfigError, Error, FieldError};
 use crate::user::Email;
@@ -98,7 +101,7 @@ pub(crate) enum Verified {
 #[derive(Clone)]
 pub(crate) struct Passwords {
     params: Params,
-    permits: Arc<Semaphore>,
+    pool: Arc<HashPool>,
     /// Hashes running plus waiting; past `capacity` callers get a 503
     /// instead of a place in an ever-growing queue.
     in_flight: Arc<AtomicUsize>,
@@ -135,7 +138,12 @@ impl Passwords {
         })?;
         Ok(Passwords {
             params,
-            permits: Arc::new(Semaphore::new(max_concurrent)),
+            pool: Arc::new(
+                HashPool::new(max_concurrent).map_err(|e| ConfigError::Invalid {
+                    name: "max_concurrent_hashes",
+                    reason: format!("could not start hashing threads: {e}"),
+                })?,
+            ),
             in_flight: Arc::new(AtomicUsize::new(0)),
             capacity: max_concurrent + max_queue,
             dummy_hash: dummy_hash.into(),
@@ -189,22 +197,17 @@ impl Passwords {
     {
         let slot = Slot::take(&self.in_flight, self.capacity)
             .ok_or(Error::Unavailable { retry_after: 1 })?;
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
+        // The slot travels with the work, not with this future: a client that
+        // hangs up mid-login drops the future, but a hash that already started
+        // keeps its place until it really ends.
+        self.pool
+            .run(move || {
+                let result = work();
+                drop(slot);
+                result
+            })
             .await
-            .map_err(|e| Error::internal(e.to_string()))?;
-        // The permit travels with the work, not with this future: a client
-        // that hangs up mid-login drops the future, but the argon2 run it
-        // started keeps its slot until it really ends.
-        tokio::task::spawn_blocking(move || {
-            let result = work();
-            drop((permit, slot));
-            result
-        })
-        .await
-        .map_err(Error::internal)
+            .ok_or_else(|| Error::internal("the hashing pool stopped"))
     }
 }
 

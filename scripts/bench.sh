@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Load benchmark: the example server pinned to core 0, the load generator to
+# core 1, over loopback. Prints the README's table; with --readme, rewrites
+# the table between the bench markers in README.md.
+#   scripts/bench.sh [--readme] [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+readme=0
+if [ "${1:-}" = "--readme" ]; then readme=1; shift; fi
+secs=${1:-5}
+
+cargo build --release --example server --example load >/dev/null 2>&1
+dir=$(mktemp -d)
+port=$((20000 + RANDOM % 20000))
+TOWER_USERS_BIND=127.0.0.1:$port TOWER_USERS_DB=$dir/bench.redb TOWER_USERS_RATE_LIMIT=off \
+  RUST_LOG=warn taskset -c 0 target/release/examples/server >"$dir/server.out" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; rm -rf "$dir"' EXIT
+for _ in $(seq 50); do grep -q listening "$dir/server.out" && break; sleep 0.1; done
+
+load() { taskset -c 1 target/release/examples/load "http://127.0.0.1:$port" "$@"; }
+{
+  echo "| scenario | connections | req/s | p50 | p99 | statuses |"
+  echo "|---|---|---|---|---|---|"
+  load healthz "$secs" 32
+  load me "$secs" 32
+  load login "$secs" 8
+  load attack "$secs" 32 2>>"$dir/notes"
+  load hostile "$secs" 32 2>>"$dir/notes"
+  echo
+  echo "server peak RSS (VmHWM): $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' /proc/$server/status)"
+} | tee "$dir/table.md"
+cat "$dir/notes"
+
+if [ $readme = 1 ]; then
+  python3 - "$dir/table.md" <<'PY'
+import re, sys
+table = open(sys.argv[1]).read().strip()
+readme = open("README.md").read()
+new = re.sub(r"(<!-- bench:start -->\n).*?(\n<!-- bench:end -->)",
+             lambda m: m.group(1) + table + m.group(2), readme, flags=re.S)
+open("README.md", "w").write(new)
+PY
+fi
