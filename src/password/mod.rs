@@ -12,12 +12,14 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
 use rand::RngCore;
 
+mod policy;
 mod pool;
+
+pub use policy::PasswordPolicy;
 
 use pool::HashPool;
 
-use crate::error::{ConfigError, Error, FieldError};
-use crate::user::Email;
+use crate::error::{ConfigError, Error};
 
 /// argon2id cost parameters. The default is OWASP's first recommendation:
 /// 19 MiB of memory, 2 iterations, 1 lane.
@@ -37,52 +39,6 @@ impl Default for PasswordParams {
             m_cost: 19_456,
             t_cost: 2,
             p_cost: 1,
-        }
-    }
-}
-
-/// The password length rules (NIST SP 800-63B: at least 8, allow long).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PasswordPolicy {
-    /// Fewest characters accepted.
-    pub min_len: usize,
-    /// Most characters accepted; bounds the hashing input.
-    pub max_len: usize,
-}
-
-impl Default for PasswordPolicy {
-    fn default() -> Self {
-        PasswordPolicy {
-            min_len: 8,
-            max_len: 256,
-        }
-    }
-}
-
-impl PasswordPolicy {
-    /// Checks `password` for `email`; the error names the `password` field.
-    pub fn check(&self, password: &str, email: &Email) -> Result<(), Error> {
-        let len = password.chars().count();
-        let problem = if len < self.min_len {
-            Some(format!(
-                "password must be at least {} characters",
-                self.min_len
-            ))
-        } else if len > self.max_len {
-            Some(format!(
-                "password must be at most {} characters",
-                self.max_len
-            ))
-        } else if password.trim().to_lowercase() == email.as_str() {
-            Some("password must not be the email address".to_owned())
-        } else {
-            None
-        };
-        match problem {
-            Some(message) => Err(Error::Validation(vec![FieldError::new(
-                "password", message,
-            )])),
-            None => Ok(()),
         }
     }
 }
@@ -250,19 +206,6 @@ fn is_current(hash: &PasswordHash, params: &Params) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn email() -> Email {
-        Email::parse("alice@example.com").unwrap()
-    }
-
-    #[test]
-    fn policy_enforces_length_and_email() {
-        let p = PasswordPolicy::default();
-        assert!(p.check("short", &email()).is_err());
-        assert!(p.check(&"x".repeat(257), &email()).is_err());
-        assert!(p.check("Alice@Example.com", &email()).is_err());
-        assert!(p.check("correct horse battery", &email()).is_ok());
-    }
 
     #[tokio::test]
     async fn hashes_are_argon2id_phc_with_owasp_params() {

@@ -104,14 +104,14 @@ async fn the_server_example_serves_the_lifecycle_and_healthz() {
             ("TOWER_USERS_DB", db.to_str().unwrap()),
             (
                 "TOWER_USERS_SUPERUSER",
-                "root@example.com:root password 123",
+                "root@example.com:kettle staple zebra",
             ),
         ],
     );
     let c = Client::new(running.addr);
     assert_eq!(c.get("/healthz", None).await.status, StatusCode::OK);
     walk_lifecycle(running.addr).await;
-    let root = c.login("root@example.com", "root password 123").await;
+    let root = c.login("root@example.com", "kettle staple zebra").await;
     assert_eq!(root.status, StatusCode::OK);
     assert_eq!(root.json()["user"]["is_superuser"], true);
 }

@@ -189,7 +189,7 @@ async fn a_superuser_bootstrap_never_takes_over_someone_elses_account() {
     assert!(promoted.is_superuser);
     let fresh = s
         .users
-        .ensure_superuser("root@example.com", "root password 123")
+        .ensure_superuser("root@example.com", "kettle staple zebra")
         .await
         .unwrap();
     assert!(fresh.is_superuser && fresh.is_verified && fresh.is_active);
