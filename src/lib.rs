@@ -84,5 +84,5 @@ pub use http::{CurrentUser, CurrentUserLayer, Superuser, UsersService, VerifiedU
 pub use password::{PasswordParams, PasswordPolicy};
 pub use store::RedbStore;
 pub use token::{MAX_TOKEN_LEN, MIN_SECRET_LEN};
-pub use user::{Email, User, UserId, UserRecord};
+pub use user::{Email, Profile, User, UserId, UserRecord};
 pub use users::{Authenticated, LockoutPolicy, TokenPair, Users, UsersBuilder};

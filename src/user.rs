@@ -151,7 +151,18 @@ pub struct User {
     pub is_superuser: bool,
     /// When the user registered (UTC).
     pub created_at: OffsetDateTime,
+    /// An address the user asked to change to, waiting for confirmation:
+    /// only the token sent for this exact address can apply it.
+    pub pending_email: Option<Email>,
+    /// The app's own fields (see [`UsersBuilder::with_profile`]), shown
+    /// flattened in the public record.
+    ///
+    /// [`UsersBuilder::with_profile`]: crate::UsersBuilder::with_profile
+    pub profile: Profile,
 }
+
+/// The app's own user fields, as a JSON object.
+pub type Profile = serde_json::Map<String, serde_json::Value>;
 
 impl User {
     /// A fresh, active, unverified user.
@@ -165,6 +176,8 @@ impl User {
             is_verified: false,
             is_superuser: false,
             created_at: now_seconds(),
+            pending_email: None,
+            profile: Profile::new(),
         }
     }
 
@@ -185,6 +198,8 @@ impl fmt::Debug for User {
             .field("is_verified", &self.is_verified)
             .field("is_superuser", &self.is_superuser)
             .field("created_at", &self.created_at)
+            .field("pending_email", &self.pending_email)
+            .field("profile", &self.profile)
             .finish()
     }
 }
@@ -205,6 +220,9 @@ pub struct UserRecord {
     /// Registration time, RFC 3339 UTC.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The app's own fields, side by side with the ones above.
+    #[serde(flatten)]
+    pub profile: Profile,
 }
 
 impl From<&User> for UserRecord {
@@ -216,9 +234,22 @@ impl From<&User> for UserRecord {
             is_verified: user.is_verified,
             is_superuser: user.is_superuser,
             created_at: user.created_at,
+            profile: user.profile.clone(),
         }
     }
 }
+
+/// The fields of the public record; profile fields may not reuse them.
+pub(crate) const RECORD_FIELDS: &[&str] = &[
+    "id",
+    "email",
+    "is_active",
+    "is_verified",
+    "is_superuser",
+    "created_at",
+    "password",
+    "current_password",
+];
 
 /// Now, truncated to whole seconds (the stored and rendered precision).
 pub(crate) fn now_seconds() -> OffsetDateTime {

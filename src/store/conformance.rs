@@ -448,6 +448,68 @@ macro_rules! store_conformance {
             }
 
             #[::tokio::test]
+            async fn a_password_change_can_keep_the_callers_session() {
+                let s = store();
+                let u = user("a@example.com");
+                s.create_user(&u, None).await.unwrap();
+                let (mine, other) = (session(&u, 3600), session(&u, 3600));
+                s.create_session(&mine, digest(1)).await.unwrap();
+                s.create_session(&other, digest(2)).await.unwrap();
+                let mut changed = u.clone();
+                changed.password_version = 1;
+                s.update_user(UserUpdate::new(&u, changed).revoking_sessions_except(mine.id))
+                    .await
+                    .unwrap();
+                let now = ::time::OffsetDateTime::now_utc();
+                let (kept, _) = s.session_with_user(mine.id, now).await.unwrap().unwrap();
+                assert_eq!(kept.password_version, 1);
+                assert!(s.session_with_user(other.id, now).await.unwrap().is_none());
+                // The kept session still refreshes; the other's token is gone.
+                let r = s.rotate_refresh(digest(1), digest(3), now).await.unwrap();
+                assert!(matches!(r, Rotation::Rotated(_)));
+                let r = s.rotate_refresh(digest(2), digest(4), now).await.unwrap();
+                assert_eq!(r, Rotation::Unknown);
+            }
+
+            #[::tokio::test]
+            async fn deleting_a_user_frees_the_email_and_ends_the_sessions() {
+                let s = store();
+                let u = user("a@example.com");
+                s.create_user(&u, None).await.unwrap();
+                let sess = session(&u, 3600);
+                s.create_session(&sess, digest(1)).await.unwrap();
+                assert!(s.delete_user(u.id).await.unwrap());
+                assert!(!s.delete_user(u.id).await.unwrap());
+                assert!(s.user(u.id).await.unwrap().is_none());
+                assert!(s.user_by_email(&u.email).await.unwrap().is_none());
+                let now = ::time::OffsetDateTime::now_utc();
+                assert!(s.session_with_user(sess.id, now).await.unwrap().is_none());
+                assert_eq!(s.rotate_refresh(digest(1), digest(2), now).await.unwrap(), Rotation::Unknown);
+                s.create_user(&user("a@example.com"), None).await.unwrap();
+            }
+
+            #[::tokio::test]
+            async fn users_page_in_creation_order_stably_while_users_are_added() {
+                let s = store();
+                let mut ids = Vec::new();
+                for i in 0..5 {
+                    let u = user(&format!("u{i}@example.com"));
+                    s.create_user(&u, None).await.unwrap();
+                    ids.push(u.id);
+                    // UUIDv7 ids order by millisecond; keep them apart.
+                    ::tokio::time::sleep(::std::time::Duration::from_millis(2)).await;
+                }
+                let page = s.list_users(None, 2).await.unwrap();
+                assert_eq!(page.iter().map(|u| u.id).collect::<Vec<_>>(), ids[..2]);
+                let late = user("late@example.com");
+                s.create_user(&late, None).await.unwrap();
+                let page = s.list_users(Some(ids[1]), 2).await.unwrap();
+                assert_eq!(page.iter().map(|u| u.id).collect::<Vec<_>>(), ids[2..4]);
+                let page = s.list_users(Some(ids[3]), 10).await.unwrap();
+                assert_eq!(page.iter().map(|u| u.id).collect::<Vec<_>>(), vec![ids[4], late.id]);
+            }
+
+            #[::tokio::test]
             async fn secrets_are_created_once() {
                 let s = store();
                 let (first, created) = s.get_or_create_secret("k", vec![1; 32]).await.unwrap();

@@ -41,6 +41,8 @@ pub(crate) trait DynStore: Send + Sync + 'static {
     fn user(&self, id: UserId) -> Res<'_, Option<User>>;
     fn user_by_email<'a>(&'a self, email: &'a Email) -> Res<'a, Option<User>>;
     fn update_user(&self, update: UserUpdate) -> Res<'_, ()>;
+    fn delete_user(&self, id: UserId) -> Res<'_, bool>;
+    fn list_users(&self, after: Option<UserId>, limit: usize) -> Res<'_, Vec<User>>;
     fn create_session<'a>(&'a self, session: &'a Session, refresh: TokenDigest) -> Res<'a, ()>;
     fn session_with_user(
         &self,
@@ -104,6 +106,12 @@ impl<S: Store> DynStore for S {
     }
     fn update_user(&self, update: UserUpdate) -> Res<'_, ()> {
         Box::pin(Store::update_user(self, update))
+    }
+    fn delete_user(&self, id: UserId) -> Res<'_, bool> {
+        Box::pin(Store::delete_user(self, id))
+    }
+    fn list_users(&self, after: Option<UserId>, limit: usize) -> Res<'_, Vec<User>> {
+        Box::pin(Store::list_users(self, after, limit))
     }
     fn create_session<'a>(&'a self, session: &'a Session, refresh: TokenDigest) -> Res<'a, ()> {
         Box::pin(Store::create_session(self, session, refresh))

@@ -167,8 +167,11 @@ pub struct UserUpdate {
     pub spend: Option<SpentToken>,
     /// Delete every session of the user in the same transaction.
     pub revoke_sessions: bool,
-    /// An email caused by this change, queued in the same transaction.
-    pub mail: Option<QueuedEmail>,
+    /// With `revoke_sessions`: the one session to keep (the caller's own),
+    /// moved to the user's new `password_version`.
+    pub keep_session: Option<SessionId>,
+    /// Emails caused by this change, queued in the same transaction.
+    pub mail: Vec<QueuedEmail>,
 }
 
 impl UserUpdate {
@@ -179,7 +182,8 @@ impl UserUpdate {
             expected: before.clone(),
             spend: None,
             revoke_sessions: false,
-            mail: None,
+            keep_session: None,
+            mail: Vec::new(),
         }
     }
 
@@ -193,7 +197,16 @@ impl UserUpdate {
     /// Also queue `mail` in the same transaction.
     #[must_use]
     pub fn queuing(mut self, mail: QueuedEmail) -> Self {
-        self.mail = Some(mail);
+        self.mail.push(mail);
+        self
+    }
+
+    /// Also delete all of the user's sessions but `keep`, which lives on
+    /// under the new `password_version`.
+    #[must_use]
+    pub fn revoking_sessions_except(mut self, keep: SessionId) -> Self {
+        self.revoke_sessions = true;
+        self.keep_session = Some(keep);
         self
     }
 
@@ -255,6 +268,19 @@ pub trait Store: Send + Sync + 'static {
         &self,
         update: UserUpdate,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes the user, its email, and all its sessions in one transaction;
+    /// false if there was no such user.
+    fn delete_user(&self, id: UserId) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Up to `limit` users in id order (creation order, as ids are UUIDv7),
+    /// starting after `after`. New users sort last, so paging with the last
+    /// id seen is stable while users are added.
+    fn list_users(
+        &self,
+        after: Option<UserId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<User>, StoreError>> + Send;
 
     /// Stores a new session whose current refresh token has `refresh` as
     /// digest. Fails with [`StoreError::Conflict`] unless the user exists,

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::mail::{EmailKind, OutgoingEmail};
 use crate::store::{QueuedEmail, Session, SessionId, StoreError};
-use crate::user::{Email, User, UserId};
+use crate::user::{Email, Profile, User, UserId};
 
 #[derive(Serialize, Deserialize)]
 struct StoredUser {
@@ -21,6 +21,10 @@ struct StoredUser {
     is_verified: bool,
     is_superuser: bool,
     created_at: i64,
+    #[serde(default)]
+    pending_email: Option<String>,
+    #[serde(default)]
+    profile: Profile,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -50,6 +54,8 @@ pub(super) fn encode_user(user: &User) -> Result<Vec<u8>, StoreError> {
         is_verified: user.is_verified,
         is_superuser: user.is_superuser,
         created_at: user.created_at.unix_timestamp(),
+        pending_email: user.pending_email.as_ref().map(|e| e.as_str().to_owned()),
+        profile: user.profile.clone(),
     })
     .map_err(StoreError::backend)
 }
@@ -65,6 +71,8 @@ pub(super) fn decode_user(bytes: &[u8]) -> Result<User, StoreError> {
         is_verified: s.is_verified,
         is_superuser: s.is_superuser,
         created_at: time_from(s.created_at, "user")?,
+        pending_email: s.pending_email.map(Email::from_stored),
+        profile: s.profile,
     })
 }
 

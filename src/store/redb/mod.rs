@@ -210,7 +210,15 @@ fn prune_sessions(tx: &WriteTransaction, now: OffsetDateTime) -> Result<(), Stor
     Ok(())
 }
 
-fn remove_user_sessions(tx: &WriteTransaction, user: u128) -> Result<(), StoreError> {
+/// Deletes every session of `user` but `keep`, which is moved to
+/// `password_version`.
+fn remove_user_sessions(
+    tx: &WriteTransaction,
+    user: u128,
+    keep: Option<SessionId>,
+    password_version: u64,
+) -> Result<(), StoreError> {
+    let keep = keep.map(|k| k.0.as_u128());
     let ids: Vec<u128> = {
         let mut user_sessions = tx.open_multimap_table(USER_SESSIONS).map_err(backend)?;
         let values = user_sessions.remove_all(user).map_err(backend)?;
@@ -220,6 +228,18 @@ fn remove_user_sessions(tx: &WriteTransaction, user: u128) -> Result<(), StoreEr
     };
     let mut sessions = tx.open_table(SESSIONS).map_err(backend)?;
     for id in ids {
+        if Some(id) == keep {
+            let kept = sessions.get(id).map_err(backend)?.map(|r| decode_session(r.value()));
+            if let Some(mut session) = kept.transpose()? {
+                session.password_version = password_version;
+                sessions
+                    .insert(id, encode_session(&session)?.as_slice())
+                    .map_err(backend)?;
+                let mut user_sessions = tx.open_multimap_table(USER_SESSIONS).map_err(backend)?;
+                user_sessions.insert(user, id).map_err(backend)?;
+            }
+            continue;
+        }
         sessions.remove(id).map_err(backend)?;
         remove_refresh_digests(tx, id)?;
     }
@@ -309,14 +329,48 @@ impl Store for RedbStore {
                 .map_err(backend)?;
             drop(users);
             if update.revoke_sessions {
-                remove_user_sessions(tx, key)?;
+                remove_user_sessions(tx, key, update.keep_session, new.password_version)?;
             }
-            if let Some(mail) = &update.mail {
+            for mail in &update.mail {
                 put_mail(tx, mail)?;
             }
             Ok(())
         })
         .await
+    }
+
+    async fn delete_user(&self, id: UserId) -> Result<bool, StoreError> {
+        self.write(move |tx| {
+            let key = id.0.as_u128();
+            let mut users = tx.open_table(USERS).map_err(backend)?;
+            let Some(raw) = users.remove(key).map_err(backend)? else {
+                return Ok(false);
+            };
+            let user = decode_user(raw.value())?;
+            drop(raw);
+            let mut by_email = tx.open_table(USERS_BY_EMAIL).map_err(backend)?;
+            by_email.remove(user.email.as_str()).map_err(backend)?;
+            drop((users, by_email));
+            remove_user_sessions(tx, key, None, 0)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn list_users(&self, after: Option<UserId>, limit: usize) -> Result<Vec<User>, StoreError> {
+        use std::ops::Bound;
+        let tx = self.db.begin_read().map_err(backend)?;
+        let users = tx.open_table(USERS).map_err(backend)?;
+        let start = match after {
+            Some(id) => Bound::Excluded(id.0.as_u128()),
+            None => Bound::Unbounded,
+        };
+        let mut found = Vec::new();
+        for entry in users.range::<u128>((start, Bound::Unbounded)).map_err(backend)?.take(limit) {
+            let (_, raw) = entry.map_err(backend)?;
+            found.push(decode_user(raw.value())?);
+        }
+        Ok(found)
     }
 
     async fn create_session(
