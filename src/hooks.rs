@@ -14,11 +14,16 @@
 //! }
 //! ```
 
+use crate::error::{Error, FieldError};
 use crate::mail::{BoxFuture, OutgoingEmail};
-use crate::user::User;
+use crate::user::{Email, Profile, User};
 
 fn done<'a>() -> BoxFuture<'a, ()> {
     Box::pin(std::future::ready(()))
+}
+
+fn ok<'a, E: Send + 'a>() -> BoxFuture<'a, Result<(), E>> {
+    Box::pin(std::future::ready(Ok(())))
 }
 
 /// Callbacks after each lifecycle event. Override only what you need.
@@ -46,6 +51,39 @@ pub trait Hooks: Send + Sync + 'static {
     }
     /// A user set a new password with a reset token.
     fn after_reset_password<'a>(&'a self, user: &'a User) -> BoxFuture<'a, ()> {
+        done()
+    }
+    /// The app's own password rules, run after the built-in policy on every
+    /// new password (registration, reset, change, admin). `Err(message)`
+    /// refuses it with a 422 naming the `password` field.
+    fn validate_password<'a>(
+        &'a self,
+        password: &'a str,
+        email: &'a Email,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        ok()
+    }
+    /// The app's own rules for its custom fields, at registration and on
+    /// `PATCH /users/me`, after the profile type (if any) accepted them.
+    /// Errors become a 422 listing each field.
+    fn validate_profile<'a>(
+        &'a self,
+        profile: &'a Profile,
+    ) -> BoxFuture<'a, Result<(), Vec<FieldError>>> {
+        ok()
+    }
+    /// A user changed (by themselves or an admin); `before` and `after` are
+    /// the stored records around the change.
+    fn after_update<'a>(&'a self, before: &'a User, after: &'a User) -> BoxFuture<'a, ()> {
+        done()
+    }
+    /// A user is about to be deleted. An error vetoes the deletion and is
+    /// the answer to the request (use [`Error::Forbidden`], say).
+    fn before_delete<'a>(&'a self, user: &'a User) -> BoxFuture<'a, Result<(), Error>> {
+        ok()
+    }
+    /// A user was deleted, with all their sessions.
+    fn after_delete<'a>(&'a self, user: &'a User) -> BoxFuture<'a, ()> {
         done()
     }
     /// The outbox gave up on an email: the server refused it for good, or it

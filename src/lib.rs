@@ -85,4 +85,7 @@ pub use password::{PasswordParams, PasswordPolicy};
 pub use store::RedbStore;
 pub use token::{MAX_TOKEN_LEN, MIN_SECRET_LEN};
 pub use user::{Email, Profile, User, UserId, UserRecord};
-pub use users::{Authenticated, LockoutPolicy, TokenPair, Users, UsersBuilder};
+pub use users::{
+    AccountChange, AdminChange, Authenticated, LockoutPolicy, MAX_PAGE, TokenPair, UserPage, Users,
+    UsersBuilder,
+};

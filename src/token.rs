@@ -35,6 +35,8 @@ pub enum Purpose {
     Verify,
     /// Sets a new password.
     Reset,
+    /// Confirms a new address for an existing account.
+    EmailChange,
 }
 
 /// The claims of every JWT tower-users issues.
@@ -55,7 +57,7 @@ pub(crate) struct Claims {
     /// Access tokens: the session they belong to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<Uuid>,
-    /// Verify tokens: the address being confirmed.
+    /// Verify and email-change tokens: the address being confirmed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
 }
@@ -110,6 +112,34 @@ impl Tokens {
         ttl: time::Duration,
         session: Option<SessionId>,
     ) -> Result<(String, Claims), jsonwebtoken::errors::Error> {
+        let email = (purpose == Purpose::Verify).then(|| user.email.as_str().to_owned());
+        self.issue_with(purpose, user, ttl, session, email)
+    }
+
+    /// Issues an email-change token that confirms `new_email` for `user`.
+    pub(crate) fn issue_email_change(
+        &self,
+        user: &User,
+        new_email: &str,
+        ttl: time::Duration,
+    ) -> Result<(String, Claims), jsonwebtoken::errors::Error> {
+        self.issue_with(
+            Purpose::EmailChange,
+            user,
+            ttl,
+            None,
+            Some(new_email.to_owned()),
+        )
+    }
+
+    fn issue_with(
+        &self,
+        purpose: Purpose,
+        user: &User,
+        ttl: time::Duration,
+        session: Option<SessionId>,
+        email: Option<String>,
+    ) -> Result<(String, Claims), jsonwebtoken::errors::Error> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let claims = Claims {
             sub: user.id.0,
@@ -120,7 +150,7 @@ impl Tokens {
             jti: Uuid::now_v7(),
             pv: (purpose != Purpose::Access).then_some(user.password_version),
             sid: session.map(|s| s.0),
-            email: (purpose == Purpose::Verify).then(|| user.email.as_str().to_owned()),
+            email,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
         Ok((token, claims))
@@ -128,6 +158,16 @@ impl Tokens {
 
     /// Checks signature, algorithm, audience, expiry and purpose.
     pub(crate) fn decode(&self, token: &str, purpose: Purpose) -> Result<Claims, TokenError> {
+        self.decode_any(token, &[purpose])
+    }
+
+    /// Like [`decode`](Self::decode), for an endpoint that takes tokens of
+    /// any of `purposes`.
+    pub(crate) fn decode_any(
+        &self,
+        token: &str,
+        purposes: &[Purpose],
+    ) -> Result<Claims, TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::TooLong);
         }
@@ -145,7 +185,7 @@ impl Tokens {
         {
             return Err(TokenError::ForbiddenHeader);
         }
-        if data.claims.typ != purpose {
+        if !purposes.contains(&data.claims.typ) {
             return Err(TokenError::WrongPurpose);
         }
         Ok(data.claims)

@@ -116,6 +116,39 @@ impl Fields {
         }
     }
 
+    /// An optional string field; records an error if present but not a
+    /// string.
+    pub(crate) fn optional_string(&mut self, name: &str) -> Option<String> {
+        match self.map.remove(name) {
+            Some(Value::String(s)) => Some(s),
+            Some(Value::Null) | None => None,
+            Some(_) => {
+                self.errors
+                    .push(FieldError::new(name, "this field must be a string"));
+                None
+            }
+        }
+    }
+
+    /// An optional boolean field; records an error if present but not a
+    /// boolean.
+    pub(crate) fn optional_bool(&mut self, name: &str) -> Option<bool> {
+        match self.map.remove(name) {
+            Some(Value::Bool(b)) => Some(b),
+            Some(Value::Null) | None => None,
+            Some(_) => {
+                self.errors
+                    .push(FieldError::new(name, "this field must be true or false"));
+                None
+            }
+        }
+    }
+
+    /// Every field not taken yet: the app's custom fields.
+    pub(crate) fn rest(&mut self) -> Map<String, Value> {
+        std::mem::take(&mut self.map)
+    }
+
     /// Renames a field (form logins send `username` for the email).
     pub(crate) fn alias(mut self, from: &str, to: &str) -> Self {
         if !self.map.contains_key(to) {

@@ -9,8 +9,8 @@ use http::{Method, Request};
 use tower_service::Service;
 
 use super::endpoints::{
-    Login, Logout, Me, PathToken, Refresh, Register, ResetPassword, ResetRequest, Verify,
-    VerifyRequest,
+    AdminUser, ListUsers, Login, Logout, Me, PathToken, PathUserId, Refresh, Register,
+    ResetPassword, ResetRequest, Verify, VerifyRequest,
 };
 use crate::Users;
 use crate::error::{BoxError, Error};
@@ -21,8 +21,10 @@ use crate::mail::BoxFuture;
 /// Routes (under the prefix, `/users` by default): `POST /register`,
 /// `/login`, `/refresh`, `/logout`, `/verify/request`, `/verify`,
 /// `/verify/{token}`, `/password-reset/request`, `/password-reset`,
-/// `/password-reset/{token}`, and `GET /me`. Anything else under the prefix
-/// is a problem+json 404 (or 405 for a known path).
+/// `/password-reset/{token}`; `GET`, `PATCH` and `DELETE /me`; and for
+/// superusers `GET /` (the user list) and `GET`, `PATCH`, `DELETE /{id}`.
+/// Anything else under the prefix is a problem+json 404 (or 405 for a known
+/// path).
 ///
 /// Served by plain hyper it needs nothing else; nested in axum with
 /// `nest_service("/users", …)`, set the prefix to `""` because axum strips
@@ -39,6 +41,8 @@ pub struct UsersService {
     reset_request: ResetRequest,
     reset_password: ResetPassword,
     me: Me,
+    list_users: ListUsers,
+    admin_user: AdminUser,
 }
 
 /// Which endpoint a path names.
@@ -52,11 +56,14 @@ enum Route {
     ResetRequest,
     ResetPassword(Option<String>),
     Me,
+    List,
+    User(crate::UserId),
 }
 
 impl Route {
     fn parse(path: &str) -> Option<Route> {
         Some(match path {
+            "" | "/" => Route::List,
             "/register" => Route::Register,
             "/login" => Route::Login,
             "/refresh" => Route::Refresh,
@@ -74,17 +81,30 @@ impl Route {
                 match base {
                     "/verify" => Route::Verify(Some(token.to_owned())),
                     "/password-reset" => Route::ResetPassword(Some(token.to_owned())),
+                    "" => Route::User(crate::UserId(uuid::Uuid::parse_str(token).ok()?)),
                     _ => return None,
                 }
             }
         })
     }
 
-    fn method(&self) -> Method {
+    fn methods(&self) -> &'static [Method] {
+        const POST: &[Method] = &[Method::POST];
+        const GET: &[Method] = &[Method::GET];
+        const ONE_USER: &[Method] = &[Method::GET, Method::PATCH, Method::DELETE];
         match self {
-            Route::Me => Method::GET,
-            _ => Method::POST,
+            Route::Me | Route::User(_) => ONE_USER,
+            Route::List => GET,
+            _ => POST,
         }
+    }
+
+    fn allow(&self) -> HeaderValue {
+        HeaderValue::from_static(match self.methods().len() {
+            1 if self.methods()[0] == Method::GET => "GET",
+            1 => "POST",
+            _ => "GET, PATCH, DELETE",
+        })
     }
 }
 
@@ -101,7 +121,9 @@ impl UsersService {
             verify: Verify::new(users.clone()),
             reset_request: ResetRequest::new(users.clone()),
             reset_password: ResetPassword::new(users.clone()),
-            me: Me::new(users),
+            me: Me::new(users.clone()),
+            list_users: ListUsers::new(users.clone()),
+            admin_user: AdminUser::new(users),
         }
     }
 
@@ -115,7 +137,7 @@ impl UsersService {
     /// The path relative to the prefix, if it is under the prefix.
     fn relative<'a>(&self, path: &'a str) -> Option<&'a str> {
         let rest = path.strip_prefix(self.prefix.as_str())?;
-        rest.starts_with('/').then_some(rest)
+        (rest.is_empty() || rest.starts_with('/')).then_some(rest)
     }
 }
 
@@ -138,12 +160,8 @@ where
         let Some(route) = route else {
             return Box::pin(async { Ok(Error::NotFound.into_response()) });
         };
-        if req.method() != route.method() {
-            let allow = HeaderValue::from_static(if route.method() == Method::GET {
-                "GET"
-            } else {
-                "POST"
-            });
+        if !route.methods().contains(req.method()) {
+            let allow = route.allow();
             return Box::pin(async move {
                 let mut res = Error::MethodNotAllowed.into_response();
                 res.headers_mut().insert(ALLOW, allow);
@@ -158,6 +176,11 @@ where
             Route::VerifyRequest => self.verify_request.call(req),
             Route::ResetRequest => self.reset_request.call(req),
             Route::Me => self.me.call(req),
+            Route::List => self.list_users.call(req),
+            Route::User(id) => {
+                req.extensions_mut().insert(PathUserId(id));
+                self.admin_user.call(req)
+            }
             Route::Verify(token) => {
                 if let Some(token) = token {
                     req.extensions_mut().insert(PathToken(token));

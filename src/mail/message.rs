@@ -13,6 +13,8 @@ pub enum EmailKind {
     PasswordReset,
     /// Confirms a new address for an existing account.
     EmailChange,
+    /// Tells the old address that a change to a new one was asked for.
+    EmailChangeNotice,
 }
 
 impl EmailKind {
@@ -22,6 +24,7 @@ impl EmailKind {
             EmailKind::Verify => "verify",
             EmailKind::PasswordReset => "password_reset",
             EmailKind::EmailChange => "email_change",
+            EmailKind::EmailChangeNotice => "email_change_notice",
         }
     }
 
@@ -31,6 +34,7 @@ impl EmailKind {
             "verify" => EmailKind::Verify,
             "password_reset" => EmailKind::PasswordReset,
             "email_change" => EmailKind::EmailChange,
+            "email_change_notice" => EmailKind::EmailChangeNotice,
             _ => return None,
         })
     }

@@ -3,7 +3,7 @@
 //!
 //! Each kind of email has three templates: `{name}.subject.txt`,
 //! `{name}.txt` and `{name}.html` (autoescaped), where `name` is `verify`,
-//! `password_reset` or `email_change`. Their context:
+//! `password_reset`, `email_change` or `email_change_notice`. Their context:
 //!
 //! | variable | value |
 //! |---|---|
@@ -12,6 +12,10 @@
 //! | `recipient` | the address the email goes to |
 //! | `expires_at` | when the link expires, RFC 3339 UTC |
 //! | `expires_in_minutes` | the same, in whole minutes from now |
+//! | `new_email` | `email_change_notice` only: the address asked for |
+//!
+//! `email_change_notice` goes to the old address when a change is asked
+//! for; it carries no link.
 
 use std::path::Path;
 
@@ -51,6 +55,18 @@ const EMBEDDED: &[(&str, &str)] = &[
     (
         "email_change.html",
         include_str!("../../templates/email_change.html"),
+    ),
+    (
+        "email_change_notice.subject.txt",
+        include_str!("../../templates/email_change_notice.subject.txt"),
+    ),
+    (
+        "email_change_notice.txt",
+        include_str!("../../templates/email_change_notice.txt"),
+    ),
+    (
+        "email_change_notice.html",
+        include_str!("../../templates/email_change_notice.html"),
     ),
 ];
 
@@ -96,6 +112,7 @@ fn template_name(kind: EmailKind) -> &'static str {
         EmailKind::Verify => "verify",
         EmailKind::PasswordReset => "password_reset",
         EmailKind::EmailChange => "email_change",
+        EmailKind::EmailChangeNotice => "email_change_notice",
     }
 }
 
@@ -165,6 +182,19 @@ impl Templates {
         link: &str,
         expires_at: OffsetDateTime,
     ) -> Result<Rendered, minijinja::Error> {
+        self.render_with(kind, app_name, recipient, link, expires_at, "")
+    }
+
+    /// [`render`](Self::render), with `new_email` for the change notice.
+    pub fn render_with(
+        &self,
+        kind: EmailKind,
+        app_name: &str,
+        recipient: &str,
+        link: &str,
+        expires_at: OffsetDateTime,
+        new_email: &str,
+    ) -> Result<Rendered, minijinja::Error> {
         let name = template_name(kind);
         let minutes = (expires_at - OffsetDateTime::now_utc())
             .whole_minutes()
@@ -179,6 +209,7 @@ impl Templates {
                 recipient => recipient,
                 expires_at => expires.clone(),
                 expires_in_minutes => minutes,
+                new_email => new_email,
             }
         };
         let text_ctx = ctx(Value::from(link));
@@ -245,6 +276,25 @@ mod tests {
             // HTML is escaped, text is not.
             assert!(r.html.contains("Acme &amp; Co"));
             assert!(r.text.contains("Acme & Co"));
+        }
+    }
+
+    #[test]
+    fn the_change_notice_names_the_new_address_and_carries_no_link() {
+        let t = Templates::embedded();
+        let r = t
+            .render_with(
+                EmailKind::EmailChangeNotice,
+                "App",
+                "old@example.com",
+                "",
+                OffsetDateTime::now_utc(),
+                "new@example.com",
+            )
+            .unwrap();
+        for part in [&r.text, &r.html] {
+            assert!(part.contains("new@example.com"));
+            assert!(!part.contains("http"));
         }
     }
 

@@ -484,7 +484,10 @@ macro_rules! store_conformance {
                 assert!(s.user_by_email(&u.email).await.unwrap().is_none());
                 let now = ::time::OffsetDateTime::now_utc();
                 assert!(s.session_with_user(sess.id, now).await.unwrap().is_none());
-                assert_eq!(s.rotate_refresh(digest(1), digest(2), now).await.unwrap(), Rotation::Unknown);
+                assert_eq!(
+                    s.rotate_refresh(digest(1), digest(2), now).await.unwrap(),
+                    Rotation::Unknown
+                );
                 s.create_user(&user("a@example.com"), None).await.unwrap();
             }
 
@@ -506,7 +509,10 @@ macro_rules! store_conformance {
                 let page = s.list_users(Some(ids[1]), 2).await.unwrap();
                 assert_eq!(page.iter().map(|u| u.id).collect::<Vec<_>>(), ids[2..4]);
                 let page = s.list_users(Some(ids[3]), 10).await.unwrap();
-                assert_eq!(page.iter().map(|u| u.id).collect::<Vec<_>>(), vec![ids[4], late.id]);
+                assert_eq!(
+                    page.iter().map(|u| u.id).collect::<Vec<_>>(),
+                    vec![ids[4], late.id]
+                );
             }
 
             #[::tokio::test]

@@ -28,6 +28,7 @@ pub struct UsersBuilder {
     reset_link: Option<LinkTemplate>,
     templates: Templates,
     outbox: OutboxConfig,
+    superuser: Option<(String, String)>,
     config: Config,
 }
 
@@ -44,6 +45,7 @@ impl UsersBuilder {
             reset_link: None,
             templates: Templates::embedded(),
             outbox: OutboxConfig::default(),
+            superuser: None,
             config: Config {
                 app_name: "tower-users".to_owned(),
                 access_ttl: time::Duration::minutes(15),
@@ -64,6 +66,7 @@ impl UsersBuilder {
                 reset_link: LinkTemplate::default_for("http://localhost:3000", "password-reset"),
                 verify_on_register: true,
                 lockout: super::LockoutPolicy::default(),
+                profile: None,
             },
         }
     }
@@ -199,10 +202,41 @@ impl UsersBuilder {
         self
     }
 
+    /// Custom user fields of type `T`: registration (and `PATCH /users/me`)
+    /// accept them beside the built-in fields, they must deserialize into
+    /// `T`, pass [`Hooks::validate_profile`](crate::Hooks::validate_profile),
+    /// and are stored and returned flattened in the user record. Without
+    /// it, extra fields are ignored.
+    pub fn with_profile<T: serde::Serialize + serde::de::DeserializeOwned + 'static>(
+        mut self,
+    ) -> Self {
+        self.config.profile = Some(super::profile::schema::<T>());
+        self
+    }
+
     /// Whether registering sends a verification email (default true).
     pub fn with_verify_on_register(mut self, send: bool) -> Self {
         self.config.verify_on_register = send;
         self
+    }
+
+    /// A superuser to create (or promote, if the password is the account's
+    /// own) when [`start`](Self::start) builds. `build` refuses it, since it
+    /// cannot wait for the store.
+    pub fn with_superuser(mut self, email: impl Into<String>, password: impl Into<String>) -> Self {
+        self.superuser = Some((email.into(), password.into()));
+        self
+    }
+
+    /// Builds, then creates or promotes the superuser set with
+    /// [`with_superuser`](Self::with_superuser), if any.
+    pub async fn start(mut self) -> Result<Users, crate::Error> {
+        let superuser = self.superuser.take();
+        let users = self.build().map_err(crate::Error::internal)?;
+        if let Some((email, password)) = superuser {
+            users.ensure_superuser(&email, &password).await?;
+        }
+        Ok(users)
     }
 
     /// Checks the settings and builds. Computes one argon2 hash (the dummy
@@ -210,6 +244,12 @@ impl UsersBuilder {
     /// runtime it also starts the outbox worker (otherwise it starts with
     /// the first queued email).
     pub fn build(self) -> Result<Users, ConfigError> {
+        if self.superuser.is_some() {
+            return Err(ConfigError::Invalid {
+                name: "superuser",
+                reason: "with_superuser needs `start().await`, which can create it".into(),
+            });
+        }
         let secret = self.secret.ok_or(ConfigError::MissingSecret)?;
         let tokens = Tokens::new(&secret, &self.audience)?;
         let mut config = self.config;

@@ -6,15 +6,20 @@
 //! in its own file: `registration`, `sessions`, `verification`,
 //! `password_reset`.
 
+mod account;
+mod admin;
 mod config;
 mod lockout;
 mod password_reset;
+mod profile;
 mod registration;
 mod sessions;
 mod verification;
 
 use std::sync::Arc;
 
+pub use account::AccountChange;
+pub use admin::{AdminChange, MAX_PAGE, UserPage};
 pub use config::UsersBuilder;
 pub use lockout::LockoutPolicy;
 pub use sessions::{Authenticated, TokenPair};
@@ -47,7 +52,7 @@ struct Inner {
 }
 
 /// Settings, all with secure defaults; set them through [`UsersBuilder`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Config {
     pub(crate) app_name: String,
     pub(crate) access_ttl: time::Duration,
@@ -64,12 +69,19 @@ pub(crate) struct Config {
     pub(crate) reset_link: LinkTemplate,
     pub(crate) verify_on_register: bool,
     pub(crate) lockout: LockoutPolicy,
+    pub(crate) profile: Option<profile::ProfileSchema>,
 }
 
 impl std::fmt::Debug for Users {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let c = &self.inner.config;
         f.debug_struct("Users")
-            .field("config", &self.inner.config)
+            .field("app_name", &c.app_name)
+            .field("access_ttl", &c.access_ttl)
+            .field("session_ttl", &c.session_ttl)
+            .field("policy", &c.policy)
+            .field("password_params", &c.password_params)
+            .field("lockout", &c.lockout)
             .finish_non_exhaustive()
     }
 }
@@ -118,13 +130,23 @@ impl Users {
         &*self.inner.store
     }
 
+    /// The built-in policy, then the app's `validate_password` hook.
+    async fn check_new_password(&self, password: &str, email: &Email) -> Result<(), Error> {
+        self.inner.config.policy.check(password, email)?;
+        self.inner
+            .hooks
+            .validate_password(password, email)
+            .await
+            .map_err(|message| Error::field("password", message))
+    }
+
     /// Reads user `id`, lets `change` check it and describe the update, and
     /// applies that as a compare-and-swap. If a concurrent write got there
     /// first, re-reads and re-checks (a few times), so no write is lost and
     /// every rule is checked against the state that is actually replaced.
-    async fn change_user<F>(&self, id: UserId, missing: Error, change: F) -> Result<User, Error>
+    async fn change_user<F>(&self, id: UserId, missing: Error, mut change: F) -> Result<User, Error>
     where
-        F: Fn(&User) -> Result<UserUpdate, Error>,
+        F: FnMut(&User) -> Result<UserUpdate, Error>,
     {
         let mut missing = Some(missing);
         for _ in 0..4 {

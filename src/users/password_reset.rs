@@ -39,7 +39,7 @@ impl Users {
         if !usable(&user) {
             return Err(Error::InvalidToken);
         }
-        self.inner.config.policy.check(new_password, &user.email)?;
+        self.check_new_password(new_password, &user.email).await?;
         let hash = self.inner.passwords.hash(new_password).await?;
         let spend = SpentToken {
             id: claims.jti,

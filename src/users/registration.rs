@@ -5,7 +5,7 @@ use crate::error::Error;
 use crate::password::Verified;
 use crate::store::UserUpdate;
 use crate::token::Purpose;
-use crate::user::{Email, User};
+use crate::user::{Email, Profile, User};
 
 impl Users {
     /// Registers a new user: normalizes the email, applies the password
@@ -13,16 +13,30 @@ impl Users {
     /// off with [`with_verify_on_register`](crate::UsersBuilder::with_verify_on_register).
     ///
     /// Fails with [`Error::Validation`] or [`Error::UserExists`].
-    #[tracing::instrument(skip_all, fields(user.id))]
     pub async fn register(&self, email: &str, password: &str) -> Result<User, Error> {
+        self.register_with_profile(email, password, Profile::new())
+            .await
+    }
+
+    /// [`register`](Self::register) with the app's custom fields (see
+    /// [`UsersBuilder::with_profile`](crate::UsersBuilder::with_profile)).
+    #[tracing::instrument(skip_all, fields(user.id))]
+    pub async fn register_with_profile(
+        &self,
+        email: &str,
+        password: &str,
+        profile: Profile,
+    ) -> Result<User, Error> {
         let email = Email::parse(email)?;
-        self.inner.config.policy.check(password, &email)?;
+        self.check_new_password(password, &email).await?;
+        let profile = self.accept_profile(profile).await?;
         // Cheap early answer; the store still enforces uniqueness atomically.
         if self.store().user_by_email(&email).await?.is_some() {
             return Err(Error::UserExists);
         }
         let hash = self.inner.passwords.hash(password).await?;
-        let user = User::new(email, hash);
+        let mut user = User::new(email, hash);
+        user.profile = profile;
         // The verification email is queued in the same transaction as the
         // user: both are on disk, or neither.
         let mail = if self.inner.config.verify_on_register {
@@ -69,7 +83,7 @@ impl Users {
             tracing::info!(user.id = %promoted.id, "promoted to superuser");
             return Ok(promoted);
         }
-        self.inner.config.policy.check(password, &email)?;
+        self.check_new_password(password, &email).await?;
         let mut user = User::new(email, self.inner.passwords.hash(password).await?);
         user.is_superuser = true;
         user.is_verified = true;

@@ -283,7 +283,8 @@ async fn unknown_routes_are_404_and_wrong_methods_405() {
     let s = server().await;
     let c = Client::new(s.addr);
     assert_problem(&c.get("/users/nope", None).await, 404, "NOT_FOUND");
-    assert_problem(&c.get("/users", None).await, 404, "NOT_FOUND");
+    assert_problem(&c.get("/users/not-a-uuid", None).await, 404, "NOT_FOUND");
+    assert_problem(&c.get("/users/me/extra", None).await, 404, "NOT_FOUND");
     let r = c.get("/users/login", None).await;
     assert_problem(&r, 405, "METHOD_NOT_ALLOWED");
     assert_eq!(r.headers["allow"], "POST");

@@ -1,22 +1,48 @@
-use http::StatusCode;
 use http::request::Parts;
+use http::{Method, StatusCode};
 
 use super::endpoint;
-use crate::Users;
-use crate::error::Error;
+use crate::error::{BoxError, Error};
 use crate::http::CurrentUser;
-use crate::http::problem::json;
+use crate::http::body::json_fields;
+use crate::http::problem::{empty, json};
+use crate::{AccountChange, Users};
 
 endpoint! {
-    /// `GET /me` with a bearer token: 200 and the caller's user record.
+    /// `/me` with a bearer token: `GET` returns the caller's record;
+    /// `PATCH` with `{"current_password", "password"?, "email"?, …custom
+    /// fields}` changes it; `DELETE` with `{"current_password"}` deletes the
+    /// account (204).
     Me => me
 }
 
-async fn me<B>(
-    users: Users,
-    parts: Parts,
-    _body: B,
-) -> Result<axum_core::response::Response, Error> {
-    let user = CurrentUser::from_parts(&parts, &users).await?;
-    Ok(json(StatusCode::OK, &user.record()))
+async fn me<B>(users: Users, parts: Parts, body: B) -> Result<axum_core::response::Response, Error>
+where
+    B: http_body::Body + Send,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let caller = CurrentUser::from_parts(&parts, &users).await?;
+    match parts.method {
+        Method::PATCH => {
+            let mut fields = json_fields(&parts, body, &users).await?;
+            let mut change = AccountChange::new(fields.string("current_password"));
+            change.password = fields.optional_string("password");
+            change.email = fields.optional_string("email");
+            change.profile = fields.rest();
+            fields.finish()?;
+            let user = users
+                .update_account(caller.id, caller.session(), change)
+                .await?;
+            Ok(json(StatusCode::OK, &user.record()))
+        }
+        Method::DELETE => {
+            let mut fields = json_fields(&parts, body, &users).await?;
+            let current = fields.string("current_password");
+            fields.finish()?;
+            users.delete_account(caller.id, &current).await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        _ => Ok(json(StatusCode::OK, &caller.record())),
+    }
 }

@@ -4,12 +4,14 @@
 //! router if that is all you want) and is infallible: every failure is a
 //! problem+json response. Handlers only decode, call [`Users`], and encode.
 
+mod admin;
 mod me;
 mod password_reset;
 mod registration;
 mod sessions;
 mod verification;
 
+pub use admin::{AdminUser, ListUsers, PathUserId};
 pub use me::Me;
 pub use password_reset::{ResetPassword, ResetRequest};
 pub use registration::Register;

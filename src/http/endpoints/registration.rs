@@ -8,7 +8,8 @@ use crate::http::body::json_fields;
 use crate::http::problem::json;
 
 endpoint! {
-    /// `POST /register` with `{"email", "password"}`: 201 and the user record.
+    /// `POST /register` with `{"email", "password", …custom fields}`: 201
+    /// and the user record.
     Register => register
 }
 
@@ -25,7 +26,11 @@ where
     let mut fields = json_fields(&parts, body, &users).await?;
     let email = fields.string("email");
     let password = fields.string("password");
+    // Anything else is the app's custom fields (ignored without a profile type).
+    let profile = fields.rest();
     fields.finish()?;
-    let user = users.register(&email, &password).await?;
+    let user = users
+        .register_with_profile(&email, &password, profile)
+        .await?;
     Ok(json(StatusCode::CREATED, &user.record()))
 }

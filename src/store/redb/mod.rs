@@ -229,7 +229,10 @@ fn remove_user_sessions(
     let mut sessions = tx.open_table(SESSIONS).map_err(backend)?;
     for id in ids {
         if Some(id) == keep {
-            let kept = sessions.get(id).map_err(backend)?.map(|r| decode_session(r.value()));
+            let kept = sessions
+                .get(id)
+                .map_err(backend)?
+                .map(|r| decode_session(r.value()));
             if let Some(mut session) = kept.transpose()? {
                 session.password_version = password_version;
                 sessions
@@ -357,7 +360,11 @@ impl Store for RedbStore {
         .await
     }
 
-    async fn list_users(&self, after: Option<UserId>, limit: usize) -> Result<Vec<User>, StoreError> {
+    async fn list_users(
+        &self,
+        after: Option<UserId>,
+        limit: usize,
+    ) -> Result<Vec<User>, StoreError> {
         use std::ops::Bound;
         let tx = self.db.begin_read().map_err(backend)?;
         let users = tx.open_table(USERS).map_err(backend)?;
@@ -366,7 +373,11 @@ impl Store for RedbStore {
             None => Bound::Unbounded,
         };
         let mut found = Vec::new();
-        for entry in users.range::<u128>((start, Bound::Unbounded)).map_err(backend)?.take(limit) {
+        for entry in users
+            .range::<u128>((start, Bound::Unbounded))
+            .map_err(backend)?
+            .take(limit)
+        {
             let (_, raw) = entry.map_err(backend)?;
             found.push(decode_user(raw.value())?);
         }

@@ -1,0 +1,113 @@
+use http::request::Parts;
+use http::{Method, StatusCode};
+use serde::Serialize;
+
+use super::endpoint;
+use crate::error::{BoxError, Error};
+use crate::http::CurrentUser;
+use crate::http::body::json_fields;
+use crate::http::problem::{empty, json};
+use crate::user::{UserId, UserRecord};
+use crate::{AdminChange, Users};
+
+/// The user id taken from the request path (`/users/{id}`), set by
+/// [`UsersService`](crate::UsersService) before it calls [`AdminUser`].
+#[derive(Debug, Clone, Copy)]
+pub struct PathUserId(pub UserId);
+
+endpoint! {
+    /// `GET /?limit=&cursor=` (superuser): a page of user records,
+    /// `{"users": [...], "next_cursor": ...}`.
+    ListUsers => list_users
+}
+
+endpoint! {
+    /// `/{id}` (superuser; see [`PathUserId`]): `GET` a user's record,
+    /// `PATCH` any of `is_active`, `is_verified`, `is_superuser`, `email`,
+    /// `password`, or `DELETE` it (204; 403 on one's own id).
+    AdminUser => admin_user
+}
+
+/// The default page size of `GET /users`.
+const DEFAULT_PAGE: usize = 50;
+
+async fn superuser(parts: &Parts, users: &Users) -> Result<CurrentUser, Error> {
+    let caller = CurrentUser::from_parts(parts, users).await?;
+    if !caller.is_superuser {
+        return Err(Error::Forbidden);
+    }
+    Ok(caller)
+}
+
+#[derive(Serialize)]
+struct Page {
+    users: Vec<UserRecord>,
+    next_cursor: Option<String>,
+}
+
+async fn list_users<B>(
+    users: Users,
+    parts: Parts,
+    _body: B,
+) -> Result<axum_core::response::Response, Error> {
+    superuser(&parts, &users).await?;
+    let query: Vec<(String, String)> = serde_urlencoded::from_str(parts.uri.query().unwrap_or(""))
+        .map_err(|_| Error::field("query", "malformed query string"))?;
+    let mut limit = DEFAULT_PAGE;
+    let mut cursor = None;
+    for (key, value) in query {
+        match key.as_str() {
+            "limit" => {
+                limit = value
+                    .parse()
+                    .map_err(|_| Error::field("limit", "limit must be a whole number"))?;
+            }
+            "cursor" if !value.is_empty() => cursor = Some(value),
+            _ => {}
+        }
+    }
+    let page = users.list_users(limit, cursor.as_deref()).await?;
+    Ok(json(
+        StatusCode::OK,
+        &Page {
+            users: page.users.iter().map(|u| u.record()).collect(),
+            next_cursor: page.next_cursor,
+        },
+    ))
+}
+
+async fn admin_user<B>(
+    users: Users,
+    parts: Parts,
+    body: B,
+) -> Result<axum_core::response::Response, Error>
+where
+    B: http_body::Body + Send,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let caller = superuser(&parts, &users).await?;
+    let PathUserId(id) = *parts
+        .extensions
+        .get::<PathUserId>()
+        .ok_or(Error::NotFound)?;
+    match parts.method {
+        Method::PATCH => {
+            let mut fields = json_fields(&parts, body, &users).await?;
+            let mut change = AdminChange::default();
+            change.is_active = fields.optional_bool("is_active");
+            change.is_verified = fields.optional_bool("is_verified");
+            change.is_superuser = fields.optional_bool("is_superuser");
+            change.email = fields.optional_string("email");
+            change.password = fields.optional_string("password");
+            fields.finish()?;
+            let user = users.admin_update(id, change).await?;
+            Ok(json(StatusCode::OK, &user.record()))
+        }
+        Method::DELETE => {
+            users.admin_delete(caller.id, id).await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        _ => Ok(json(StatusCode::OK, &users.get_user(id).await?.record())),
+    }
+}

@@ -1,0 +1,219 @@
+//! Self-service account management: change password, email or custom
+//! fields (`PATCH /users/me`) and delete the account (`DELETE /users/me`).
+//! Both require the current password.
+
+use super::Users;
+use crate::error::Error;
+use crate::mail::{EmailKind, OutgoingEmail};
+use crate::password::Verified;
+use crate::store::{QueuedEmail, SessionId, UserUpdate};
+use crate::user::{Email, Profile, User, UserId};
+
+/// What `PATCH /users/me` asks for.
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub struct AccountChange {
+    /// The password the user has now; required for any change.
+    pub current_password: String,
+    /// A new password.
+    pub password: Option<String>,
+    /// A new email: it becomes the login only once confirmed through the
+    /// link sent to it.
+    pub email: Option<String>,
+    /// Custom fields to set (merged into the stored ones).
+    pub profile: Profile,
+}
+
+impl AccountChange {
+    /// A change authorized by `current_password`; set the fields to change.
+    pub fn new(current_password: impl Into<String>) -> Self {
+        AccountChange {
+            current_password: current_password.into(),
+            ..AccountChange::default()
+        }
+    }
+}
+
+impl std::fmt::Debug for AccountChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountChange")
+            .field("password", &self.password.as_ref().map(|_| "REDACTED"))
+            .field("email", &self.email)
+            .field("profile", &self.profile)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Users {
+    /// Checks the caller's current password, counting failures toward the
+    /// account's lockout like logins do.
+    async fn check_current_password(&self, user: &User, password: &str) -> Result<(), Error> {
+        let key = user.email.as_str();
+        self.check_lockout(key).await?;
+        let verified = self
+            .inner
+            .passwords
+            .verify(password, Some(&user.password_hash))
+            .await?;
+        if verified == Verified::No {
+            self.record_failure(key).await?;
+            return Err(Error::InvalidCredentials);
+        }
+        self.clear_failures(key).await
+    }
+
+    /// Applies `change` to the account `id`, called from `session`.
+    ///
+    /// A new password bumps `password_version`: every other session and
+    /// every outstanding verify/reset token dies, the calling session stays.
+    /// A new email goes pending: a confirmation link goes to it, a notice to
+    /// the old address, and nothing else changes until the link is used.
+    #[tracing::instrument(skip_all, fields(user.id = %id))]
+    pub async fn update_account(
+        &self,
+        id: UserId,
+        session: SessionId,
+        change: AccountChange,
+    ) -> Result<User, Error> {
+        let user = self.store().user(id).await?.ok_or(Error::Unauthorized)?;
+        self.check_current_password(&user, &change.current_password)
+            .await?;
+        let new_email = match &change.email {
+            Some(raw) => {
+                let email = Email::parse(raw)?;
+                if email == user.email {
+                    None
+                } else if self.store().user_by_email(&email).await?.is_some() {
+                    return Err(Error::UserExists);
+                } else {
+                    Some(email)
+                }
+            }
+            None => None,
+        };
+        let new_hash = match &change.password {
+            Some(password) => {
+                self.check_new_password(password, &user.email).await?;
+                Some(self.inner.passwords.hash(password).await?)
+            }
+            None => None,
+        };
+        let profile = if change.profile.is_empty() {
+            None
+        } else {
+            let mut merged = user.profile.clone();
+            merged.extend(change.profile.clone());
+            Some(self.accept_profile(merged).await?)
+        };
+        let mut before = None;
+        let after = self
+            .change_user(id, Error::Unauthorized, |current| {
+                before = Some(current.clone());
+                let mut next = current.clone();
+                if let Some(profile) = &profile {
+                    next.profile = profile.clone();
+                }
+                let mut mails = Vec::new();
+                if let Some(email) = &new_email {
+                    next.pending_email = Some(email.clone());
+                    mails = self.email_change_mails(current, email)?;
+                }
+                let mut update = if let Some(hash) = &new_hash {
+                    next.password_hash = hash.clone();
+                    next.password_version += 1;
+                    UserUpdate::new(current, next).revoking_sessions_except(session)
+                } else {
+                    UserUpdate::new(current, next)
+                };
+                for mail in mails {
+                    update = update.queuing(mail);
+                }
+                Ok(update)
+            })
+            .await?;
+        if new_email.is_some() {
+            self.inner.outbox.doorbell().notify_one();
+        }
+        if let Some(before) = &before {
+            self.inner.hooks.after_update(before, &after).await;
+        }
+        tracing::info!(
+            password = new_hash.is_some(),
+            email = new_email.is_some(),
+            "account updated"
+        );
+        Ok(after)
+    }
+
+    /// The confirmation link for `new` and the notice to the old address.
+    fn email_change_mails(&self, user: &User, new: &Email) -> Result<Vec<QueuedEmail>, Error> {
+        let cfg = &self.inner.config;
+        let (token, claims) = self
+            .inner
+            .tokens
+            .issue_email_change(user, new.as_str(), cfg.verify_ttl)
+            .map_err(Error::internal)?;
+        let link = cfg.verify_link.render(&token);
+        let expires = claims.expires_at();
+        let t = &self.inner.templates;
+        let confirm = t
+            .render(
+                EmailKind::EmailChange,
+                &cfg.app_name,
+                new.as_str(),
+                &link,
+                expires,
+            )
+            .map_err(Error::internal)?;
+        let notice = t
+            .render_with(
+                EmailKind::EmailChangeNotice,
+                &cfg.app_name,
+                user.email.as_str(),
+                "",
+                expires,
+                new.as_str(),
+            )
+            .map_err(Error::internal)?;
+        let mail = |kind, to: &str, r: crate::mail::Rendered, link: &str| {
+            QueuedEmail::new(OutgoingEmail::new(
+                uuid::Uuid::now_v7(),
+                kind,
+                to,
+                r.subject,
+                r.text,
+                r.html,
+                link,
+                expires,
+            ))
+        };
+        Ok(vec![
+            mail(EmailKind::EmailChange, new.as_str(), confirm, &link),
+            mail(
+                EmailKind::EmailChangeNotice,
+                user.email.as_str(),
+                notice,
+                "",
+            ),
+        ])
+    }
+
+    /// Deletes the account `id` after checking its current password: the
+    /// user and every session go in one write.
+    pub async fn delete_account(&self, id: UserId, current_password: &str) -> Result<(), Error> {
+        let user = self.store().user(id).await?.ok_or(Error::Unauthorized)?;
+        self.check_current_password(&user, current_password).await?;
+        self.delete_user_record(&user).await
+    }
+
+    /// Runs the delete hooks around the store's delete.
+    pub(super) async fn delete_user_record(&self, user: &User) -> Result<(), Error> {
+        self.inner.hooks.before_delete(user).await?;
+        if !self.store().delete_user(user.id).await? {
+            return Err(Error::NotFound);
+        }
+        tracing::info!(user.id = %user.id, "user deleted");
+        self.inner.hooks.after_delete(user).await;
+        Ok(())
+    }
+}
