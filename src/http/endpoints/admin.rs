@@ -94,12 +94,13 @@ where
     match parts.method {
         Method::PATCH => {
             let mut fields = json_fields(&parts, body, &users).await?;
-            let mut change = AdminChange::default();
-            change.is_active = fields.optional_bool("is_active");
-            change.is_verified = fields.optional_bool("is_verified");
-            change.is_superuser = fields.optional_bool("is_superuser");
-            change.email = fields.optional_string("email");
-            change.password = fields.optional_string("password");
+            let change = AdminChange {
+                is_active: fields.optional_bool("is_active"),
+                is_verified: fields.optional_bool("is_verified"),
+                is_superuser: fields.optional_bool("is_superuser"),
+                email: fields.optional_string("email"),
+                password: fields.optional_string("password"),
+            };
             fields.finish()?;
             let user = users.admin_update(id, change).await?;
             Ok(json(StatusCode::OK, &user.record()))
