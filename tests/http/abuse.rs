@@ -145,7 +145,8 @@ async fn unknown_emails_lock_exactly_like_known_ones() {
         assert_eq!(k.body, u.body);
     }
     assert_problem(&known[5], 429, "RATE_LIMITED");
-    assert_eq!(retry_after(&known[5]), retry_after(&unknown[5]));
+    // Equal, but for a second boundary crossed between the two requests.
+    assert!(retry_after(&known[5]).abs_diff(retry_after(&unknown[5])) <= 1);
 }
 
 #[tokio::test]

@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, dead_code)]
 
 mod abuse;
+mod account;
+mod admin;
 mod common;
 mod mail;
 mod malformed;

@@ -270,3 +270,32 @@ async fn mail_pending_when_the_server_dies_is_delivered_after_restart() {
         "{subjects:?}"
     );
 }
+
+#[tokio::test]
+async fn the_profile_example_stores_and_returns_display_name() {
+    let running = start("profile", &[]);
+    let c = Client::new(running.addr);
+    let r = c
+        .post_json(
+            "/users/register",
+            serde_json::json!({"email": "ann@example.com", "password": "correct horse battery", "display_name": "Ann"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    assert_eq!(r.json()["display_name"], "Ann");
+    let token = c
+        .login("ann@example.com", "correct horse battery")
+        .await
+        .json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(&c.get("/hello", Some(&token)).await.body[..], b"hello Ann");
+    let r = c
+        .post_json(
+            "/users/register",
+            serde_json::json!({"email": "bo@example.com", "password": "correct horse battery", "display_name": ""}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+}

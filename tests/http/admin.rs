@@ -1,0 +1,245 @@
+//! The admin routes over real HTTP: superusers only.
+
+use http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::common::{Client, TestServer, assert_problem, server};
+
+async fn admin(s: &TestServer, c: &Client) -> String {
+    s.users
+        .ensure_superuser("admin@example.com", "kettle staple zebra")
+        .await
+        .unwrap();
+    c.login("admin@example.com", "kettle staple zebra")
+        .await
+        .json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn id_of(c: &Client, token: &str) -> String {
+    c.get("/users/me", Some(token)).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn non_superusers_are_refused_on_every_admin_route() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    let (token, _) = c
+        .signed_up("plain@example.com", "correct horse battery")
+        .await;
+    let id = id_of(&c, &token).await;
+    let path = format!("/users/{id}");
+    let calls = [
+        (Method::GET, "/users?limit=5".to_owned(), None),
+        (Method::GET, path.clone(), None),
+        (
+            Method::PATCH,
+            path.clone(),
+            Some(json!({"is_superuser": true})),
+        ),
+        (Method::DELETE, path.clone(), None),
+    ];
+    for (method, p, body) in calls {
+        let r = c
+            .request(method.clone(), &p, Some(&token), body.clone())
+            .await;
+        assert_problem(&r, 403, "FORBIDDEN");
+        let r = c.request(method, &p, None, body).await;
+        assert_problem(&r, 401, "UNAUTHORIZED");
+    }
+    assert_eq!(
+        c.get("/users/me", Some(&token)).await.json()["is_superuser"],
+        false
+    );
+}
+
+#[tokio::test]
+async fn the_user_list_pages_stably_past_one_page() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    let token = admin(&s, &c).await;
+    for i in 0..7 {
+        c.register(&format!("u{i}@example.com"), "correct horse battery")
+            .await;
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &cursor {
+            Some(cur) => format!("/users?limit=3&cursor={cur}"),
+            None => "/users?limit=3".to_owned(),
+        };
+        let page = c.get(&path, Some(&token)).await;
+        assert_eq!(page.status, StatusCode::OK, "{:?}", page.json());
+        let j = page.json();
+        let users = j["users"].as_array().unwrap();
+        assert!(users.len() <= 3);
+        for u in users {
+            assert!(u.get("password_hash").is_none());
+            seen.push(u["email"].as_str().unwrap().to_owned());
+        }
+        pages += 1;
+        if pages == 1 {
+            // Added while paging: comes last, nothing is skipped or repeated.
+            c.register("late@example.com", "correct horse battery")
+                .await;
+        }
+        match j["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 9, "{seen:?}");
+    assert_eq!(seen.first().unwrap(), "admin@example.com");
+    assert_eq!(seen.last().unwrap(), "late@example.com");
+    let mut unique = seen.clone();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len());
+    for bad in [
+        "/users?limit=0",
+        "/users?limit=501",
+        "/users?limit=x",
+        "/users?cursor=nope",
+    ] {
+        assert_problem(&c.get(bad, Some(&token)).await, 422, "VALIDATION_ERROR");
+    }
+}
+
+#[tokio::test]
+async fn admins_read_change_and_delete_users() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    let token = admin(&s, &c).await;
+    let (user_token, user_refresh) = c
+        .signed_up("target@example.com", "correct horse battery")
+        .await;
+    let id = id_of(&c, &user_token).await;
+    let path = format!("/users/{id}");
+
+    let r = c.get(&path, Some(&token)).await;
+    assert_eq!(r.json()["email"], "target@example.com");
+    assert_problem(
+        &c.get("/users/01936f6e-8d2a-7c3b-9e51-6a1f0c2d3e4f", Some(&token))
+            .await,
+        404,
+        "NOT_FOUND",
+    );
+
+    let r = c
+        .request(
+            Method::PATCH,
+            &path,
+            Some(&token),
+            Some(json!({"is_verified": true, "is_superuser": true})),
+        )
+        .await;
+    assert_eq!(
+        (
+            r.json()["is_verified"].clone(),
+            r.json()["is_superuser"].clone()
+        ),
+        (json!(true), json!(true))
+    );
+    let r = c
+        .request(
+            Method::PATCH,
+            &path,
+            Some(&token),
+            Some(json!({"is_active": "no"})),
+        )
+        .await;
+    assert_problem(&r, 422, "VALIDATION_ERROR");
+    let r = c
+        .request(
+            Method::PATCH,
+            &path,
+            Some(&token),
+            Some(json!({"email": "admin@example.com"})),
+        )
+        .await;
+    assert_problem(&r, 409, "USER_EXISTS");
+
+    // Deactivating ends the user's sessions at once.
+    let r = c
+        .request(
+            Method::PATCH,
+            &path,
+            Some(&token),
+            Some(json!({"is_active": false})),
+        )
+        .await;
+    assert_eq!(r.json()["is_active"], false);
+    assert_ne!(
+        c.get("/users/me", Some(&user_token)).await.status,
+        StatusCode::OK
+    );
+    let r = c
+        .post_json("/users/refresh", json!({"refresh_token": user_refresh}))
+        .await;
+    assert_problem(&r, 400, "INVALID_TOKEN");
+    assert_problem(
+        &c.login("target@example.com", "correct horse battery").await,
+        403,
+        "INACTIVE_USER",
+    );
+
+    // Reactivate with a new password and email.
+    let r = c
+        .request(Method::PATCH, &path, Some(&token), Some(json!({"is_active": true, "email": "moved@example.com", "password": "chosen by admin"})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    assert_eq!(
+        c.login("moved@example.com", "chosen by admin").await.status,
+        StatusCode::OK
+    );
+
+    let admin_id = id_of(&c, &token).await;
+    let r = c
+        .request(
+            Method::DELETE,
+            &format!("/users/{admin_id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_problem(&r, 403, "FORBIDDEN");
+    let r = c.request(Method::DELETE, &path, Some(&token), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_problem(&c.get(&path, Some(&token)).await, 404, "NOT_FOUND");
+    assert_problem(
+        &c.request(Method::DELETE, &path, Some(&token), None).await,
+        404,
+        "NOT_FOUND",
+    );
+}
+
+#[tokio::test]
+async fn a_deactivated_users_token_is_refused() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    let token = admin(&s, &c).await;
+    let (user_token, _) = c
+        .signed_up("off@example.com", "correct horse battery")
+        .await;
+    let id = id_of(&c, &user_token).await;
+    c.request(
+        Method::PATCH,
+        &format!("/users/{id}"),
+        Some(&token),
+        Some(json!({"is_active": false})),
+    )
+    .await;
+    let r = c.get("/users/me", Some(&user_token)).await;
+    assert!(
+        r.status == StatusCode::UNAUTHORIZED || r.status == StatusCode::FORBIDDEN,
+        "{:?}",
+        r.status
+    );
+    assert!(!c.get("/hello", Some(&user_token)).await.status.is_success());
+}
