@@ -6,6 +6,7 @@ mod abuse;
 mod account;
 mod admin;
 mod common;
+mod jwt_attacks;
 mod mail;
 mod malformed;
 mod password_reset;
