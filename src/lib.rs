@@ -74,7 +74,7 @@ pub mod http;
 pub mod mail;
 mod password;
 pub mod store;
-mod token;
+pub mod token;
 mod user;
 mod users;
 

@@ -5,6 +5,23 @@
 //! or `none`, fails before its claims are looked at. Verify and reset tokens
 //! carry the user's `password_version`, so a password change kills them.
 //! Refresh tokens are 256 random bits; only their SHA-256 digest is stored.
+//!
+//! [`Users`](crate::Users) uses these internally; [`Tokens`] is public so a
+//! service that shares the secret can check tokens without the store (it
+//! then cannot see revocation), and for benchmarks and fuzzing.
+//!
+//! ```
+//! use tower_users::token::{Purpose, Tokens};
+//! use tower_users::{Email, User};
+//!
+//! let tokens = Tokens::new(&[7u8; 32], "tower-users").unwrap();
+//! let user = User::new(Email::parse("a@example.com").unwrap(), String::new());
+//! let (jwt, _) = tokens
+//!     .issue(Purpose::Access, &user, time::Duration::minutes(15), None)
+//!     .unwrap();
+//! assert_eq!(tokens.decode(&jwt, Purpose::Access).unwrap().user_id(), user.id);
+//! assert!(tokens.decode(&jwt, Purpose::Reset).is_err());
+//! ```
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -41,11 +58,17 @@ pub enum Purpose {
 
 /// The claims of every JWT tower-users issues.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Claims {
+#[non_exhaustive]
+pub struct Claims {
+    /// The user's id.
     pub sub: Uuid,
+    /// What the token is for.
     pub typ: Purpose,
+    /// The audience: the app the token was made for.
     pub aud: String,
+    /// Issued at (unix seconds).
     pub iat: i64,
+    /// Expires at (unix seconds).
     pub exp: i64,
     /// Unique id: spent-token records key on it.
     pub jti: Uuid,
@@ -65,28 +88,45 @@ pub(crate) struct Claims {
 /// Why a token was refused. Deliberately coarse: callers map every variant
 /// to one public error, so the reason only reaches logs.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub(crate) enum TokenError {
+#[non_exhaustive]
+pub enum TokenError {
+    /// Longer than [`MAX_TOKEN_LEN`]: refused before any decoding.
     #[error("token too long")]
     TooLong,
+    /// Malformed, forged (bad signature or algorithm), expired, not yet
+    /// valid, or for another audience.
     #[error("token malformed, forged or expired")]
     Invalid,
+    /// A genuine token of another purpose.
     #[error("token of another purpose")]
     WrongPurpose,
+    /// The header names a key id, key URL, certificate or critical
+    /// extension: never issued here.
     #[error("token header carries a forbidden field")]
     ForbiddenHeader,
 }
 
-/// Signs and checks tokens with one secret.
+/// Signs and checks tokens with one secret (HS256, pinned).
 #[derive(Clone)]
-pub(crate) struct Tokens {
+pub struct Tokens {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
     audience: String,
 }
 
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens")
+            .field("audience", &self.audience)
+            .field("keys", &"REDACTED")
+            .finish()
+    }
+}
+
 impl Tokens {
-    pub(crate) fn new(secret: &[u8], audience: &str) -> Result<Self, ConfigError> {
+    /// Signs with `secret` (at least [`MIN_SECRET_LEN`] bytes) for `audience`.
+    pub fn new(secret: &[u8], audience: &str) -> Result<Self, ConfigError> {
         if secret.len() < MIN_SECRET_LEN {
             return Err(ConfigError::SecretTooShort(secret.len()));
         }
@@ -104,8 +144,9 @@ impl Tokens {
         })
     }
 
-    /// Issues a token of `purpose` for `user`, valid for `ttl`.
-    pub(crate) fn issue(
+    /// Issues a token of `purpose` for `user`, valid for `ttl`; access
+    /// tokens name their `session`.
+    pub fn issue(
         &self,
         purpose: Purpose,
         user: &User,
@@ -156,8 +197,9 @@ impl Tokens {
         Ok((token, claims))
     }
 
-    /// Checks signature, algorithm, audience, expiry and purpose.
-    pub(crate) fn decode(&self, token: &str, purpose: Purpose) -> Result<Claims, TokenError> {
+    /// Checks length, signature, algorithm, header, audience, expiry and
+    /// purpose, and returns the claims.
+    pub fn decode(&self, token: &str, purpose: Purpose) -> Result<Claims, TokenError> {
         self.decode_any(token, &[purpose])
     }
 
@@ -193,11 +235,13 @@ impl Tokens {
 }
 
 impl Claims {
-    pub(crate) fn user_id(&self) -> UserId {
+    /// The user the token is about.
+    pub fn user_id(&self) -> UserId {
         UserId(self.sub)
     }
 
-    pub(crate) fn expires_at(&self) -> OffsetDateTime {
+    /// When the token expires.
+    pub fn expires_at(&self) -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp(self.exp).unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 }
