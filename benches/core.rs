@@ -11,6 +11,7 @@
 //! ```
 
 #![allow(missing_docs)] // criterion_group! generates a public fn
+#![allow(clippy::unwrap_used)]
 
 use std::hint::black_box;
 use std::time::Duration;
