@@ -16,6 +16,7 @@
 //! `RUST_LOG`.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum_core::body::Body;
@@ -113,8 +114,8 @@ fn app(users: Users) -> Result<App, BoxError> {
     Ok(App { users, lifecycle })
 }
 
-async fn route(app: App, req: Request<Incoming>) -> Result<Response, Infallible> {
-    let users = app.users;
+async fn route(app: Arc<App>, req: Request<Incoming>) -> Result<Response, Infallible> {
+    let users = &app.users;
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") => Ok(Response::new(Body::from("ok"))),
         (&Method::GET, "/hello") => {
@@ -133,7 +134,7 @@ async fn route(app: App, req: Request<Incoming>) -> Result<Response, Infallible>
             })
         }
         (_, path) if path == "/users" || path.starts_with("/users/") => {
-            app.lifecycle.oneshot(req).await
+            app.lifecycle.clone().oneshot(req).await
         }
         _ => Ok(tower_users::Error::NotFound.into_response()),
     }
@@ -167,7 +168,8 @@ async fn main() -> Result<(), BoxError> {
         .init();
 
     let users = build_users().await?;
-    let app = app(users.clone())?;
+    // Shared by every connection and request: one Arc to clone.
+    let app = Arc::new(app(users.clone())?);
     let listener = tokio::net::TcpListener::bind(env("TOWER_USERS_BIND", "127.0.0.1:3000")).await?;
     let addr = listener.local_addr()?;
     tracing::info!("listening on http://{addr}");

@@ -1,6 +1,7 @@
 //! [`UsersService`]: every endpoint under one prefix, routed by method and path.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum_core::response::{IntoResponse, Response};
@@ -31,6 +32,13 @@ use crate::mail::BoxFuture;
 /// it.
 #[derive(Clone, Debug)]
 pub struct UsersService {
+    // Shared: cloning the service (once per request in most servers) is one
+    // reference-count increment.
+    inner: Arc<Endpoints>,
+}
+
+#[derive(Debug)]
+struct Endpoints {
     prefix: String,
     register: Register,
     login: Login,
@@ -43,6 +51,7 @@ pub struct UsersService {
     me: Me,
     list_users: ListUsers,
     admin_user: AdminUser,
+    users: Users,
 }
 
 /// Which endpoint a path names.
@@ -111,8 +120,12 @@ impl Route {
 impl UsersService {
     /// All endpoints for `users`, under `/users`.
     pub fn new(users: Users) -> Self {
-        UsersService {
-            prefix: "/users".to_owned(),
+        Self::with_endpoints("/users".to_owned(), users)
+    }
+
+    fn with_endpoints(prefix: String, users: Users) -> Self {
+        let inner = Endpoints {
+            prefix,
             register: Register::new(users.clone()),
             login: Login::new(users.clone()),
             refresh: Refresh::new(users.clone()),
@@ -123,20 +136,24 @@ impl UsersService {
             reset_password: ResetPassword::new(users.clone()),
             me: Me::new(users.clone()),
             list_users: ListUsers::new(users.clone()),
-            admin_user: AdminUser::new(users),
+            admin_user: AdminUser::new(users.clone()),
+            users,
+        };
+        UsersService {
+            inner: Arc::new(inner),
         }
     }
 
     /// Serves the endpoints under `prefix` (`""` for none) instead.
     #[must_use]
-    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into().trim_end_matches('/').to_owned();
-        self
+    pub fn with_prefix(self, prefix: impl Into<String>) -> Self {
+        let prefix = prefix.into().trim_end_matches('/').to_owned();
+        Self::with_endpoints(prefix, self.inner.users.clone())
     }
 
     /// The path relative to the prefix, if it is under the prefix.
     fn relative<'a>(&self, path: &'a str) -> Option<&'a str> {
-        let rest = path.strip_prefix(self.prefix.as_str())?;
+        let rest = path.strip_prefix(self.inner.prefix.as_str())?;
         (rest.is_empty() || rest.starts_with('/')).then_some(rest)
     }
 }
@@ -169,29 +186,29 @@ where
             });
         }
         match route {
-            Route::Register => self.register.call(req),
-            Route::Login => self.login.call(req),
-            Route::Refresh => self.refresh.call(req),
-            Route::Logout => self.logout.call(req),
-            Route::VerifyRequest => self.verify_request.call(req),
-            Route::ResetRequest => self.reset_request.call(req),
-            Route::Me => self.me.call(req),
-            Route::List => self.list_users.call(req),
+            Route::Register => self.inner.register.respond(req),
+            Route::Login => self.inner.login.respond(req),
+            Route::Refresh => self.inner.refresh.respond(req),
+            Route::Logout => self.inner.logout.respond(req),
+            Route::VerifyRequest => self.inner.verify_request.respond(req),
+            Route::ResetRequest => self.inner.reset_request.respond(req),
+            Route::Me => self.inner.me.respond(req),
+            Route::List => self.inner.list_users.respond(req),
             Route::User(id) => {
                 req.extensions_mut().insert(PathUserId(id));
-                self.admin_user.call(req)
+                self.inner.admin_user.respond(req)
             }
             Route::Verify(token) => {
                 if let Some(token) = token {
                     req.extensions_mut().insert(PathToken(token));
                 }
-                self.verify.call(req)
+                self.inner.verify.respond(req)
             }
             Route::ResetPassword(token) => {
                 if let Some(token) = token {
                     req.extensions_mut().insert(PathToken(token));
                 }
-                self.reset_password.call(req)
+                self.inner.reset_password.respond(req)
             }
         }
     }

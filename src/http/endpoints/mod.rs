@@ -64,6 +64,21 @@ macro_rules! endpoint {
             }
 
             fn call(&mut self, req: http::Request<B>) -> Self::Future {
+                self.respond(req)
+            }
+        }
+
+        impl $name {
+            /// Answers `req`; what `Service::call` does, without `&mut`.
+            pub(crate) fn respond<B>(
+                &self,
+                req: http::Request<B>,
+            ) -> $crate::mail::BoxFuture<'static, Result<axum_core::response::Response, std::convert::Infallible>>
+            where
+                B: http_body::Body + Send + 'static,
+                B::Data: Send,
+                B::Error: Into<$crate::BoxError>,
+            {
                 let users = self.users.clone();
                 Box::pin(async move {
                     let (parts, body) = req.into_parts();

@@ -2,6 +2,9 @@
 //!
 //! A private serde mirror keeps the storage format apart from the public
 //! types, so a field added to `User` is a deliberate format change here.
+//! Users and sessions are read on every authenticated request, so they are
+//! postcard (compact, fast); outbox rows are JSON. Each postcard record
+//! starts with a format version.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -11,8 +14,12 @@ use crate::mail::{EmailKind, OutgoingEmail};
 use crate::store::{QueuedEmail, Session, SessionId, StoreError};
 use crate::user::{Email, Profile, User, UserId};
 
+/// The current postcard record format.
+const FORMAT: u8 = 1;
+
 #[derive(Serialize, Deserialize)]
 struct StoredUser {
+    format: u8,
     id: Uuid,
     email: String,
     password_hash: String,
@@ -21,14 +28,15 @@ struct StoredUser {
     is_verified: bool,
     is_superuser: bool,
     created_at: i64,
-    #[serde(default)]
     pending_email: Option<String>,
-    #[serde(default)]
-    profile: Profile,
+    /// The custom fields as a JSON object ("" when there are none):
+    /// postcard cannot hold free-form JSON values.
+    profile: String,
 }
 
 #[derive(Serialize, Deserialize)]
 struct StoredSession {
+    format: u8,
     id: Uuid,
     user_id: Uuid,
     password_version: u64,
@@ -45,7 +53,13 @@ fn time_from(unix: i64, what: &str) -> Result<OffsetDateTime, StoreError> {
 }
 
 pub(super) fn encode_user(user: &User) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(&StoredUser {
+    let profile = if user.profile.is_empty() {
+        String::new()
+    } else {
+        serde_json::to_string(&user.profile).map_err(StoreError::backend)?
+    };
+    postcard::to_allocvec(&StoredUser {
+        format: FORMAT,
         id: user.id.0,
         email: user.email.as_str().to_owned(),
         password_hash: user.password_hash.clone(),
@@ -55,13 +69,21 @@ pub(super) fn encode_user(user: &User) -> Result<Vec<u8>, StoreError> {
         is_superuser: user.is_superuser,
         created_at: user.created_at.unix_timestamp(),
         pending_email: user.pending_email.as_ref().map(|e| e.as_str().to_owned()),
-        profile: user.profile.clone(),
+        profile,
     })
     .map_err(StoreError::backend)
 }
 
 pub(super) fn decode_user(bytes: &[u8]) -> Result<User, StoreError> {
-    let s: StoredUser = serde_json::from_slice(bytes).map_err(|_| corrupt("user"))?;
+    let s: StoredUser = postcard::from_bytes(bytes).map_err(|_| corrupt("user"))?;
+    if s.format != FORMAT {
+        return Err(corrupt("user"));
+    }
+    let profile: Profile = if s.profile.is_empty() {
+        Profile::new()
+    } else {
+        serde_json::from_str(&s.profile).map_err(|_| corrupt("user"))?
+    };
     Ok(User {
         id: UserId(s.id),
         email: Email::from_stored(s.email),
@@ -72,12 +94,13 @@ pub(super) fn decode_user(bytes: &[u8]) -> Result<User, StoreError> {
         is_superuser: s.is_superuser,
         created_at: time_from(s.created_at, "user")?,
         pending_email: s.pending_email.map(Email::from_stored),
-        profile: s.profile,
+        profile,
     })
 }
 
 pub(super) fn encode_session(session: &Session) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(&StoredSession {
+    postcard::to_allocvec(&StoredSession {
+        format: FORMAT,
         id: session.id.0,
         user_id: session.user_id.0,
         password_version: session.password_version,
@@ -88,7 +111,10 @@ pub(super) fn encode_session(session: &Session) -> Result<Vec<u8>, StoreError> {
 }
 
 pub(super) fn decode_session(bytes: &[u8]) -> Result<Session, StoreError> {
-    let s: StoredSession = serde_json::from_slice(bytes).map_err(|_| corrupt("session"))?;
+    let s: StoredSession = postcard::from_bytes(bytes).map_err(|_| corrupt("session"))?;
+    if s.format != FORMAT {
+        return Err(corrupt("session"));
+    }
     Ok(Session {
         id: SessionId(s.id),
         user_id: UserId(s.user_id),

@@ -3,13 +3,13 @@
 
 use redb::{MultimapTableDefinition, TableDefinition};
 
-/// user id → encoded user.
-pub(super) const USERS: TableDefinition<u128, &[u8]> = TableDefinition::new("users_v1");
+/// user id → encoded user (postcard).
+pub(super) const USERS: TableDefinition<u128, &[u8]> = TableDefinition::new("users_v2");
 /// normalized email → user id: the uniqueness index.
 pub(super) const USERS_BY_EMAIL: TableDefinition<&str, u128> =
     TableDefinition::new("users_by_email_v1");
-/// session id → encoded session.
-pub(super) const SESSIONS: TableDefinition<u128, &[u8]> = TableDefinition::new("sessions_v1");
+/// session id → encoded session (postcard).
+pub(super) const SESSIONS: TableDefinition<u128, &[u8]> = TableDefinition::new("sessions_v2");
 /// user id → its session ids, so a password change can end them all.
 pub(super) const USER_SESSIONS: MultimapTableDefinition<u128, u128> =
     MultimapTableDefinition::new("user_sessions_v1");

@@ -23,6 +23,10 @@
 //! assert!(tokens.decode(&jwt, Purpose::Reset).is_err());
 //! ```
 
+mod cache;
+
+use std::sync::Arc;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -113,6 +117,7 @@ pub struct Tokens {
     decoding: DecodingKey,
     validation: Validation,
     audience: String,
+    verified: Arc<cache::VerifiedCache>,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -141,6 +146,7 @@ impl Tokens {
             decoding: DecodingKey::from_secret(secret),
             validation,
             audience: audience.to_owned(),
+            verified: Arc::new(cache::VerifiedCache::new()),
         })
     }
 
@@ -213,6 +219,28 @@ impl Tokens {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::TooLong);
         }
+        let claims = match self.verified.get(token) {
+            Some(claims) => claims,
+            None => {
+                let claims = self.verify(token)?;
+                if claims.typ == Purpose::Access {
+                    self.verified.put(token, &claims);
+                }
+                claims
+            }
+        };
+        // Checked on every use, cached or not: time moves on.
+        if claims.exp <= OffsetDateTime::now_utc().unix_timestamp() {
+            return Err(TokenError::Invalid);
+        }
+        if !purposes.contains(&claims.typ) {
+            return Err(TokenError::WrongPurpose);
+        }
+        Ok(claims)
+    }
+
+    /// The full check of signature, algorithm, header, audience and times.
+    fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| TokenError::Invalid)?;
         let h = &data.header;
@@ -226,9 +254,6 @@ impl Tokens {
             || h.x5c.is_some()
         {
             return Err(TokenError::ForbiddenHeader);
-        }
-        if !purposes.contains(&data.claims.typ) {
-            return Err(TokenError::WrongPurpose);
         }
         Ok(data.claims)
     }
@@ -297,6 +322,31 @@ mod tests {
             t.decode(&token, Purpose::Access).unwrap_err(),
             TokenError::WrongPurpose
         );
+    }
+
+    #[test]
+    fn a_cached_token_is_still_checked_for_purpose_and_expiry() {
+        let t = tokens();
+        let (token, _) = t
+            .issue(Purpose::Access, &user(), time::Duration::seconds(1), None)
+            .unwrap();
+        assert!(t.decode(&token, Purpose::Access).is_ok());
+        assert!(t.decode(&token, Purpose::Access).is_ok());
+        assert_eq!(
+            t.decode(&token, Purpose::Verify).unwrap_err(),
+            TokenError::WrongPurpose
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        assert_eq!(
+            t.decode(&token, Purpose::Access).unwrap_err(),
+            TokenError::Invalid
+        );
+        // A one-byte change never hits the cache.
+        let mut forged = token.clone().into_bytes();
+        let last = forged.len() - 1;
+        forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        assert!(t.decode(&forged, Purpose::Access).is_err());
     }
 
     #[test]

@@ -1,0 +1,55 @@
+//! A small cache of access tokens whose signature already checked out.
+//!
+//! Verifying an HS256 JWT (base64, HMAC, two JSON parses) is the largest
+//! cost of an authenticated request, and a client sends the same token
+//! hundreds of times. A hit needs the byte-identical token, so it can only
+//! skip work that was already done for exactly that input; expiry and
+//! purpose are still checked every time, and revocation is the store's
+//! job, after this. Direct-mapped: each token has one slot, each slot its
+//! own lock, so there is no global lock and the memory is fixed.
+
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, Mutex};
+
+use super::Claims;
+
+/// Slots in the cache: about 1 MiB with typical tokens.
+const SLOTS: usize = 2048;
+
+/// One slot: the last token that landed here, and its claims.
+type Slot = Mutex<Option<(Arc<str>, Claims)>>;
+
+pub(super) struct VerifiedCache {
+    slots: Box<[Slot]>,
+    // Keyed per process, so slot collisions cannot be aimed at.
+    hasher: RandomState,
+}
+
+impl VerifiedCache {
+    pub(super) fn new() -> Self {
+        VerifiedCache {
+            slots: (0..SLOTS).map(|_| Mutex::new(None)).collect(),
+            hasher: RandomState::new(),
+        }
+    }
+
+    fn slot(&self, token: &str) -> &Slot {
+        let index = (self.hasher.hash_one(token) % SLOTS as u64) as usize;
+        &self.slots[index]
+    }
+
+    /// The claims of `token`, if exactly this token verified before.
+    pub(super) fn get(&self, token: &str) -> Option<Claims> {
+        let slot = self.slot(token).lock().ok()?;
+        match &*slot {
+            Some((cached, claims)) if **cached == *token => Some(claims.clone()),
+            _ => None,
+        }
+    }
+
+    pub(super) fn put(&self, token: &str, claims: &Claims) {
+        if let Ok(mut slot) = self.slot(token).lock() {
+            *slot = Some((Arc::from(token), claims.clone()));
+        }
+    }
+}
