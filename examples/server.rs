@@ -120,7 +120,7 @@ async fn route(app: Arc<App>, req: Request<Incoming>) -> Result<Response, Infall
         (&Method::GET, "/healthz") => Ok(Response::new(Body::from("ok"))),
         (&Method::GET, "/hello") => {
             let (parts, _) = req.into_parts();
-            Ok(match CurrentUser::from_parts(&parts, &users).await {
+            Ok(match CurrentUser::from_parts(&parts, users).await {
                 Ok(user) => {
                     let body = serde_json::json!({ "hello": user.email.as_str() });
                     let mut res = Response::new(Body::from(body.to_string()));
