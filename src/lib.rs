@@ -84,7 +84,7 @@ pub use http::{CurrentUser, CurrentUserLayer, Superuser, UsersService, VerifiedU
 pub use password::{PasswordParams, PasswordPolicy};
 pub use store::RedbStore;
 pub use token::{MAX_TOKEN_LEN, MIN_SECRET_LEN};
-pub use user::{Email, Profile, User, UserId, UserRecord};
+pub use user::{Email, MAX_EMAIL_LEN, Profile, User, UserId, UserRecord};
 pub use users::{
     AccountChange, AdminChange, Authenticated, LockoutPolicy, MAX_PAGE, TokenPair, UserPage, Users,
     UsersBuilder,

@@ -34,3 +34,8 @@ pub use layer::{CurrentUserLayer, RequireUser};
 pub use problem::ErrorCode;
 pub use rate_limit::{PeerAddr, Rate, RateLimit, RateLimitConfig, RateLimitLayer, TrustedProxy};
 pub use service::UsersService;
+
+/// The OpenAPI 3.1 document of every route [`UsersService`] serves under
+/// its default prefix `/users`, with bodies, responses and problem+json
+/// errors. It is also served at `GET /users/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");

@@ -23,7 +23,8 @@ use crate::mail::BoxFuture;
 /// `/login`, `/refresh`, `/logout`, `/verify/request`, `/verify`,
 /// `/verify/{token}`, `/password-reset/request`, `/password-reset`,
 /// `/password-reset/{token}`; `GET`, `PATCH` and `DELETE /me`; and for
-/// superusers `GET /` (the user list) and `GET`, `PATCH`, `DELETE /{id}`.
+/// superusers `GET /` (the user list) and `GET`, `PATCH`, `DELETE /{id}`;
+/// and `GET /openapi.json`, the OpenAPI 3.1 document of all of them.
 /// Anything else under the prefix is a problem+json 404 (or 405 for a known
 /// path).
 ///
@@ -67,12 +68,14 @@ enum Route {
     Me,
     List,
     User(crate::UserId),
+    OpenApi,
 }
 
 impl Route {
     fn parse(path: &str) -> Option<Route> {
         Some(match path {
             "" | "/" => Route::List,
+            "/openapi.json" => Route::OpenApi,
             "/register" => Route::Register,
             "/login" => Route::Login,
             "/refresh" => Route::Refresh,
@@ -103,7 +106,7 @@ impl Route {
         const ONE_USER: &[Method] = &[Method::GET, Method::PATCH, Method::DELETE];
         match self {
             Route::Me | Route::User(_) => ONE_USER,
-            Route::List => GET,
+            Route::List | Route::OpenApi => GET,
             _ => POST,
         }
     }
@@ -117,7 +120,37 @@ impl Route {
     }
 }
 
+/// Every route as (method, path template under the prefix): what the
+/// router serves and the OpenAPI document describes (a test holds the two
+/// together).
+const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/register"),
+    ("POST", "/login"),
+    ("POST", "/refresh"),
+    ("POST", "/logout"),
+    ("POST", "/verify/request"),
+    ("POST", "/verify"),
+    ("POST", "/verify/{token}"),
+    ("POST", "/password-reset/request"),
+    ("POST", "/password-reset"),
+    ("POST", "/password-reset/{token}"),
+    ("GET", "/me"),
+    ("PATCH", "/me"),
+    ("DELETE", "/me"),
+    ("GET", ""),
+    ("GET", "/{id}"),
+    ("PATCH", "/{id}"),
+    ("DELETE", "/{id}"),
+    ("GET", "/openapi.json"),
+];
+
 impl UsersService {
+    /// Every route this service answers, as (method, path template under
+    /// the prefix), such as `("POST", "/verify/{token}")`.
+    pub fn routes() -> &'static [(&'static str, &'static str)] {
+        ROUTES
+    }
+
     /// All endpoints for `users`, under `/users`.
     pub fn new(users: Users) -> Self {
         Self::with_endpoints("/users".to_owned(), users)
@@ -194,6 +227,14 @@ where
             Route::ResetRequest => self.inner.reset_request.respond(req),
             Route::Me => self.inner.me.respond(req),
             Route::List => self.inner.list_users.respond(req),
+            Route::OpenApi => Box::pin(async {
+                let mut res = Response::new(axum_core::body::Body::from(super::OPENAPI));
+                res.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                Ok(res)
+            }),
             Route::User(id) => {
                 req.extensions_mut().insert(PathUserId(id));
                 self.inner.admin_user.respond(req)

@@ -9,6 +9,7 @@ mod common;
 mod jwt_attacks;
 mod mail;
 mod malformed;
+mod openapi;
 mod password_reset;
 mod processes;
 mod registration;
