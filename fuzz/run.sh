@@ -13,12 +13,12 @@ for target in access_token request_bodies email; do
   # Work on a scratch copy, so runs do not grow the committed seeds.
   work=$(mktemp -d)
   cp -r "corpus/$target/." "$work/"
-  cargo fuzz run "$target" "$work" -- -max_total_time="$secs" -rss_limit_mb=2048 2>&1 \
-    | grep -E "^(#[0-9]+.*DONE|Done|==|.*ERROR|.*panicked|SUMMARY)" || true
-  status=${PIPESTATUS[0]}
-  rm -rf "$work"
-  if [ "$status" -ne 0 ]; then
-    echo "fuzz target $target failed"
-    exit "$status"
+  log="$work.log"
+  if ! cargo fuzz run "$target" "$work" -- -max_total_time="$secs" -rss_limit_mb=2048 >"$log" 2>&1; then
+    tail -60 "$log"
+    echo "fuzz target $target failed (crash input in fuzz/artifacts/$target/)"
+    exit 1
   fi
+  grep -E "^(#[0-9]+.*DONE|Done)" "$log" || true
+  rm -rf "$work" "$log"
 done
