@@ -13,12 +13,12 @@ cargo build --release --example server --example load >/dev/null 2>&1
 dir=$(mktemp -d)
 port=$((20000 + RANDOM % 20000))
 TOWER_USERS_BIND=127.0.0.1:$port TOWER_USERS_DB=$dir/bench.redb TOWER_USERS_RATE_LIMIT=off \
-  RUST_LOG=warn taskset -c 0 target/release/examples/server >"$dir/server.out" 2>&1 &
+  RUST_LOG=warn taskset -c 0 "${CARGO_TARGET_DIR:-target}/release/examples/server" >"$dir/server.out" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 50); do grep -q listening "$dir/server.out" && break; sleep 0.1; done
 
-load() { taskset -c 1 target/release/examples/load "http://127.0.0.1:$port" "$@"; }
+load() { taskset -c 1 "${CARGO_TARGET_DIR:-target}/release/examples/load" "http://127.0.0.1:$port" "$@"; }
 {
   echo "| scenario | connections | req/s | p50 | p99 | statuses |"
   echo "|---|---|---|---|---|---|"

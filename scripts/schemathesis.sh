@@ -16,7 +16,7 @@ port=$((20000 + RANDOM % 20000))
 # lets it reach the authenticated and admin routes too.
 TOWER_USERS_BIND=127.0.0.1:$port TOWER_USERS_DB=$dir/st.redb TOWER_USERS_RATE_LIMIT=off \
   TOWER_USERS_SUPERUSER='admin@example.com:kettle staple zebra' RUST_LOG=warn \
-  "target/$profile/examples/server" >"$dir/server.out" 2>&1 &
+  "${CARGO_TARGET_DIR:-target}/$profile/examples/server" >"$dir/server.out" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do grep -q listening "$dir/server.out" && break; sleep 0.1; done
