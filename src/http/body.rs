@@ -13,6 +13,22 @@ use serde_json::{Map, Value};
 use crate::Users;
 use crate::error::{BoxError, Error, FieldError};
 
+/// A request body the endpoints can read: any `http_body::Body` that is
+/// `Send`, whose errors convert to [`BoxError`] (hyper's `Incoming`,
+/// axum's `Body`, `Full<Bytes>`, ...).
+pub(crate) trait RequestBody:
+    http_body::Body<Data: Send, Error: Into<BoxError>> + Send
+{
+}
+
+impl<B> RequestBody for B
+where
+    B: http_body::Body + Send,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+}
+
 /// Which media type a request body has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum MediaType {
@@ -39,12 +55,11 @@ pub(crate) fn media_type(headers: &HeaderMap) -> MediaType {
 /// Reads the whole body, refusing more than the body limit, or a body that
 /// takes longer than the body timeout (a stalled upload would otherwise hold
 /// its connection and task forever).
-pub(crate) async fn read<B>(headers: &HeaderMap, body: B, users: &Users) -> Result<Bytes, Error>
-where
-    B: http_body::Body + Send,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
+pub(crate) async fn read<B: RequestBody>(
+    headers: &HeaderMap,
+    body: B,
+    users: &Users,
+) -> Result<Bytes, Error> {
     let (limit, timeout) = (users.body_limit(), users.body_timeout());
     let declared = headers
         .get(CONTENT_LENGTH)
@@ -170,16 +185,11 @@ impl Fields {
 }
 
 /// Reads a JSON body (refusing other media types) into [`Fields`].
-pub(crate) async fn json_fields<B>(
+pub(crate) async fn json_fields<B: RequestBody>(
     parts: &http::request::Parts,
     body: B,
     users: &Users,
-) -> Result<Fields, Error>
-where
-    B: http_body::Body + Send,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
+) -> Result<Fields, Error> {
     if media_type(&parts.headers) != MediaType::Json {
         return Err(Error::UnsupportedMediaType);
     }

@@ -3,9 +3,9 @@ use http::{Method, StatusCode};
 use serde::Serialize;
 
 use super::endpoint;
-use crate::error::{BoxError, Error};
+use crate::error::Error;
 use crate::http::CurrentUser;
-use crate::http::body::json_fields;
+use crate::http::body::{RequestBody, json_fields};
 use crate::http::problem::{empty, json};
 use crate::user::{UserId, UserRecord};
 use crate::{AdminChange, Users};
@@ -76,16 +76,11 @@ async fn list_users<B>(
     ))
 }
 
-async fn admin_user<B>(
+async fn admin_user<B: RequestBody>(
     users: Users,
     parts: Parts,
     body: B,
-) -> Result<axum_core::response::Response, Error>
-where
-    B: http_body::Body + Send,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
+) -> Result<axum_core::response::Response, Error> {
     let caller = superuser(&parts, &users).await?;
     let PathUserId(id) = *parts
         .extensions

@@ -2,9 +2,9 @@ use http::request::Parts;
 use http::{Method, StatusCode};
 
 use super::endpoint;
-use crate::error::{BoxError, Error};
+use crate::error::Error;
 use crate::http::CurrentUser;
-use crate::http::body::json_fields;
+use crate::http::body::{RequestBody, json_fields};
 use crate::http::problem::{empty, json};
 use crate::{AccountChange, Users};
 
@@ -16,12 +16,11 @@ endpoint! {
     Me => me
 }
 
-async fn me<B>(users: Users, parts: Parts, body: B) -> Result<axum_core::response::Response, Error>
-where
-    B: http_body::Body + Send,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
+async fn me<B: RequestBody>(
+    users: Users,
+    parts: Parts,
+    body: B,
+) -> Result<axum_core::response::Response, Error> {
     let caller = CurrentUser::from_parts(&parts, &users).await?;
     match parts.method {
         Method::PATCH => {

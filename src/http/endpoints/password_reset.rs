@@ -3,8 +3,8 @@ use http::request::Parts;
 
 use super::{PathToken, endpoint};
 use crate::Users;
-use crate::error::{BoxError, Error};
-use crate::http::body::json_fields;
+use crate::error::Error;
+use crate::http::body::{RequestBody, json_fields};
 use crate::http::problem::{empty, json};
 
 endpoint! {
@@ -19,16 +19,11 @@ endpoint! {
     ResetPassword => reset_password
 }
 
-async fn reset_request<B>(
+async fn reset_request<B: RequestBody>(
     users: Users,
     parts: Parts,
     body: B,
-) -> Result<axum_core::response::Response, Error>
-where
-    B: http_body::Body + Send,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
+) -> Result<axum_core::response::Response, Error> {
     let mut fields = json_fields(&parts, body, &users).await?;
     let email = fields.string("email");
     fields.finish()?;
@@ -36,16 +31,11 @@ where
     Ok(empty(StatusCode::ACCEPTED))
 }
 
-async fn reset_password<B>(
+async fn reset_password<B: RequestBody>(
     users: Users,
     parts: Parts,
     body: B,
-) -> Result<axum_core::response::Response, Error>
-where
-    B: http_body::Body + Send,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
+) -> Result<axum_core::response::Response, Error> {
     let path_token = parts.extensions.get::<PathToken>().map(|t| t.0.clone());
     let mut fields = json_fields(&parts, body, &users).await?;
     let token = match path_token {

@@ -3,8 +3,8 @@ use http::request::Parts;
 
 use super::endpoint;
 use crate::Users;
-use crate::error::{BoxError, Error};
-use crate::http::body::json_fields;
+use crate::error::Error;
+use crate::http::body::{RequestBody, json_fields};
 use crate::http::problem::json;
 
 endpoint! {
@@ -13,16 +13,11 @@ endpoint! {
     Register => register
 }
 
-async fn register<B>(
+async fn register<B: RequestBody>(
     users: Users,
     parts: Parts,
     body: B,
-) -> Result<axum_core::response::Response, Error>
-where
-    B: http_body::Body + Send,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
+) -> Result<axum_core::response::Response, Error> {
     let mut fields = json_fields(&parts, body, &users).await?;
     let email = fields.string("email");
     let password = fields.string("password");

@@ -3,9 +3,9 @@ use http::request::Parts;
 
 use super::endpoint;
 use crate::Users;
-use crate::error::{BoxError, Error};
+use crate::error::Error;
 use crate::http::CurrentUser;
-use crate::http::body::{MediaType, form_object, json_object, media_type, read};
+use crate::http::body::{MediaType, RequestBody, form_object, json_object, media_type, read};
 use crate::http::problem::{empty, json};
 
 endpoint! {
@@ -26,16 +26,11 @@ endpoint! {
     Logout => logout
 }
 
-async fn login<B>(
+async fn login<B: RequestBody>(
     users: Users,
     parts: Parts,
     body: B,
-) -> Result<axum_core::response::Response, Error>
-where
-    B: http_body::Body + Send,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
+) -> Result<axum_core::response::Response, Error> {
     let kind = media_type(&parts.headers);
     if kind == MediaType::Other {
         return Err(Error::UnsupportedMediaType);
@@ -52,16 +47,11 @@ where
     Ok(json(StatusCode::OK, &pair))
 }
 
-async fn refresh<B>(
+async fn refresh<B: RequestBody>(
     users: Users,
     parts: Parts,
     body: B,
-) -> Result<axum_core::response::Response, Error>
-where
-    B: http_body::Body + Send,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
+) -> Result<axum_core::response::Response, Error> {
     let mut fields = crate::http::body::json_fields(&parts, body, &users).await?;
     let token = fields.string("refresh_token");
     fields.finish()?;

@@ -3,8 +3,8 @@ use http::request::Parts;
 
 use super::{PathToken, endpoint};
 use crate::Users;
-use crate::error::{BoxError, Error};
-use crate::http::body::json_fields;
+use crate::error::Error;
+use crate::http::body::{RequestBody, json_fields};
 use crate::http::problem::{empty, json};
 
 endpoint! {
@@ -18,16 +18,11 @@ endpoint! {
     Verify => verify
 }
 
-async fn verify_request<B>(
+async fn verify_request<B: RequestBody>(
     users: Users,
     parts: Parts,
     body: B,
-) -> Result<axum_core::response::Response, Error>
-where
-    B: http_body::Body + Send,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
+) -> Result<axum_core::response::Response, Error> {
     let mut fields = json_fields(&parts, body, &users).await?;
     let email = fields.string("email");
     fields.finish()?;
@@ -35,16 +30,11 @@ where
     Ok(empty(StatusCode::ACCEPTED))
 }
 
-async fn verify<B>(
+async fn verify<B: RequestBody>(
     users: Users,
     parts: Parts,
     body: B,
-) -> Result<axum_core::response::Response, Error>
-where
-    B: http_body::Body + Send,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
+) -> Result<axum_core::response::Response, Error> {
     let token = match parts.extensions.get::<PathToken>() {
         Some(PathToken(token)) => token.clone(),
         None => {
