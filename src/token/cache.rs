@@ -33,22 +33,22 @@ impl VerifiedCache {
         }
     }
 
-    fn slot(&self, token: &str) -> &Slot {
-        let index = (self.hasher.hash_one(token) % SLOTS as u64) as usize;
-        &self.slots[index]
+    /// Where `token` lives; computed once per lookup-and-insert.
+    pub(super) fn index(&self, token: &str) -> usize {
+        (self.hasher.hash_one(token) % SLOTS as u64) as usize
     }
 
     /// The claims of `token`, if exactly this token verified before.
-    pub(super) fn get(&self, token: &str) -> Option<Claims> {
-        let slot = self.slot(token).lock().ok()?;
+    pub(super) fn get(&self, index: usize, token: &str) -> Option<Claims> {
+        let slot = self.slots.get(index)?.lock().ok()?;
         match &*slot {
             Some((cached, claims)) if **cached == *token => Some(claims.clone()),
             _ => None,
         }
     }
 
-    pub(super) fn put(&self, token: &str, claims: &Claims) {
-        if let Ok(mut slot) = self.slot(token).lock() {
+    pub(super) fn put(&self, index: usize, token: &str, claims: &Claims) {
+        if let Some(Ok(mut slot)) = self.slots.get(index).map(|s| s.lock()) {
             *slot = Some((Arc::from(token), claims.clone()));
         }
     }

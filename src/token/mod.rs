@@ -219,12 +219,13 @@ impl Tokens {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::TooLong);
         }
-        let claims = match self.verified.get(token) {
+        let slot = self.verified.index(token);
+        let claims = match self.verified.get(slot, token) {
             Some(claims) => claims,
             None => {
                 let claims = self.verify(token)?;
                 if claims.typ == Purpose::Access {
-                    self.verified.put(token, &claims);
+                    self.verified.put(slot, token, &claims);
                 }
                 claims
             }

@@ -26,6 +26,27 @@ pub fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
+/// Installs aiosmtpd (from PyPI) once if python3 lacks it, so `cargo test`
+/// works on a fresh machine too.
+fn ensure_aiosmtpd() {
+    static READY: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    READY.get_or_init(|| {
+        let has = |c: &mut Command| c.status().is_ok_and(|s| s.success());
+        if has(Command::new("python3").args(["-c", "import aiosmtpd"])) {
+            return;
+        }
+        let installed = has(Command::new("python3").args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "aiosmtpd",
+        ]));
+        assert!(installed, "could not install aiosmtpd: run `python3 -m pip install aiosmtpd`");
+    });
+}
+
 impl Sink {
     pub fn start() -> Sink {
         Sink::start_on(free_port(), None)
@@ -33,6 +54,7 @@ impl Sink {
 
     /// Starts the sink on `port`; with `auth`, AUTH is required.
     pub fn start_on(port: u16, auth: Option<&str>) -> Sink {
+        ensure_aiosmtpd();
         let dir = tempfile::tempdir().unwrap();
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_sink.py");
         let mut cmd = Command::new("python3");
