@@ -43,7 +43,10 @@ fn ensure_aiosmtpd() {
             "--disable-pip-version-check",
             "aiosmtpd",
         ]));
-        assert!(installed, "could not install aiosmtpd: run `python3 -m pip install aiosmtpd`");
+        assert!(
+            installed,
+            "could not install aiosmtpd: run `python3 -m pip install aiosmtpd`"
+        );
     });
 }
 
