@@ -17,6 +17,17 @@
 //!   tower layer for the app's own handlers, with guards for verified users
 //!   and superusers.
 //!
+//! Around them:
+//!
+//! - [`mail`]: minijinja templates, an SMTP mailer, and a durable outbox
+//!   that delivers with retries and survives restarts.
+//! - [`http::RateLimitLayer`]: per-client rate limits; the core adds
+//!   per-account lockout and a bounded, low-priority hashing pool.
+//! - Account management and administration: `PATCH`/`DELETE /users/me`
+//!   and the superuser routes under `/users`.
+//! - [`Hooks`] for the app's callbacks and rules, and custom user fields
+//!   ([`UsersBuilder::with_profile`]).
+//!
 //! Data lives in a [`Store`](store::Store); [`RedbStore`] keeps it in one
 //! embedded redb file.
 //!

@@ -4,7 +4,7 @@
 //! (email uniqueness, single-use tokens, refresh rotation with reuse
 //! detection, "a password change kills every session") is a single store
 //! operation, so a network database can implement it atomically too. The
-//! [`store_conformance!`](crate::store_conformance) macro runs the same cases
+//! `store_conformance!` macro (feature `test-util`) runs the same cases
 //! against any implementation.
 //!
 //! ```

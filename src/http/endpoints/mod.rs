@@ -2,7 +2,8 @@
 //!
 //! Each is usable alone (mount only [`Register`] and [`Login`] in your own
 //! router if that is all you want) and is infallible: every failure is a
-//! problem+json response. Handlers only decode, call [`Users`], and encode.
+//! problem+json response. Handlers only decode, call [`Users`](crate::Users),
+//! and encode.
 
 mod admin;
 mod me;

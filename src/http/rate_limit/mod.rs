@@ -212,7 +212,8 @@ fn key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Rate limits in front of any service; see the [module docs](self).
+/// Rate limits in front of any service: per client IP and route class,
+/// 429 `RATE_LIMITED` with `Retry-After` over quota (see [`RateLimitConfig`]).
 #[derive(Clone)]
 pub struct RateLimitLayer {
     limits: Arc<Limits>,
