@@ -11,6 +11,8 @@
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex};
 
+use subtle::ConstantTimeEq;
+
 use super::Claims;
 
 /// Slots in the cache: about 1 MiB with typical tokens.
@@ -42,7 +44,14 @@ impl VerifiedCache {
     pub(super) fn get(&self, index: usize, token: &str) -> Option<Claims> {
         let slot = self.slots.get(index)?.lock().ok()?;
         match &*slot {
-            Some((cached, claims)) if **cached == *token => Some(claims.clone()),
+            // Constant time: how much of a valid token a guess matched must
+            // not show in the answer's timing.
+            Some((cached, claims))
+                if cached.len() == token.len()
+                    && bool::from(cached.as_bytes().ct_eq(token.as_bytes())) =>
+            {
+                Some(claims.clone())
+            }
             _ => None,
         }
     }
