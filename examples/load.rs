@@ -107,9 +107,12 @@ async fn drive(
                             .await?
                     }
                     Work::Login => {
-                        let body =
-                            r#"{"email":"bench@example.com","password":"correct horse battery"}"#;
-                        conn.call(Method::POST, "/users/login", None, Some(body))
+                        // One account per connection: an account is checked
+                        // one login at a time.
+                        let body = format!(
+                            r#"{{"email":"bench-{c}@example.com","password":"correct horse battery"}}"#
+                        );
+                        conn.call(Method::POST, "/users/login", None, Some(&body))
                             .await?
                     }
                     Work::Flood(backoff) => {
@@ -211,6 +214,16 @@ async fn main() -> Result<(), BoxError> {
     }
     let json: serde_json::Value = serde_json::from_slice(&body)?;
     let token = json["access_token"].as_str().unwrap_or_default().to_owned();
+    if scenario == "login" {
+        for c in 0..conns.min(16) {
+            let creds = format!(
+                r#"{{"email":"bench-{c}@example.com","password":"correct horse battery"}}"#
+            );
+            setup
+                .call(Method::POST, "/users/register", None, Some(&creds))
+                .await?;
+        }
+    }
 
     match scenario {
         "healthz" => {

@@ -212,13 +212,14 @@ async fn main() -> Result<(), BoxError> {
     }
     tracing::info!("shutting down: finishing in-flight requests");
     drop(listener);
-    if tokio::time::timeout(Duration::from_secs(8), graceful.shutdown())
+    if tokio::time::timeout(Duration::from_secs(7), graceful.shutdown())
         .await
         .is_err()
     {
-        tracing::warn!("connections still open after 8 s; closing them");
+        tracing::warn!("connections still open after 7 s; closing them");
     }
-    // Let the outbox finish the email it is sending; the rest stays queued.
-    users.shutdown().await;
+    // Let the outbox finish the email it is sending, briefly: an email cut
+    // off here stays queued and goes out after the next start.
+    let _ = tokio::time::timeout(Duration::from_secs(1), users.shutdown()).await;
     Ok(())
 }

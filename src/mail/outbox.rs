@@ -109,7 +109,9 @@ impl Outbox {
         let Ok(mut task) = self.task.lock() else {
             return;
         };
-        if task.is_some() || tokio::runtime::Handle::try_current().is_err() {
+        // A worker that ended (it never should; a panic would) is replaced.
+        let running = task.as_ref().is_some_and(|t| !t.is_finished());
+        if running || tokio::runtime::Handle::try_current().is_err() {
             return;
         }
         let worker = Worker {
@@ -200,7 +202,18 @@ impl Worker {
             }
             return;
         }
-        match p.mailer.send(&mail.email).await {
+        // Run the app's mailer in its own task: if it panics, this email
+        // counts as a failed attempt and the worker goes on.
+        let mailer = p.mailer.clone();
+        let email = mail.email.clone();
+        let sent = tokio::spawn(async move { mailer.send(&email).await })
+            .await
+            .unwrap_or_else(|panic| {
+                Err(super::MailError::transient(format!(
+                    "mailer panicked: {panic}"
+                )))
+            });
+        match sent {
             Ok(()) => {
                 tracing::info!(mail.id = %id, kind = mail.email.kind.as_str(), attempts = mail.attempts + 1, "email delivered");
                 if let Err(err) = p.store.finish_mail(&mail, None).await {
@@ -221,7 +234,13 @@ impl Worker {
                         return;
                     }
                     mail.last_error = Some(reason.clone());
-                    p.hooks.on_dead_letter(&mail.email, &reason).await;
+                    let hooks = p.hooks.clone();
+                    let email = mail.email.clone();
+                    let hook =
+                        tokio::spawn(async move { hooks.on_dead_letter(&email, &reason).await });
+                    if hook.await.is_err() {
+                        tracing::error!(mail.id = %id, "on_dead_letter hook panicked");
+                    }
                 } else {
                     tracing::warn!(mail.id = %id, attempts = mail.attempts, error = %reason, "email delivery failed; will retry");
                     mail.next_attempt_at = next;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mail_send::mail_builder::MessageBuilder;
-use mail_send::smtp::message::Message;
+use mail_send::smtp::message::Parameters;
 use mail_send::{Credentials, SmtpClient, SmtpClientBuilder};
 use percent_encoding::percent_decode_str;
 use smtp_proto::EXT_START_TLS;
@@ -25,7 +25,7 @@ pub enum TlsMode {
     /// Query `?tls=required` on an `smtp://` URL.
     Required,
     /// STARTTLS when the server offers it, plain otherwise. The default for
-    /// `smtp://`.
+    /// `smtp://` without credentials (with them, `Required` is).
     Opportunistic,
     /// Never TLS (`?tls=none`): for a relay on loopback only.
     None,
@@ -115,6 +115,12 @@ impl SmtpMailer {
             }
             None => None,
         };
+        // Credentials never cross the wire in clear: with them, STARTTLS is
+        // required unless `tls=none` is asked for explicitly.
+        let explicit_tls = query.split('&').any(|p| p.starts_with("tls="));
+        if credentials.is_some() && tls == TlsMode::Opportunistic && !explicit_tls {
+            tls = TlsMode::Required;
+        }
         let (host, port) = match hostport.rsplit_once(':') {
             Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => (
                 h,
@@ -272,27 +278,53 @@ impl SmtpMailer {
             .map_err(MailError::permanent)
     }
 
-    async fn send_on(
-        &self,
-        conn: &mut Conn,
-        body: &[u8],
-        to: &str,
-    ) -> Result<(), mail_send::Error> {
-        let message = Message::new(self.inner.from.as_str(), [to], body);
+    /// Runs one mail transaction, stage by stage, so a refusal can be
+    /// classified by where it happened.
+    async fn send_on(&self, conn: &mut Conn, body: &[u8], to: &str) -> Result<(), Refusal> {
         match conn {
-            Conn::Plain(c) => c.send(message).await.map(|_| ()),
-            Conn::Tls(c) => c.send(message).await.map(|_| ()),
+            Conn::Plain(c) => transaction(c, &self.inner.from, to, body).await,
+            Conn::Tls(c) => transaction(c, &self.inner.from, to, body).await,
         }
     }
 }
 
-/// Only a definite 5xx answer is permanent; everything else (refused
-/// connections, timeouts, 4xx, a missing STARTTLS) may heal.
-fn classify(err: mail_send::Error) -> MailError {
-    let permanent = match &err {
-        mail_send::Error::UnexpectedReply(reply) => reply.code >= 500,
-        _ => false,
+/// Where a mail transaction failed.
+enum Refusal {
+    /// At the recipient or the message: about this email.
+    Message(mail_send::Error),
+    /// Anywhere else (connection, sender, server state): about the server.
+    Server(mail_send::Error),
+}
+
+async fn transaction<T>(
+    client: &mut SmtpClient<T>,
+    from: &str,
+    to: &str,
+    body: &[u8],
+) -> Result<(), Refusal>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let none = Parameters::default();
+    client
+        .mail_from(from, &none)
+        .await
+        .map_err(Refusal::Server)?;
+    client.rcpt_to(to, &none).await.map_err(Refusal::Message)?;
+    client.data(body).await.map_err(Refusal::Message)?;
+    Ok(())
+}
+
+/// Only a definite 5xx about this email (an unknown mailbox, a refused
+/// message) is permanent. A 5xx at connect, AUTH or MAIL FROM says the
+/// server or our setup is wrong; that can be fixed, so the email waits.
+fn classify(refusal: Refusal) -> MailError {
+    let (err, about_message) = match refusal {
+        Refusal::Message(err) => (err, true),
+        Refusal::Server(err) => (err, false),
     };
+    let permanent = about_message
+        && matches!(&err, mail_send::Error::UnexpectedReply(reply) if reply.code >= 500);
     MailError {
         permanent,
         source: Box::new(err),
@@ -327,13 +359,20 @@ impl Mailer for SmtpMailer {
                         *slot = Some(conn);
                         return Ok(());
                     }
-                    Err(err @ mail_send::Error::UnexpectedReply(_)) => return Err(classify(err)),
-                    Err(err) => {
+                    // A definite answer about this email: the session is
+                    // sound, but after a failed transaction start afresh.
+                    Err(Refusal::Message(err @ mail_send::Error::UnexpectedReply(_))) => {
+                        return Err(classify(Refusal::Message(err)));
+                    }
+                    Err(Refusal::Message(err) | Refusal::Server(err)) => {
                         tracing::debug!(error = %err, "kept SMTP connection failed; reconnecting")
                     }
                 }
             }
-            let mut conn = self.connect().await.map_err(classify)?;
+            let mut conn = self
+                .connect()
+                .await
+                .map_err(|e| classify(Refusal::Server(e)))?;
             self.send_on(&mut conn, &body, &email.to)
                 .await
                 .map_err(classify)?;

@@ -84,7 +84,8 @@ pub struct Claims {
     /// Access tokens: the session they belong to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<Uuid>,
-    /// Verify and email-change tokens: the address being confirmed.
+    /// Verify, reset and email-change tokens: the address the token was
+    /// sent to (for email changes, the address being confirmed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
 }
@@ -159,7 +160,10 @@ impl Tokens {
         ttl: time::Duration,
         session: Option<SessionId>,
     ) -> Result<(String, Claims), jsonwebtoken::errors::Error> {
-        let email = (purpose == Purpose::Verify).then(|| user.email.as_str().to_owned());
+        // Verify and reset tokens name the address they were sent to: an
+        // email change voids them.
+        let email = matches!(purpose, Purpose::Verify | Purpose::Reset)
+            .then(|| user.email.as_str().to_owned());
         self.issue_with(purpose, user, ttl, session, email)
     }
 

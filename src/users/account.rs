@@ -49,6 +49,7 @@ impl Users {
     /// account's lockout like logins do.
     async fn check_current_password(&self, user: &User, password: &str) -> Result<(), Error> {
         let key = user.email.as_str();
+        let _attempt = self.begin_attempt(key)?;
         self.check_lockout(key).await?;
         let verified = self
             .inner
@@ -108,19 +109,28 @@ impl Users {
         let mut before = None;
         let after = self
             .change_user(id, Error::Unauthorized, |current| {
+                // The current password was checked against `user`: if the
+                // password changed since (a reset, say), that check is void.
+                if current.password_version != user.password_version || !current.is_active {
+                    return Err(Error::Unauthorized);
+                }
                 before = Some(current.clone());
                 let mut next = current.clone();
                 if let Some(profile) = &profile {
                     next.profile = profile.clone();
                 }
+                if let Some(hash) = &new_hash {
+                    next.password_hash = hash.clone();
+                    next.password_version += 1;
+                }
+                // Issued from `next`, so a password changed in the same
+                // request does not void the confirmation link at once.
                 let mut mails = Vec::new();
                 if let Some(email) = &new_email {
                     next.pending_email = Some(email.clone());
-                    mails = self.email_change_mails(current, email)?;
+                    mails = self.email_change_mails(&next, email)?;
                 }
-                let mut update = if let Some(hash) = &new_hash {
-                    next.password_hash = hash.clone();
-                    next.password_version += 1;
+                let mut update = if new_hash.is_some() {
                     UserUpdate::new(current, next).revoking_sessions_except(session)
                 } else {
                     UserUpdate::new(current, next)

@@ -79,9 +79,19 @@ impl Users {
         self.store().user(id).await?.ok_or(Error::NotFound)
     }
 
-    /// Applies an administrator's `change` to user `id`.
+    /// Applies administrator `actor`'s `change` to user `id`. An
+    /// administrator cannot deactivate or demote itself ([`Error::Forbidden`]),
+    /// so the last one cannot lock everyone out.
     #[tracing::instrument(skip_all, fields(user.id = %id))]
-    pub async fn admin_update(&self, id: UserId, change: AdminChange) -> Result<User, Error> {
+    pub async fn admin_update(
+        &self,
+        actor: UserId,
+        id: UserId,
+        change: AdminChange,
+    ) -> Result<User, Error> {
+        if actor == id && (change.is_active == Some(false) || change.is_superuser == Some(false)) {
+            return Err(Error::Forbidden);
+        }
         let current = self.get_user(id).await?;
         let email = change.email.as_deref().map(Email::parse).transpose()?;
         let hash = match &change.password {

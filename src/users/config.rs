@@ -310,6 +310,7 @@ impl UsersBuilder {
                 hooks: self.hooks,
                 templates: self.templates,
                 outbox,
+                attempts: Default::default(),
                 config,
             }),
         })

@@ -6,6 +6,8 @@
 //! a known one, so lockout reveals nothing about who is registered. Each
 //! account has its own counter; one locked account never blocks another.
 
+use std::collections::HashSet;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -74,7 +76,45 @@ pub(super) fn account_key(email: &str) -> String {
     }
 }
 
+/// The accounts with a password check running on this instance. The
+/// failure counter is written after the (slow) check, so without this a
+/// burst of parallel guesses would all be checked before the first failure
+/// counted; one check at a time per account keeps the count honest.
+#[derive(Default)]
+pub(super) struct InFlight(Mutex<HashSet<String>>);
+
+/// A running password check; ends on drop.
+pub(super) struct Attempt<'a> {
+    in_flight: &'a InFlight,
+    key: String,
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut keys) = self.in_flight.0.lock() {
+            keys.remove(&self.key);
+        }
+    }
+}
+
 impl Users {
+    /// Starts a password check for `key`, or refuses with 429 while another
+    /// is running for the same account.
+    pub(super) fn begin_attempt(&self, key: &str) -> Result<Attempt<'_>, Error> {
+        let in_flight = &self.inner.attempts;
+        let mut keys = in_flight
+            .0
+            .lock()
+            .map_err(|_| Error::internal("lockout state poisoned"))?;
+        if !keys.insert(key.to_owned()) {
+            return Err(Error::RateLimited { retry_after: 1 });
+        }
+        Ok(Attempt {
+            in_flight,
+            key: key.to_owned(),
+        })
+    }
+
     fn forget_before(&self, now: OffsetDateTime) -> OffsetDateTime {
         now - self.inner.config.lockout.forget_after
     }

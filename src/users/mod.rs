@@ -48,6 +48,7 @@ struct Inner {
     hooks: Arc<dyn Hooks>,
     templates: Templates,
     outbox: Outbox,
+    attempts: lockout::InFlight,
     config: Config,
 }
 

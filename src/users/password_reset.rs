@@ -35,7 +35,11 @@ impl Users {
             .user(claims.user_id())
             .await?
             .ok_or(Error::InvalidToken)?;
-        let usable = |u: &User| Some(u.password_version) == claims.pv && u.is_active;
+        let usable = |u: &User| {
+            Some(u.password_version) == claims.pv
+                && claims.email.as_deref() == Some(u.email.as_str())
+                && u.is_active
+        };
         if !usable(&user) {
             return Err(Error::InvalidToken);
         }

@@ -55,6 +55,7 @@ impl Users {
     pub async fn login(&self, email: &str, password: &str) -> Result<TokenPair, Error> {
         // While locked, even the right password is refused, before any hashing.
         let key = super::lockout::account_key(email);
+        let _attempt = self.begin_attempt(&key)?;
         self.check_lockout(&key).await?;
         // A malformed email cannot match anyone, but must cost the same.
         let user = match Email::parse(email) {

@@ -84,7 +84,7 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
         .post_with(path, &[("x-forwarded-for", "198.51.100.1")], body.clone())
         .await;
     let b = c
-        .post_with(path, &[("forwarded", "for=198.51.100.2")], body.clone())
+        .post_with(path, &[("x-forwarded-for", "198.51.100.2")], body.clone())
         .await;
     assert_eq!(
         (a.status, b.status),
@@ -94,6 +94,16 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
         .post_with(path, &[("x-forwarded-for", "198.51.100.1")], body.clone())
         .await;
     assert_problem(&again, 429, "RATE_LIMITED");
+    // The header the proxy does not manage is ignored: both of these are
+    // keyed on the proxy itself, so the second is over its quota.
+    let f1 = c
+        .post_with(path, &[("forwarded", "for=203.0.113.9")], body.clone())
+        .await;
+    let f2 = c
+        .post_with(path, &[("forwarded", "for=203.0.113.10")], body.clone())
+        .await;
+    assert_eq!(f1.status, StatusCode::ACCEPTED);
+    assert_problem(&f2, 429, "RATE_LIMITED");
     // A spoofed leftmost entry does not buy a fresh quota.
     let spoof = c
         .post_with(path, &[("x-forwarded-for", "6.6.6.6, 198.51.100.1")], body)
@@ -225,4 +235,35 @@ async fn a_login_flood_past_the_hashing_queue_gets_503_not_unbounded_memory() {
         }
     }
     assert!(busy > 0, "no request was turned away");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_guesses_at_one_account_are_checked_one_at_a_time() {
+    let s = server_with(|b| b).await;
+    let c = Client::new(s.addr);
+    c.register("target@example.com", "correct horse battery")
+        .await;
+    let tasks: Vec<_> = (0..30)
+        .map(|i| {
+            let addr = s.addr;
+            tokio::spawn(async move {
+                Client::new(addr)
+                    .login("target@example.com", &format!("guess number {i}"))
+                    .await
+                    .status
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut checked = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            401 => checked += 1,
+            429 => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    // Without the one-at-a-time rule all 30 would be checked before the
+    // first failure counted; with it, the lockout (5) holds.
+    assert!((1..=5).contains(&checked), "{checked} guesses were checked");
 }

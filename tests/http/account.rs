@@ -443,3 +443,67 @@ async fn custom_profile_fields_are_validated_stored_and_returned() {
         "Patricia"
     );
 }
+
+#[tokio::test]
+async fn a_password_and_email_change_together_leave_a_working_link() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    let (token, _) = c
+        .signed_up("both@example.com", "correct horse battery")
+        .await;
+    let r = patch_me(
+        &c,
+        &token,
+        json!({"current_password": "correct horse battery", "password": "a fresh new password", "email": "both2@example.com"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    let confirm = s.outbox.token_for("both2@example.com").await;
+    let r = c
+        .post_json("/users/verify", json!({"token": confirm}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    assert_eq!(
+        c.login("both2@example.com", "a fresh new password")
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn an_email_change_voids_reset_links_sent_to_the_old_address() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    let (token, _) = c
+        .signed_up("mine@example.com", "correct horse battery")
+        .await;
+    // Someone with access to the old mailbox asks for a reset link...
+    c.post_json(
+        "/users/password-reset/request",
+        json!({"email": "mine@example.com"}),
+    )
+    .await;
+    let reset = s.outbox.token_for("mine@example.com").await;
+    // ...then the owner moves to a new address.
+    patch_me(
+        &c,
+        &token,
+        json!({"current_password": "correct horse battery", "email": "moved@example.com"}),
+    )
+    .await;
+    let confirm = s.outbox.token_for("moved@example.com").await;
+    assert_eq!(
+        c.post_json("/users/verify", json!({"token": confirm}))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let r = c
+        .post_json(
+            "/users/password-reset",
+            json!({"token": reset, "password": "taken over now!"}),
+        )
+        .await;
+    assert_problem(&r, 400, "INVALID_TOKEN");
+}

@@ -200,15 +200,16 @@ async fn admins_read_change_and_delete_users() {
     );
 
     let admin_id = id_of(&c, &token).await;
-    let r = c
-        .request(
-            Method::DELETE,
-            &format!("/users/{admin_id}"),
-            Some(&token),
-            None,
-        )
-        .await;
+    let me = format!("/users/{admin_id}");
+    let r = c.request(Method::DELETE, &me, Some(&token), None).await;
     assert_problem(&r, 403, "FORBIDDEN");
+    // Nor can an admin deactivate or demote itself.
+    for body in [json!({"is_active": false}), json!({"is_superuser": false})] {
+        let r = c
+            .request(Method::PATCH, &me, Some(&token), Some(body))
+            .await;
+        assert_problem(&r, 403, "FORBIDDEN");
+    }
     let r = c.request(Method::DELETE, &path, Some(&token), None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_problem(&c.get(&path, Some(&token)).await, 404, "NOT_FOUND");

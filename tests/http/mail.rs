@@ -78,8 +78,9 @@ async fn app_with(smtp_url: &str, hooks: DeadLetters, outbox: OutboxConfig) -> A
 #[tokio::test]
 async fn verify_and_reset_emails_arrive_with_both_parts_and_a_working_link() {
     let sink = Sink::start_on(free_port(), Some("mailer:s3cr%t"));
-    // Credentials come from the URL, percent-encoded.
-    let url = format!("smtp://mailer:s3cr%25t@127.0.0.1:{}", sink.port);
+    // Credentials come from the URL, percent-encoded. With credentials,
+    // STARTTLS is required unless plain is asked for, as here on loopback.
+    let url = format!("smtp://mailer:s3cr%25t@127.0.0.1:{}?tls=none", sink.port);
     let a = app(&url, DeadLetters::default()).await;
     let c = &a.client;
     c.register("ann@example.com", "correct horse battery").await;
@@ -256,4 +257,62 @@ async fn mail_still_undeliverable_at_its_maximum_age_is_dead_lettered() {
     assert!(dead[0].attempts > 1, "transient failures are retried first");
     assert_eq!(a.users.pending_mail().await.unwrap(), 0);
     assert_eq!(hooks.0.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn credentials_are_never_sent_without_tls_unless_asked() {
+    // The sink offers no STARTTLS: with credentials and no explicit
+    // `tls=none`, the mailer refuses to log in in clear, and the email waits.
+    let sink = Sink::start_on(free_port(), Some("mailer:secret"));
+    let url = format!("smtp://mailer:secret@127.0.0.1:{}", sink.port);
+    let a = app(&url, DeadLetters::default()).await;
+    a.client
+        .register("tls@example.com", "correct horse battery")
+        .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(sink.messages().is_empty());
+    assert_eq!(a.users.pending_mail().await.unwrap(), 1);
+    assert!(a.users.dead_letters(10).await.unwrap().is_empty());
+}
+
+/// Panics on its first email, then delivers for real.
+struct PanicsOnce {
+    smtp: SmtpMailer,
+    panicked: std::sync::atomic::AtomicBool,
+}
+
+impl tower_users::mail::Mailer for PanicsOnce {
+    fn send<'a>(
+        &'a self,
+        email: &'a OutgoingEmail,
+    ) -> BoxFuture<'a, Result<(), tower_users::mail::MailError>> {
+        if !self
+            .panicked
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            panic!("a buggy mailer");
+        }
+        self.smtp.send(email)
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_mailer_costs_one_attempt_not_the_worker() {
+    let sink = Sink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let users = Users::builder(RedbStore::open(dir.path().join("p.redb")).unwrap())
+        .with_secret(SECRET)
+        .with_mailer(PanicsOnce {
+            smtp: SmtpMailer::from_url(&sink.url(), "no-reply@app.test").unwrap(),
+            panicked: Default::default(),
+        })
+        .with_outbox(quick_outbox())
+        .build()
+        .unwrap();
+    let c = Client::new(serve(users.clone()).await);
+    c.register("p1@example.com", "correct horse battery").await;
+    c.register("p2@example.com", "correct horse battery").await;
+    sink.wait_for("p1@example.com", 1, 10).await;
+    sink.wait_for("p2@example.com", 1, 10).await;
+    drained(&users).await;
 }

@@ -24,7 +24,8 @@ endpoint! {
 endpoint! {
     /// `/{id}` (superuser; see [`PathUserId`]): `GET` a user's record,
     /// `PATCH` any of `is_active`, `is_verified`, `is_superuser`, `email`,
-    /// `password`, or `DELETE` it (204; 403 on one's own id).
+    /// `password` (403 for deactivating or demoting oneself), or `DELETE` it
+    /// (204; 403 on one's own id).
     AdminUser => admin_user
 }
 
@@ -97,7 +98,7 @@ async fn admin_user<B: RequestBody>(
                 password: fields.optional_string("password"),
             };
             fields.finish()?;
-            let user = users.admin_update(id, change).await?;
+            let user = users.admin_update(caller.id, id, change).await?;
             Ok(json(StatusCode::OK, &user.record()))
         }
         Method::DELETE => {

@@ -68,24 +68,39 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// Which header trusted proxies report the client in. Choose the one your
+/// proxy *appends* to: a client can send either header itself, and a proxy
+/// passes on the one it does not manage untouched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2` (nginx, most load balancers).
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
+    Forwarded,
+}
+
 /// The client address: the peer, unless the peer is a trusted proxy; then
-/// the nearest address in the forwarding chain that is not a trusted proxy.
-pub(super) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[TrustedProxy]) -> IpAddr {
+/// the nearest hop in the forwarding chain that is not a trusted proxy.
+pub(super) fn client_ip(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    trusted: &[TrustedProxy],
+    header: ForwardedHeader,
+) -> IpAddr {
     let peer = canonical(peer);
     let is_trusted = |ip: IpAddr| trusted.iter().any(|t| t.contains(ip));
     if !is_trusted(peer) {
         return peer;
     }
-    let chain = forwarded_for(headers).or_else(|| x_forwarded_for(headers));
-    let Some(chain) = chain else {
-        return peer;
-    };
-    // Walk from the nearest hop outwards; each trusted proxy vouches for
-    // the one before it. A client can prepend anything, so never trust
-    // further than the first untrusted hop.
+    // Walk from the nearest hop outwards; each trusted proxy vouches for the
+    // hop before it. A client can prepend anything, so stop at the first
+    // untrusted hop; an unreadable hop ends the walk at the last good one.
     let mut client = peer;
-    for hop in chain.into_iter().rev() {
-        let hop = canonical(hop);
+    for node in hops(headers, header).into_iter().rev() {
+        let Some(hop) = parse_node(&node).map(canonical) else {
+            break;
+        };
         client = hop;
         if !is_trusted(hop) {
             break;
@@ -94,36 +109,41 @@ pub(super) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[TrustedPro
     client
 }
 
-/// `X-Forwarded-For: client, proxy1, proxy2` (all header lines, in order).
-fn x_forwarded_for(headers: &HeaderMap) -> Option<Vec<IpAddr>> {
+/// The hops named in `header`, nearest last, as raw node strings.
+fn hops(headers: &HeaderMap, header: ForwardedHeader) -> Vec<String> {
     let mut chain = Vec::new();
-    for value in headers.get_all("x-forwarded-for") {
-        for part in value.to_str().ok()?.split(',') {
-            chain.push(parse_node(part.trim())?);
+    let name = match header {
+        ForwardedHeader::XForwardedFor => "x-forwarded-for",
+        ForwardedHeader::Forwarded => "forwarded",
+    };
+    for value in headers.get_all(name) {
+        let Ok(value) = value.to_str() else {
+            // An unreadable line: nothing before it can be trusted.
+            chain.clear();
+            chain.push(String::new());
+            continue;
+        };
+        for element in value.split(',') {
+            let node = match header {
+                ForwardedHeader::XForwardedFor => element.trim(),
+                ForwardedHeader::Forwarded => element
+                    .split(';')
+                    .find_map(|pair| {
+                        let (k, v) = pair.trim().split_once('=')?;
+                        k.trim()
+                            .eq_ignore_ascii_case("for")
+                            .then(|| v.trim().trim_matches('"'))
+                    })
+                    .unwrap_or(""),
+            };
+            chain.push(node.to_owned());
         }
     }
-    (!chain.is_empty()).then_some(chain)
+    chain
 }
 
-/// RFC 7239 `Forwarded: for=192.0.2.60;proto=http, for="[2001:db8::1]:4711"`.
-fn forwarded_for(headers: &HeaderMap) -> Option<Vec<IpAddr>> {
-    let mut chain = Vec::new();
-    for value in headers.get_all(http::header::FORWARDED) {
-        for element in value.to_str().ok()?.split(',') {
-            let node = element.split(';').find_map(|pair| {
-                let (k, v) = pair.trim().split_once('=')?;
-                k.trim()
-                    .eq_ignore_ascii_case("for")
-                    .then(|| v.trim().trim_matches('"'))
-            })?;
-            chain.push(parse_node(node)?);
-        }
-    }
-    (!chain.is_empty()).then_some(chain)
-}
-
-/// An address, possibly with a port or in brackets. Anything else
-/// (`unknown`, obfuscated identifiers, garbage) spoils the whole chain.
+/// An address, possibly with a port or in brackets; anything else (`unknown`,
+/// obfuscated identifiers, garbage) is `None`.
 fn parse_node(node: &str) -> Option<IpAddr> {
     if let Ok(ip) = node.parse() {
         return Some(ip);
@@ -155,11 +175,15 @@ mod tests {
 
     #[test]
     fn untrusted_peers_are_the_client_whatever_they_claim() {
+        let xff = ForwardedHeader::XForwardedFor;
         let h = headers(&[("x-forwarded-for", "1.2.3.4")]);
-        assert_eq!(client_ip(ip("203.0.113.9"), &h, &[]), ip("203.0.113.9"));
+        assert_eq!(
+            client_ip(ip("203.0.113.9"), &h, &[], xff),
+            ip("203.0.113.9")
+        );
         let trusted = [TrustedProxy::parse("10.0.0.0/8").unwrap()];
         assert_eq!(
-            client_ip(ip("203.0.113.9"), &h, &trusted),
+            client_ip(ip("203.0.113.9"), &h, &trusted, xff),
             ip("203.0.113.9")
         );
     }
@@ -170,31 +194,58 @@ mod tests {
             TrustedProxy::parse("10.0.0.0/8").unwrap(),
             TrustedProxy::parse("::1").unwrap(),
         ];
+        let xff = ForwardedHeader::XForwardedFor;
         // A client-supplied spoof on the left is ignored.
         let h = headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.1.2.3")]);
-        assert_eq!(client_ip(ip("10.0.0.1"), &h, &trusted), ip("198.51.100.7"));
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &h, &trusted, xff),
+            ip("198.51.100.7")
+        );
+        // Junk left of the first untrusted hop changes nothing.
+        let h = headers(&[("x-forwarded-for", "junk, 198.51.100.7")]);
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &h, &trusted, xff),
+            ip("198.51.100.7")
+        );
+        // The other header is not read: a client could have sent it.
+        let h = headers(&[
+            ("forwarded", "for=6.6.6.6"),
+            ("x-forwarded-for", "198.51.100.8"),
+        ]);
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &h, &trusted, xff),
+            ip("198.51.100.8")
+        );
+        let fwd = ForwardedHeader::Forwarded;
         let h = headers(&[(
             "forwarded",
             r#"for=6.6.6.6, for="[2001:db8::1]:4711";proto=https"#,
         )]);
-        assert_eq!(client_ip(ip("::1"), &h, &trusted), ip("2001:db8::1"));
+        assert_eq!(client_ip(ip("::1"), &h, &trusted, fwd), ip("2001:db8::1"));
         let h = headers(&[("forwarded", "for=192.0.2.60:443")]);
-        assert_eq!(client_ip(ip("10.9.9.9"), &h, &trusted), ip("192.0.2.60"));
+        assert_eq!(
+            client_ip(ip("10.9.9.9"), &h, &trusted, fwd),
+            ip("192.0.2.60")
+        );
     }
 
     #[test]
-    fn garbage_headers_fall_back_to_the_peer() {
+    fn unreadable_hops_end_the_walk_at_the_last_good_one() {
         let trusted = [TrustedProxy::parse("127.0.0.1").unwrap()];
+        let xff = ForwardedHeader::XForwardedFor;
         for bad in ["nonsense", "1.2.3.4, junk", ""] {
             let h = headers(&[("x-forwarded-for", bad)]);
             assert_eq!(
-                client_ip(ip("127.0.0.1"), &h, &trusted),
+                client_ip(ip("127.0.0.1"), &h, &trusted, xff),
                 ip("127.0.0.1"),
                 "{bad}"
             );
         }
         let h = headers(&[("forwarded", "for=unknown")]);
-        assert_eq!(client_ip(ip("127.0.0.1"), &h, &trusted), ip("127.0.0.1"));
+        assert_eq!(
+            client_ip(ip("127.0.0.1"), &h, &trusted, ForwardedHeader::Forwarded),
+            ip("127.0.0.1")
+        );
     }
 
     #[test]

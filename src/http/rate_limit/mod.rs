@@ -1,7 +1,7 @@
 //! [`RateLimitLayer`]: per-client-IP rate limits on governor, with separate
 //! quotas per route class.
 //!
-//! Each class (login, register, the two email-request endpoints, and the
+//! Each class (login, register, the endpoints that can send email, and the
 //! token endpoints) has a burst and a sustained rate. Over quota, the answer
 //! is 429 `RATE_LIMITED` (problem+json) with `Retry-After`. The client is
 //! the connection's peer ([`PeerAddr`] in the request extensions), or the
@@ -54,7 +54,7 @@ use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-pub use client_ip::{PeerAddr, TrustedProxy};
+pub use client_ip::{ForwardedHeader, PeerAddr, TrustedProxy};
 
 use super::problem::problem_response;
 use crate::error::{ConfigError, Error};
@@ -94,14 +94,17 @@ pub struct RateLimitConfig {
     pub login: Rate,
     /// `POST …/register` (default: 5 at once, then 1 every 12 s).
     pub register: Rate,
-    /// `POST …/verify/request` and `…/password-reset/request`, together
-    /// (default: 3 at once, then 1 every 20 s): each sends an email.
+    /// `POST …/verify/request` and `…/password-reset/request`, and
+    /// `PATCH`/`DELETE …/me`, together (default: 3 at once, then 1 every
+    /// 20 s): each can send an email.
     pub email_requests: Rate,
     /// `POST …/refresh`, `…/verify[/{token}]`, `…/password-reset[/{token}]`
     /// (default: 20 at once, then 1 every second).
     pub tokens: Rate,
-    /// Proxies whose `Forwarded` / `X-Forwarded-For` is believed.
+    /// Proxies whose forwarding header is believed.
     pub trusted_proxies: Vec<TrustedProxy>,
+    /// Which header they report clients in (default `X-Forwarded-For`).
+    pub forwarded_header: ForwardedHeader,
     /// How often idle keys are pruned (default 60 s).
     pub prune_every: Duration,
 }
@@ -114,6 +117,7 @@ impl Default for RateLimitConfig {
             email_requests: Rate::new(3, Duration::from_secs(20)),
             tokens: Rate::new(20, Duration::from_secs(1)),
             trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::XForwardedFor,
             prune_every: Duration::from_secs(60),
         }
     }
@@ -129,10 +133,15 @@ enum Class {
 }
 
 fn classify(method: &http::Method, path: &str) -> Option<Class> {
+    let path = path.trim_end_matches('/');
+    // Changing the account can send email (a new address's confirmation)
+    // and checks the current password: the strictest quota.
+    if (method == http::Method::PATCH || method == http::Method::DELETE) && path.ends_with("/me") {
+        return Some(Class::EmailRequest);
+    }
     if method != http::Method::POST {
         return None;
     }
-    let path = path.trim_end_matches('/');
     if path.ends_with("/login") {
         Some(Class::Login)
     } else if path.ends_with("/register") {
@@ -160,6 +169,7 @@ struct Limits {
     email_requests: Limiter,
     tokens: Limiter,
     trusted: Vec<TrustedProxy>,
+    header: ForwardedHeader,
     clock: DefaultClock,
 }
 
@@ -237,6 +247,7 @@ impl RateLimitLayer {
             ),
             tokens: Limiter::keyed(config.tokens.quota("rate_limit.tokens")?),
             trusted: config.trusted_proxies,
+            header: config.forwarded_header,
             clock: DefaultClock::default(),
         });
         if tokio::runtime::Handle::try_current().is_ok() {
@@ -335,7 +346,12 @@ where
                     IpAddr::from([0, 0, 0, 0])
                 }
             };
-            let ip = client_ip::client_ip(peer, req.headers(), &self.limits.trusted);
+            let ip = client_ip::client_ip(
+                peer,
+                req.headers(),
+                &self.limits.trusted,
+                self.limits.header,
+            );
             if let Some(retry_after) = self.limits.check(class, ip) {
                 tracing::debug!(target: "tower_users::rejection", class = ?class, "rate limited");
                 let res = problem_response(&Error::RateLimited { retry_after });
@@ -375,6 +391,14 @@ mod tests {
         );
         assert_eq!(classify(&http::Method::GET, "/users/me"), None);
         assert_eq!(classify(&post, "/users/logout"), None);
+        assert_eq!(
+            classify(&http::Method::PATCH, "/users/me"),
+            Some(Class::EmailRequest)
+        );
+        assert_eq!(
+            classify(&http::Method::DELETE, "/users/me"),
+            Some(Class::EmailRequest)
+        );
     }
 
     #[test]

@@ -59,9 +59,29 @@ impl RedbStore {
     }
 
     /// Creates every table in one write transaction, so later read
-    /// transactions never meet a missing table (redb#182).
+    /// transactions never meet a missing table (redb#182), and checks the
+    /// file's format generation.
     fn init(db: Database) -> Result<Self, StoreError> {
         let tx = db.begin_write().map_err(backend)?;
+        {
+            let mut meta = tx.open_table(META).map_err(backend)?;
+            let format = meta
+                .get("format")
+                .map_err(backend)?
+                .map(|v| v.value().to_vec());
+            match format.as_deref() {
+                Some(FORMAT) => {}
+                None if is_fresh(&tx)? => {
+                    meta.insert("format", FORMAT).map_err(backend)?;
+                }
+                _ => {
+                    return Err(StoreError::backend(
+                        "this database file was written by an older, incompatible version of \
+                         tower-users (a pre-release format); start with a new file",
+                    ));
+                }
+            }
+        }
         {
             tx.open_table(USERS).map_err(backend)?;
             tx.open_table(USERS_BY_EMAIL).map_err(backend)?;
@@ -112,6 +132,16 @@ impl RedbStore {
         let found = users.get(id.0.as_u128()).map_err(backend)?;
         found.map(|v| decode_user(v.value())).transpose()
     }
+}
+
+/// The on-disk format generation (see `tables.rs`).
+const FORMAT: &[u8] = b"2";
+
+/// Whether the file holds no user tables of an earlier generation.
+fn is_fresh(tx: &WriteTransaction) -> Result<bool, StoreError> {
+    use ::redb::TableHandle;
+    let mut tables = tx.list_tables().map_err(backend)?;
+    Ok(!tables.any(|t| t.name() == "users_v1"))
 }
 
 /// Writes (or rewrites) an outbox row and its due-index entry.
@@ -696,6 +726,25 @@ mod tests {
     fn count(store: &RedbStore, table: TableDefinition<u128, &[u8]>) -> u64 {
         let tx = store.db.begin_read().unwrap();
         tx.open_table(table).unwrap().len().unwrap()
+    }
+
+    #[test]
+    fn a_file_of_an_older_format_generation_is_refused_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.redb");
+        {
+            let db = Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.open_table(TableDefinition::<u128, &[u8]>::new("users_v1"))
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        let err = RedbStore::open(&path).unwrap_err();
+        assert!(err.to_string().contains("backend") || format!("{err:?}").contains("older"));
+        // A fresh file gets the current generation, and opens again.
+        let fresh = dir.path().join("new.redb");
+        drop(RedbStore::open(&fresh).unwrap());
+        drop(RedbStore::open(&fresh).unwrap());
     }
 
     #[tokio::test]
