@@ -11,7 +11,8 @@
 //! (http://localhost:3000), `TOWER_USERS_MAIL_FROM`, `TOWER_USERS_SMTP_URL`,
 //! `TOWER_USERS_RATE_LIMIT` (`off` for benchmarks),
 //! `TOWER_USERS_TRUSTED_PROXIES` (comma-separated addresses or CIDR blocks
-//! whose `Forwarded`/`X-Forwarded-For` is believed), `TOWER_USERS_SUPERUSER` (`email:password`),
+//! whose forwarding header is believed), `TOWER_USERS_FORWARDED_HEADER`
+//! (`x-forwarded-for`, the default, or `forwarded`), `TOWER_USERS_SUPERUSER` (`email:password`),
 //! `TOWER_USERS_TEMPLATES` (a directory of template overrides) and
 //! `RUST_LOG`.
 
@@ -29,7 +30,9 @@ use hyper_util::server::graceful::GracefulShutdown;
 use rand::RngCore;
 use tower::util::Either;
 use tower::{Layer, ServiceExt};
-use tower_users::http::{PeerAddr, RateLimit, RateLimitConfig, RateLimitLayer, TrustedProxy};
+use tower_users::http::{
+    ForwardedHeader, PeerAddr, RateLimit, RateLimitConfig, RateLimitLayer, TrustedProxy,
+};
 use tower_users::mail::{SmtpMailer, Templates};
 use tower_users::store::Store;
 use tower_users::{CurrentUser, RedbStore, Users, UsersService};
@@ -104,6 +107,10 @@ fn app(users: Users) -> Result<App, BoxError> {
         Either::Right(lifecycle)
     } else {
         let mut config = RateLimitConfig::default();
+        if env("TOWER_USERS_FORWARDED_HEADER", "x-forwarded-for").eq_ignore_ascii_case("forwarded")
+        {
+            config.forwarded_header = ForwardedHeader::Forwarded;
+        }
         for proxy in env("TOWER_USERS_TRUSTED_PROXIES", "").split(',') {
             if !proxy.trim().is_empty() {
                 config.trusted_proxies.push(TrustedProxy::parse(proxy)?);
