@@ -32,7 +32,9 @@ mod service;
 pub use current_user::{CurrentUser, CurrentUserRejection, Superuser, VerifiedUser};
 pub use layer::{CurrentUserLayer, RequireUser};
 pub use problem::ErrorCode;
-pub use rate_limit::{PeerAddr, Rate, RateLimit, RateLimitConfig, RateLimitLayer, TrustedProxy};
+pub use rate_limit::{
+    ForwardedHeader, PeerAddr, Rate, RateLimit, RateLimitConfig, RateLimitLayer, TrustedProxy,
+};
 pub use service::UsersService;
 
 /// The OpenAPI 3.1 document of every route [`UsersService`] serves under
