@@ -79,6 +79,9 @@
 //! # Ok(()) }
 //! ```
 
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
 mod error;
 mod hooks;
 pub mod http;
