@@ -4,7 +4,7 @@
 
 use super::Users;
 use crate::error::Error;
-use crate::mail::{EmailKind, OutgoingEmail};
+use crate::mail::EmailKind;
 use crate::password::Verified;
 use crate::store::{QueuedEmail, SessionId, UserUpdate};
 use crate::user::{Email, Profile, User, UserId};
@@ -185,25 +185,20 @@ impl Users {
                 new.as_str(),
             )
             .map_err(Error::internal)?;
-        let mail = |kind, to: &str, r: crate::mail::Rendered, link: &str| {
-            QueuedEmail::new(OutgoingEmail::new(
-                uuid::Uuid::now_v7(),
-                kind,
-                to,
-                r.subject,
-                r.text,
-                r.html,
-                link,
-                expires,
-            ))
-        };
         Ok(vec![
-            mail(EmailKind::EmailChange, new.as_str(), confirm, &link),
-            mail(
+            super::queued(
+                EmailKind::EmailChange,
+                new.as_str(),
+                confirm,
+                &link,
+                expires,
+            ),
+            super::queued(
                 EmailKind::EmailChangeNotice,
                 user.email.as_str(),
                 notice,
                 "",
+                expires,
             ),
         ])
     }

@@ -27,7 +27,7 @@ pub use sessions::{Authenticated, TokenPair};
 use crate::error::Error;
 use crate::hooks::Hooks;
 use crate::mail::outbox::Outbox;
-use crate::mail::{EmailKind, LinkTemplate, OutgoingEmail, Templates};
+use crate::mail::{EmailKind, LinkTemplate, OutgoingEmail, Rendered, Templates};
 use crate::password::{PasswordParams, PasswordPolicy, Passwords};
 use crate::store::{DynStore, QueuedEmail, Store, StoreError, UserUpdate};
 use crate::token::{Purpose, Tokens};
@@ -190,17 +190,14 @@ impl Users {
                 claims.expires_at(),
             )
             .map_err(Error::internal)?;
-        let email = OutgoingEmail::new(
-            uuid::Uuid::now_v7(),
+        let mail = queued(
             kind,
             user.email.as_str(),
-            rendered.subject,
-            rendered.text,
-            rendered.html,
-            link,
+            rendered,
+            &link,
             claims.expires_at(),
         );
-        Ok((QueuedEmail::new(email), token))
+        Ok((mail, token))
     }
 
     /// Queues a token email for `user`, or, when there is no eligible user,
@@ -235,4 +232,24 @@ impl Users {
         });
         Ok(())
     }
+}
+
+/// A rendered email for `to`, as a new outbox entry with a fresh id.
+fn queued(
+    kind: EmailKind,
+    to: &str,
+    rendered: Rendered,
+    link: &str,
+    expires_at: time::OffsetDateTime,
+) -> QueuedEmail {
+    QueuedEmail::new(OutgoingEmail::new(
+        uuid::Uuid::now_v7(),
+        kind,
+        to,
+        rendered.subject,
+        rendered.text,
+        rendered.html,
+        link,
+        expires_at,
+    ))
 }
