@@ -51,7 +51,6 @@ pub(crate) fn problem_headers(err: &Error, headers: &mut http::HeaderMap) {
         Error::RateLimited { retry_after } | Error::Unavailable { retry_after } => {
             headers.insert(RETRY_AFTER, HeaderValue::from(*retry_after));
         }
-        Error::MethodNotAllowed => {}
         _ => {}
     }
 }
