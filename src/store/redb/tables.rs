@@ -38,5 +38,10 @@ pub(super) const LOCKOUTS: TableDefinition<&str, (u32, i64)> = TableDefinition::
 /// (last failure, account key) → (): lets old counters be pruned oldest first.
 pub(super) const LOCKOUT_AGE: TableDefinition<(i64, &str), ()> =
     TableDefinition::new("lockout_age_v2");
+/// id of every active superuser → (): lets the write that would remove the
+/// last one see, in its own transaction, whether another remains. Built
+/// from `USERS` when a file without it is opened.
+pub(super) const ACTIVE_SUPERUSERS: TableDefinition<u128, ()> =
+    TableDefinition::new("active_superusers_v2");
 /// small named values: the generated signing secret.
 pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta_v2");
