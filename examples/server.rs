@@ -81,13 +81,15 @@ async fn build_users() -> Result<Users, BoxError> {
     if let Ok(dir) = std::env::var("TOWER_USERS_TEMPLATES") {
         builder = builder.with_templates(Templates::embedded().with_overrides_from(dir)?);
     }
-    let users = builder.build()?;
     if let Ok(spec) = std::env::var("TOWER_USERS_SUPERUSER") {
         let (email, password) = spec
             .split_once(':')
             .ok_or("TOWER_USERS_SUPERUSER must be email:password")?;
-        users.ensure_superuser(email, password).await?;
+        // A stale setting (the password changed since) logs a warning and
+        // the server starts: `start` never takes the account over.
+        builder = builder.with_superuser(email, password);
     }
+    let users = builder.start().await?;
     tracing::info!(db = %db, "store open");
     Ok(users)
 }

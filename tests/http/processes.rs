@@ -299,3 +299,77 @@ async fn the_profile_example_stores_and_returns_display_name() {
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+/// A `TOWER_USERS_SUPERUSER` gone stale (the superuser changed its
+/// password, or someone else registered the address) must not keep the
+/// server down, and must never hand the account over.
+#[tokio::test]
+async fn the_server_starts_with_a_stale_superuser_setting_and_leaves_the_account_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("stale.redb");
+    let db = db.to_str().unwrap();
+    let env = [
+        ("TOWER_USERS_DB", db),
+        (
+            "TOWER_USERS_SUPERUSER",
+            "root@example.com:kettle staple zebra",
+        ),
+    ];
+    let running = start("server", &env);
+    let c = Client::new(running.addr);
+    let token = c
+        .login("root@example.com", "kettle staple zebra")
+        .await
+        .json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = c
+        .request(
+            Method::PATCH,
+            "/users/me",
+            Some(&token),
+            Some(serde_json::json!({"current_password": "kettle staple zebra", "password": "a newer secret phrase"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    // Someone registers an address that a later setting will name.
+    assert_eq!(
+        c.register("boss@example.com", "the registrant's own words")
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    drop(running);
+
+    for spec in [
+        "root@example.com:kettle staple zebra",
+        "boss@example.com:the operator's password",
+    ] {
+        let env = [("TOWER_USERS_DB", db), ("TOWER_USERS_SUPERUSER", spec)];
+        let restarted = start("server", &env);
+        let c = Client::new(restarted.addr);
+        assert_eq!(c.get("/healthz", None).await.status, StatusCode::OK);
+        let (email, stale) = spec.split_once(':').unwrap();
+        assert_eq!(c.login(email, stale).await.status, StatusCode::UNAUTHORIZED);
+    }
+    let env = [("TOWER_USERS_DB", db)];
+    let restarted = start("server", &env);
+    let c = Client::new(restarted.addr);
+    let root = c.login("root@example.com", "a newer secret phrase").await;
+    assert_eq!(
+        root.json()["user"]["is_superuser"],
+        true,
+        "{:?}",
+        root.json()
+    );
+    let boss = c
+        .login("boss@example.com", "the registrant's own words")
+        .await;
+    assert_eq!(
+        boss.json()["user"]["is_superuser"],
+        false,
+        "{:?}",
+        boss.json()
+    );
+}
