@@ -398,10 +398,11 @@ fn cpu_time(pid: u32) -> Duration {
         .split_whitespace()
         .collect();
     let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    let out = Command::new("getconf").arg("CLK_TCK").output().unwrap();
-    let per_second: u64 = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
+    let per_second: u64 = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8_lossy(&out.stdout).trim().parse().ok())
         .unwrap_or(100);
     Duration::from_millis(ticks * 1000 / per_second)
 }

@@ -184,13 +184,16 @@ fn track_superuser(
     let Some(id) = before.or(after).map(|u| u.id.0.as_u128()) else {
         return Ok(());
     };
+    if was == is {
+        return Ok(());
+    }
     let mut index = tx.open_table(ACTIVE_SUPERUSERS).map_err(backend)?;
-    if was && !is {
+    if was {
         index.remove(id).map_err(backend)?;
         if index.first().map_err(backend)?.is_none() {
             return Err(StoreError::LastSuperuser);
         }
-    } else if is && !was {
+    } else {
         index.insert(id, ()).map_err(backend)?;
     }
     Ok(())
