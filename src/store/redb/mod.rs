@@ -82,6 +82,7 @@ impl RedbStore {
                 }
             }
         }
+        index_active_superusers(&tx)?;
         {
             tx.open_table(USERS).map_err(backend)?;
             tx.open_table(USERS_BY_EMAIL).map_err(backend)?;
@@ -97,7 +98,6 @@ impl RedbStore {
             tx.open_table(LOCKOUTS).map_err(backend)?;
             tx.open_table(LOCKOUT_AGE).map_err(backend)?;
         }
-        index_active_superusers(&tx)?;
         tx.commit().map_err(backend)?;
         Ok(RedbStore { db: Arc::new(db) })
     }
