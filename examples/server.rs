@@ -13,12 +13,15 @@
 //! `TOWER_USERS_TRUSTED_PROXIES` (comma-separated addresses or CIDR blocks
 //! whose forwarding header is believed), `TOWER_USERS_FORWARDED_HEADER`
 //! (`x-forwarded-for`, the default, or `forwarded`), `TOWER_USERS_SUPERUSER` (`email:password`),
-//! `TOWER_USERS_TEMPLATES` (a directory of template overrides) and
-//! `RUST_LOG`.
+//! `TOWER_USERS_TEMPLATES` (a directory of template overrides),
+//! `TOWER_USERS_MAX_CONNECTIONS` (connections served at once; by default
+//! what the open-file limit leaves after a reserve) and `RUST_LOG`.
 
 use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum_core::body::Body;
 use axum_core::response::{IntoResponse, Response};
@@ -28,6 +31,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use rand::RngCore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tower::util::Either;
 use tower::{Layer, ServiceExt};
 use tower_users::http::{
@@ -81,13 +86,15 @@ async fn build_users() -> Result<Users, BoxError> {
     if let Ok(dir) = std::env::var("TOWER_USERS_TEMPLATES") {
         builder = builder.with_templates(Templates::embedded().with_overrides_from(dir)?);
     }
-    let users = builder.build()?;
     if let Ok(spec) = std::env::var("TOWER_USERS_SUPERUSER") {
         let (email, password) = spec
             .split_once(':')
             .ok_or("TOWER_USERS_SUPERUSER must be email:password")?;
-        users.ensure_superuser(email, password).await?;
+        // A stale setting (the password changed since) logs a warning and
+        // the server starts: `start` never takes the account over.
+        builder = builder.with_superuser(email, password);
     }
+    let users = builder.start().await?;
     tracing::info!(db = %db, "store open");
     Ok(users)
 }
@@ -147,6 +154,183 @@ async fn route(app: Arc<App>, req: Request<Incoming>) -> Result<Response, Infall
     }
 }
 
+/// Connections served at once: `TOWER_USERS_MAX_CONNECTIONS`, or by default
+/// the open-file limit less a reserve for the database, the log, SMTP and
+/// the runtime, so the cap is met before the descriptors run out.
+fn max_connections() -> Result<usize, BoxError> {
+    let set = std::env::var("TOWER_USERS_MAX_CONNECTIONS").ok();
+    if let Some(raw) = set.filter(|raw| !raw.trim().is_empty()) {
+        return match raw.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n.min(Semaphore::MAX_PERMITS)),
+            _ => Err("TOWER_USERS_MAX_CONNECTIONS must be a positive whole number".into()),
+        };
+    }
+    let limit = open_file_limit().min(1 << 20);
+    Ok(limit.saturating_sub(32 + limit / 8).max(1) as usize)
+}
+
+/// The soft `RLIMIT_NOFILE`; unlimited counts as very large.
+#[cfg(target_os = "linux")]
+fn open_file_limit() -> u64 {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_file_limit() -> u64 {
+    1024
+}
+
+/// A condition logged at most once a second, with how many repeats were
+/// held back in between: a log must not grow at the speed of a failure.
+#[derive(Default)]
+struct Throttle {
+    last: Option<Instant>,
+    held: u64,
+}
+
+impl Throttle {
+    /// `Some(repeats held back since the last line)` when a line may go out.
+    fn ready(&mut self) -> Option<u64> {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|last| now.duration_since(last) < Duration::from_secs(1))
+        {
+            self.held += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.held))
+    }
+}
+
+/// A served connection's place under the cap; giving it back also wakes an
+/// accept loop that is backing off, since a descriptor has just come free.
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+    closed: Arc<Notify>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.closed.notify_one();
+    }
+}
+
+/// The first and the longest pause after a failed accept: as in hyper
+/// 0.14's `AddrIncoming` and axum's `serve`, which sleep a second, but
+/// starting short so that a brief shortage costs little.
+const MIN_BACKOFF: Duration = Duration::from_millis(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Accepts connections without ever spinning: at most `max` are served at
+/// once (the next accept waits for a slot, leaving new clients in the
+/// listen backlog), and out of descriptors or memory it backs off, from
+/// 10 ms doubling to 1 s, retrying at once when a connection closes.
+struct Acceptor {
+    listener: TcpListener,
+    slots: Arc<Semaphore>,
+    max: usize,
+    closed: Arc<Notify>,
+    /// A slot kept across a failed accept, so the failure frees nothing
+    /// that would wake the back-off at once.
+    spare: Option<OwnedSemaphorePermit>,
+    backoff: Duration,
+    full_log: Throttle,
+    error_log: Throttle,
+}
+
+impl Acceptor {
+    fn new(listener: TcpListener, max: usize) -> Self {
+        Acceptor {
+            listener,
+            slots: Arc::new(Semaphore::new(max)),
+            max,
+            closed: Arc::new(Notify::new()),
+            spare: None,
+            backoff: MIN_BACKOFF,
+            full_log: Throttle::default(),
+            error_log: Throttle::default(),
+        }
+    }
+
+    /// The next connection, with the slot it holds while it is served.
+    async fn next(&mut self) -> Result<(TcpStream, SocketAddr, Slot), BoxError> {
+        loop {
+            let permit = match self.spare.take() {
+                Some(permit) => permit,
+                None => self.slot().await?,
+            };
+            match self.listener.accept().await {
+                Ok((stream, peer)) => {
+                    self.backoff = MIN_BACKOFF;
+                    let closed = self.closed.clone();
+                    return Ok((
+                        stream,
+                        peer,
+                        Slot {
+                            _permit: permit,
+                            closed,
+                        },
+                    ));
+                }
+                // That one client's connection failed; the next is fine.
+                Err(err) if is_connection_error(&err) => {
+                    self.spare = Some(permit);
+                    tracing::debug!(error = %err, "a connection failed before it was accepted");
+                }
+                Err(err) => {
+                    self.spare = Some(permit);
+                    if let Some(held) = self.error_log.ready() {
+                        tracing::warn!(
+                            error = %err,
+                            repeats = held,
+                            retry_in_ms = self.backoff.as_millis() as u64,
+                            "accept failed (out of file descriptors or memory?): backing off; \
+                             raise `ulimit -n` or lower TOWER_USERS_MAX_CONNECTIONS"
+                        );
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(self.backoff) => {}
+                        _ = self.closed.notified() => {}
+                    }
+                    self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// A free slot, waiting (and saying so, at most once a second) while
+    /// `max` connections are being served.
+    async fn slot(&mut self) -> Result<OwnedSemaphorePermit, BoxError> {
+        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        if let Some(held) = self.full_log.ready() {
+            tracing::warn!(
+                max = self.max,
+                repeats = held,
+                "too many connections: new ones wait until one closes \
+                 (TOWER_USERS_MAX_CONNECTIONS)"
+            );
+        }
+        Ok(self.slots.clone().acquire_owned().await?)
+    }
+}
+
+/// Failures of one incoming connection, not of the listener (the set
+/// hyper and axum skip without pausing).
+fn is_connection_error(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
+
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -177,9 +361,11 @@ async fn main() -> Result<(), BoxError> {
     let users = build_users().await?;
     // Shared by every connection and request: one Arc to clone.
     let app = Arc::new(app(users.clone())?);
-    let listener = tokio::net::TcpListener::bind(env("TOWER_USERS_BIND", "127.0.0.1:3000")).await?;
+    let listener = TcpListener::bind(env("TOWER_USERS_BIND", "127.0.0.1:3000")).await?;
     let addr = listener.local_addr()?;
-    tracing::info!("listening on http://{addr}");
+    let max = max_connections()?;
+    let mut acceptor = Acceptor::new(listener, max);
+    tracing::info!(max_connections = max, "listening on http://{addr}");
     // On stdout too, for scripts and tests that bind port 0.
     println!("listening on http://{addr}");
 
@@ -192,14 +378,8 @@ async fn main() -> Result<(), BoxError> {
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(conn) => conn,
-                    Err(err) => {
-                        tracing::warn!(error = %err, "accept failed");
-                        continue;
-                    }
-                };
+            accepted = acceptor.next() => {
+                let (stream, peer, slot) = accepted?;
                 let app = app.clone();
                 let service = service_fn(move |mut req: Request<Incoming>| {
                     // The rate limits key on the connection's peer.
@@ -212,13 +392,14 @@ async fn main() -> Result<(), BoxError> {
                     if let Err(err) = conn.await {
                         tracing::debug!(error = %err, "connection ended with an error");
                     }
+                    drop(slot);
                 });
             }
             _ = &mut shutdown => break,
         }
     }
     tracing::info!("shutting down: finishing in-flight requests");
-    drop(listener);
+    drop(acceptor);
     if tokio::time::timeout(Duration::from_secs(7), graceful.shutdown())
         .await
         .is_err()

@@ -178,6 +178,8 @@ impl From<crate::store::StoreError> for Error {
             // credential the caller relied on is no longer current.
             StoreError::Conflict | StoreError::TokenSpent => Error::InvalidToken,
             StoreError::NotFound => Error::NotFound,
+            // At least one active superuser always remains (API.md).
+            StoreError::LastSuperuser => Error::Forbidden,
             other => Error::Internal(Box::new(other)),
         }
     }

@@ -491,6 +491,97 @@ macro_rules! store_conformance {
                 s.create_user(&user("a@example.com"), None).await.unwrap();
             }
 
+            fn superuser(email: &str) -> User {
+                let mut u = user(email);
+                u.is_superuser = true;
+                u
+            }
+
+            #[::tokio::test]
+            async fn the_last_active_superuser_cannot_be_demoted_deactivated_or_deleted() {
+                let s = store();
+                let root = superuser("root@example.com");
+                s.create_user(&root, None).await.unwrap();
+                // An inactive superuser does not count as one that remains.
+                let mut dormant = superuser("dormant@example.com");
+                dormant.is_active = false;
+                s.create_user(&dormant, None).await.unwrap();
+                s.create_user(&user("plain@example.com"), None)
+                    .await
+                    .unwrap();
+                let mut demoted = root.clone();
+                demoted.is_superuser = false;
+                let mut deactivated = root.clone();
+                deactivated.is_active = false;
+                for next in [demoted.clone(), deactivated] {
+                    let err = s
+                        .update_user(UserUpdate::new(&root, next).revoking_sessions())
+                        .await
+                        .unwrap_err();
+                    assert!(matches!(err, StoreError::LastSuperuser), "{err:?}");
+                }
+                let err = s.delete_user(root.id).await.unwrap_err();
+                assert!(matches!(err, StoreError::LastSuperuser), "{err:?}");
+                assert_eq!(s.user(root.id).await.unwrap().unwrap(), root);
+
+                // With a second active superuser, either may go, not both.
+                let mut woken = dormant.clone();
+                woken.is_active = true;
+                s.update_user(UserUpdate::new(&dormant, woken.clone()))
+                    .await
+                    .unwrap();
+                s.update_user(UserUpdate::new(&root, demoted.clone()))
+                    .await
+                    .unwrap();
+                let err = s.delete_user(woken.id).await.unwrap_err();
+                assert!(matches!(err, StoreError::LastSuperuser), "{err:?}");
+                let mut promoted = demoted.clone();
+                promoted.is_superuser = true;
+                s.update_user(UserUpdate::new(&demoted, promoted))
+                    .await
+                    .unwrap();
+                assert!(s.delete_user(woken.id).await.unwrap());
+            }
+
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn two_superusers_demoting_each_other_at_once_leave_one() {
+                let s = store();
+                for round in 0..10 {
+                    let a = superuser(&format!("a{round}@example.com"));
+                    let b = superuser(&format!("b{round}@example.com"));
+                    s.create_user(&a, None).await.unwrap();
+                    s.create_user(&b, None).await.unwrap();
+                    // Earlier rounds' survivor steps down, so these two are
+                    // the only active superusers.
+                    for old in s.list_users(None, 100).await.unwrap() {
+                        if old.is_superuser && old.id != a.id && old.id != b.id {
+                            s.delete_user(old.id).await.unwrap();
+                        }
+                    }
+                    let demote = |u: &User| {
+                        let s = s.clone();
+                        let mut next = u.clone();
+                        next.is_superuser = false;
+                        let update = UserUpdate::new(u, next);
+                        ::tokio::spawn(async move { s.update_user(update).await })
+                    };
+                    let (ra, rb) = (demote(&a), demote(&b));
+                    let results = [ra.await.unwrap(), rb.await.unwrap()];
+                    let won = results.iter().filter(|r| r.is_ok()).count();
+                    assert_eq!(won, 1, "round {round}: {results:?}");
+                    for r in &results {
+                        if let Err(err) = r {
+                            assert!(matches!(err, StoreError::LastSuperuser), "{err:?}");
+                        }
+                    }
+                    let left = [
+                        s.user(a.id).await.unwrap().unwrap(),
+                        s.user(b.id).await.unwrap().unwrap(),
+                    ];
+                    assert_eq!(left.iter().filter(|u| u.is_superuser).count(), 1);
+                }
+            }
+
             #[::tokio::test]
             async fn users_page_in_creation_order_stably_while_users_are_added() {
                 let s = store();

@@ -50,6 +50,10 @@ pub enum StoreError {
     /// The user or session does not exist.
     #[error("not found")]
     NotFound,
+    /// The change would leave no active superuser: it took away the last
+    /// one's `is_superuser` or `is_active`, or deleted it.
+    #[error("the last active superuser cannot be removed")]
+    LastSuperuser,
     /// The backend failed; the source is kept for logs.
     #[error("store backend failed")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -245,6 +249,13 @@ pub struct LoginFailures {
 /// Implementations must make each method atomic. Methods taking `now`
 /// filter out anything expired at that instant, so expiry is enforced in one
 /// place and testable with a fixed clock.
+///
+/// Once there is an active superuser (`is_active` and `is_superuser`), one
+/// always remains: [`update_user`](Store::update_user) and
+/// [`delete_user`](Store::delete_user) fail with
+/// [`StoreError::LastSuperuser`] (and write nothing) when they would take
+/// away the last one. The check must share the change's transaction, so
+/// that two superusers demoting each other at once cannot both succeed.
 pub trait Store: Send + Sync + 'static {
     /// Inserts a new user, and queues `mail` in the same transaction;
     /// [`StoreError::EmailTaken`] (and nothing written) if the email is in use.
@@ -264,13 +275,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
 
     /// Applies `update` atomically; see [`UserUpdate`] for the guarantees.
+    /// Fails with [`StoreError::LastSuperuser`] if it would demote or
+    /// deactivate the last active superuser.
     fn update_user(
         &self,
         update: UserUpdate,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Deletes the user, its email, and all its sessions in one transaction;
-    /// false if there was no such user.
+    /// false if there was no such user. Fails with
+    /// [`StoreError::LastSuperuser`] if it is the last active superuser.
     fn delete_user(&self, id: UserId) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Up to `limit` users in id order (creation order, as ids are UUIDv7),

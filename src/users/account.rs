@@ -204,7 +204,8 @@ impl Users {
     }
 
     /// Deletes the account `id` after checking its current password: the
-    /// user and every session go in one write.
+    /// user and every session go in one write. The last active superuser
+    /// cannot delete itself ([`Error::Forbidden`], checked in that write).
     pub async fn delete_account(&self, id: UserId, current_password: &str) -> Result<(), Error> {
         let user = self.store().user(id).await?.ok_or(Error::Unauthorized)?;
         self.check_current_password(&user, current_password).await?;

@@ -80,8 +80,10 @@ impl Users {
     }
 
     /// Applies administrator `actor`'s `change` to user `id`. An
-    /// administrator cannot deactivate or demote itself ([`Error::Forbidden`]),
-    /// so the last one cannot lock everyone out.
+    /// administrator cannot deactivate or demote itself, and no change may
+    /// leave no active superuser ([`Error::Forbidden`]): the store checks the
+    /// latter in the change's own transaction, so two administrators demoting
+    /// each other at once cannot both succeed.
     #[tracing::instrument(skip_all, fields(user.id = %id))]
     pub async fn admin_update(
         &self,
@@ -139,7 +141,8 @@ impl Users {
     }
 
     /// Deletes user `id` on behalf of administrator `actor`; an
-    /// administrator cannot delete itself ([`Error::Forbidden`]).
+    /// administrator cannot delete itself, nor the last active superuser
+    /// ([`Error::Forbidden`]).
     pub async fn admin_delete(&self, actor: UserId, id: UserId) -> Result<(), Error> {
         if actor == id {
             return Err(Error::Forbidden);

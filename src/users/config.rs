@@ -229,12 +229,19 @@ impl UsersBuilder {
     }
 
     /// Builds, then creates or promotes the superuser set with
-    /// [`with_superuser`](Self::with_superuser), if any.
+    /// [`with_superuser`](Self::with_superuser), if any. If that account
+    /// exists with another password (the superuser changed it, or someone
+    /// else registered the address), it is left alone with a logged
+    /// warning and the start goes on: a setting gone stale must not keep
+    /// the service down, nor hand over someone's account.
     pub async fn start(mut self) -> Result<Users, crate::Error> {
         let superuser = self.superuser.take();
         let users = self.build().map_err(crate::Error::internal)?;
         if let Some((email, password)) = superuser {
-            users.ensure_superuser(&email, &password).await?;
+            match users.ensure_superuser(&email, &password).await {
+                Ok(_) | Err(crate::Error::InvalidCredentials) => {}
+                Err(err) => return Err(err),
+            }
         }
         Ok(users)
     }

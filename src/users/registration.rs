@@ -59,15 +59,23 @@ impl Users {
 
     /// Creates `email` as an active, verified superuser, or promotes the
     /// existing user with that email if `password` is theirs. Someone else
-    /// may have registered the address first: without the matching password
-    /// the existing account is left alone and this fails with
-    /// [`Error::InvalidCredentials`].
+    /// may have registered the address first, or the superuser may have
+    /// changed its password since: without the matching password the
+    /// existing account is left alone (never taken over, never promoted),
+    /// a warning is logged, and this fails with
+    /// [`Error::InvalidCredentials`]. [`UsersBuilder::start`](crate::UsersBuilder::start)
+    /// starts anyway in that case.
     pub async fn ensure_superuser(&self, email: &str, password: &str) -> Result<User, Error> {
         let email = Email::parse(email)?;
         if let Some(user) = self.store().user_by_email(&email).await? {
             let hash = user.password_hash.clone();
             if self.inner.passwords.verify(password, Some(&hash)).await? == Verified::No {
-                tracing::error!(user.id = %user.id, "superuser bootstrap: the account exists and the password does not match");
+                tracing::warn!(
+                    user.id = %user.id,
+                    superuser = user.is_superuser,
+                    "superuser bootstrap: the account exists with another password (changed \
+                     since, or registered by someone else); left as it is, not promoted"
+                );
                 return Err(Error::InvalidCredentials);
             }
             if user.is_superuser {

@@ -244,3 +244,116 @@ async fn a_deactivated_users_token_is_refused() {
     );
     assert!(!c.get("/hello", Some(&user_token)).await.status.is_success());
 }
+
+async fn token_of(c: &Client, email: &str) -> String {
+    let r = c.login(email, "kettle staple zebra").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    r.json()["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_only_superuser_cannot_delete_its_own_account() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    let token = admin(&s, &c).await;
+    let body = json!({"current_password": "kettle staple zebra"});
+    let r = c
+        .request(
+            Method::DELETE,
+            "/users/me",
+            Some(&token),
+            Some(body.clone()),
+        )
+        .await;
+    assert_problem(&r, 403, "FORBIDDEN");
+    assert_eq!(
+        c.get("/users/me", Some(&token)).await.json()["is_superuser"],
+        true
+    );
+
+    // Once another superuser exists, it may.
+    s.users
+        .ensure_superuser("deputy@example.com", "kettle staple zebra")
+        .await
+        .unwrap();
+    let r = c
+        .request(Method::DELETE, "/users/me", Some(&token), Some(body))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+}
+
+/// Two superusers, each removing the other at the same moment, ten times
+/// over: exactly one wins every time and one superuser remains.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_superusers_removing_each_other_at_once_leave_one() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    admin(&s, &c).await;
+    s.users
+        .ensure_superuser("deputy@example.com", "kettle staple zebra")
+        .await
+        .unwrap();
+    let names = ["admin@example.com", "deputy@example.com"];
+    let mut ids = Vec::new();
+    for name in names {
+        ids.push(id_of(&c, &token_of(&c, name).await).await);
+    }
+    let bodies = [
+        json!({"is_superuser": false}),
+        json!({"is_active": false}),
+        json!({"is_superuser": false, "is_active": false}),
+    ];
+    for round in 0..10 {
+        let body = bodies[round % bodies.len()].clone();
+        let tokens = [token_of(&c, names[0]).await, token_of(&c, names[1]).await];
+        let remove = |by: usize| {
+            let (c, token, body) = (Client::new(s.addr), tokens[by].clone(), body.clone());
+            let path = format!("/users/{}", ids[1 - by]);
+            async move {
+                c.request(Method::PATCH, &path, Some(&token), Some(body))
+                    .await
+            }
+        };
+        let (a, b) = tokio::join!(remove(0), remove(1));
+        let won: Vec<usize> = [&a, &b]
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.status == StatusCode::OK)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(
+            won.len(),
+            1,
+            "round {round}: {:?} / {:?}",
+            a.json(),
+            b.json()
+        );
+        let lost = if won[0] == 0 { &b } else { &a };
+        if lost.status == StatusCode::UNAUTHORIZED {
+            // Deactivated first, its session was already gone.
+            assert!(body.get("is_active").is_some(), "round {round}");
+            assert_problem(lost, 401, "UNAUTHORIZED");
+        } else {
+            assert_problem(lost, 403, "FORBIDDEN");
+        }
+        // The winner is the one superuser left; it restores the other.
+        let winner = won[0];
+        let loser = &ids[1 - winner];
+        let path = format!("/users/{loser}");
+        let r = c.get(&path, Some(&tokens[winner])).await;
+        assert!(
+            r.json()["is_superuser"] == false || r.json()["is_active"] == false,
+            "{:?}",
+            r.json()
+        );
+        let r = c
+            .request(
+                Method::PATCH,
+                &path,
+                Some(&tokens[winner]),
+                Some(json!({"is_superuser": true, "is_active": true})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    }
+}

@@ -34,11 +34,23 @@ impl Drop for Running {
 }
 
 fn start(name: &str, envs: &[(&str, &str)]) -> Running {
-    let mut cmd = Command::new(example(name));
+    start_with(Command::new(example(name)), name, envs, Stdio::null())
+}
+
+/// Runs example `name` with at most `nofile` open files, its log in `log`.
+fn start_limited(name: &str, envs: &[(&str, &str)], nofile: u32, log: &std::fs::File) -> Running {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("ulimit -n {nofile} && exec \"$0\""))
+        .arg(example(name));
+    start_with(cmd, name, envs, Stdio::from(log.try_clone().unwrap()))
+}
+
+fn start_with(mut cmd: Command, name: &str, envs: &[(&str, &str)], stderr: Stdio) -> Running {
     cmd.env("TOWER_USERS_BIND", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(stderr);
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -298,4 +310,168 @@ async fn the_profile_example_stores_and_returns_display_name() {
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// A `TOWER_USERS_SUPERUSER` gone stale (the superuser changed its
+/// password, or someone else registered the address) must not keep the
+/// server down, and must never hand the account over.
+#[tokio::test]
+async fn the_server_starts_with_a_stale_superuser_setting_and_leaves_the_account_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("stale.redb");
+    let db = db.to_str().unwrap();
+    let env = [
+        ("TOWER_USERS_DB", db),
+        (
+            "TOWER_USERS_SUPERUSER",
+            "root@example.com:kettle staple zebra",
+        ),
+    ];
+    let running = start("server", &env);
+    let c = Client::new(running.addr);
+    let token = c
+        .login("root@example.com", "kettle staple zebra")
+        .await
+        .json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = c
+        .request(
+            Method::PATCH,
+            "/users/me",
+            Some(&token),
+            Some(serde_json::json!({"current_password": "kettle staple zebra", "password": "a newer secret phrase"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    // Someone registers an address that a later setting will name.
+    assert_eq!(
+        c.register("boss@example.com", "the registrant's own words")
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    drop(running);
+
+    for spec in [
+        "root@example.com:kettle staple zebra",
+        "boss@example.com:the operator's password",
+    ] {
+        let env = [("TOWER_USERS_DB", db), ("TOWER_USERS_SUPERUSER", spec)];
+        let restarted = start("server", &env);
+        let c = Client::new(restarted.addr);
+        assert_eq!(c.get("/healthz", None).await.status, StatusCode::OK);
+        let (email, stale) = spec.split_once(':').unwrap();
+        assert_eq!(c.login(email, stale).await.status, StatusCode::UNAUTHORIZED);
+    }
+    let env = [("TOWER_USERS_DB", db)];
+    let restarted = start("server", &env);
+    let c = Client::new(restarted.addr);
+    let root = c.login("root@example.com", "a newer secret phrase").await;
+    assert_eq!(
+        root.json()["user"]["is_superuser"],
+        true,
+        "{:?}",
+        root.json()
+    );
+    let boss = c
+        .login("boss@example.com", "the registrant's own words")
+        .await;
+    assert_eq!(
+        boss.json()["user"]["is_superuser"],
+        false,
+        "{:?}",
+        boss.json()
+    );
+}
+
+/// CPU time (user + system) the process has used so far.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th of the whole line.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    let per_second: u64 = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8_lossy(&out.stdout).trim().parse().ok())
+        .unwrap_or(100);
+    Duration::from_millis(ticks * 1000 / per_second)
+}
+
+/// Starts the server under 64 open files, opens more idle connections than
+/// that, and checks that it waits instead of spinning: the log grows by a
+/// few lines a second at most (once it has said `expect`), the process
+/// stays nearly idle, and once the connections close it serves again.
+async fn outlives_running_out_of_descriptors(max_connections: &str, expect: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("fd.redb");
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let env = [
+        ("TOWER_USERS_DB", db.to_str().unwrap()),
+        ("TOWER_USERS_MAX_CONNECTIONS", max_connections),
+    ];
+    let running = start_limited("server", &env, 64, &log);
+    let pid = running.child.id();
+    let mut idle = Vec::new();
+    for _ in 0..150 {
+        // Beyond what the server accepts, the kernel's backlog holds them.
+        idle.push(tokio::net::TcpStream::connect(running.addr).await.unwrap());
+    }
+    let lines = || {
+        std::fs::read_to_string(&log_path)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(expect))
+            .count()
+    };
+    let started = Instant::now();
+    while lines() == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the server never logged {expect:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (lines_before, cpu_before, window) = (lines(), cpu_time(pid), Instant::now());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (logged, cpu) = (lines() - lines_before, cpu_time(pid) - cpu_before);
+    let elapsed = window.elapsed();
+    // One line a second, with slack for a slow machine; a spinning loop
+    // writes thousands.
+    assert!(logged <= 6, "{logged} lines of {expect:?} in {elapsed:?}");
+    // A spinning loop burns a core; waiting costs next to nothing.
+    assert!(
+        cpu < elapsed / 4,
+        "the server used {cpu:?} of CPU in {elapsed:?} while waiting"
+    );
+    drop(idle);
+    let c = Client::new(running.addr);
+    assert_eq!(c.get("/healthz", None).await.status, StatusCode::OK);
+    let r = c
+        .register("after@example.com", "correct horse battery")
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+}
+
+#[tokio::test]
+async fn out_of_descriptors_the_server_backs_off_and_serves_again() {
+    // A cap above the limit: accept itself fails with EMFILE.
+    outlives_running_out_of_descriptors("100000", "accept failed").await;
+}
+
+#[tokio::test]
+async fn at_the_default_connection_cap_the_server_waits_and_serves_again() {
+    // The default cap sits below the open-file limit: accept waits for a
+    // connection to close instead of failing.
+    outlives_running_out_of_descriptors("", "too many connections").await;
 }

@@ -82,6 +82,7 @@ impl RedbStore {
                 }
             }
         }
+        index_active_superusers(&tx)?;
         {
             tx.open_table(USERS).map_err(backend)?;
             tx.open_table(USERS_BY_EMAIL).map_err(backend)?;
@@ -142,6 +143,60 @@ fn is_fresh(tx: &WriteTransaction) -> Result<bool, StoreError> {
     use ::redb::TableHandle;
     let mut tables = tx.list_tables().map_err(backend)?;
     Ok(!tables.any(|t| t.name() == "users_v1"))
+}
+
+/// Builds the active-superuser index of a file written before it existed.
+fn index_active_superusers(tx: &WriteTransaction) -> Result<(), StoreError> {
+    use ::redb::TableHandle;
+    let indexed = tx
+        .list_tables()
+        .map_err(backend)?
+        .any(|t| t.name() == ACTIVE_SUPERUSERS.name());
+    let mut index = tx.open_table(ACTIVE_SUPERUSERS).map_err(backend)?;
+    if indexed {
+        return Ok(());
+    }
+    let users = tx.open_table(USERS).map_err(backend)?;
+    for entry in users.range::<u128>(..).map_err(backend)? {
+        let (id, raw) = entry.map_err(backend)?;
+        if is_active_superuser(&decode_user(raw.value())?) {
+            index.insert(id.value(), ()).map_err(backend)?;
+        }
+    }
+    Ok(())
+}
+
+fn is_active_superuser(user: &User) -> bool {
+    user.is_active && user.is_superuser
+}
+
+/// Keeps the active-superuser index in step with a user going from
+/// `before` to `after` (`None`: absent), and refuses the change that would
+/// empty it. The caller's transaction is aborted on that error, so the
+/// removal here is undone with the rest.
+fn track_superuser(
+    tx: &WriteTransaction,
+    before: Option<&User>,
+    after: Option<&User>,
+) -> Result<(), StoreError> {
+    let was = before.is_some_and(is_active_superuser);
+    let is = after.is_some_and(is_active_superuser);
+    let Some(id) = before.or(after).map(|u| u.id.0.as_u128()) else {
+        return Ok(());
+    };
+    if was == is {
+        return Ok(());
+    }
+    let mut index = tx.open_table(ACTIVE_SUPERUSERS).map_err(backend)?;
+    if was {
+        index.remove(id).map_err(backend)?;
+        if index.first().map_err(backend)?.is_none() {
+            return Err(StoreError::LastSuperuser);
+        }
+    } else {
+        index.insert(id, ()).map_err(backend)?;
+    }
+    Ok(())
 }
 
 /// Writes (or rewrites) an outbox row and its due-index entry.
@@ -302,6 +357,7 @@ impl Store for RedbStore {
                 .insert(user.id.0.as_u128(), encode_user(&user)?.as_slice())
                 .map_err(backend)?;
             drop((by_email, users));
+            track_superuser(tx, None, Some(&user))?;
             if let Some(mail) = &mail {
                 put_mail(tx, mail)?;
             }
@@ -337,6 +393,7 @@ impl Store for RedbStore {
             if current != update.expected || new.id != current.id {
                 return Err(StoreError::Conflict);
             }
+            track_superuser(tx, Some(&current), Some(new))?;
             if current.email != new.email {
                 let mut by_email = tx.open_table(USERS_BY_EMAIL).map_err(backend)?;
                 if by_email.get(new.email.as_str()).map_err(backend)?.is_some() {
@@ -384,6 +441,7 @@ impl Store for RedbStore {
             let mut by_email = tx.open_table(USERS_BY_EMAIL).map_err(backend)?;
             by_email.remove(user.email.as_str()).map_err(backend)?;
             drop((users, by_email));
+            track_superuser(tx, Some(&user), None)?;
             remove_user_sessions(tx, key, None, 0)?;
             Ok(true)
         })
@@ -745,6 +803,25 @@ mod tests {
         let fresh = dir.path().join("new.redb");
         drop(RedbStore::open(&fresh).unwrap());
         drop(RedbStore::open(&fresh).unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_file_without_the_superuser_index_gets_it_built_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("older.redb");
+        let mut root = User::new(Email::parse("root@example.com").unwrap(), "h".into());
+        root.is_superuser = true;
+        {
+            let store = RedbStore::open(&path).unwrap();
+            store.create_user(&root, None).await.unwrap();
+            // As a file written before the index existed.
+            let tx = store.db.begin_write().unwrap();
+            tx.delete_table(ACTIVE_SUPERUSERS).unwrap();
+            tx.commit().unwrap();
+        }
+        let store = RedbStore::open(&path).unwrap();
+        let err = store.delete_user(root.id).await.unwrap_err();
+        assert!(matches!(err, StoreError::LastSuperuser), "{err:?}");
     }
 
     #[tokio::test]

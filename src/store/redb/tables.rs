@@ -10,6 +10,11 @@ pub(super) const USERS: TableDefinition<u128, &[u8]> = TableDefinition::new("use
 /// normalized email → user id: the uniqueness index.
 pub(super) const USERS_BY_EMAIL: TableDefinition<&str, u128> =
     TableDefinition::new("users_by_email_v2");
+/// id of every active superuser → (): lets the write that would remove the
+/// last one see, in its own transaction, whether another remains. Built
+/// from `USERS` when a file without it is opened.
+pub(super) const ACTIVE_SUPERUSERS: TableDefinition<u128, ()> =
+    TableDefinition::new("active_superusers_v2");
 /// session id → encoded session (postcard).
 pub(super) const SESSIONS: TableDefinition<u128, &[u8]> = TableDefinition::new("sessions_v2");
 /// user id → its session ids, so a password change can end them all.
