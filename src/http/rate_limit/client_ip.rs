@@ -13,6 +13,26 @@ use crate::error::ConfigError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
 
+/// The client a request comes from, as [`RateLimitLayer`](super::RateLimitLayer)
+/// resolved it: the peer, or the address a trusted proxy reported. The layer
+/// inserts it into the request extensions, so the login endpoint keys its
+/// lockout on the same client the rate limits see; without the layer the
+/// endpoint uses the [`PeerAddr`]. Insert it yourself if you resolve clients
+/// another way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+/// The client of a request: [`ClientIp`] if a layer (or the app) resolved
+/// it, else the [`PeerAddr`], else unknown.
+pub(crate) fn request_client(extensions: &http::Extensions) -> Option<IpAddr> {
+    if let Some(ClientIp(ip)) = extensions.get::<ClientIp>() {
+        return Some(canonical(*ip));
+    }
+    extensions
+        .get::<PeerAddr>()
+        .map(|PeerAddr(addr)| canonical(addr.ip()))
+}
+
 /// A network whose proxies are trusted to say who the client is (in
 /// `Forwarded` or `X-Forwarded-For`), such as `10.0.0.0/8` or `::1`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
