@@ -159,7 +159,7 @@ mod tests {
         let mut c = gates.enter("acct", "5.6.7.8");
         let seen = a.ended();
         assert!(matches!(a.try_admit(seen, 1, 10), Turn::Admitted));
-        let Turn::Wait(mut rx) = b.try_admit(seen, 1, 10) else {
+        let Turn::Wait(rx) = b.try_admit(seen, 1, 10) else {
             panic!("second check of the pair ran at once");
         };
         // Another client of the same account is not held up by the pair.

@@ -292,7 +292,9 @@ impl Users {
                 Turn::Wait(mut ended) => {
                     let waited = tokio::time::timeout_at(deadline, ended.changed()).await;
                     if waited.is_err() {
-                        tracing::warn!("login refused: no turn among this account's checks in time");
+                        tracing::warn!(
+                            "login refused: no turn among this account's checks in time"
+                        );
                         return Err(Error::Unavailable {
                             retry_after: policy.max_wait.as_secs().max(1),
                         });
