@@ -269,6 +269,16 @@ mod tests {
     }
 
     #[test]
+    fn the_resolved_client_wins_over_the_peer_and_either_may_be_missing() {
+        let mut ext = http::Extensions::new();
+        assert_eq!(request_client(&ext), None);
+        ext.insert(PeerAddr("[::ffff:192.0.2.1]:80".parse().unwrap()));
+        assert_eq!(request_client(&ext), Some(ip("192.0.2.1")));
+        ext.insert(ClientIp(ip("198.51.100.7")));
+        assert_eq!(request_client(&ext), Some(ip("198.51.100.7")));
+    }
+
+    #[test]
     fn cidr_parsing() {
         assert!(TrustedProxy::parse("10.0.0.0/33").is_err());
         assert!(TrustedProxy::parse("nope").is_err());
