@@ -463,3 +463,31 @@ async fn simultaneous_guesses_check_no_more_than_the_lockout_allows() {
         "RATE_LIMITED",
     );
 }
+
+#[tokio::test]
+async fn guesses_at_login_do_not_block_the_owner_changing_the_account() {
+    let s = server_with(|b| b).await;
+    let c = Client::new(s.addr);
+    let (access, _) = c.signed_up("busy@example.com", PASSWORD).await;
+    for _ in 0..5 {
+        c.login("busy@example.com", "guess").await;
+    }
+    assert_problem(
+        &c.login("busy@example.com", PASSWORD).await,
+        429,
+        "RATE_LIMITED",
+    );
+    // The signed-in owner confirms the password as a client of their own.
+    let r = c
+        .request(
+            http::Method::PATCH,
+            "/users/me",
+            Some(&access),
+            Some(json!({"current_password": PASSWORD, "password": "a fresh new password"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    // A password change starts the counts afresh, as a reset does.
+    let r = c.login("busy@example.com", "a fresh new password").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+}
