@@ -33,7 +33,8 @@ pub use current_user::{CurrentUser, CurrentUserRejection, Superuser, VerifiedUse
 pub use layer::{CurrentUserLayer, RequireUser};
 pub use problem::ErrorCode;
 pub use rate_limit::{
-    ForwardedHeader, PeerAddr, Rate, RateLimit, RateLimitConfig, RateLimitLayer, TrustedProxy,
+    ClientIp, ForwardedHeader, PeerAddr, Rate, RateLimit, RateLimitConfig, RateLimitLayer,
+    TrustedProxy,
 };
 pub use service::UsersService;
 

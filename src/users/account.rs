@@ -46,21 +46,21 @@ impl std::fmt::Debug for AccountChange {
 
 impl Users {
     /// Checks the caller's current password, counting failures toward the
-    /// account's lockout like logins do.
+    /// account's lockout like logins do (as one client of their own: only a
+    /// session holder can fail here).
     async fn check_current_password(&self, user: &User, password: &str) -> Result<(), Error> {
-        let key = user.email.as_str();
-        let _attempt = self.begin_attempt(key)?;
-        self.check_lockout(key).await?;
+        let origin = super::lockout::Origin::SignedIn;
+        let (attempt, _) = self.begin_attempt(user.email.as_str(), origin).await?;
         let verified = self
             .inner
             .passwords
             .verify(password, Some(&user.password_hash))
             .await?;
         if verified == Verified::No {
-            self.record_failure(key).await?;
+            attempt.failed().await?;
             return Err(Error::InvalidCredentials);
         }
-        self.clear_failures(key).await
+        attempt.succeeded().await
     }
 
     /// Applies `change` to the account `id`, called from `session`.

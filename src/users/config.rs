@@ -195,8 +195,9 @@ impl UsersBuilder {
         self
     }
 
-    /// When repeated failed logins lock an account (default: after 5, for
-    /// 30 s doubling up to 15 minutes).
+    /// When repeated failed logins lock an account (default: after 5 from
+    /// one client, for that client, 30 s doubling up to 15 minutes; after 100
+    /// from all clients, for everyone until a password reset).
     pub fn with_lockout(mut self, policy: super::LockoutPolicy) -> Self {
         self.config.lockout = policy;
         self
@@ -279,10 +280,10 @@ impl UsersBuilder {
                 reason: "need 1 <= min_len <= max_len".into(),
             });
         }
-        if config.lockout.threshold == 0 {
+        if let Err(reason) = config.lockout.check() {
             return Err(ConfigError::Invalid {
                 name: "lockout",
-                reason: "threshold must be at least 1".into(),
+                reason: reason.into(),
             });
         }
         if config.body_limit < 256 {

@@ -48,7 +48,7 @@ struct Inner {
     hooks: Arc<dyn Hooks>,
     templates: Templates,
     outbox: Outbox,
-    attempts: lockout::InFlight,
+    attempts: lockout::Gates,
     config: Config,
 }
 

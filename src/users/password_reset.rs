@@ -19,7 +19,9 @@ impl Users {
 
     /// Sets a new password with a reset token. In one write it bumps
     /// `password_version`, spends the token and ends every session, so every
-    /// outstanding token of the user dies. A refused new password spends
+    /// outstanding token of the user dies; the login lockout's counters of
+    /// the account are keyed by `password_version`, so the same write lifts
+    /// any lock, for every client. A refused new password spends
     /// nothing: the user can try again with the same token.
     #[tracing::instrument(skip_all, fields(user.id))]
     pub async fn reset_password(&self, token: &str, new_password: &str) -> Result<User, Error> {

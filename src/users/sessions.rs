@@ -1,15 +1,18 @@
 //! Sessions: login, refresh with rotation, logout, and authenticating an
 //! access token.
 
+use std::net::IpAddr;
+
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::Users;
+use super::lockout::Origin;
 use crate::error::Error;
 use crate::password::Verified;
 use crate::store::{Rotation, Session, SessionId, StoreError, UserUpdate};
 use crate::token::{MAX_TOKEN_LEN, Purpose, digest, new_refresh_token};
-use crate::user::{Email, User, UserRecord};
+use crate::user::{User, UserRecord};
 
 /// What a login or refresh returns: the token response of API.md.
 #[derive(Clone, Serialize)]
@@ -46,30 +49,60 @@ pub struct Authenticated {
 }
 
 impl Users {
-    /// Logs in with email and password, starting a new session.
+    /// Logs in with email and password, starting a new session, as a client
+    /// whose address is unknown: all such calls share one lockout count per
+    /// account. Servers should call [`login_from`](Self::login_from) with
+    /// the client's address instead.
     ///
     /// An unknown email and a wrong password both give
     /// [`Error::InvalidCredentials`] after the same argon2 work. A correct
     /// password on a deactivated account gives [`Error::InactiveUser`].
-    #[tracing::instrument(skip_all, fields(user.id))]
     pub async fn login(&self, email: &str, password: &str) -> Result<TokenPair, Error> {
-        // While locked, even the right password is refused, before any hashing.
-        let key = super::lockout::account_key(email);
-        let _attempt = self.begin_attempt(&key)?;
-        self.check_lockout(&key).await?;
-        // A malformed email cannot match anyone, but must cost the same.
-        let user = match Email::parse(email) {
-            Ok(email) => self.store().user_by_email(&email).await?,
-            Err(_) => None,
-        };
+        self.login_from(email, password, None).await
+    }
+
+    /// Logs in with email and password from the client at `client` (`None`
+    /// when unknown), starting a new session.
+    ///
+    /// Failed logins lock the pair (account, client) after
+    /// [`LockoutPolicy::threshold`](super::LockoutPolicy::threshold)
+    /// failures, so guesses from one address do not lock the owner out when
+    /// logging in from another; IPv6 clients count by their /64. The account
+    /// locks for every client after
+    /// [`account_threshold`](super::LockoutPolicy::account_threshold)
+    /// failures from all of them, until a password reset. While locked,
+    /// even the right password gets [`Error::RateLimited`], before any
+    /// hashing. A success clears the pair's count and the account-wide one.
+    ///
+    /// Concurrent logins of one account wait their turn rather than being
+    /// refused, at most as many at once as failures remain before a lock;
+    /// a login that gets no turn within
+    /// [`max_wait`](super::LockoutPolicy::max_wait) gets
+    /// [`Error::Unavailable`]. The HTTP endpoint passes the address that
+    /// [`RateLimitLayer`](crate::http::RateLimitLayer) resolved (through
+    /// trusted proxies), or else the connection's
+    /// [`PeerAddr`](crate::http::PeerAddr).
+    ///
+    /// Errors as [`login`](Self::login).
+    #[tracing::instrument(skip_all, fields(user.id))]
+    pub async fn login_from(
+        &self,
+        email: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> Result<TokenPair, Error> {
+        let origin = client.map_or(Origin::Unknown, Origin::Ip);
+        // Refuses while locked, before any hashing; reads the account once
+        // this check's turn has come.
+        let (attempt, user) = self.begin_attempt(email, origin).await?;
         let hash = user.as_ref().map(|u| u.password_hash.as_str());
         let verified = self.inner.passwords.verify(password, hash).await?;
         let (Verified::Yes { rehash }, Some(mut user)) = (verified, user) else {
             // Unknown emails are counted too, so lockout reveals nothing.
-            self.record_failure(&key).await?;
+            attempt.failed().await?;
             return Err(Error::InvalidCredentials);
         };
-        self.clear_failures(&key).await?;
+        attempt.succeeded().await?;
         tracing::Span::current().record("user.id", tracing::field::display(user.id));
         if !user.is_active {
             return Err(Error::InactiveUser);

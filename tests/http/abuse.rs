@@ -1,14 +1,15 @@
 //! Abuse resistance over real HTTP: rate limits, trusted proxies, lockout,
 //! and the 503 backpressure of bounded hashing. Functional assertions only.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::StatusCode;
 use serde_json::json;
-use tower_users::LockoutPolicy;
 use tower_users::http::{Rate, RateLimitConfig, TrustedProxy};
+use tower_users::{LockoutPolicy, PasswordParams, UsersBuilder};
 
-use crate::common::{Client, Reply, assert_problem, serve_limited, server_with};
+use crate::common::{Client, Reply, TestServer, assert_problem, serve_limited, server_with};
 
 fn retry_after(r: &Reply) -> u64 {
     r.headers["retry-after"].to_str().unwrap().parse().unwrap()
@@ -161,8 +162,9 @@ async fn unknown_emails_lock_exactly_like_known_ones() {
 
 #[tokio::test]
 async fn a_success_resets_the_count_and_locks_expire() {
+    // Cheap hashing: the 1 s lock must outlast the checks that follow it.
     let s = server_with(|b| {
-        b.with_lockout(LockoutPolicy {
+        cheap(b).with_lockout(LockoutPolicy {
             threshold: 3,
             base_delay: Duration::from_secs(1),
             ..LockoutPolicy::default()
@@ -237,33 +239,256 @@ async fn a_login_flood_past_the_hashing_queue_gets_503_not_unbounded_memory() {
     assert!(busy > 0, "no request was turned away");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn parallel_guesses_at_one_account_are_checked_one_at_a_time() {
+/// A server behind `RateLimitLayer` trusting the loopback proxy, so each
+/// request names its client in `X-Forwarded-For`; login quotas are out of
+/// the way, so only the lockout answers 429.
+async fn proxied(configure: impl FnOnce(UsersBuilder) -> UsersBuilder) -> (TestServer, SocketAddr) {
+    let s = server_with(configure).await;
+    let config = RateLimitConfig {
+        login: Rate::new(10_000, Duration::from_millis(1)),
+        trusted_proxies: vec![TrustedProxy::parse("127.0.0.0/8").unwrap()],
+        ..RateLimitConfig::default()
+    };
+    let addr = serve_limited(s.users.clone(), config).await;
+    (s, addr)
+}
+
+/// Cheap hashing, for tests that check many passwords.
+fn cheap(b: UsersBuilder) -> UsersBuilder {
+    b.with_password_params(PasswordParams {
+        m_cost: 1024,
+        t_cost: 1,
+        p_cost: 1,
+    })
+}
+
+async fn login_from(addr: SocketAddr, client: &str, email: &str, password: &str) -> Reply {
+    Client::new(addr)
+        .post_with(
+            "/users/login",
+            &[("x-forwarded-for", client)],
+            json!({"email": email, "password": password}),
+        )
+        .await
+}
+
+async fn reset_password(s: &TestServer, c: &Client, email: &str, password: &str) {
+    s.outbox.clear();
+    let r = c
+        .post_json("/users/password-reset/request", json!({"email": email}))
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let token = s.outbox.token_for(email).await;
+    let r = c
+        .post_json(
+            "/users/password-reset",
+            json!({"token": token, "password": password}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+}
+
+const PASSWORD: &str = "correct horse battery";
+
+#[tokio::test]
+async fn guesses_from_one_client_do_not_lock_the_owner_out_from_another() {
+    let (s, addr) = proxied(|b| b).await;
+    Client::new(s.addr)
+        .register("owner@example.com", PASSWORD)
+        .await;
+    let attacker = "198.51.100.1";
+    for _ in 0..5 {
+        let r = login_from(addr, attacker, "owner@example.com", "guess").await;
+        assert_problem(&r, 401, "INVALID_CREDENTIALS");
+    }
+    // The attacker's client is locked, even with the right password...
+    let r = login_from(addr, attacker, "owner@example.com", PASSWORD).await;
+    assert_problem(&r, 429, "RATE_LIMITED");
+    // ...but the owner, elsewhere, logs in.
+    let r = login_from(addr, "203.0.113.7", "owner@example.com", PASSWORD).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    // IPv6 clients count by their /64: another address in it is locked too.
+    for _ in 0..5 {
+        login_from(addr, "2001:db8:1:2::1", "owner@example.com", "guess").await;
+    }
+    let r = login_from(addr, "2001:db8:1:2::99", "owner@example.com", PASSWORD).await;
+    assert_problem(&r, 429, "RATE_LIMITED");
+    let r = login_from(addr, "2001:db8:1:3::1", "owner@example.com", PASSWORD).await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+/// The documented limit: 100 consecutive failures from all clients together
+/// (NIST SP 800-63B's ceiling) lock the account for everyone, until a
+/// password reset.
+#[tokio::test]
+async fn a_hundred_failures_from_many_clients_lock_everyone_until_a_reset() {
+    let (s, addr) = proxied(cheap).await;
+    let c = Client::new(s.addr);
+    c.register("target@example.com", PASSWORD).await;
+    for client in 0..20 {
+        let ip = format!("198.51.100.{client}");
+        for _ in 0..5 {
+            let r = login_from(addr, &ip, "target@example.com", "guess").await;
+            assert_problem(&r, 401, "INVALID_CREDENTIALS");
+        }
+    }
+    let r = login_from(addr, "203.0.113.7", "target@example.com", PASSWORD).await;
+    assert_problem(&r, 429, "RATE_LIMITED");
+    assert!(retry_after(&r) > 15 * 60, "{:?}", r.headers);
+    // A reset lifts it, for every client.
+    reset_password(&s, &c, "target@example.com", "a brand new password").await;
+    for client in ["203.0.113.7", "198.51.100.0"] {
+        let r = login_from(addr, client, "target@example.com", "a brand new password").await;
+        assert_eq!(r.status, StatusCode::OK, "{client}: {:?}", r.json());
+    }
+}
+
+#[tokio::test]
+async fn a_password_reset_lifts_the_lock() {
     let s = server_with(|b| b).await;
     let c = Client::new(s.addr);
-    c.register("target@example.com", "correct horse battery")
+    c.register("locked@example.com", PASSWORD).await;
+    for _ in 0..5 {
+        c.login("locked@example.com", "guess").await;
+    }
+    assert_problem(
+        &c.login("locked@example.com", PASSWORD).await,
+        429,
+        "RATE_LIMITED",
+    );
+    reset_password(&s, &c, "locked@example.com", "a brand new password").await;
+    let r = c.login("locked@example.com", "a brand new password").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+}
+
+#[tokio::test]
+async fn a_success_clears_the_account_wide_count() {
+    let (s, addr) = proxied(|b| {
+        b.with_lockout(LockoutPolicy {
+            threshold: 3,
+            account_threshold: 5,
+            ..LockoutPolicy::default()
+        })
+    })
+    .await;
+    Client::new(s.addr)
+        .register("wide@example.com", PASSWORD)
         .await;
-    let tasks: Vec<_> = (0..30)
+    let guesses = |clients: [&'static str; 2]| async move {
+        for client in clients {
+            for _ in 0..2 {
+                let r = login_from(addr, client, "wide@example.com", "guess").await;
+                assert_problem(&r, 401, "INVALID_CREDENTIALS");
+            }
+        }
+    };
+    guesses(["198.51.100.1", "198.51.100.2"]).await;
+    let r = login_from(addr, "203.0.113.1", "wide@example.com", PASSWORD).await;
+    assert_eq!(r.status, StatusCode::OK);
+    // Four more from fresh clients: eight in all, but only four since the
+    // success, under the ceiling of five.
+    guesses(["198.51.100.3", "198.51.100.4"]).await;
+    let r = login_from(addr, "203.0.113.2", "wide@example.com", PASSWORD).await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn unknown_emails_lock_per_client_exactly_like_known_ones() {
+    let (s, addr) = proxied(|b| b).await;
+    Client::new(s.addr)
+        .register("real@example.com", PASSWORD)
+        .await;
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    for _ in 0..6 {
+        known.push(login_from(addr, "198.51.100.1", "real@example.com", "guess").await);
+        unknown.push(login_from(addr, "198.51.100.1", "ghost@example.com", "guess").await);
+    }
+    // Another client: a first failure for both, not a lock.
+    known.push(login_from(addr, "198.51.100.2", "real@example.com", "guess").await);
+    unknown.push(login_from(addr, "198.51.100.2", "ghost@example.com", "guess").await);
+    for (k, u) in known.iter().zip(&unknown) {
+        assert_eq!((k.status, &k.body), (u.status, &u.body));
+    }
+    assert_problem(&known[5], 429, "RATE_LIMITED");
+    assert_problem(&known[6], 401, "INVALID_CREDENTIALS");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn simultaneous_right_logins_of_one_account_all_succeed() {
+    let s = server_with(cheap).await;
+    Client::new(s.addr)
+        .register("many@example.com", PASSWORD)
+        .await;
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let addr = s.addr;
+            tokio::spawn(async move { Client::new(addr).login("many@example.com", PASSWORD).await })
+        })
+        .collect();
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn simultaneous_guesses_check_no_more_than_the_lockout_allows() {
+    let s = server_with(cheap).await;
+    let c = Client::new(s.addr);
+    c.register("target@example.com", PASSWORD).await;
+    let tasks: Vec<_> = (0..64)
         .map(|i| {
             let addr = s.addr;
             tokio::spawn(async move {
                 Client::new(addr)
                     .login("target@example.com", &format!("guess number {i}"))
                     .await
-                    .status
-                    .as_u16()
             })
         })
         .collect();
     let mut checked = 0;
     for t in tasks {
-        match t.await.unwrap() {
+        let r = t.await.unwrap();
+        match r.status.as_u16() {
             401 => checked += 1,
-            429 => {}
-            other => panic!("unexpected {other}"),
+            429 => assert_problem(&r, 429, "RATE_LIMITED"),
+            other => panic!("unexpected {other}: {:?}", r.json()),
         }
     }
-    // Without the one-at-a-time rule all 30 would be checked before the
-    // first failure counted; with it, the lockout (5) holds.
-    assert!((1..=5).contains(&checked), "{checked} guesses were checked");
+    // Every guess waited its turn; exactly the five the lockout allows were
+    // checked, and the rest found the account locked.
+    assert_eq!(checked, 5);
+    assert_problem(
+        &c.login("target@example.com", PASSWORD).await,
+        429,
+        "RATE_LIMITED",
+    );
+}
+
+#[tokio::test]
+async fn guesses_at_login_do_not_block_the_owner_changing_the_account() {
+    let s = server_with(|b| b).await;
+    let c = Client::new(s.addr);
+    let (access, _) = c.signed_up("busy@example.com", PASSWORD).await;
+    for _ in 0..5 {
+        c.login("busy@example.com", "guess").await;
+    }
+    assert_problem(
+        &c.login("busy@example.com", PASSWORD).await,
+        429,
+        "RATE_LIMITED",
+    );
+    // The signed-in owner confirms the password as a client of their own.
+    let r = c
+        .request(
+            http::Method::PATCH,
+            "/users/me",
+            Some(&access),
+            Some(json!({"current_password": PASSWORD, "password": "a fresh new password"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    // A password change starts the counts afresh, as a reset does.
+    let r = c.login("busy@example.com", "a fresh new password").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
 }

@@ -128,6 +128,33 @@ async fn the_server_example_serves_the_lifecycle_and_healthz() {
     assert_eq!(root.json()["user"]["is_superuser"], true);
 }
 
+/// `TOWER_USERS_RATE_LIMIT=off` takes the rate-limit layer away, not the
+/// per-account lockout, which the core applies to every login.
+#[tokio::test]
+async fn the_lockout_holds_in_the_server_with_rate_limits_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("l.redb");
+    let running = start(
+        "server",
+        &[
+            ("TOWER_USERS_DB", db.to_str().unwrap()),
+            ("TOWER_USERS_RATE_LIMIT", "off"),
+        ],
+    );
+    let c = Client::new(running.addr);
+    let password = "correct horse battery";
+    assert_eq!(
+        c.register("off@example.com", password).await.status,
+        StatusCode::CREATED
+    );
+    for _ in 0..5 {
+        let r = c.login("off@example.com", "guess").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = c.login("off@example.com", password).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.json());
+}
+
 #[tokio::test]
 async fn the_server_exits_cleanly_on_sigterm_with_idle_connections_open() {
     let dir = tempfile::tempdir().unwrap();

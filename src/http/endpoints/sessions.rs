@@ -11,7 +11,10 @@ use crate::http::problem::{empty, json};
 endpoint! {
     /// `POST /login` with `{"email", "password"}`, or an urlencoded form with
     /// `username` and `password` as OAuth2 password-grant clients send it:
-    /// 200 and the token response.
+    /// 200 and the token response. The lockout counts failures per account
+    /// and client: the [`ClientIp`](crate::http::ClientIp) that
+    /// [`RateLimitLayer`](crate::http::RateLimitLayer) resolved, else the
+    /// [`PeerAddr`](crate::http::PeerAddr), else one shared unknown client.
     Login => login
 }
 
@@ -43,7 +46,8 @@ async fn login<B: RequestBody>(
     let email = fields.string("email");
     let password = fields.string("password");
     fields.finish()?;
-    let pair = users.login(&email, &password).await?;
+    let client = crate::http::rate_limit::request_client(&parts.extensions);
+    let pair = users.login_from(&email, &password, client).await?;
     Ok(json(StatusCode::OK, &pair))
 }
 

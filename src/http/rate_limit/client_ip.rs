@@ -13,6 +13,26 @@ use crate::error::ConfigError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
 
+/// The client a request comes from, as [`RateLimitLayer`](super::RateLimitLayer)
+/// resolved it: the peer, or the address a trusted proxy reported. The layer
+/// inserts it into the request extensions, so the login endpoint keys its
+/// lockout on the same client the rate limits see; without the layer the
+/// endpoint uses the [`PeerAddr`]. Insert it yourself if you resolve clients
+/// another way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+/// The client of a request: [`ClientIp`] if a layer (or the app) resolved
+/// it, else the [`PeerAddr`], else unknown.
+pub(crate) fn request_client(extensions: &http::Extensions) -> Option<IpAddr> {
+    if let Some(ClientIp(ip)) = extensions.get::<ClientIp>() {
+        return Some(canonical(*ip));
+    }
+    extensions
+        .get::<PeerAddr>()
+        .map(|PeerAddr(addr)| canonical(addr.ip()))
+}
+
 /// A network whose proxies are trusted to say who the client is (in
 /// `Forwarded` or `X-Forwarded-For`), such as `10.0.0.0/8` or `::1`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,6 +266,16 @@ mod tests {
             client_ip(ip("127.0.0.1"), &h, &trusted, ForwardedHeader::Forwarded),
             ip("127.0.0.1")
         );
+    }
+
+    #[test]
+    fn the_resolved_client_wins_over_the_peer_and_either_may_be_missing() {
+        let mut ext = http::Extensions::new();
+        assert_eq!(request_client(&ext), None);
+        ext.insert(PeerAddr("[::ffff:192.0.2.1]:80".parse().unwrap()));
+        assert_eq!(request_client(&ext), Some(ip("192.0.2.1")));
+        ext.insert(ClientIp(ip("198.51.100.7")));
+        assert_eq!(request_client(&ext), Some(ip("198.51.100.7")));
     }
 
     #[test]

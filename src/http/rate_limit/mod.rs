@@ -5,7 +5,8 @@
 //! token endpoints) has a burst and a sustained rate. Over quota, the answer
 //! is 429 `RATE_LIMITED` (problem+json) with `Retry-After`. The client is
 //! the connection's peer ([`PeerAddr`] in the request extensions), or the
-//! address a trusted proxy reports. IPv6 clients are keyed by their /64, the
+//! address a trusted proxy reports; the layer passes it on as [`ClientIp`]
+//! for the login lockout. IPv6 clients are keyed by their /64, the
 //! block one subscriber usually gets. Keys idle long enough to be back at a
 //! full burst are pruned on a timer, so memory stays bounded however many
 //! addresses an attacker uses.
@@ -54,7 +55,8 @@ use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-pub use client_ip::{ForwardedHeader, PeerAddr, TrustedProxy};
+pub(crate) use client_ip::request_client;
+pub use client_ip::{ClientIp, ForwardedHeader, PeerAddr, TrustedProxy};
 
 use super::problem::problem_response;
 use crate::error::{ConfigError, Error};
@@ -332,10 +334,10 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<B>) -> Self::Future {
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
         if let Some(class) = classify(req.method(), req.uri().path()) {
             let peer = match req.extensions().get::<PeerAddr>() {
-                Some(PeerAddr(addr)) => addr.ip(),
+                Some(PeerAddr(addr)) => Some(addr.ip()),
                 None => {
                     MISSING_PEER_WARNED.call_once(|| {
                         tracing::warn!(
@@ -343,15 +345,23 @@ where
                              clients share one quota. Insert PeerAddr for each connection."
                         )
                     });
-                    IpAddr::from([0, 0, 0, 0])
+                    None
                 }
             };
-            let ip = client_ip::client_ip(
-                peer,
-                req.headers(),
-                &self.limits.trusted,
-                self.limits.header,
-            );
+            let ip = match peer {
+                Some(peer) => {
+                    let ip = client_ip::client_ip(
+                        peer,
+                        req.headers(),
+                        &self.limits.trusted,
+                        self.limits.header,
+                    );
+                    // The login lockout keys on the same client.
+                    req.extensions_mut().insert(ClientIp(ip));
+                    ip
+                }
+                None => IpAddr::from([0, 0, 0, 0]),
+            };
             if let Some(retry_after) = self.limits.check(class, ip) {
                 tracing::debug!(target: "tower_users::rejection", class = ?class, "rate limited");
                 let res = problem_response(&Error::RateLimited { retry_after });

@@ -1,0 +1,359 @@
+//! Lockout: escalating delays after repeated failed logins, per account and
+//! client, with an account-wide ceiling.
+//!
+//! Failures are counted per pair (account, client): after
+//! [`threshold`](LockoutPolicy::threshold) of them that client is locked
+//! out of that account for 30 s, doubling up to 15 minutes, while the owner
+//! logging in from anywhere else is not. The client is the address the
+//! request came from (IPv6 by its /64), as the HTTP side resolves it (see
+//! [`Users::login_from`]); requests whose address is unknown share one
+//! client. All clients together may fail at most
+//! [`account_threshold`](LockoutPolicy::account_threshold) times in a row
+//! (100, the most NIST SP 800-63B allows); then the account is locked for
+//! every client until a password reset (or change), or until
+//! [`forget_after`](LockoutPolicy::forget_after) passes with no failure. A
+//! successful login clears its pair and the account-wide count.
+//!
+//! Counters live in the [`Store`](crate::store::Store), so every instance
+//! that shares a store shares them. They are keyed by the normalized email,
+//! whether or not an account has it: an unknown address locks exactly like
+//! a known one, so lockout reveals nothing about who is registered. Each
+//! key also names the account's `password_version`, so a password reset or
+//! change starts every counter of the account afresh in the same write that
+//! sets the new password; the old counters are forgotten in time.
+//!
+//! This is independent of [`RateLimitLayer`](crate::http::RateLimitLayer):
+//! the lockout holds with the layer off.
+//!
+//! Limits: an attacker with `account_threshold / threshold` addresses (20
+//! by default), or one address guessing at the locked pace for about a day
+//! with no successful login of the owner in between, reaches the ceiling and
+//! locks the account for everyone until a reset. Clients behind one NAT
+//! share an address, so they share a pair.
+
+mod gate;
+
+use std::net::{IpAddr, Ipv6Addr};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::Users;
+use crate::error::Error;
+use crate::store::LoginFailures;
+use crate::user::{Email, MAX_EMAIL_LEN, User};
+
+pub(super) use gate::Gates;
+use gate::{Entry, Turn};
+
+/// When failed logins lock an account, and for how long.
+///
+/// After `threshold` consecutive failures from one client the account is
+/// locked for that client for `base_delay`; each further failure doubles
+/// it, up to `max_delay`. After `account_threshold` consecutive failures
+/// from all clients together it is locked for every client until a password
+/// reset or until `forget_after` passes. A successful login clears its
+/// client's count and the account-wide one, and failures older than
+/// `forget_after` are forgotten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockoutPolicy {
+    /// Failures from one client before the first lock (default 5).
+    pub threshold: u32,
+    /// The first lock's length (default 30 s).
+    pub base_delay: Duration,
+    /// The longest lock (default 15 minutes).
+    pub max_delay: Duration,
+    /// How long a failure is remembered (default 24 hours).
+    pub forget_after: Duration,
+    /// Failures from all clients together that lock the account for
+    /// everyone (default 100, the most NIST SP 800-63B allows).
+    pub account_threshold: u32,
+    /// How long a check waits for its turn behind other checks of the same
+    /// account before it is refused with 503 (default 30 s).
+    pub max_wait: Duration,
+}
+
+impl Default for LockoutPolicy {
+    fn default() -> Self {
+        LockoutPolicy {
+            threshold: 5,
+            base_delay: Duration::from_secs(30),
+            max_delay: Duration::from_secs(15 * 60),
+            forget_after: Duration::from_secs(24 * 60 * 60),
+            account_threshold: 100,
+            max_wait: Duration::from_secs(30),
+        }
+    }
+}
+
+impl LockoutPolicy {
+    /// How long `failures` from one client lock the account for that client
+    /// after the last one.
+    pub fn lock_for(&self, failures: u32) -> Option<Duration> {
+        let over = failures.checked_sub(self.threshold)?;
+        let factor = 1u32.checked_shl(over.min(31)).unwrap_or(u32::MAX);
+        Some(self.base_delay.saturating_mul(factor).min(self.max_delay))
+    }
+
+    /// How long `failures` from all clients lock the account for everyone.
+    fn account_lock_for(&self, failures: u32) -> Option<Duration> {
+        (failures >= self.account_threshold).then_some(self.forget_after)
+    }
+
+    pub(in crate::users) fn check(&self) -> Result<(), &'static str> {
+        if self.threshold == 0 {
+            return Err("threshold must be at least 1");
+        }
+        if self.account_threshold < self.threshold {
+            return Err("account_threshold must be at least threshold");
+        }
+        if self.max_wait.is_zero() {
+            return Err("max_wait must be above zero");
+        }
+        Ok(())
+    }
+}
+
+/// Seconds until `lock` after the last of `failures` ends, if it has not.
+fn left(failures: &LoginFailures, lock: Option<Duration>, now: OffsetDateTime) -> Option<u64> {
+    let until = failures.last_failure + lock?;
+    let left = (until - now).as_seconds_f64();
+    (left > 0.0).then(|| left.ceil() as u64)
+}
+
+/// The counter key for what the client typed as its email.
+pub(super) fn account_key(email: &str) -> String {
+    match Email::parse(email) {
+        Ok(email) => email.as_str().to_owned(),
+        // Malformed input gets its own bounded key, treated like any other.
+        // Control characters go, so none can forge the separator of a pair.
+        Err(_) => email
+            .trim()
+            .to_lowercase()
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_EMAIL_LEN)
+            .collect(),
+    }
+}
+
+/// Where a password check comes from: the client half of the pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Origin {
+    /// A login from this address.
+    Ip(IpAddr),
+    /// A login whose address nobody told us: all such share one client.
+    Unknown,
+    /// A signed-in user confirming the current password (`PATCH` or
+    /// `DELETE /users/me`): only a session holder can fail here.
+    SignedIn,
+}
+
+impl Origin {
+    /// The client's name in keys: IPv4 by address, IPv6 by its /64.
+    fn label(self) -> String {
+        match self {
+            Origin::Ip(IpAddr::V4(v4)) => v4.to_string(),
+            Origin::Ip(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4.to_string(),
+                None => {
+                    let net = Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64));
+                    format!("{net}/64")
+                }
+            },
+            Origin::Unknown => "unknown".to_owned(),
+            Origin::SignedIn => "signed-in".to_owned(),
+        }
+    }
+}
+
+/// The store keys of one check: `account NUL generation NUL client`, and
+/// `account NUL generation NUL *` for the account-wide count. No account key
+/// holds a NUL, so no input can name another account's counters.
+struct Keys {
+    pair: String,
+    account: String,
+}
+
+impl Keys {
+    fn new(account: &str, user: Option<&User>, client: &str) -> Self {
+        // The generation is the password version: a reset or change bumps
+        // it, so every earlier counter of the account stops counting.
+        let generation = user.map_or_else(|| "-".to_owned(), |u| u.password_version.to_string());
+        Keys {
+            pair: format!("{account}\u{0}{generation}\u{0}{client}"),
+            account: format!("{account}\u{0}{generation}\u{0}*"),
+        }
+    }
+}
+
+/// A password check that got its turn; it ends on drop. Report its outcome
+/// with [`failed`](Self::failed) or [`succeeded`](Self::succeeded) so the
+/// counts are in the store before the next check of the account starts.
+pub(super) struct Attempt<'a> {
+    users: &'a Users,
+    keys: Keys,
+    _turn: Entry<'a>,
+}
+
+impl Attempt<'_> {
+    /// Counts the failure for the pair and for the account.
+    pub(super) async fn failed(self) -> Result<(), Error> {
+        let users = self.users;
+        let now = crate::user::now_seconds();
+        let forget = users.forget_before(now);
+        let store = users.store();
+        let pair = store
+            .record_login_failure(&self.keys.pair, now, forget)
+            .await?;
+        let account = store
+            .record_login_failure(&self.keys.account, now, forget)
+            .await?;
+        let policy = &users.inner.config.lockout;
+        if let Some(lock) = policy.lock_for(pair.count) {
+            tracing::warn!(
+                failures = pair.count,
+                lock_secs = lock.as_secs(),
+                "login locked for one client after repeated failures"
+            );
+        }
+        if policy.account_lock_for(account.count).is_some() {
+            tracing::warn!(
+                failures = account.count,
+                "login locked for every client after repeated failures; a password reset lifts it"
+            );
+        }
+        Ok(())
+    }
+
+    /// Clears the pair's failures and the account-wide count.
+    pub(super) async fn succeeded(self) -> Result<(), Error> {
+        self.users.clear_failures(&self.keys.pair).await?;
+        self.users.clear_failures(&self.keys.account).await
+    }
+}
+
+impl Users {
+    /// Waits for a turn to check a password for `email` from `origin`, or
+    /// refuses: 429 while the pair or the account is locked, 503 when no
+    /// turn came within [`LockoutPolicy::max_wait`]. Returns the account
+    /// (read once the turn came) with the turn.
+    pub(super) async fn begin_attempt(
+        &self,
+        email: &str,
+        origin: Origin,
+    ) -> Result<(Attempt<'_>, Option<User>), Error> {
+        let policy = self.inner.config.lockout;
+        let account = account_key(email);
+        let client = origin.label();
+        let parsed = Email::parse(email).ok();
+        let deadline = tokio::time::Instant::now() + policy.max_wait;
+        let mut turn = self.inner.attempts.enter(&account, &client);
+        loop {
+            let seen = turn.ended();
+            // A malformed email cannot match anyone, but must cost the same.
+            let user = match &parsed {
+                Some(email) => self.store().user_by_email(email).await?,
+                None => None,
+            };
+            let keys = Keys::new(&account, user.as_ref(), &client);
+            let now = OffsetDateTime::now_utc();
+            let forget = self.forget_before(now);
+            let pair = self.store().login_failures(&keys.pair, forget).await?;
+            let all = self.store().login_failures(&keys.account, forget).await?;
+            let locked = [
+                pair.as_ref()
+                    .and_then(|f| left(f, policy.lock_for(f.count), now)),
+                all.as_ref()
+                    .and_then(|f| left(f, policy.account_lock_for(f.count), now)),
+            ];
+            if let Some(retry_after) = locked.into_iter().flatten().max() {
+                return Err(Error::RateLimited { retry_after });
+            }
+            // Each running check may add one failure: let no more run than
+            // failures remain before a lock (one at a time past it).
+            let room = |limit: u32, f: Option<LoginFailures>| {
+                limit.saturating_sub(f.map_or(0, |f| f.count)).max(1)
+            };
+            match turn.try_admit(
+                seen,
+                room(policy.threshold, pair),
+                room(policy.account_threshold, all),
+            ) {
+                Turn::Admitted => {
+                    let attempt = Attempt {
+                        users: self,
+                        keys,
+                        _turn: turn,
+                    };
+                    return Ok((attempt, user));
+                }
+                Turn::Stale => {}
+                Turn::Wait(mut ended) => {
+                    let waited = tokio::time::timeout_at(deadline, ended.changed()).await;
+                    if waited.is_err() {
+                        tracing::warn!(
+                            "login refused: no turn among this account's checks in time"
+                        );
+                        return Err(Error::Unavailable {
+                            retry_after: policy.max_wait.as_secs().max(1),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    fn forget_before(&self, now: OffsetDateTime) -> OffsetDateTime {
+        now - self.inner.config.lockout.forget_after
+    }
+
+    async fn clear_failures(&self, key: &str) -> Result<(), Error> {
+        let now = OffsetDateTime::now_utc();
+        if self
+            .store()
+            .login_failures(key, self.forget_before(now))
+            .await?
+            .is_some()
+        {
+            self.store().clear_login_failures(key).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_escalate_exponentially_to_the_cap() {
+        let p = LockoutPolicy::default();
+        assert_eq!(p.lock_for(4), None);
+        assert_eq!(p.lock_for(5), Some(Duration::from_secs(30)));
+        assert_eq!(p.lock_for(6), Some(Duration::from_secs(60)));
+        assert_eq!(p.lock_for(8), Some(Duration::from_secs(240)));
+        assert_eq!(p.lock_for(9), Some(Duration::from_secs(480)));
+        assert_eq!(p.lock_for(10), Some(Duration::from_secs(900)));
+        assert_eq!(p.lock_for(u32::MAX), Some(Duration::from_secs(900)));
+        assert_eq!(p.account_lock_for(99), None);
+        assert_eq!(p.account_lock_for(100), Some(p.forget_after));
+    }
+
+    #[test]
+    fn keys_are_normalized_and_bounded() {
+        assert_eq!(account_key(" A@Example.com "), "a@example.com");
+        assert_eq!(account_key(&"x".repeat(1000)).len(), MAX_EMAIL_LEN);
+        assert!(!account_key("a@example.com\u{0}1.2.3.4").contains('\u{0}'));
+    }
+
+    #[test]
+    fn clients_are_addresses_with_ipv6_by_its_64() {
+        let ip = |s: &str| Origin::Ip(s.parse().unwrap()).label();
+        assert_eq!(ip("203.0.113.5"), "203.0.113.5");
+        assert_eq!(ip("::ffff:203.0.113.5"), "203.0.113.5");
+        assert_eq!(ip("2001:db8:1:2:aaaa::1"), ip("2001:db8:1:2:bbbb::2"));
+        assert_ne!(ip("2001:db8:1:2::1"), ip("2001:db8:1:3::1"));
+        assert_eq!(Origin::Unknown.label(), "unknown");
+    }
+}
