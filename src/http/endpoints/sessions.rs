@@ -6,7 +6,7 @@ use crate::Users;
 use crate::error::Error;
 use crate::http::CurrentUser;
 use crate::http::body::{MediaType, RequestBody, form_object, json_object, media_type, read};
-use crate::http::problem::{empty, json};
+use crate::http::problem::{empty, private_json};
 
 endpoint! {
     /// `POST /login` with `{"email", "password"}`, or an urlencoded form with
@@ -44,7 +44,7 @@ async fn login<B: RequestBody>(
     let password = fields.string("password");
     fields.finish()?;
     let pair = users.login(&email, &password).await?;
-    Ok(json(StatusCode::OK, &pair))
+    Ok(private_json(StatusCode::OK, &pair))
 }
 
 async fn refresh<B: RequestBody>(
@@ -56,7 +56,7 @@ async fn refresh<B: RequestBody>(
     let token = fields.string("refresh_token");
     fields.finish()?;
     let pair = users.refresh(&token).await?;
-    Ok(json(StatusCode::OK, &pair))
+    Ok(private_json(StatusCode::OK, &pair))
 }
 
 async fn logout<B>(
