@@ -385,10 +385,23 @@ mod tests {
     #[test]
     fn format_characters_in_the_local_part_are_refused() {
         for c in [
-            '\u{200b}', '\u{200c}', '\u{200d}', '\u{200e}', '\u{202e}', '\u{2066}', '\u{00ad}',
-            '\u{feff}', '\u{2060}', '\u{180e}', '\u{e0041}',
+            '\u{200b}',
+            '\u{200c}',
+            '\u{200d}',
+            '\u{200e}',
+            '\u{202e}',
+            '\u{2066}',
+            '\u{00ad}',
+            '\u{feff}',
+            '\u{2060}',
+            '\u{180e}',
+            '\u{e0041}',
         ] {
-            for local in [format!("ad{c}min"), format!("admin{c}"), format!("{c}admin")] {
+            for local in [
+                format!("ad{c}min"),
+                format!("admin{c}"),
+                format!("{c}admin"),
+            ] {
                 let raw = format!("{local}@example.com");
                 let err = Email::parse(&raw).unwrap_err();
                 assert_eq!(err.code(), "VALIDATION_ERROR", "{raw:?}");

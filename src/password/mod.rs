@@ -138,11 +138,12 @@ impl Passwords {
             if matched.is_none() || !real {
                 return Verified::No;
             }
-            let rehash = if is_current(&parsed, &params) && matched == Some(normalize::Match::Normalized) {
-                None
-            } else {
-                hash_with(&params, password.normalized()).ok()
-            };
+            let rehash =
+                if is_current(&parsed, &params) && matched == Some(normalize::Match::Normalized) {
+                    None
+                } else {
+                    hash_with(&params, password.normalized()).ok()
+                };
             Verified::Yes { rehash }
         })
         .await

@@ -114,8 +114,14 @@ mod tests {
         // Stored since: the normalized form, which both spellings reach.
         let current = hash(&nfkc(nfd));
         let current = PasswordHash::new(&current).unwrap();
-        assert_eq!(Typed::new(nfd).check(&argon, &current), Some(Match::Normalized));
-        assert_eq!(Typed::new(nfc).check(&argon, &current), Some(Match::Normalized));
+        assert_eq!(
+            Typed::new(nfd).check(&argon, &current),
+            Some(Match::Normalized)
+        );
+        assert_eq!(
+            Typed::new(nfc).check(&argon, &current),
+            Some(Match::Normalized)
+        );
         assert_eq!(Typed::new("cafe au lait").check(&argon, &current), None);
     }
 }

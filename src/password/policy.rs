@@ -170,7 +170,10 @@ mod tests {
         assert!(p.check("admin@acme.tes", &admin).is_err());
         assert!(p.check("xadmin@acme.tst", &admin).is_err());
         // Long passwords that merely contain a short local part pass.
-        assert!(p.check("Acceptance-Admin-Passw0rd!-7f3c9a1e5b", &admin).is_ok());
+        assert!(
+            p.check("Acceptance-Admin-Passw0rd!-7f3c9a1e5b", &admin)
+                .is_ok()
+        );
         let ann = Email::parse("ann@example.com").unwrap();
         assert!(p.check("planning a long annual trip 2026!", &ann).is_ok());
         assert!(p.check("my-alice-2024!", &email()).is_ok());

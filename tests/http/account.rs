@@ -252,6 +252,42 @@ async fn an_email_change_to_a_taken_address_is_409_now_or_at_confirmation() {
 }
 
 #[tokio::test]
+async fn an_email_change_to_another_spelling_of_a_taken_mailbox_is_409() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    c.register("carol@xn--bcher-kva.example", "correct horse battery")
+        .await;
+    let (token, _) = c
+        .signed_up("mover@example.com", "correct horse battery")
+        .await;
+    for email in ["Carol@BÜCHER.example", "ｃａｒｏｌ@bücher.example"] {
+        let r = patch_me(
+            &c,
+            &token,
+            json!({"current_password": "correct horse battery", "email": email}),
+        )
+        .await;
+        assert_problem(&r, 409, "USER_EXISTS");
+    }
+    let r = patch_me(
+        &c,
+        &token,
+        json!({"current_password": "correct horse battery", "email": "mo\u{200b}ver@example.org"}),
+    )
+    .await;
+    assert_problem(&r, 422, "VALIDATION_ERROR");
+    // A new address is asked for, and mailed, in its normalized form.
+    let r = patch_me(
+        &c,
+        &token,
+        json!({"current_password": "correct horse battery", "email": "Mover@ＢÜCHER.example"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    s.outbox.token_for("mover@xn--bcher-kva.example").await;
+}
+
+#[tokio::test]
 async fn deleting_the_account_needs_the_password_and_removes_everything() {
     let s = server().await;
     let c = Client::new(s.addr);

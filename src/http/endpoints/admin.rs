@@ -105,6 +105,9 @@ async fn admin_user<B: RequestBody>(
             users.admin_delete(caller.id, id).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
-        _ => Ok(private_json(StatusCode::OK, &users.get_user(id).await?.record())),
+        _ => Ok(private_json(
+            StatusCode::OK,
+            &users.get_user(id).await?.record(),
+        )),
     }
 }
