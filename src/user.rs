@@ -429,6 +429,36 @@ mod tests {
     }
 
     #[test]
+    fn with_any_one_code_point_an_accepted_email_is_normalized_and_stable() {
+        // The BMP and plane 1, the compatibility ideographs (NFKC maps
+        // them), and the tags and variation selectors of plane 14; the rest
+        // is CJK ideographs, private use or unassigned, alike for this test.
+        let planes = (0..=0x1_FFFF)
+            .chain(0x2_F800..=0x2_FA1F)
+            .chain(0xE_0000..=0xE_01EF);
+        for c in planes.filter_map(char::from_u32) {
+            for raw in [format!("a{c}b@example.com"), format!("ab@ex{c}ample.com")] {
+                let Ok(email) = Email::parse(&raw) else {
+                    continue;
+                };
+                let s = email.as_str();
+                assert!(s.len() <= MAX_EMAIL_LEN, "{raw:?}");
+                assert_eq!(s, s.to_lowercase(), "{raw:?}");
+                assert!(
+                    !s.chars().any(|c| c.is_whitespace() || is_format_char(c)),
+                    "{raw:?}"
+                );
+                assert_eq!(s.matches('@').count(), 1, "{raw:?}");
+                assert!(
+                    email.as_str().rsplit_once('@').unwrap().1.is_ascii(),
+                    "{raw:?}"
+                );
+                assert_eq!(Email::parse(s).unwrap(), email, "{raw:?}");
+            }
+        }
+    }
+
+    #[test]
     fn invalid_domains_stay_refused_after_mapping() {
         for bad in [
             "bob@exa_mple.com",
