@@ -42,10 +42,20 @@ def json_body(schema, required=True):
     return {"required": required, "content": {"application/json": {"schema": schema}}}
 
 
+# Responses carrying a token or a user record must not be cached (RFC 6749 5.1).
+PRIVATE = {P + "UserRecord", P + "TokenResponse", P + "UserPage"}
+NO_STORE = {
+    "Cache-Control": {"required": True, "schema": {"const": "no-store"}},
+    "Pragma": {"required": True, "schema": {"const": "no-cache"}},
+}
+
+
 def ok(status, desc, schema=None):
     r = {"description": desc}
     if schema is not None:
         r["content"] = {"application/json": {"schema": schema}}
+        if schema.get("$ref") in PRIVATE:
+            r["headers"] = NO_STORE
     return {status: r}
 
 

@@ -54,8 +54,9 @@ pub trait Hooks: Send + Sync + 'static {
         done()
     }
     /// The app's own password rules, run after the built-in policy on every
-    /// new password (registration, reset, change, admin). `Err(message)`
-    /// refuses it with a 422 naming the `password` field.
+    /// new password (registration, reset, change, admin), on its NFKC form
+    /// (the form that is hashed). `Err(message)` refuses it with a 422
+    /// naming the `password` field.
     fn validate_password<'a>(
         &'a self,
         password: &'a str,

@@ -2,6 +2,10 @@
 
 use std::fmt;
 
+use icu_normalizer::ComposingNormalizerBorrowed;
+use icu_properties::CodePointMapData;
+use icu_properties::props::GeneralCategory;
+use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -41,15 +45,35 @@ impl fmt::Debug for UserId {
 /// The longest email address accepted (RFC 5321's path limit).
 pub const MAX_EMAIL_LEN: usize = 254;
 
-/// An email address, trimmed and lower-cased, checked for a plausible shape.
+/// An email address, normalized so that every spelling of one mailbox is
+/// one value, and checked for a plausible shape.
 ///
 /// Normalization happens once, here, so uniqueness and lookups always
-/// compare like with like.
+/// compare like with like:
+///
+/// - surrounding whitespace is trimmed;
+/// - the domain is mapped with UTS #46 (IDNA: case folding, width folding,
+///   NFKC) and kept as its lower-case A-label, so `bücher.example`,
+///   `BÜCHER.example` and `xn--bcher-kva.example` are one domain, and so are
+///   `ｅｘａｍｐｌｅ.com` and `example.com`;
+/// - the local part is NFKC-normalized and lower-cased, so a fullwidth
+///   `ｃａｒｏｌ` is `carol`. Mail servers may in principle tell such local
+///   parts apart; in practice none hands them different mailboxes, while
+///   keeping them apart would let look-alike accounts exist side by side.
+///   Mail always goes to the normalized address, so registering a variant
+///   never reaches someone else's mailbox;
+/// - a local part with a Unicode format character (general category `Cf`:
+///   zero-width spaces and joiners, bidi controls, the soft hyphen, the BOM,
+///   tag characters) is refused: such characters are invisible, or reorder
+///   what is shown, so two addresses that look alike would be two accounts.
 ///
 /// ```
 /// use tower_users::Email;
 /// let email = Email::parse("  Alice@Example.COM ").unwrap();
 /// assert_eq!(email.as_str(), "alice@example.com");
+/// let idn = Email::parse("Carol@BÜCHER.example").unwrap();
+/// assert_eq!(idn.as_str(), "carol@xn--bcher-kva.example");
+/// assert!(Email::parse("ad\u{200b}min@example.com").is_err());
 /// assert!(Email::parse("not an email").is_err());
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -59,42 +83,58 @@ pub struct Email(String);
 impl Email {
     /// Normalizes and validates `raw`; the error says why it was refused.
     pub fn parse(raw: &str) -> Result<Self, Error> {
-        let email = raw.trim().to_lowercase();
+        let raw = raw.trim();
         let reject = |why: &str| Err(Error::field("email", why));
-        if email.is_empty() {
+        if raw.is_empty() {
             return reject("email is required");
         }
-        if email.len() > MAX_EMAIL_LEN {
+        // Normalizing can only grow an address so much; anything this long
+        // is refused before the work, and the result is checked again below.
+        if raw.len() > 4 * MAX_EMAIL_LEN {
             return reject("email is too long");
         }
-        let Some((local, domain)) = email.rsplit_once('@') else {
+        let Some((raw_local, raw_domain)) = raw.rsplit_once('@') else {
             return reject("email must contain '@'");
         };
+        if raw_local.chars().any(is_format_char) {
+            return reject("email must not contain invisible or direction-changing characters");
+        }
+        let local = normalize_local(raw_local);
+        // NFKC followed by lower-casing is not a fixed point for a handful of
+        // characters; refusing those keeps `parse(email.as_str()) == email`.
+        if normalize_local(&local) != local || local.to_lowercase() != local {
+            return reject("email has invalid characters");
+        }
         if local.is_empty() || local.len() > 64 {
             return reject("email has an invalid local part");
         }
         if local.contains('@') {
             return reject("email must contain exactly one '@'");
         }
-        let domain_ok = !domain.is_empty()
-            && domain.split('.').count() >= 2
+        // Control characters, spaces, quotes and angle brackets have no place
+        // in an address we will put into a mail header.
+        if local.chars().any(|c| {
+            c.is_control() || c.is_whitespace() || is_format_char(c) || "\"<>()[]\\,;:".contains(c)
+        }) {
+            return reject("email has invalid characters");
+        }
+        let Some(domain) = domain_to_ascii(raw_domain) else {
+            return reject("email has an invalid domain");
+        };
+        let domain_ok = domain.split('.').count() >= 2
             && domain.split('.').all(|label| {
                 !label.is_empty()
                     && label.len() <= 63
                     && !label.starts_with('-')
                     && !label.ends_with('-')
-                    && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
             });
         if !domain_ok {
             return reject("email has an invalid domain");
         }
-        // Control characters, spaces, quotes and angle brackets have no place
-        // in an address we will put into a mail header.
-        if local
-            .chars()
-            .any(|c| c.is_control() || c.is_whitespace() || "\"<>()[]\\,;:".contains(c))
-        {
-            return reject("email has invalid characters");
+        let email = format!("{local}@{domain}");
+        if email.len() > MAX_EMAIL_LEN {
+            return reject("email is too long");
         }
         Ok(Email(email))
     }
@@ -251,6 +291,35 @@ pub(crate) const RECORD_FIELDS: &[&str] = &[
     "current_password",
 ];
 
+/// NFKC, lower-cased, NFKC again (lower-casing can leave a sequence that
+/// is not in normal form).
+fn normalize_local(local: &str) -> String {
+    let nfkc = ComposingNormalizerBorrowed::new_nfkc();
+    nfkc.normalize(&nfkc.normalize(local).to_lowercase())
+        .into_owned()
+}
+
+/// Unicode general category `Cf`: characters that are not shown but change
+/// how the text around them is shown or joined.
+fn is_format_char(c: char) -> bool {
+    CodePointMapData::<GeneralCategory>::new().get(c) == GeneralCategory::Format
+}
+
+/// The lower-case A-label form of `domain` after UTS #46 processing, with
+/// the STD3 rules (letters, digits and hyphens only) and DNS lengths
+/// checked; `None` if it is not a valid domain name.
+fn domain_to_ascii(domain: &str) -> Option<String> {
+    Uts46::new()
+        .to_ascii(
+            domain.as_bytes(),
+            AsciiDenyList::STD3,
+            Hyphens::CheckFirstLast,
+            DnsLength::Verify,
+        )
+        .ok()
+        .map(|ascii| ascii.into_owned())
+}
+
 /// Now, truncated to whole seconds (the stored and rendered precision).
 pub(crate) fn now_seconds() -> OffsetDateTime {
     let now = OffsetDateTime::now_utc();
@@ -288,6 +357,119 @@ mod tests {
         }
         let long = format!("{}@example.com", "a".repeat(300));
         assert!(Email::parse(&long).is_err());
+    }
+
+    #[test]
+    fn every_spelling_of_one_mailbox_is_one_email() {
+        let carol = Email::parse("carol@example.com").unwrap();
+        for form in [
+            "carol@ｅｘａｍｐｌｅ.com",
+            "CAROL@ＥＸＡＭＰＬＥ.ＣＯＭ",
+            "ｃａｒｏｌ@example.com",
+            "carol@example\u{3002}com",
+            " Carol@Example.Com ",
+        ] {
+            assert_eq!(Email::parse(form).unwrap(), carol, "{form:?}");
+        }
+        let idn = Email::parse("carol@bücher.example").unwrap();
+        assert_eq!(idn.as_str(), "carol@xn--bcher-kva.example");
+        for form in [
+            "carol@xn--bcher-kva.example",
+            "Carol@BÜCHER.example",
+            "carol@bu\u{308}cher.example",
+        ] {
+            assert_eq!(Email::parse(form).unwrap(), idn, "{form:?}");
+        }
+    }
+
+    #[test]
+    fn format_characters_in_the_local_part_are_refused() {
+        for c in [
+            '\u{200b}',
+            '\u{200c}',
+            '\u{200d}',
+            '\u{200e}',
+            '\u{202e}',
+            '\u{2066}',
+            '\u{00ad}',
+            '\u{feff}',
+            '\u{2060}',
+            '\u{180e}',
+            '\u{e0041}',
+        ] {
+            for local in [
+                format!("ad{c}min"),
+                format!("admin{c}"),
+                format!("{c}admin"),
+            ] {
+                let raw = format!("{local}@example.com");
+                let err = Email::parse(&raw).unwrap_err();
+                assert_eq!(err.code(), "VALIDATION_ERROR", "{raw:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_accepted_email_parses_again_to_itself() {
+        for raw in [
+            "Ǆ@example.com",
+            "İstanbul@example.com",
+            "ﬃ@example.com",
+            "Ⅻ@example.com",
+            "ß@straße.de",
+            "ΣΑΣ@example.gr",
+            "x@xn--bcher-kva.example",
+            "㍿@example.com",
+        ] {
+            if let Ok(email) = Email::parse(raw) {
+                assert_eq!(Email::parse(email.as_str()).unwrap(), email, "{raw:?}");
+                assert_eq!(email.as_str(), email.as_str().to_lowercase());
+            }
+        }
+    }
+
+    #[test]
+    fn with_any_one_code_point_an_accepted_email_is_normalized_and_stable() {
+        // The BMP and plane 1, the compatibility ideographs (NFKC maps
+        // them), and the tags and variation selectors of plane 14; the rest
+        // is CJK ideographs, private use or unassigned, alike for this test.
+        let planes = (0..=0x1_FFFF)
+            .chain(0x2_F800..=0x2_FA1F)
+            .chain(0xE_0000..=0xE_01EF);
+        for c in planes.filter_map(char::from_u32) {
+            for raw in [format!("a{c}b@example.com"), format!("ab@ex{c}ample.com")] {
+                let Ok(email) = Email::parse(&raw) else {
+                    continue;
+                };
+                let s = email.as_str();
+                assert!(s.len() <= MAX_EMAIL_LEN, "{raw:?}");
+                assert_eq!(s, s.to_lowercase(), "{raw:?}");
+                assert!(
+                    !s.chars().any(|c| c.is_whitespace() || is_format_char(c)),
+                    "{raw:?}"
+                );
+                assert_eq!(s.matches('@').count(), 1, "{raw:?}");
+                assert!(
+                    email.as_str().rsplit_once('@').unwrap().1.is_ascii(),
+                    "{raw:?}"
+                );
+                assert_eq!(Email::parse(s).unwrap(), email, "{raw:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn invalid_domains_stay_refused_after_mapping() {
+        for bad in [
+            "bob@exa_mple.com",
+            "bob@example.com.",
+            "bob@xn--a.example",
+            "bob@ex\u{200b}ample\u{202e}.com",
+            "bob@[127.0.0.1]",
+            "bob＠example.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
+        }
     }
 
     #[test]

@@ -3,7 +3,9 @@
 use axum_core::body::Body;
 use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;
-use http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::header::{
+    CACHE_CONTROL, CONTENT_TYPE, HeaderValue, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use serde::Serialize;
 
 use crate::error::Error;
@@ -96,6 +98,17 @@ pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
         }
         Err(err) => Error::internal(err).into_response(),
     }
+}
+
+/// A JSON response that no cache may keep: it carries a token or a user
+/// record (RFC 6749 5.1 asks this of every token response; `Pragma` is for
+/// HTTP/1.0 caches).
+pub(crate) fn private_json<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    let mut res = json(status, value);
+    let headers = res.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    res
 }
 
 /// A bodiless response with `status`.

@@ -18,6 +18,16 @@ pub enum EmailKind {
 }
 
 impl EmailKind {
+    /// Every kind, once. Anything that must hold for each kind (templates
+    /// present and checked at start, names that parse back) iterates this,
+    /// and a test ties it to the variants, so a new kind cannot be missed.
+    pub const ALL: [EmailKind; 4] = [
+        EmailKind::Verify,
+        EmailKind::PasswordReset,
+        EmailKind::EmailChange,
+        EmailKind::EmailChangeNotice,
+    ];
+
     /// A stable name, used in storage and logs.
     pub fn as_str(self) -> &'static str {
         match self {

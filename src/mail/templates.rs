@@ -107,15 +107,6 @@ impl Default for Templates {
     }
 }
 
-fn template_name(kind: EmailKind) -> &'static str {
-    match kind {
-        EmailKind::Verify => "verify",
-        EmailKind::PasswordReset => "password_reset",
-        EmailKind::EmailChange => "email_change",
-        EmailKind::EmailChangeNotice => "email_change_notice",
-    }
-}
-
 impl Templates {
     /// The templates shipped in `templates/`, compiled into the binary.
     pub fn embedded() -> Self {
@@ -156,19 +147,23 @@ impl Templates {
         Ok(self)
     }
 
-    /// Renders every kind once with sample values.
+    /// Renders every kind of [`EmailKind::ALL`] once with sample values,
+    /// so a template that fails only when rendered is refused at start.
     pub(crate) fn check(&self) -> Result<(), ConfigError> {
         let expires = OffsetDateTime::now_utc() + time::Duration::hours(1);
-        for kind in [
-            EmailKind::Verify,
-            EmailKind::PasswordReset,
-            EmailKind::EmailChange,
-        ] {
-            self.render(kind, "App", "a@example.com", "https://x/#token=t", expires)
-                .map_err(|e| ConfigError::Invalid {
-                    name: "templates",
-                    reason: e.to_string(),
-                })?;
+        for kind in EmailKind::ALL {
+            self.render_with(
+                kind,
+                "App",
+                "a@example.com",
+                "https://x/#token=t",
+                expires,
+                "b@example.com",
+            )
+            .map_err(|e| ConfigError::Invalid {
+                name: "templates",
+                reason: format!("{}: {e}", kind.as_str()),
+            })?;
         }
         Ok(())
     }
@@ -195,7 +190,7 @@ impl Templates {
         expires_at: OffsetDateTime,
         new_email: &str,
     ) -> Result<Rendered, minijinja::Error> {
-        let name = template_name(kind);
+        let name = kind.as_str();
         let minutes = (expires_at - OffsetDateTime::now_utc())
             .whole_minutes()
             .max(0);
@@ -255,6 +250,68 @@ mod tests {
             OffsetDateTime::now_utc() + time::Duration::minutes(61),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn all_lists_every_kind() {
+        // No wildcard arm: a new kind stops this compiling until it has a
+        // place here and, at the same index, in `EmailKind::ALL`.
+        fn index(kind: EmailKind) -> usize {
+            match kind {
+                EmailKind::Verify => 0,
+                EmailKind::PasswordReset => 1,
+                EmailKind::EmailChange => 2,
+                EmailKind::EmailChangeNotice => 3,
+            }
+        }
+        for (i, kind) in EmailKind::ALL.into_iter().enumerate() {
+            assert_eq!(index(kind), i, "{kind:?}");
+            assert_eq!(EmailKind::parse(kind.as_str()), Some(kind));
+        }
+    }
+
+    #[test]
+    fn every_kind_has_its_three_embedded_templates_and_nothing_else() {
+        let mut expected: Vec<String> = EmailKind::ALL
+            .into_iter()
+            .flat_map(|kind| {
+                ["subject.txt", "txt", "html"].map(|part| format!("{}.{part}", kind.as_str()))
+            })
+            .collect();
+        let mut embedded: Vec<String> = EMBEDDED.iter().map(|(name, _)| name.to_string()).collect();
+        expected.sort();
+        embedded.sort();
+        assert_eq!(embedded, expected);
+        assert!(Templates::embedded().check().is_ok());
+    }
+
+    #[test]
+    fn an_override_that_fails_only_when_rendered_is_refused_for_every_kind() {
+        for (name, _) in EMBEDDED {
+            let dir = tempfile::tempdir().unwrap();
+            // Parses, but fails on render: attribute access on an undefined value.
+            std::fs::write(dir.path().join(name), "{{ no_such_value.field }}").unwrap();
+            let err = Templates::embedded()
+                .with_overrides_from(dir.path())
+                .expect_err(name);
+            assert!(err.to_string().contains("templates"), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_broken_email_change_notice_refuses_to_build_users() {
+        // A set changed without `with_overrides_from`'s own check is
+        // still checked, for every kind, when the builder builds.
+        let mut broken = Templates::embedded();
+        broken
+            .env
+            .add_template("email_change_notice.txt", "{{ no_such_value.field }}")
+            .unwrap();
+        let built = crate::Users::builder(crate::RedbStore::in_memory().unwrap())
+            .with_secret([7u8; 32])
+            .with_templates(broken)
+            .build();
+        assert!(built.is_err());
     }
 
     #[test]

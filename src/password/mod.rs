@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::password_hash::phc::PasswordHash;
-use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, Version};
 use rand::RngCore;
 
+pub(crate) mod normalize;
 mod policy;
 mod pool;
 
@@ -106,10 +107,10 @@ impl Passwords {
         })
     }
 
-    /// Hashes `password` on the blocking pool.
+    /// Hashes the NFKC form of `password` on the blocking pool.
     pub(crate) async fn hash(&self, password: &str) -> Result<String, Error> {
         let params = self.params.clone();
-        let password = password.to_owned();
+        let password = normalize::nfkc(password).into_owned();
         self.on_pool(move || hash_with(&params, password.as_bytes()))
             .await?
             .map_err(Error::internal)
@@ -123,7 +124,7 @@ impl Passwords {
         hash: Option<&str>,
     ) -> Result<Verified, Error> {
         let params = self.params.clone();
-        let password = password.to_owned();
+        let password = normalize::Typed::new(password);
         let (hash, real) = match hash {
             Some(h) => (h.to_owned(), true),
             None => (self.dummy_hash.to_string(), false),
@@ -133,14 +134,16 @@ impl Passwords {
                 return Verified::No;
             };
             let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-            if argon.verify_password(password.as_bytes(), &parsed).is_err() || !real {
+            let matched = password.check(&argon, &parsed);
+            if matched.is_none() || !real {
                 return Verified::No;
             }
-            let rehash = if is_current(&parsed, &params) {
-                None
-            } else {
-                hash_with(&params, password.as_bytes()).ok()
-            };
+            let rehash =
+                if is_current(&parsed, &params) && matched == Some(normalize::Match::Normalized) {
+                    None
+                } else {
+                    hash_with(&params, password.normalized()).ok()
+                };
             Verified::Yes { rehash }
         })
         .await

@@ -131,8 +131,10 @@ impl Users {
         &*self.inner.store
     }
 
-    /// The built-in policy, then the app's `validate_password` hook.
+    /// The built-in policy, then the app's `validate_password` hook, both on
+    /// the NFKC form that will be hashed.
     async fn check_new_password(&self, password: &str, email: &Email) -> Result<(), Error> {
+        let password = &*crate::password::normalize::nfkc(password);
         self.inner.config.policy.check(password, email)?;
         self.inner
             .hooks

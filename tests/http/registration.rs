@@ -218,3 +218,86 @@ async fn a_stalled_body_gets_408_instead_of_holding_the_connection() {
     assert!(head.starts_with("HTTP/1.1 408"), "{head}");
     assert!(head.contains("REQUEST_TIMEOUT"), "{head}");
 }
+
+#[tokio::test]
+async fn every_spelling_of_one_mailbox_is_one_account() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    let first = c
+        .register("carol@example.com", "correct horse battery")
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    for form in [
+        "carol@ｅｘａｍｐｌｅ.com",
+        "CAROL@ＥＸＡＭＰＬＥ.ＣＯＭ",
+        "ｃａｒｏｌ@example.com",
+        "carol@example\u{3002}com",
+    ] {
+        let r = c.register(form, "another long password").await;
+        assert_problem(&r, 409, "USER_EXISTS");
+    }
+    // One DNS name, written as a U-label and as its A-label, either first.
+    let idn = c
+        .register("carol@bücher.example", "correct horse battery")
+        .await;
+    assert_eq!(idn.status, StatusCode::CREATED);
+    assert_eq!(idn.json()["email"], "carol@xn--bcher-kva.example");
+    let r = c
+        .register("carol@xn--bcher-kva.example", "another long password")
+        .await;
+    assert_problem(&r, 409, "USER_EXISTS");
+    let a_label = c
+        .register("dave@xn--bcher-kva.example", "correct horse battery")
+        .await;
+    assert_eq!(a_label.status, StatusCode::CREATED);
+    let r = c
+        .register("Dave@BÜCHER.example", "another long password")
+        .await;
+    assert_problem(&r, 409, "USER_EXISTS");
+    // And login finds the account under any of its spellings.
+    let r = c
+        .login("CAROL@ＥＸＡＭＰＬＥ.com", "correct horse battery")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+}
+
+#[tokio::test]
+async fn invisible_or_direction_changing_characters_in_the_local_part_are_a_422() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    for email in [
+        "ad\u{200b}min@example.com",
+        "ad\u{202e}min@example.com",
+        "admin\u{00ad}@example.com",
+        "admin\u{feff}@example.com",
+        "\u{200d}admin@example.com",
+        "ad\u{2066}min\u{2069}@example.com",
+        "admin\u{e0001}@example.com",
+    ] {
+        let r = c.register(email, "correct horse battery").await;
+        assert_problem(&r, 422, "VALIDATION_ERROR");
+        assert_eq!(r.json()["errors"][0]["field"], "email", "{email:?}");
+    }
+    let r = c
+        .register("admin@example.com", "correct horse battery")
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn long_passwords_that_merely_contain_the_local_part_are_accepted() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    // Mostly the local part: refused.
+    let r = c.register("admin@acme.test", "admin12345").await;
+    assert_problem(&r, 422, "VALIDATION_ERROR");
+    assert_eq!(r.json()["errors"][0]["field"], "password");
+    for (email, password) in [
+        ("admin@acme.test", "Acceptance-Admin-Passw0rd!-7f3c9a1e5b"),
+        ("ann@example.com", "planning a long annual trip 2026!"),
+    ] {
+        let r = c.register(email, password).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{email}: {:?}", r.json());
+        assert_eq!(c.login(email, password).await.status, StatusCode::OK);
+    }
+}

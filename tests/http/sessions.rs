@@ -126,6 +126,132 @@ async fn me_refuses_missing_garbage_and_forged_tokens() {
 }
 
 #[tokio::test]
+async fn a_password_set_in_one_unicode_form_logs_in_typed_in_another() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    let nfc = "caf\u{e9} cr\u{e8}me br\u{fb}l\u{e9}e";
+    let nfd = "cafe\u{301} cre\u{300}me bru\u{302}le\u{301}e";
+    c.signed_up("nfc@example.com", nfc).await;
+    let r = c.login("nfc@example.com", nfd).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    c.signed_up("nfd@example.com", nfd).await;
+    let r = c.login("nfd@example.com", nfc).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    // Fullwidth (an IME's) and plain letters are one password too.
+    c.signed_up("wide@example.com", "ｚｅｂｒａ ｓｔａｐｌｅ ｋｅｔｔｌｅ")
+        .await;
+    let r = c.login("wide@example.com", "zebra staple kettle").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    let r = c.login("nfc@example.com", "cafe creme brulee").await;
+    assert_problem(&r, 401, "INVALID_CREDENTIALS");
+}
+
+#[tokio::test]
+async fn a_hash_stored_before_normalization_still_logs_in_and_is_replaced() {
+    use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, Version};
+    let s = server().await;
+    let c = Client::new(s.addr);
+    let nfd = "cafe\u{301} au lait, s'il vous plai\u{302}t";
+    let nfc = "caf\u{e9} au lait, s'il vous pla\u{ee}t";
+    c.signed_up("old@example.com", nfc).await;
+    // What an older version stored: a hash of the form as typed.
+    let email = tower_users::Email::parse("old@example.com").unwrap();
+    let before = s.store.user_by_email(&email).await.unwrap().unwrap();
+    let mut user = before.clone();
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::default());
+    user.password_hash = argon
+        .hash_password_with_salt(nfd.as_bytes(), b"an-old-salt-1234")
+        .unwrap()
+        .to_string();
+    s.store
+        .update_user(UserUpdate::new(&before, user.clone()))
+        .await
+        .unwrap();
+    // Typed as before, it still works, and the stored hash is replaced by
+    // one of the normalized form...
+    let r = c.login("old@example.com", nfd).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    let after = s.store.user_by_email(&email).await.unwrap().unwrap();
+    assert_ne!(after.password_hash, user.password_hash);
+    // ...so the other spelling now works as well.
+    let r = c.login("old@example.com", nfc).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+}
+
+#[tokio::test]
+async fn responses_with_a_token_or_the_callers_record_are_never_cached() {
+    #[track_caller]
+    fn assert_no_store(r: &common::Reply, what: &str) {
+        assert!(r.status.is_success(), "{what}: {} {:?}", r.status, r.json());
+        assert_eq!(
+            r.headers.get("cache-control").map(|v| v.to_str().unwrap()),
+            Some("no-store"),
+            "{what}"
+        );
+        assert_eq!(
+            r.headers.get("pragma").map(|v| v.to_str().unwrap()),
+            Some("no-cache"),
+            "{what}"
+        );
+    }
+    let s = server().await;
+    let c = Client::new(s.addr);
+    let email = "cache@example.com";
+    let r = c.register(email, "correct horse battery").await;
+    assert_no_store(&r, "register");
+    let token = s.outbox.token_for(email).await;
+    let r = c.post_json("/users/verify", json!({"token": token})).await;
+    assert_no_store(&r, "verify");
+    let r = c.login(email, "correct horse battery").await;
+    assert_no_store(&r, "login");
+    let refresh = r.json()["refresh_token"].as_str().unwrap().to_owned();
+    let r = c
+        .post_json("/users/refresh", json!({"refresh_token": refresh}))
+        .await;
+    assert_no_store(&r, "refresh");
+    let access = r.json()["access_token"].as_str().unwrap().to_owned();
+    let r = c.get("/users/me", Some(&access)).await;
+    assert_no_store(&r, "GET /users/me");
+    let r = c
+        .request(
+            Method::PATCH,
+            "/users/me",
+            Some(&access),
+            Some(json!({"current_password": "correct horse battery", "password": "a brand new password"})),
+        )
+        .await;
+    assert_no_store(&r, "PATCH /users/me");
+    s.outbox.clear();
+    let r = c
+        .post_json("/users/password-reset/request", json!({"email": email}))
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let token = s.outbox.token_for(email).await;
+    let r = c
+        .post_json(
+            "/users/password-reset",
+            json!({"token": token, "password": "yet another new password"}),
+        )
+        .await;
+    assert_no_store(&r, "password reset");
+    // A superuser's own record comes back through the admin routes too.
+    s.users
+        .ensure_superuser("root@example.com", "kettle staple zebra")
+        .await
+        .unwrap();
+    let admin = c.login("root@example.com", "kettle staple zebra").await;
+    let admin = admin.json()["access_token"].as_str().unwrap().to_owned();
+    let r = c.get("/users?limit=5", Some(&admin)).await;
+    assert_no_store(&r, "GET /users");
+    let id = c.get("/users/me", Some(&admin)).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = c.get(&format!("/users/{id}"), Some(&admin)).await;
+    assert_no_store(&r, "GET /users/{id}");
+}
+
+#[tokio::test]
 async fn refresh_rotates_and_a_reused_token_revokes_the_session() {
     let s = server().await;
     let c = Client::new(s.addr);

@@ -6,7 +6,7 @@ use super::endpoint;
 use crate::error::Error;
 use crate::http::CurrentUser;
 use crate::http::body::{RequestBody, json_fields};
-use crate::http::problem::{empty, json};
+use crate::http::problem::{empty, private_json};
 use crate::user::{UserId, UserRecord};
 use crate::{AdminChange, Users};
 
@@ -68,7 +68,7 @@ async fn list_users<B>(
         }
     }
     let page = users.list_users(limit, cursor.as_deref()).await?;
-    Ok(json(
+    Ok(private_json(
         StatusCode::OK,
         &Page {
             users: page.users.iter().map(|u| u.record()).collect(),
@@ -99,12 +99,15 @@ async fn admin_user<B: RequestBody>(
             };
             fields.finish()?;
             let user = users.admin_update(caller.id, id, change).await?;
-            Ok(json(StatusCode::OK, &user.record()))
+            Ok(private_json(StatusCode::OK, &user.record()))
         }
         Method::DELETE => {
             users.admin_delete(caller.id, id).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
-        _ => Ok(json(StatusCode::OK, &users.get_user(id).await?.record())),
+        _ => Ok(private_json(
+            StatusCode::OK,
+            &users.get_user(id).await?.record(),
+        )),
     }
 }

@@ -5,7 +5,7 @@ use super::endpoint;
 use crate::error::Error;
 use crate::http::CurrentUser;
 use crate::http::body::{RequestBody, json_fields};
-use crate::http::problem::{empty, json};
+use crate::http::problem::{empty, private_json};
 use crate::{AccountChange, Users};
 
 endpoint! {
@@ -33,7 +33,7 @@ async fn me<B: RequestBody>(
             let user = users
                 .update_account(caller.id, caller.session(), change)
                 .await?;
-            Ok(json(StatusCode::OK, &user.record()))
+            Ok(private_json(StatusCode::OK, &user.record()))
         }
         Method::DELETE => {
             let mut fields = json_fields(&parts, body, &users).await?;
@@ -42,6 +42,6 @@ async fn me<B: RequestBody>(
             users.delete_account(caller.id, &current).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
-        _ => Ok(json(StatusCode::OK, &caller.record())),
+        _ => Ok(private_json(StatusCode::OK, &caller.record())),
     }
 }

@@ -5,7 +5,7 @@ use super::{PathToken, endpoint};
 use crate::Users;
 use crate::error::Error;
 use crate::http::body::{RequestBody, json_fields};
-use crate::http::problem::{empty, json};
+use crate::http::problem::{empty, private_json};
 
 endpoint! {
     /// `POST /password-reset/request` with `{"email"}`: 202, whoever owns it.
@@ -45,5 +45,5 @@ async fn reset_password<B: RequestBody>(
     let password = fields.string("password");
     fields.finish()?;
     let user = users.reset_password(&token, &password).await?;
-    Ok(json(StatusCode::OK, &user.record()))
+    Ok(private_json(StatusCode::OK, &user.record()))
 }

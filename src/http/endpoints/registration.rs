@@ -5,7 +5,7 @@ use super::endpoint;
 use crate::Users;
 use crate::error::Error;
 use crate::http::body::{RequestBody, json_fields};
-use crate::http::problem::json;
+use crate::http::problem::private_json;
 
 endpoint! {
     /// `POST /register` with `{"email", "password", …custom fields}`: 201
@@ -27,5 +27,5 @@ async fn register<B: RequestBody>(
     let user = users
         .register_with_profile(&email, &password, profile)
         .await?;
-    Ok(json(StatusCode::CREATED, &user.record()))
+    Ok(private_json(StatusCode::CREATED, &user.record()))
 }

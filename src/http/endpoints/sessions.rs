@@ -6,7 +6,7 @@ use crate::Users;
 use crate::error::Error;
 use crate::http::CurrentUser;
 use crate::http::body::{MediaType, RequestBody, form_object, json_object, media_type, read};
-use crate::http::problem::{empty, json};
+use crate::http::problem::{empty, private_json};
 
 endpoint! {
     /// `POST /login` with `{"email", "password"}`, or an urlencoded form with
@@ -48,7 +48,7 @@ async fn login<B: RequestBody>(
     fields.finish()?;
     let client = crate::http::rate_limit::request_client(&parts.extensions);
     let pair = users.login_from(&email, &password, client).await?;
-    Ok(json(StatusCode::OK, &pair))
+    Ok(private_json(StatusCode::OK, &pair))
 }
 
 async fn refresh<B: RequestBody>(
@@ -60,7 +60,7 @@ async fn refresh<B: RequestBody>(
     let token = fields.string("refresh_token");
     fields.finish()?;
     let pair = users.refresh(&token).await?;
-    Ok(json(StatusCode::OK, &pair))
+    Ok(private_json(StatusCode::OK, &pair))
 }
 
 async fn logout<B>(

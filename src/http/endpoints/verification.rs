@@ -5,7 +5,7 @@ use super::{PathToken, endpoint};
 use crate::Users;
 use crate::error::Error;
 use crate::http::body::{RequestBody, json_fields};
-use crate::http::problem::{empty, json};
+use crate::http::problem::{empty, private_json};
 
 endpoint! {
     /// `POST /verify/request` with `{"email"}`: 202, whoever owns the email.
@@ -45,5 +45,5 @@ async fn verify<B: RequestBody>(
         }
     };
     let user = users.verify(&token).await?;
-    Ok(json(StatusCode::OK, &user.record()))
+    Ok(private_json(StatusCode::OK, &user.record()))
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use ::redb::{
     Database, MultimapTable, ReadableDatabase, ReadableTable, Table, WriteTransaction,
-    backends::InMemoryBackend,
+    backends::{FileBackend, InMemoryBackend},
 };
 use time::OffsetDateTime;
 
@@ -39,14 +39,49 @@ impl std::fmt::Debug for RedbStore {
     }
 }
 
+/// Opens `path` for reading and writing, creating it owner-only if absent.
+fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        options.mode(0o600);
+        let file = options.open(path)?;
+        let mode = file.metadata()?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format_args!("{mode:o}"),
+                "the database file is open to other users; it holds the signing secret and \
+                 password hashes: consider `chmod 600`"
+            );
+        }
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    {
+        options.open(path)
+    }
+}
+
 fn backend(err: impl Into<::redb::Error>) -> StoreError {
     StoreError::Backend(Box::new(err.into()))
 }
 
 impl RedbStore {
     /// Opens (or creates) the database file at `path`.
+    ///
+    /// The file holds the signing secret, password hashes and live links, so
+    /// on Unix a new file is created readable and writable by its owner only
+    /// (mode 0600, whatever the umask). An existing file keeps the mode it
+    /// has, which the operator may have chosen (a backup group, say); if it
+    /// lets anyone else read or write it, a warning says so at every open.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let db = Database::create(path).map_err(backend)?;
+        let file = private_file(path.as_ref()).map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let db = Database::builder()
+            .create_with_backend(FileBackend::new(file).map_err(backend)?)
+            .map_err(backend)?;
         Self::init(db)
     }
 
@@ -803,6 +838,31 @@ mod tests {
         let fresh = dir.path().join("new.redb");
         drop(RedbStore::open(&fresh).unwrap());
         drop(RedbStore::open(&fresh).unwrap());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_database_file_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        // What the umask alone gives a new file (0644 under the usual 022).
+        let plain = dir.path().join("plain");
+        std::fs::File::create(&plain).unwrap();
+        let path = dir.path().join("users.redb");
+        drop(RedbStore::open(&path).unwrap());
+        assert_eq!(
+            mode(&path),
+            0o600,
+            "a plain file here gets {:o}",
+            mode(&plain)
+        );
+        // Reopening keeps it so, and an operator's own choice is kept too.
+        drop(RedbStore::open(&path).unwrap());
+        assert_eq!(mode(&path), 0o600);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        drop(RedbStore::open(&path).unwrap());
+        assert_eq!(mode(&path), 0o640);
     }
 
     #[tokio::test]
