@@ -14,6 +14,7 @@ the access_token target cover.
 
 Signed seeds (mode byte 1, twist 0) are header and payload JSON the target
 signs itself: a valid token of each purpose, and near misses on each rule.
+Structured seeds (mode byte 3) pick each member from the target's menus.
 """
 
 import json
@@ -83,6 +84,20 @@ def main():
     signed("huge-number-claim", h, claims("access")[:-1] + ',"x":1e400}')
     signed("huge-number-header", '{"alg":"HS256","x":1e400}', claims("access"))
     signed("lone-surrogate-claim", h, claims("access")[:-1] + ',"x":"\\ud800"}')
+    # Structured (mode byte 3): one byte per menu choice; all zeros is a
+    # valid access token, the others change the purpose or one claim.
+    picks = ["alg", "htyp", "extra", "extra_value", "sub", "typ", "aud", "iat", "exp", "jti",
+             "pv", "sid", "email", "nbf", "iss", "x", "rotate"]
+
+    def structured(name, **chosen):
+        choices = bytes(chosen.get(p, 0) for p in picks)
+        write("structured-" + name, bytes([3, 0]) + choices)
+
+    structured("access")
+    structured("verify", typ=1)
+    structured("reset-pv", typ=2, pv=2)
+    structured("nbf-fraction", nbf=4)
+    structured("email-change-rotated", typ=3, email=1, rotate=5)
     signed("padded", h, claims("access"), twist=2)
     signed("bent-bits", h, claims("access"), twist=4)
 
