@@ -8,7 +8,8 @@ cd "$(dirname "$0")"
 secs=${1:-60}
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
-for target in access_token request_bodies email; do
+# Every target of fuzz/Cargo.toml, so a new one cannot be left out.
+for target in $(cargo fuzz list); do
   echo "== $target: $secs s"
   # Work on a scratch copy, so runs do not grow the committed seeds.
   work=$(mktemp -d)

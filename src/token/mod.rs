@@ -47,7 +47,7 @@ pub const MIN_SECRET_LEN: usize = 32;
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 
 /// What a JWT may be used for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Purpose {
     /// Authenticates requests (`Authorization: Bearer`).
@@ -58,6 +58,26 @@ pub enum Purpose {
     Reset,
     /// Confirms a new address for an existing account.
     EmailChange,
+}
+
+impl Purpose {
+    const NAMES: &[&str] = &["access", "verify", "reset", "email_change"];
+}
+
+impl<'de> Deserialize<'de> for Purpose {
+    /// Only the string form. serde's derived enum impl also reads
+    /// `{"access": null}`, a spelling never issued here: a differential
+    /// fuzz against an independent verifier found it accepted.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Ok(match name.as_str() {
+            "access" => Purpose::Access,
+            "verify" => Purpose::Verify,
+            "reset" => Purpose::Reset,
+            "email_change" => Purpose::EmailChange,
+            other => return Err(serde::de::Error::unknown_variant(other, Self::NAMES)),
+        })
+    }
 }
 
 /// The claims of every JWT tower-users issues.
@@ -214,12 +234,10 @@ impl Tokens {
     }
 
     /// Like [`decode`](Self::decode), for an endpoint that takes tokens of
-    /// any of `purposes`.
-    pub(crate) fn decode_any(
-        &self,
-        token: &str,
-        purposes: &[Purpose],
-    ) -> Result<Claims, TokenError> {
+    /// any of `purposes`. Public only so the fuzz crate can check the
+    /// verify and reset endpoints' decoding against an independent verifier.
+    #[doc(hidden)]
+    pub fn decode_any(&self, token: &str, purposes: &[Purpose]) -> Result<Claims, TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::TooLong);
         }
@@ -389,6 +407,29 @@ mod tests {
             t.decode(&format!("{header}.{payload}."), Purpose::Access)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn the_purpose_is_read_only_as_a_string() {
+        let t = tokens();
+        let (token, _) = t
+            .issue(Purpose::Access, &user(), time::Duration::hours(1), None)
+            .unwrap();
+        let payload = URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).unwrap())
+            .unwrap();
+        let mut claims: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        claims["typ"] = serde_json::json!({"access": null});
+        let key = EncodingKey::from_secret(&[7u8; 32]);
+        let map_form = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap();
+        assert_eq!(
+            t.decode(&map_form, Purpose::Access).unwrap_err(),
+            TokenError::Invalid
+        );
+        claims["typ"] = serde_json::json!("access");
+        let string_form =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap();
+        assert!(t.decode(&string_form, Purpose::Access).is_ok());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
 use tower_users::http::{PeerAddr, RateLimitConfig, RateLimitLayer};
-use tower_users::mail::{BoxFuture, MailError, Mailer, OutgoingEmail};
+use tower_users::mail::{BoxFuture, EmailKind, MailError, Mailer, OutgoingEmail};
 use tower_users::{CurrentUser, RedbStore, Users, UsersBuilder, UsersService};
 
 /// Keeps every email the server sends, in order.
@@ -48,6 +48,31 @@ impl Outbox {
         panic!("no email to {to} arrived");
     }
 
+    /// Waits (up to 5 s) for an email of `kind` to `to`.
+    pub async fn wait_for(&self, to: &str, kind: EmailKind) -> OutgoingEmail {
+        for _ in 0..500 {
+            let found = self
+                .sent()
+                .into_iter()
+                .find(|e| e.to == to && e.kind == kind);
+            if let Some(email) = found {
+                return email;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no {kind:?} email to {to} arrived");
+    }
+
+    /// Every email sent so far, in order, as (recipient, kind).
+    pub fn sent_kinds(&self) -> Vec<(String, EmailKind)> {
+        self.sent().into_iter().map(|e| (e.to, e.kind)).collect()
+    }
+
+    /// Every email sent so far, in order.
+    pub fn sent(&self) -> Vec<OutgoingEmail> {
+        self.0.lock().unwrap().clone()
+    }
+
     pub fn count_to(&self, to: &str) -> usize {
         self.0.lock().unwrap().iter().filter(|e| e.to == to).count()
     }
@@ -55,6 +80,18 @@ impl Outbox {
     pub fn clear(&self) {
         self.0.lock().unwrap().clear();
     }
+}
+
+/// Waits (up to 5 s) until the outbox is empty: the worker clears a row
+/// (a decoy too) only after dealing with it.
+pub async fn drained(users: &Users) {
+    for _ in 0..100 {
+        if users.pending_mail().await.unwrap() == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the outbox did not drain");
 }
 
 pub const SECRET: &[u8] = b"integration-test-secret-of-32-bytes-or-more";

@@ -8,7 +8,7 @@ use serde_json::json;
 use tower_users::mail::{BoxFuture, OutboxConfig, OutgoingEmail, SmtpMailer};
 use tower_users::{Hooks, RedbStore, Users};
 
-use crate::common::{Client, SECRET, assert_problem, serve};
+use crate::common::{Client, SECRET, assert_problem, drained, serve};
 use crate::smtp_sink::{Sink, free_port, token_in};
 
 /// Fast retries, so outage tests take seconds.
@@ -31,18 +31,6 @@ impl Hooks for DeadLetters {
             .push((email.to.clone(), error.to_owned()));
         Box::pin(async {})
     }
-}
-
-/// Waits (up to 5 s) until the outbox is empty: the worker clears a row
-/// just after the SMTP server accepted it.
-async fn drained(users: &Users) {
-    for _ in 0..100 {
-        if users.pending_mail().await.unwrap() == 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the outbox did not drain");
 }
 
 struct App {
@@ -265,14 +253,72 @@ async fn credentials_are_never_sent_without_tls_unless_asked() {
     // `tls=none`, the mailer refuses to log in in clear, and the email waits.
     let sink = Sink::start_on(free_port(), Some("mailer:secret"));
     let url = format!("smtp://mailer:secret@127.0.0.1:{}", sink.port);
-    let a = app(&url, DeadLetters::default()).await;
-    a.client
-        .register("tls@example.com", "correct horse battery")
-        .await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    let attempts = Attempts::default();
+    let dir = tempfile::tempdir().unwrap();
+    let users = Users::builder(RedbStore::open(dir.path().join("tls.redb")).unwrap())
+        .with_secret(SECRET)
+        .with_mailer(Recorded {
+            smtp: SmtpMailer::from_url(&url, "no-reply@app.test").unwrap(),
+            attempts: attempts.clone(),
+        })
+        .with_outbox(quick_outbox())
+        .build()
+        .unwrap();
+    let c = Client::new(serve(users.clone()).await);
+    c.register("tls@example.com", "correct horse battery").await;
+    // The worker ran: the mailer was called, reached the server, and gave up
+    // on finding no STARTTLS, without ever trying AUTH.
+    let outcome = attempts.first().await;
+    assert!(outcome.contains("STARTTLS"), "{outcome}");
+    assert!(
+        sink.events("ehlo") >= 1,
+        "the mailer never reached the sink"
+    );
+    assert_eq!(sink.events("auth"), 0, "credentials went out in clear");
     assert!(sink.messages().is_empty());
-    assert_eq!(a.users.pending_mail().await.unwrap(), 1);
-    assert!(a.users.dead_letters(10).await.unwrap().is_empty());
+    // It is kept for a retry, not dead-lettered.
+    assert_eq!(users.pending_mail().await.unwrap(), 1);
+    assert!(users.dead_letters(10).await.unwrap().is_empty());
+}
+
+/// What each delivery attempt of [`Recorded`] returned.
+#[derive(Clone, Default)]
+struct Attempts(Arc<Mutex<Vec<String>>>);
+
+impl Attempts {
+    /// Waits (up to 10 s) for the first attempt to finish; its outcome.
+    async fn first(&self) -> String {
+        for _ in 0..200 {
+            if let Some(first) = self.0.lock().unwrap().first() {
+                return first.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the outbox worker never tried to send");
+    }
+}
+
+/// The real SMTP mailer, with each attempt's outcome written down.
+struct Recorded {
+    smtp: SmtpMailer,
+    attempts: Attempts,
+}
+
+impl tower_users::mail::Mailer for Recorded {
+    fn send<'a>(
+        &'a self,
+        email: &'a OutgoingEmail,
+    ) -> BoxFuture<'a, Result<(), tower_users::mail::MailError>> {
+        Box::pin(async move {
+            let result = self.smtp.send(email).await;
+            let outcome = match &result {
+                Ok(()) => "sent".to_owned(),
+                Err(err) => format!("{err}: {:?}", err.source),
+            };
+            self.attempts.0.lock().unwrap().push(outcome);
+            result
+        })
+    }
 }
 
 /// Panics on its first email, then delivers for real.

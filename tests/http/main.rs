@@ -6,6 +6,8 @@ mod abuse;
 mod account;
 mod admin;
 mod common;
+mod guards;
+mod hooks;
 mod jwt_attacks;
 mod mail;
 mod malformed;

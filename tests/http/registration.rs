@@ -160,6 +160,28 @@ async fn registration_sends_one_verification_email() {
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)),
         "token must be URL-safe: {token}"
     );
+    // A marker queued after the registration: once it is out and the outbox
+    // is empty, whatever the registration queued has gone out before it.
+    let r = Client::new(s.addr)
+        .post_json(
+            "/users/password-reset/request",
+            json!({"email": "v@example.com"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    s.outbox
+        .wait_for("v@example.com", tower_users::mail::EmailKind::PasswordReset)
+        .await;
+    common::drained(&s.users).await;
+    let verify = tower_users::mail::EmailKind::Verify;
+    let reset = tower_users::mail::EmailKind::PasswordReset;
+    assert_eq!(
+        s.outbox.sent_kinds(),
+        [
+            ("v@example.com".to_owned(), verify),
+            ("v@example.com".to_owned(), reset),
+        ]
+    );
 }
 
 #[tokio::test]

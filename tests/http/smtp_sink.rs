@@ -104,6 +104,19 @@ impl Sink {
             .collect()
     }
 
+    /// How many `kind` events (`"ehlo"`, `"auth"`) the sink has seen.
+    pub fn events(&self, kind: &str) -> usize {
+        std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.starts_with(kind) && name.ends_with(".event")
+            })
+            .count()
+    }
+
     /// Waits up to `secs` for `n` messages to `to`.
     pub async fn wait_for(&self, to: &str, n: usize, secs: u64) -> Vec<Value> {
         let deadline = std::time::Instant::now() + Duration::from_secs(secs);

@@ -2,8 +2,11 @@
 
 Every accepted message is parsed and written to DIR as one JSON file (text
 and HTML parts decoded), so the Rust tests can read what a mail client would
-see. Recipients whose local part starts with "bounce" are refused with a
-permanent 550. With --auth USER:PASS, AUTH PLAIN/LOGIN is required.
+see. Every EHLO and every AUTH attempt (accepted or not) leaves an empty
+`ehlo-N.event` / `auth-N.event` file, so a test can tell "the client came and
+did not log in" from "the client never came". Recipients whose local part
+starts with "bounce" are refused with a permanent 550. With --auth USER:PASS,
+AUTH PLAIN/LOGIN is required.
 
     python3 tests/support/smtp_sink.py --port 2525 --dir /tmp/mail [--auth u:p]
 """
@@ -25,6 +28,17 @@ class Sink:
         self.directory = directory
         self.count = 0
         self.lock = threading.Lock()
+
+    def event(self, kind):
+        with self.lock:
+            self.count += 1
+            name = os.path.join(self.directory, f"{kind}-{self.count:06d}.event")
+        open(name, "w").close()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        self.event("ehlo")
+        session.host_name = hostname
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.split("@")[0].lower().startswith("bounce"):
@@ -69,11 +83,13 @@ def main():
     args = parser.parse_args()
     os.makedirs(args.dir, exist_ok=True)
 
+    sink = Sink(args.dir)
     kwargs = {}
     if args.auth:
         user, password = args.auth.split(":", 1)
 
         def authenticator(server, session, envelope, mechanism, auth_data):
+            sink.event("auth")
             ok = (
                 isinstance(auth_data, LoginPassword)
                 and auth_data.login.decode() == user
@@ -87,7 +103,7 @@ def main():
             auth_required=True,
         )
 
-    controller = Controller(Sink(args.dir), hostname="127.0.0.1", port=args.port, **kwargs)
+    controller = Controller(sink, hostname="127.0.0.1", port=args.port, **kwargs)
     controller.start()
     print("ready", flush=True)
     stop = threading.Event()

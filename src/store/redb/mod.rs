@@ -833,7 +833,13 @@ mod tests {
             tx.commit().unwrap();
         }
         let err = RedbStore::open(&path).unwrap_err();
-        assert!(err.to_string().contains("backend") || format!("{err:?}").contains("older"));
+        let StoreError::Backend(source) = &err else {
+            panic!("expected a backend error, got {err:?}");
+        };
+        assert!(
+            source.to_string().contains("older, incompatible version"),
+            "the error must say why: {source}"
+        );
         // A fresh file gets the current generation, and opens again.
         let fresh = dir.path().join("new.redb");
         drop(RedbStore::open(&fresh).unwrap());
