@@ -5,6 +5,7 @@
 mod abuse;
 mod account;
 mod admin;
+mod bursts;
 mod common;
 mod jwt_attacks;
 mod mail;
