@@ -24,6 +24,8 @@ load() { "${CARGO_TARGET_DIR:-target}/release/examples/load" "http://127.0.0.1:$
 {
   echo "$(date -u +%Y-%m-%d), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo
+  echo "before: $(load hash)"
+  echo
   echo "| scenario | connections | ok/s | refused (429+503) | p50 | p99 | statuses |"
   echo "|---|---|---|---|---|---|---|"
   load healthz "$secs" 32
@@ -35,7 +37,7 @@ load() { "${CARGO_TARGET_DIR:-target}/release/examples/load" "http://127.0.0.1:$
   load me-during-login "$secs" 32 2>>"$dir/notes"
   load burst 0 64
   echo
-  load hash
+  echo "after: $(load hash)"
   echo
   echo "server peak RSS (VmHWM): $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' /proc/$server/status)"
 } | tee "$dir/table.md"
