@@ -20,10 +20,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::phc::PasswordHash;
-use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, Version};
 use rand::RngCore;
 
 mod admission;
+mod argon;
 mod policy;
 mod pool;
 
@@ -157,7 +158,7 @@ impl Passwords {
         let place = self.admit()?;
         let params = self.params.clone();
         let password = password.to_owned();
-        on_pool(place, move || hash_with(&params, password.as_bytes()))
+        on_pool(place, move || argon::hash(&params, password.as_bytes()))
             .await?
             .map_err(Error::internal)
     }
@@ -180,14 +181,13 @@ impl Passwords {
             let Ok(parsed) = PasswordHash::new(&hash) else {
                 return Verified::No;
             };
-            let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-            if argon.verify_password(password.as_bytes(), &parsed).is_err() || !real {
+            if !argon::verify(&parsed, password.as_bytes()) || !real {
                 return Verified::No;
             }
             let rehash = if is_current(&parsed, &params) {
                 None
             } else {
-                hash_with(&params, password.as_bytes()).ok()
+                argon::hash(&params, password.as_bytes()).ok()
             };
             Verified::Yes { rehash }
         })
@@ -214,6 +214,8 @@ where
         .ok_or_else(|| Error::internal("the hashing pool stopped"))
 }
 
+/// Hashes on memory of its own, for the dummy at build, which runs on the
+/// caller's thread: the hashing threads' reusable blocks would stay on it.
 fn hash_with(params: &Params, password: &[u8]) -> Result<String, argon2::password_hash::Error> {
     let mut salt = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut salt);
