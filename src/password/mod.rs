@@ -7,7 +7,8 @@
 //! else wants while requests that need no hashing still come first.
 //!
 //! A burst queues rather than failing. A request waiting for a hashing
-//! thread costs a few hundred bytes, a running hash its `m_cost`, so the
+//! thread costs a few hundred bytes, a running hash its `m_cost` (each
+//! thread reuses one buffer of that size), so the
 //! running hashes are bounded by the threads and a memory budget, and the
 //! waiting ones by time: a request is admitted while its predicted wait
 //! (the work admitted ahead of it × the measured time of one hash ÷ the
