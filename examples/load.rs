@@ -4,13 +4,26 @@
 //! cargo run --release --example load -- http://127.0.0.1:3000 SCENARIO [SECONDS] [CONNECTIONS]
 //! ```
 //!
-//! Scenarios: `healthz`, `me` (GET /users/me with a fresh token), `login`
-//! (POST /users/login, right password), and `attack` (GET /users/me while
-//! 200 connections flood POST /users/login with wrong passwords for unknown
-//! emails, saturating hashing). Each prints one markdown table row: req/s,
-//! p50 and p99. Run the server with `TOWER_USERS_RATE_LIMIT=off`, or the
-//! limits will answer instead of the endpoints. `scripts/bench.sh` runs
-//! them all with the server and the generator on separate cores.
+//! Scenarios, each printing markdown table rows (answers/s that succeeded,
+//! refusals, p50 and p99 of the successes, every status counted):
+//!
+//! - `healthz`, `me`: GET /healthz, GET /users/me with a fresh token.
+//! - `login`: every connection posts the right password in a loop, each
+//!   for its own account (registered first, 64 at a time); `login-one`:
+//!   every connection for the one same account. A refusal waits its
+//!   `Retry-After`, as a well-behaved client would.
+//! - `me-during-login`: GET /users/me alone, then during a `login` flood of
+//!   64 connections.
+//! - `burst`: 64 fresh emails register at the same moment, then log in at
+//!   the same moment.
+//! - `hash`: the time of one argon2id hash at the default cost, hashing on
+//!   every core at once in this process (the server idle), and the rate.
+//! - `attack`, `hostile`: GET /users/me while 200 connections flood
+//!   POST /users/login with wrong passwords for unknown emails, honouring
+//!   `Retry-After` or not.
+//!
+//! Run the server with `TOWER_USERS_RATE_LIMIT=off`, or the limits will
+//! answer instead of the endpoints. `scripts/bench.sh` runs them all.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,6 +40,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 struct Conn {
     sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
     host: String,
+    /// The `Retry-After` of the last answer, in seconds.
+    retry_after: Option<u64>,
 }
 
 impl Conn {
@@ -38,6 +53,7 @@ impl Conn {
         Ok(Conn {
             sender,
             host: host.to_owned(),
+            retry_after: None,
         })
     }
 
@@ -65,16 +81,34 @@ impl Conn {
         self.sender.ready().await?;
         let res = self.sender.send_request(req.body(body)?).await?;
         let status = res.status().as_u16();
+        self.retry_after = res
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()?.parse().ok());
         let bytes = res.into_body().collect().await?.to_bytes();
         Ok((status, bytes))
     }
+}
+
+const PASSWORD: &str = "correct horse battery";
+
+fn account(c: usize) -> String {
+    format!("bench-{c}@example.com")
+}
+
+fn creds(email: &str) -> String {
+    format!(r#"{{"email":"{email}","password":"{PASSWORD}"}}"#)
 }
 
 #[derive(Clone)]
 enum Work {
     Healthz,
     Me(String),
-    Login,
+    /// Right-password logins: each connection for its own account, or all
+    /// for `bench@example.com`.
+    Login {
+        one_account: bool,
+    },
     /// Wrong-password logins for unknown emails; with `true`, a 503 or 429
     /// is honoured by sleeping its `Retry-After` (the flood still keeps
     /// hashing saturated); with `false`, retried at once.
@@ -97,6 +131,10 @@ async fn drive(
             let mut lat = Vec::new();
             let mut statuses = BTreeMap::new();
             let mut i = 0u64;
+            let login = match &work {
+                Work::Login { one_account: true } => creds("bench@example.com"),
+                _ => creds(&account(c)),
+            };
             while !stop.load(Ordering::Relaxed) {
                 i += 1;
                 let start = Instant::now();
@@ -106,13 +144,8 @@ async fn drive(
                         conn.call(Method::GET, "/users/me", Some(token), None)
                             .await?
                     }
-                    Work::Login => {
-                        // One account per connection: an account is checked
-                        // one login at a time.
-                        let body = format!(
-                            r#"{{"email":"bench-{c}@example.com","password":"correct horse battery"}}"#
-                        );
-                        conn.call(Method::POST, "/users/login", None, Some(&body))
+                    Work::Login { .. } => {
+                        conn.call(Method::POST, "/users/login", None, Some(&login))
                             .await?
                     }
                     Work::Flood(backoff) => {
@@ -128,10 +161,18 @@ async fn drive(
                         answer
                     }
                 };
+                if stop.load(Ordering::Relaxed) {
+                    // Answered after the measured window: a deep queue
+                    // draining must not count towards the rate.
+                    break;
+                }
                 let elapsed = start.elapsed().as_micros() as u64;
                 *statuses.entry(status).or_insert(0) += 1;
                 if status < 400 {
                     lat.push(elapsed);
+                }
+                if let (Work::Login { .. }, Some(secs)) = (&work, conn.retry_after) {
+                    tokio::time::sleep(Duration::from_secs(secs)).await;
                 }
             }
             Ok::<_, BoxError>((lat, statuses))
@@ -157,6 +198,19 @@ fn pct(sorted: &[u64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0
 }
 
+fn refused(statuses: &BTreeMap<u16, u64>) -> u64 {
+    statuses.get(&429).unwrap_or(&0) + statuses.get(&503).unwrap_or(&0)
+}
+
+fn row(name: &str, conns: usize, rps: f64, lat: &[u64], statuses: &BTreeMap<u16, u64>) {
+    println!(
+        "| {name} | {conns} | {rps:.0} | {} | {:.2} ms | {:.2} ms | {statuses:?} |",
+        refused(statuses),
+        pct(lat, 0.5),
+        pct(lat, 0.99)
+    );
+}
+
 async fn measure(
     host: &str,
     name: &str,
@@ -173,12 +227,101 @@ async fn measure(
     stop.store(true, Ordering::Relaxed);
     let (lat, statuses) = runner.await??;
     let rps = lat.len() as f64 / secs as f64;
-    println!(
-        "| {name} | {conns} | {rps:.0} | {:.2} ms | {:.2} ms | {statuses:?} |",
-        pct(&lat, 0.5),
-        pct(&lat, 0.99)
-    );
+    row(name, conns, rps, &lat, &statuses);
     Ok(rps)
+}
+
+/// Sends one request per body, each on its own connection, all at the
+/// same moment; returns the statuses and how long the slowest took.
+async fn at_once(
+    host: &str,
+    path: &'static str,
+    bodies: Vec<String>,
+) -> Result<(BTreeMap<u16, u64>, Duration), BoxError> {
+    let mut conns = Vec::new();
+    for _ in &bodies {
+        conns.push(Conn::open(host).await?);
+    }
+    let barrier = Arc::new(tokio::sync::Barrier::new(bodies.len()));
+    let start = Instant::now();
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .zip(bodies)
+        .map(|(mut conn, body)| {
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                conn.call(Method::POST, path, None, Some(&body))
+                    .await
+                    .map(|(status, _)| status)
+            })
+        })
+        .collect();
+    let mut statuses = BTreeMap::new();
+    for t in tasks {
+        *statuses.entry(t.await??).or_insert(0) += 1;
+    }
+    Ok((statuses, start.elapsed()))
+}
+
+/// Registers `bench-0` .. `bench-{n-1}` (201 the first time, 409 after),
+/// 64 at a time.
+async fn register_accounts(host: &str, n: usize) -> Result<(), BoxError> {
+    for chunk in (0..n).collect::<Vec<_>>().chunks(64) {
+        let bodies = chunk.iter().map(|&c| creds(&account(c))).collect();
+        let (statuses, _) = at_once(host, "/users/register", bodies).await?;
+        if statuses.keys().any(|s| *s != 201 && *s != 409) {
+            return Err(format!("registering bench accounts: {statuses:?}").into());
+        }
+    }
+    Ok(())
+}
+
+/// One argon2id hash at the library's default cost on each of `threads`
+/// threads at once, 11 times: the median time of one hash, and hashes per
+/// second over all of them.
+fn hash_time(threads: usize) -> Result<(Duration, f64), BoxError> {
+    use argon2::{Algorithm, Argon2, Params, Version};
+    let params = Params::new(19_456, 2, 1, None).map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let per_thread: Vec<Vec<Duration>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+                // One buffer per thread, reused, as the server's hashing
+                // threads do.
+                let mut blocks = vec![argon2::Block::default(); params.block_count()];
+                scope.spawn(move || {
+                    let mut out = [0u8; 32];
+                    (0..11)
+                        .map(|_| {
+                            let start = Instant::now();
+                            argon
+                                .hash_password_into_with_memory(
+                                    PASSWORD.as_bytes(),
+                                    b"sixteen byte salt",
+                                    &mut out,
+                                    &mut blocks,
+                                )
+                                .map(|()| start.elapsed())
+                                .map_err(|e| e.to_string())
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .map_err(|_| "a hashing thread panicked".to_owned())?
+            })
+            .collect::<Result<_, String>>()
+    })?;
+    let rate = (threads * 11) as f64 / start.elapsed().as_secs_f64();
+    let mut times: Vec<Duration> = per_thread.into_iter().flatten().collect();
+    times.sort_unstable();
+    Ok((times[times.len() / 2], rate))
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -196,14 +339,27 @@ async fn main() -> Result<(), BoxError> {
         .trim_end_matches('/')
         .to_owned();
 
+    if scenario == "hash" {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let (t, rate) = hash_time(cores)?;
+        println!(
+            "argon2id at the default cost (m=19456 KiB, t=2, p=1), {cores} threads hashing \
+             at once in the generator: {:.1} ms a hash (median), {rate:.0} hashes/s \
+             ({cores} cores ÷ that time = {:.0}/s)",
+            t.as_secs_f64() * 1000.0,
+            cores as f64 / t.as_secs_f64()
+        );
+        return Ok(());
+    }
+
     // A user to log in as (201 the first time, 409 after).
     let mut setup = Conn::open(&host).await?;
-    let creds = r#"{"email":"bench@example.com","password":"correct horse battery"}"#;
+    let bench = creds("bench@example.com");
     setup
-        .call(Method::POST, "/users/register", None, Some(creds))
+        .call(Method::POST, "/users/register", None, Some(&bench))
         .await?;
     let (status, body) = setup
-        .call(Method::POST, "/users/login", None, Some(creds))
+        .call(Method::POST, "/users/login", None, Some(&bench))
         .await?;
     if status != 200 {
         return Err(format!(
@@ -214,16 +370,6 @@ async fn main() -> Result<(), BoxError> {
     }
     let json: serde_json::Value = serde_json::from_slice(&body)?;
     let token = json["access_token"].as_str().unwrap_or_default().to_owned();
-    if scenario == "login" {
-        for c in 0..conns.min(16) {
-            let creds = format!(
-                r#"{{"email":"bench-{c}@example.com","password":"correct horse battery"}}"#
-            );
-            setup
-                .call(Method::POST, "/users/register", None, Some(&creds))
-                .await?;
-        }
-    }
 
     match scenario {
         "healthz" => {
@@ -233,7 +379,63 @@ async fn main() -> Result<(), BoxError> {
             measure(&host, "GET /users/me", Work::Me(token), conns, secs).await?;
         }
         "login" => {
-            measure(&host, "POST /users/login", Work::Login, conns.min(16), secs).await?;
+            register_accounts(&host, conns).await?;
+            let work = Work::Login { one_account: false };
+            let name = "POST /users/login, one account per connection";
+            measure(&host, name, work, conns, secs).await?;
+        }
+        "login-one" => {
+            let work = Work::Login { one_account: true };
+            let name = "POST /users/login, every connection for one account";
+            measure(&host, name, work, conns, secs).await?;
+        }
+        "me-during-login" => {
+            register_accounts(&host, 64).await?;
+            let alone = measure(
+                &host,
+                "GET /users/me, alone",
+                Work::Me(token.clone()),
+                conns,
+                secs,
+            )
+            .await?;
+            let stop = Arc::new(AtomicBool::new(false));
+            let flood = tokio::spawn({
+                let (host, stop) = (host.clone(), stop.clone());
+                let work = Work::Login { one_account: false };
+                async move { drive(&host, work, 64, stop).await }
+            });
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let name = "GET /users/me, during a 64-connection login flood";
+            let under = measure(&host, name, Work::Me(token), conns, secs).await?;
+            stop.store(true, Ordering::Relaxed);
+            let (lat, statuses) = flood.await??;
+            let rps = lat.len() as f64 / (secs as f64 + 0.5);
+            row("(the login flood meanwhile)", 64, rps, &lat, &statuses);
+            eprintln!(
+                "/users/me kept {:.0}% of its throughput",
+                under / alone * 100.0
+            );
+        }
+        "burst" => {
+            // Fresh emails on every run, so each registration is a real one.
+            let run = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_millis();
+            let bodies: Vec<String> = (0..conns)
+                .map(|i| creds(&format!("burst-{run}-{i}@example.com")))
+                .collect();
+            for (path, name) in [
+                ("/users/register", "simultaneous registrations"),
+                ("/users/login", "then simultaneous logins of them"),
+            ] {
+                let (statuses, took) = at_once(&host, path, bodies.clone()).await?;
+                println!(
+                    "| {name} | {conns} | all answered in {:.2} s | {} | | | {statuses:?} |",
+                    took.as_secs_f64(),
+                    refused(&statuses),
+                );
+            }
         }
         "attack" | "hostile" => {
             let backoff = scenario == "attack";

@@ -1,28 +1,61 @@
-//! The hashing pool: a few dedicated threads at a lower OS priority.
+//! The hashing pool: one thread per core, at the lowest OS priority.
 //!
 //! argon2 is meant to be slow. Run on tokio's shared blocking pool at normal
 //! priority, a login flood would take every core from the requests that
-//! need no hashing. Here hashing gets its own threads, whose niceness is
-//! raised (Linux), so when the CPU is contended the scheduler favours the
-//! async workers serving everything else, and hashes queue instead.
+//! need no hashing; leaving a core idle for them wastes it whenever nobody
+//! else wants it. Here hashing gets its own threads, one per core by
+//! default, at nice 19 (Linux): when nothing else wants the CPU they use all
+//! of it, and when the async workers have requests to serve, the scheduler
+//! gives them the cores first (a nice-0 thread weighs 1024 to a nice-19
+//! thread's 15, so it gets about 98% of a core they share, and a waking
+//! request preempts a hash at once).
+//!
+//! Why nice 19 and not `SCHED_IDLE`: the idle policy only lowers the weight
+//! further (3 instead of 15), needs `sched_setscheduler`, which rustix does
+//! not offer (so an unsafe FFI call or another crate), and changes nothing a
+//! request can measure. `setpriority` is safe, per thread on Linux, and
+//! needs no privilege to lower one's own priority.
+//!
+//! Jobs are admitted by [`Admission`]: a caller first takes a [`Place`]
+//! (an atomic check), then hands it its work. A caller that hangs up before
+//! its job starts gives the place back at once, and a hashing thread that
+//! later finds the job skips it; a job that already started runs to its end
+//! and keeps its place until then, since it really holds a core and memory.
 
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use super::admission::{Admission, Busy};
+
 /// How much lower than normal hashing threads run (nice value, 0 to 19).
-const HASH_NICENESS: i32 = 10;
+const HASH_NICENESS: i32 = 19;
+
+/// A job's life: queued, then taken by a thread or abandoned by its caller,
+/// whichever comes first.
+const QUEUED: u8 = 0;
+const TAKEN: u8 = 1;
+const ABANDONED: u8 = 2;
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// K hashing threads fed from one queue. Dropping the pool ends them.
+/// Hashing threads fed from one queue. Dropping the pool ends them.
 pub(super) struct HashPool {
     jobs: Mutex<mpsc::Sender<Job>>,
+    admission: Arc<Admission>,
 }
 
 impl HashPool {
-    pub(super) fn new(threads: usize) -> std::io::Result<Self> {
+    /// Starts `threads` hashing threads. `hash_time` seeds the prediction
+    /// of how long a job takes.
+    pub(super) fn new(
+        threads: usize,
+        max_wait: Duration,
+        hash_time: Duration,
+    ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..threads {
@@ -38,7 +71,9 @@ impl HashPool {
                             Err(_) => return,
                         };
                         match job {
-                            Ok(job) => job(),
+                            // A panicking job has already given its place
+                            // back; the thread lives on for the next one.
+                            Ok(job) => drop(std::panic::catch_unwind(AssertUnwindSafe(job))),
                             Err(_) => return,
                         }
                     }
@@ -46,24 +81,95 @@ impl HashPool {
         }
         Ok(HashPool {
             jobs: Mutex::new(tx),
+            admission: Arc::new(Admission::new(threads, max_wait, hash_time)),
         })
     }
 
-    /// Runs `work` on a hashing thread. If the caller stops waiting (a
-    /// client hung up), work that has not started yet is skipped.
-    pub(super) async fn run<T, F>(&self, work: F) -> Option<T>
+    /// A place in line, if the predicted wait allows one. A refusal is
+    /// decided before anything is allocated.
+    pub(super) fn admit(&self) -> Result<Place<'_>, Busy> {
+        self.admission.enter()?;
+        Ok(Place {
+            pool: self,
+            state: Arc::new(AtomicU8::new(QUEUED)),
+        })
+    }
+
+    #[cfg(test)]
+    pub(super) fn admitted(&self) -> u64 {
+        self.admission.admitted()
+    }
+
+    #[cfg(test)]
+    pub(super) fn threads(&self) -> u64 {
+        self.admission.threads()
+    }
+}
+
+/// An admitted request. Whichever comes first of a hashing thread taking
+/// its job and the caller dropping it (or its future) gives the place back.
+pub(super) struct Place<'a> {
+    pool: &'a HashPool,
+    state: Arc<AtomicU8>,
+}
+
+impl Place<'_> {
+    /// Runs `work` on a hashing thread and waits for its result; `None` if
+    /// the pool has stopped. Dropping the future before the work starts
+    /// (a client hung up) withdraws it.
+    pub(super) async fn run<T, F>(self, work: F) -> Option<T>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
+        let admission = self.pool.admission.clone();
+        let state = self.state.clone();
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move || {
-            if !tx.is_closed() {
-                let _ = tx.send(work());
+            if state
+                .compare_exchange(QUEUED, TAKEN, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                return;
             }
+            let running = Running {
+                admission: &admission,
+                start: Instant::now(),
+            };
+            let result = work();
+            // The place is given back before the caller hears, so the next
+            // request already sees the thread free.
+            drop(running);
+            let _ = tx.send(result);
         });
-        self.jobs.lock().ok()?.send(job).ok()?;
+        self.pool.jobs.lock().ok()?.send(job).ok()?;
         rx.await.ok()
+    }
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        if self
+            .state
+            .compare_exchange(QUEUED, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            self.pool.admission.leave();
+        }
+    }
+}
+
+/// A job on a hashing thread: when it ends (or panics), its time is
+/// measured and its place given back.
+struct Running<'a> {
+    admission: &'a Admission,
+    start: Instant,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.admission.record(self.start.elapsed());
+        self.admission.leave();
     }
 }
 
@@ -84,26 +190,96 @@ fn lower_priority() {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn jobs_run_and_return_their_result() {
-        let pool = HashPool::new(2).unwrap();
-        let results: Vec<_> = futures_join(&pool).await;
-        assert_eq!(results, vec![Some(0), Some(1), Some(4), Some(9)]);
+    fn pool(threads: usize, max_wait: Duration) -> HashPool {
+        HashPool::new(threads, max_wait, Duration::from_millis(100)).unwrap()
     }
 
-    async fn futures_join(pool: &HashPool) -> Vec<Option<i32>> {
-        let mut out = Vec::new();
+    #[tokio::test]
+    async fn jobs_run_and_return_their_result() {
+        let pool = pool(2, Duration::from_secs(5));
+        let mut results = Vec::new();
         for i in 0..4 {
-            out.push(pool.run(move || i * i).await);
+            results.push(pool.admit().unwrap().run(move || i * i).await);
         }
-        out
+        assert_eq!(results, vec![Some(0), Some(1), Some(4), Some(9)]);
+        assert_eq!(pool.admitted(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_leaves_before_its_job_starts_gives_its_place_back_and_the_job_is_skipped()
+     {
+        let pool = pool(1, Duration::from_secs(60));
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = oneshot::channel();
+        let blocker = pool.admit().unwrap().run(move || {
+            let _ = started.send(());
+            let _ = held.recv();
+        });
+        tokio::pin!(blocker);
+        tokio::select! {
+            _ = &mut blocker => panic!("the blocker ended early"),
+            r = running => r.unwrap(),
+        }
+
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut withdrawn = Box::pin(pool.admit().unwrap().run({
+            let ran = ran.clone();
+            move || ran.store(true, Ordering::SeqCst)
+        }));
+        // Polled once, so the job is in the queue behind the blocker.
+        tokio::select! {
+            biased;
+            _ = &mut withdrawn => panic!("a queued job ran while the thread was busy"),
+            _ = std::future::ready(()) => {}
+        }
+        assert_eq!(pool.admitted(), 2);
+        drop(withdrawn);
+        // The prediction forgets it at once, not when a thread gets to it.
+        assert_eq!(pool.admitted(), 1);
+
+        release.send(()).unwrap();
+        blocker.await.unwrap();
+        // The queue is first in, first out: once a later job has run, the
+        // withdrawn one has been seen and skipped.
+        assert_eq!(pool.admit().unwrap().run(|| 7).await, Some(7));
+        assert!(!ran.load(Ordering::SeqCst));
+        assert_eq!(pool.admitted(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_refused_request_takes_no_place_and_never_reaches_a_thread() {
+        let pool = pool(1, Duration::ZERO);
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = oneshot::channel();
+        let blocker = pool.admit().unwrap().run(move || {
+            let _ = started.send(());
+            let _ = held.recv();
+        });
+        tokio::pin!(blocker);
+        tokio::select! {
+            _ = &mut blocker => panic!("the blocker ended early"),
+            r = running => r.unwrap(),
+        }
+        for _ in 0..1000 {
+            let busy = pool.admit().err().expect("admitted past a zero wait bound");
+            assert!(busy.retry_after >= 1);
+        }
+        assert_eq!(pool.admitted(), 1);
+        release.send(()).unwrap();
+        blocker.await.unwrap();
+        // The thread is free again, and the thousand refusals left nothing
+        // behind them: the next request runs at once.
+        assert_eq!(pool.admit().unwrap().run(|| 7).await, Some(7));
+        assert_eq!(pool.admitted(), 0);
     }
 
     #[cfg(target_os = "linux")]
     #[tokio::test]
-    async fn hashing_threads_run_at_a_lower_priority() {
-        let pool = HashPool::new(1).unwrap();
+    async fn hashing_threads_run_at_the_lowest_priority() {
+        let pool = pool(1, Duration::from_secs(5));
         let nice = pool
+            .admit()
+            .unwrap()
             .run(|| rustix::process::getpriority_process(Some(rustix::thread::gettid())))
             .await
             .unwrap()

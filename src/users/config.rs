@@ -7,7 +7,7 @@ use crate::error::ConfigError;
 use crate::hooks::{Hooks, NoHooks};
 use crate::mail::outbox::Outbox;
 use crate::mail::{LinkTemplate, LogMailer, Mailer, OutboxConfig, Templates};
-use crate::password::{PasswordParams, PasswordPolicy, Passwords};
+use crate::password::{HashingConfig, PasswordParams, PasswordPolicy, Passwords};
 use crate::store::DynStore;
 use crate::token::Tokens;
 
@@ -54,12 +54,9 @@ impl UsersBuilder {
                 reset_ttl: time::Duration::hours(1),
                 policy: PasswordPolicy::default(),
                 password_params: PasswordParams::default(),
-                // One core is left for everything else: a login flood must
-                // not starve the requests that need no hashing.
-                max_concurrent_hashes: std::thread::available_parallelism()
-                    .map(|n| n.get().saturating_sub(1).max(1))
-                    .unwrap_or(1),
-                hash_queue: 32,
+                // Every core hashes when nobody else wants it; the hashing
+                // threads' low priority keeps other requests first.
+                hashing: HashingConfig::default(),
                 body_limit: 16 * 1024,
                 body_timeout: std::time::Duration::from_secs(10),
                 verify_link: LinkTemplate::default_for("http://localhost:3000", "verify"),
@@ -165,20 +162,35 @@ impl UsersBuilder {
         self
     }
 
-    /// How many argon2 computations may run at once (default: the number
-    /// of CPU cores less one, at least one). Each takes about 19 MiB and a
-    /// core while it runs; what is left serves every other request. Raise it
-    /// on a machine that does little but log people in.
+    /// How many argon2 computations may run at once: the number of hashing
+    /// threads (default: one per CPU core). They run at the lowest OS
+    /// priority, so they use the cores nobody else wants and requests that
+    /// need no hashing still come first. Each running hash holds the
+    /// argon2 memory cost (19 MiB by default).
     pub fn with_max_concurrent_hashes(mut self, n: usize) -> Self {
-        self.config.max_concurrent_hashes = n;
+        self.config.hashing.threads = n;
         self
     }
 
-    /// How many hashing requests may wait for a free slot (default 32).
-    /// Past that, logins and registrations get 503 `SERVICE_UNAVAILABLE`
-    /// with `Retry-After`, so a flood cannot grow memory without bound.
-    pub fn with_hash_queue(mut self, n: usize) -> Self {
-        self.config.hash_queue = n;
+    /// The memory running hashes may hold together, in bytes (default:
+    /// enough for every hashing thread). Fewer hashes run at once if it
+    /// holds fewer than the threads times the argon2 memory cost, and
+    /// [`build`](Self::build) refuses a budget below one hash. Waiting
+    /// requests hold only a few hundred bytes each and are bounded by
+    /// [`with_max_hash_wait`](Self::with_max_hash_wait) instead.
+    pub fn with_hash_memory(mut self, bytes: usize) -> Self {
+        self.config.hashing.memory = Some(bytes);
+        self
+    }
+
+    /// The longest a login, registration or password change may be
+    /// predicted to wait for a hashing thread (default 5 s). The prediction
+    /// is the work admitted ahead of it times the measured time of one
+    /// hash, divided by the threads. Within the bound a burst queues; past
+    /// it, requests get 503 `SERVICE_UNAVAILABLE` with a `Retry-After` of
+    /// the predicted wait. Zero admits only what can start at once.
+    pub fn with_max_hash_wait(mut self, wait: std::time::Duration) -> Self {
+        self.config.hashing.max_wait = wait;
         self
     }
 
@@ -292,11 +304,7 @@ impl UsersBuilder {
                 reason: "must be at least 256 bytes".into(),
             });
         }
-        let passwords = Passwords::new(
-            config.password_params,
-            config.max_concurrent_hashes,
-            config.hash_queue,
-        )?;
+        let passwords = Passwords::new(config.password_params, config.hashing)?;
         config.verify_link = self
             .verify_link
             .unwrap_or_else(|| LinkTemplate::default_for(&self.public_url, "verify"));

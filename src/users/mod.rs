@@ -28,7 +28,7 @@ use crate::error::Error;
 use crate::hooks::Hooks;
 use crate::mail::outbox::Outbox;
 use crate::mail::{EmailKind, LinkTemplate, OutgoingEmail, Rendered, Templates};
-use crate::password::{PasswordParams, PasswordPolicy, Passwords};
+use crate::password::{HashingConfig, PasswordParams, PasswordPolicy, Passwords};
 use crate::store::{DynStore, QueuedEmail, Store, StoreError, UserUpdate};
 use crate::token::{Purpose, Tokens};
 use crate::user::{Email, User, UserId};
@@ -62,8 +62,7 @@ pub(crate) struct Config {
     pub(crate) reset_ttl: time::Duration,
     pub(crate) policy: PasswordPolicy,
     pub(crate) password_params: PasswordParams,
-    pub(crate) max_concurrent_hashes: usize,
-    pub(crate) hash_queue: usize,
+    pub(crate) hashing: HashingConfig,
     pub(crate) body_limit: usize,
     pub(crate) body_timeout: std::time::Duration,
     pub(crate) verify_link: LinkTemplate,

@@ -211,8 +211,13 @@ async fn a_success_resets_the_count_and_locks_expire() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_login_flood_past_the_hashing_queue_gets_503_not_unbounded_memory() {
-    let s = server_with(|b| b.with_max_concurrent_hashes(1).with_hash_queue(2)).await;
+async fn a_login_flood_past_the_hashing_wait_bound_gets_503_with_retry_after() {
+    // A zero bound admits only what can start at once: one hash.
+    let s = server_with(|b| {
+        b.with_max_concurrent_hashes(1)
+            .with_max_hash_wait(Duration::ZERO)
+    })
+    .await;
     let tasks: Vec<_> = (0..24)
         .map(|i| {
             let addr = s.addr;

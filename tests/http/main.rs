@@ -5,6 +5,7 @@
 mod abuse;
 mod account;
 mod admin;
+mod bursts;
 mod common;
 mod guards;
 mod hooks;
