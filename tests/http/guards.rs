@@ -81,6 +81,13 @@ async fn layered(layer: CurrentUserLayer) -> SocketAddr {
     addr
 }
 
+/// Another active superuser, so that the users under test may lose the
+/// role or be deactivated: the store never lets the last one go.
+async fn keep_a_superuser(s: &TestServer, c: &Client) {
+    token_of(c, "keeper@example.com").await;
+    change(s, "keeper@example.com", |u| u.is_superuser = true).await;
+}
+
 /// Registers `email` and logs in: its access token.
 async fn token_of(c: &Client, email: &str) -> String {
     c.signed_up(email, PASSWORD).await.0
@@ -169,6 +176,7 @@ async fn each_guard_admits_exactly_the_users_it_names() {
     let s = server().await;
     let app = Client::new(axum_app(s.users.clone()).await);
     let c = Client::new(s.addr);
+    keep_a_superuser(&s, &c).await;
     let plain = token_of(&c, "plain@example.com").await;
     let verified = token_of(&c, "verified@example.com").await;
     change(&s, "verified@example.com", |u| u.is_verified = true).await;
@@ -223,7 +231,9 @@ async fn each_guard_admits_exactly_the_users_it_names() {
 async fn an_inactive_user_is_refused_by_every_guard_with_a_live_session() {
     let s = server().await;
     let app = Client::new(axum_app(s.users.clone()).await);
-    let token = token_of(&Client::new(s.addr), "gone@example.com").await;
+    let c = Client::new(s.addr);
+    keep_a_superuser(&s, &c).await;
+    let token = token_of(&c, "gone@example.com").await;
     change(&s, "gone@example.com", |u| {
         u.is_verified = true;
         u.is_superuser = true;
