@@ -231,6 +231,33 @@ async fn measure(
     Ok(rps)
 }
 
+/// `GET /users/me` alone, then again while `flood_conns` connections do
+/// `flood`: prints both rows and returns the flood's latencies and
+/// statuses, and the share of its throughput `/users/me` kept (percent).
+async fn me_during(
+    host: &str,
+    token: &str,
+    conns: usize,
+    secs: u64,
+    flood: Work,
+    flood_conns: usize,
+    name: &str,
+) -> Result<(Vec<u64>, BTreeMap<u16, u64>, f64), BoxError> {
+    let me = Work::Me(token.to_owned());
+    let alone = measure(host, "GET /users/me, alone", me.clone(), conns, secs).await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flooding = tokio::spawn({
+        let (host, stop) = (host.to_owned(), stop.clone());
+        async move { drive(&host, flood, flood_conns, stop).await }
+    });
+    // The flood reaches full strength before /users/me is measured.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let under = measure(host, name, me, conns, secs).await?;
+    stop.store(true, Ordering::Relaxed);
+    let (lat, statuses) = flooding.await??;
+    Ok((lat, statuses, under / alone * 100.0))
+}
+
 /// Sends one request per body, each on its own connection, all at the
 /// same moment; returns the statuses and how long the slowest took.
 async fn at_once(
@@ -391,31 +418,13 @@ async fn main() -> Result<(), BoxError> {
         }
         "me-during-login" => {
             register_accounts(&host, 64).await?;
-            let alone = measure(
-                &host,
-                "GET /users/me, alone",
-                Work::Me(token.clone()),
-                conns,
-                secs,
-            )
-            .await?;
-            let stop = Arc::new(AtomicBool::new(false));
-            let flood = tokio::spawn({
-                let (host, stop) = (host.clone(), stop.clone());
-                let work = Work::Login { one_account: false };
-                async move { drive(&host, work, 64, stop).await }
-            });
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            let flood = Work::Login { one_account: false };
             let name = "GET /users/me, during a 64-connection login flood";
-            let under = measure(&host, name, Work::Me(token), conns, secs).await?;
-            stop.store(true, Ordering::Relaxed);
-            let (lat, statuses) = flood.await??;
+            let (lat, statuses, kept) =
+                me_during(&host, &token, conns, secs, flood, 64, name).await?;
             let rps = lat.len() as f64 / (secs as f64 + 0.5);
             row("(the login flood meanwhile)", 64, rps, &lat, &statuses);
-            eprintln!(
-                "/users/me kept {:.0}% of its throughput",
-                under / alone * 100.0
-            );
+            eprintln!("/users/me kept {kept:.0}% of its throughput");
         }
         "burst" => {
             // Fresh emails on every run, so each registration is a real one.
@@ -439,33 +448,16 @@ async fn main() -> Result<(), BoxError> {
         }
         "attack" | "hostile" => {
             let backoff = scenario == "attack";
-            let alone = measure(
-                &host,
-                "GET /users/me, alone",
-                Work::Me(token.clone()),
-                conns,
-                secs,
-            )
-            .await?;
-            let stop = Arc::new(AtomicBool::new(false));
-            let flood = tokio::spawn({
-                let (host, stop) = (host.clone(), stop.clone());
-                async move { drive(&host, Work::Flood(backoff), 200, stop).await }
-            });
-            tokio::time::sleep(Duration::from_millis(500)).await;
             let name = if backoff {
                 "GET /users/me, during a 200-connection login flood"
             } else {
                 "GET /users/me, during a 200-connection login flood that ignores Retry-After"
             };
-            let under = measure(&host, name, Work::Me(token), conns, secs).await?;
-            stop.store(true, Ordering::Relaxed);
-            let (_, statuses) = flood.await??;
+            let flood = Work::Flood(backoff);
+            let (_, statuses, kept) =
+                me_during(&host, &token, conns, secs, flood, 200, name).await?;
             eprintln!("login flood answers: {statuses:?}");
-            eprintln!(
-                "/users/me kept {:.0}% of its throughput",
-                under / alone * 100.0
-            );
+            eprintln!("/users/me kept {kept:.0}% of its throughput");
         }
         other => return Err(format!("unknown scenario {other}").into()),
     }
