@@ -2,9 +2,10 @@
 
 use std::fmt;
 
+use icu_casemap::CaseMapper;
 use icu_normalizer::ComposingNormalizerBorrowed;
-use icu_properties::CodePointMapData;
-use icu_properties::props::GeneralCategory;
+use icu_properties::props::{DefaultIgnorableCodePoint, GeneralCategory};
+use icu_properties::{CodePointMapData, CodePointSetData};
 use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -56,8 +57,10 @@ pub const MAX_EMAIL_LEN: usize = 254;
 ///   NFKC) and kept as its lower-case A-label, so `bücher.example`,
 ///   `BÜCHER.example` and `xn--bcher-kva.example` are one domain, and so are
 ///   `ｅｘａｍｐｌｅ.com` and `example.com`;
-/// - the local part is NFKC-normalized and lower-cased, so a fullwidth
-///   `ｃａｒｏｌ` is `carol`. Mail servers may in principle tell such local
+/// - the local part is NFKC-normalized and fully case-folded (Unicode
+///   `CaseFolding.txt`, not mere lower-casing), so a fullwidth `ｃａｒｏｌ` is
+///   `carol`, `ΟΔΟΣ`, `οδος` and `οδοσ` are one local part (both sigmas
+///   fold to `σ`) and `STRASSE` and `straße` are `strasse`. Mail servers may in principle tell such local
 ///   parts apart; in practice none hands them different mailboxes, while
 ///   keeping them apart would let look-alike accounts exist side by side.
 ///   Mail always goes to the normalized address, so registering a variant
@@ -66,6 +69,10 @@ pub const MAX_EMAIL_LEN: usize = 254;
 ///   zero-width spaces and joiners, bidi controls, the soft hyphen, the BOM,
 ///   tag characters) is refused: such characters are invisible, or reorder
 ///   what is shown, so two addresses that look alike would be two accounts.
+///   So is one with a `Default_Ignorable_Code_Point` (variation selectors,
+///   the combining grapheme joiner, Hangul fillers, Mongolian free
+///   variation selectors), before or after normalization, for the same
+///   reason: renderers draw them as nothing.
 ///
 /// ```
 /// use tower_users::Email;
@@ -96,13 +103,13 @@ impl Email {
         let Some((raw_local, raw_domain)) = raw.rsplit_once('@') else {
             return reject("email must contain '@'");
         };
-        if raw_local.chars().any(is_format_char) {
+        if raw_local.chars().any(is_invisible) {
             return reject("email must not contain invisible or direction-changing characters");
         }
         let local = normalize_local(raw_local);
-        // NFKC followed by lower-casing is not a fixed point for a handful of
-        // characters; refusing those keeps `parse(email.as_str()) == email`.
-        if normalize_local(&local) != local || local.to_lowercase() != local {
+        // NFKC followed by case folding is not a fixed point for a handful
+        // of characters; refusing those keeps `parse(email.as_str()) == email`.
+        if normalize_local(&local) != local || case_fold(&local) != local {
             return reject("email has invalid characters");
         }
         if local.is_empty() || local.len() > 64 {
@@ -114,7 +121,7 @@ impl Email {
         // Control characters, spaces, quotes and angle brackets have no place
         // in an address we will put into a mail header.
         if local.chars().any(|c| {
-            c.is_control() || c.is_whitespace() || is_format_char(c) || "\"<>()[]\\,;:".contains(c)
+            c.is_control() || c.is_whitespace() || is_invisible(c) || "\"<>()[]\\,;:".contains(c)
         }) {
             return reject("email has invalid characters");
         }
@@ -291,18 +298,26 @@ pub(crate) const RECORD_FIELDS: &[&str] = &[
     "current_password",
 ];
 
-/// NFKC, lower-cased, NFKC again (lower-casing can leave a sequence that
-/// is not in normal form).
+/// NFKC, case-folded, NFKC again (folding can leave a sequence that is not
+/// in normal form).
 fn normalize_local(local: &str) -> String {
     let nfkc = ComposingNormalizerBorrowed::new_nfkc();
-    nfkc.normalize(&nfkc.normalize(local).to_lowercase())
+    nfkc.normalize(&case_fold(&nfkc.normalize(local)))
         .into_owned()
 }
 
-/// Unicode general category `Cf`: characters that are not shown but change
-/// how the text around them is shown or joined.
-fn is_format_char(c: char) -> bool {
+/// Full Unicode case folding: unlike lower-casing it maps every case
+/// variant of a letter to one form (both Greek sigmas to `σ`, `ß` to `ss`).
+fn case_fold(text: &str) -> String {
+    CaseMapper::new().fold_string(text).into_owned()
+}
+
+/// Characters that draw as nothing or reorder what is drawn: general
+/// category `Cf` (format characters) and `Default_Ignorable_Code_Point`
+/// (variation selectors, fillers, joiners outside `Cf`).
+fn is_invisible(c: char) -> bool {
     CodePointMapData::<GeneralCategory>::new().get(c) == GeneralCategory::Format
+        || CodePointSetData::new::<DefaultIgnorableCodePoint>().contains(c)
 }
 
 /// The lower-case A-label form of `domain` after UTS #46 processing, with
@@ -410,6 +425,42 @@ mod tests {
     }
 
     #[test]
+    fn default_ignorable_characters_in_the_local_part_are_refused() {
+        // None of these is category Cf; U+3164 and U+FFA0 become U+1160
+        // under NFKC, so the check must also run after normalization.
+        for c in [
+            '\u{034f}',
+            '\u{fe0f}',
+            '\u{e0100}',
+            '\u{180b}',
+            '\u{3164}',
+            '\u{ffa0}',
+            '\u{1160}',
+            '\u{115f}',
+        ] {
+            for local in [format!("ad{c}min"), format!("admin{c}")] {
+                let raw = format!("{local}@example.com");
+                let err = Email::parse(&raw).unwrap_err();
+                assert_eq!(err.code(), "VALIDATION_ERROR", "{raw:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn local_parts_are_case_folded_not_just_lowercased() {
+        let odos = Email::parse("\u{3bf}\u{3b4}\u{3bf}\u{3c3}@example.gr").unwrap();
+        for form in [
+            "\u{39f}\u{394}\u{39f}\u{3a3}@example.gr",
+            "\u{3bf}\u{3b4}\u{3bf}\u{3c2}@example.gr",
+        ] {
+            assert_eq!(Email::parse(form).unwrap(), odos, "{form:?}");
+        }
+        let strasse = Email::parse("strasse@example.com").unwrap();
+        assert_eq!(Email::parse("Straße@example.com").unwrap(), strasse);
+        assert_eq!(Email::parse("STRASSE@example.com").unwrap(), strasse);
+    }
+
+    #[test]
     fn an_accepted_email_parses_again_to_itself() {
         for raw in [
             "Ǆ@example.com",
@@ -420,10 +471,12 @@ mod tests {
             "ΣΑΣ@example.gr",
             "x@xn--bcher-kva.example",
             "㍿@example.com",
+            "\u{ab70}@example.com",
+            "\u{13a0}@example.com",
         ] {
             if let Ok(email) = Email::parse(raw) {
                 assert_eq!(Email::parse(email.as_str()).unwrap(), email, "{raw:?}");
-                assert_eq!(email.as_str(), email.as_str().to_lowercase());
+                assert_eq!(email.as_str(), case_fold(email.as_str()));
             }
         }
     }
@@ -443,9 +496,9 @@ mod tests {
                 };
                 let s = email.as_str();
                 assert!(s.len() <= MAX_EMAIL_LEN, "{raw:?}");
-                assert_eq!(s, s.to_lowercase(), "{raw:?}");
+                assert_eq!(s, case_fold(s), "{raw:?}");
                 assert!(
-                    !s.chars().any(|c| c.is_whitespace() || is_format_char(c)),
+                    !s.chars().any(|c| c.is_whitespace() || is_invisible(c)),
                     "{raw:?}"
                 );
                 assert_eq!(s.matches('@').count(), 1, "{raw:?}");

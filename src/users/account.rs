@@ -205,15 +205,25 @@ impl Users {
 
     /// Deletes the account `id` after checking its current password: the
     /// user and every session go in one write. The last active superuser
-    /// cannot delete itself ([`Error::Forbidden`], checked in that write).
+    /// cannot delete itself ([`Error::Forbidden`], checked before the
+    /// `before_delete` hook and again in that write).
     pub async fn delete_account(&self, id: UserId, current_password: &str) -> Result<(), Error> {
         let user = self.store().user(id).await?.ok_or(Error::Unauthorized)?;
         self.check_current_password(&user, current_password).await?;
         self.delete_user_record(&user).await
     }
 
-    /// Runs the delete hooks around the store's delete.
+    /// Runs the delete hooks around the store's delete. The last active
+    /// superuser is refused ([`Error::Forbidden`]) before `before_delete`,
+    /// which may do work an app cannot take back; the store refuses it
+    /// again in the delete's own transaction.
     pub(super) async fn delete_user_record(&self, user: &User) -> Result<(), Error> {
+        if user.is_active
+            && user.is_superuser
+            && !self.other_active_superuser_exists(Some(user.id)).await?
+        {
+            return Err(Error::Forbidden);
+        }
         self.inner.hooks.before_delete(user).await?;
         if !self.store().delete_user(user.id).await? {
             return Err(Error::NotFound);

@@ -140,6 +140,31 @@ impl Users {
         Ok(after)
     }
 
+    /// Whether some active superuser other than `except` exists. Reads the
+    /// users page by page and stops at the first one found; superusers are
+    /// usually among the first accounts, so this is one page in practice.
+    /// A read, so only a courtesy check: the store's own check, in the
+    /// write's transaction, stays the one that holds under concurrency.
+    pub(super) async fn other_active_superuser_exists(
+        &self,
+        except: Option<UserId>,
+    ) -> Result<bool, Error> {
+        let mut after = None;
+        loop {
+            let page = self.store().list_users(after, MAX_PAGE).await?;
+            if page
+                .iter()
+                .any(|u| u.is_active && u.is_superuser && Some(u.id) != except)
+            {
+                return Ok(true);
+            }
+            match page.last() {
+                Some(last) if page.len() == MAX_PAGE => after = Some(last.id),
+                _ => return Ok(false),
+            }
+        }
+    }
+
     /// Deletes user `id` on behalf of administrator `actor`; an
     /// administrator cannot delete itself, nor the last active superuser
     /// ([`Error::Forbidden`]).

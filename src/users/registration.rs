@@ -57,8 +57,13 @@ impl Users {
         Ok(user)
     }
 
-    /// Creates `email` as an active, verified superuser, or promotes the
-    /// existing user with that email if `password` is theirs. Someone else
+    /// Creates `email` as an active, verified superuser if no such user
+    /// exists. An existing user with that email is promoted only to
+    /// bootstrap: when `password` is theirs and there is no active
+    /// superuser at all. Once there is one, promotion is an administrator's
+    /// decision: a superuser demoted by another keeps the demotion across
+    /// restarts, so the existing user is returned as it is, with a logged
+    /// warning. Someone else
     /// may have registered the address first, or the superuser may have
     /// changed its password since: without the matching password the
     /// existing account is left alone (never taken over, never promoted),
@@ -79,6 +84,14 @@ impl Users {
                 return Err(Error::InvalidCredentials);
             }
             if user.is_superuser {
+                return Ok(user);
+            }
+            if self.other_active_superuser_exists(None).await? {
+                tracing::warn!(
+                    user.id = %user.id,
+                    "superuser bootstrap: the account exists and is not a superuser, and another \
+                     active superuser does; left as it is (promote it through the admin API)"
+                );
                 return Ok(user);
             }
             let promoted = self

@@ -357,3 +357,93 @@ async fn two_superusers_removing_each_other_at_once_leave_one() {
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
     }
 }
+
+#[tokio::test]
+async fn a_demoted_superuser_is_not_promoted_again_by_the_bootstrap_setting() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    let token = admin(&s, &c).await;
+    // The bootstrap account (same password, never changed) is demoted by
+    // another administrator...
+    let deputy = s
+        .users
+        .ensure_superuser("deputy@example.com", "kettle staple zebra")
+        .await
+        .unwrap();
+    let r = c
+        .request(
+            Method::PATCH,
+            &format!("/users/{}", deputy.id),
+            Some(&token),
+            Some(json!({"is_superuser": false})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    // ...and the next start, with the setting unchanged, leaves it so.
+    let again = s
+        .users
+        .ensure_superuser("deputy@example.com", "kettle staple zebra")
+        .await
+        .unwrap();
+    assert!(!again.is_superuser);
+    assert!(!s.users.get_user(deputy.id).await.unwrap().is_superuser);
+    let r = c.login("deputy@example.com", "kettle staple zebra").await;
+    assert_eq!(r.json()["user"]["is_superuser"], false, "{:?}", r.json());
+}
+
+/// Counts `before_delete` calls: an app hook may do irreversible work
+/// there (cancel a subscription, notify someone), so it must not run for a
+/// delete that is refused anyway.
+#[derive(Clone, Default)]
+struct CountDeletes(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl tower_users::Hooks for CountDeletes {
+    fn before_delete<'a>(
+        &'a self,
+        _user: &'a tower_users::User,
+    ) -> tower_users::mail::BoxFuture<'a, Result<(), tower_users::Error>> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+#[tokio::test]
+async fn refusing_to_delete_the_last_superuser_runs_no_before_delete_hook() {
+    let deletes = CountDeletes::default();
+    let hook = deletes.clone();
+    let s = crate::common::server_with(|b| b.with_hooks(hook)).await;
+    let c = Client::new(s.addr);
+    let token = admin(&s, &c).await;
+    let root = tower_users::UserId(id_of(&c, &token).await.parse().unwrap());
+    let count = || deletes.0.load(std::sync::atomic::Ordering::SeqCst);
+
+    let body = json!({"current_password": "kettle staple zebra"});
+    let r = c
+        .request(Method::DELETE, "/users/me", Some(&token), Some(body))
+        .await;
+    assert_problem(&r, 403, "FORBIDDEN");
+    assert_eq!(count(), 0, "before_delete ran for a refused self-delete");
+    // The core's admin delete trusts its caller, so it meets the same check.
+    let err = s
+        .users
+        .admin_delete(tower_users::UserId::new(), root)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, tower_users::Error::Forbidden), "{err:?}");
+    assert_eq!(count(), 0, "before_delete ran for a refused admin delete");
+
+    // A delete that goes through still runs it, once.
+    let (other, _) = c
+        .signed_up("plain@example.com", "correct horse battery")
+        .await;
+    let r = c
+        .request(
+            Method::DELETE,
+            &format!("/users/{}", id_of(&c, &other).await),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json());
+    assert_eq!(count(), 1);
+}

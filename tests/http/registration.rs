@@ -307,6 +307,61 @@ async fn invisible_or_direction_changing_characters_in_the_local_part_are_a_422(
 }
 
 #[tokio::test]
+async fn default_ignorable_characters_in_the_local_part_are_a_422() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    // Not category Cf, yet invisible: the combining grapheme joiner,
+    // variation selectors, a Mongolian free variation selector and the
+    // Hangul fillers (U+3164 becomes U+1160 under NFKC).
+    for email in [
+        "ad\u{034f}min@example.com",
+        "admin\u{fe0f}@example.com",
+        "admin\u{e0100}@example.com",
+        "ad\u{180b}min@example.com",
+        "ad\u{3164}min@example.com",
+        "ad\u{1160}min@example.com",
+        "ad\u{115f}min@example.com",
+    ] {
+        let r = c.register(email, "correct horse battery").await;
+        assert_problem(&r, 422, "VALIDATION_ERROR");
+        assert_eq!(r.json()["errors"][0]["field"], "email", "{email:?}");
+    }
+    let r = c
+        .register("admin@example.com", "correct horse battery")
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn local_parts_equal_under_case_folding_are_one_account() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    let r = c
+        .register(
+            "\u{39f}\u{394}\u{39f}\u{3a3}@example.gr",
+            "correct horse battery",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    // Lower-casing the capital gives a final sigma; case folding maps both
+    // sigmas to one letter, so this spelling is the same mailbox.
+    for other in [
+        "\u{3bf}\u{3b4}\u{3bf}\u{3c3}@example.gr",
+        "\u{3bf}\u{3b4}\u{3bf}\u{3c2}@example.gr",
+    ] {
+        let r = c.register(other, "another long password").await;
+        assert_problem(&r, 409, "USER_EXISTS");
+    }
+    let r = c
+        .login(
+            "\u{3bf}\u{3b4}\u{3bf}\u{3c3}@example.gr",
+            "correct horse battery",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+}
+
+#[tokio::test]
 async fn long_passwords_that_merely_contain_the_local_part_are_accepted() {
     let s = server().await;
     let c = Client::new(s.addr);

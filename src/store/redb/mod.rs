@@ -180,23 +180,43 @@ fn is_fresh(tx: &WriteTransaction) -> Result<bool, StoreError> {
     Ok(!tables.any(|t| t.name() == "users_v1"))
 }
 
-/// Builds the active-superuser index of a file written before it existed.
+/// Rebuilds the active-superuser index from one scan of the users, in the
+/// open's write transaction, at every open. The index is only as good as
+/// the writes that kept it: a file written before it existed has none, and
+/// an older binary sharing a format-2 file changes users without touching
+/// it. A stale id would count as a superuser that remains, letting the
+/// real last one be removed; a missing one would block a legitimate change.
 fn index_active_superusers(tx: &WriteTransaction) -> Result<(), StoreError> {
-    use ::redb::TableHandle;
-    let indexed = tx
-        .list_tables()
-        .map_err(backend)?
-        .any(|t| t.name() == ACTIVE_SUPERUSERS.name());
+    let mut expected = std::collections::BTreeSet::new();
+    {
+        let users = tx.open_table(USERS).map_err(backend)?;
+        for entry in users.range::<u128>(..).map_err(backend)? {
+            let (id, raw) = entry.map_err(backend)?;
+            if is_active_superuser(&decode_user(raw.value())?) {
+                expected.insert(id.value());
+            }
+        }
+    }
     let mut index = tx.open_table(ACTIVE_SUPERUSERS).map_err(backend)?;
-    if indexed {
+    let mut indexed = std::collections::BTreeSet::new();
+    for entry in index.range::<u128>(..).map_err(backend)? {
+        indexed.insert(entry.map_err(backend)?.0.value());
+    }
+    if indexed == expected {
         return Ok(());
     }
-    let users = tx.open_table(USERS).map_err(backend)?;
-    for entry in users.range::<u128>(..).map_err(backend)? {
-        let (id, raw) = entry.map_err(backend)?;
-        if is_active_superuser(&decode_user(raw.value())?) {
-            index.insert(id.value(), ()).map_err(backend)?;
-        }
+    let (stale, missing) = (indexed.difference(&expected), expected.difference(&indexed));
+    tracing::warn!(
+        stale = stale.clone().count(),
+        missing = missing.clone().count(),
+        "the active-superuser index did not match the users (a file from before the \
+         index, or changed by an older version); rebuilt"
+    );
+    for id in stale {
+        index.remove(*id).map_err(backend)?;
+    }
+    for id in missing {
+        index.insert(*id, ()).map_err(backend)?;
     }
     Ok(())
 }
@@ -888,6 +908,40 @@ mod tests {
         let store = RedbStore::open(&path).unwrap();
         let err = store.delete_user(root.id).await.unwrap_err();
         assert!(matches!(err, StoreError::LastSuperuser), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_stale_superuser_index_is_rebuilt_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.redb");
+        let superuser = |email: &str| {
+            let mut u = User::new(Email::parse(email).unwrap(), "h".into());
+            u.is_superuser = true;
+            u
+        };
+        let (root, alice) = (
+            superuser("root@example.com"),
+            superuser("alice@example.com"),
+        );
+        {
+            let store = RedbStore::open(&path).unwrap();
+            store.create_user(&root, None).await.unwrap();
+            store.create_user(&alice, None).await.unwrap();
+            // As an older binary sharing the file leaves it: a superuser it
+            // deleted still indexed, and one it promoted not indexed.
+            let tx = store.db.begin_write().unwrap();
+            {
+                let mut index = tx.open_table(ACTIVE_SUPERUSERS).unwrap();
+                index.insert(UserId::new().0.as_u128(), ()).unwrap();
+                index.remove(alice.id.0.as_u128()).unwrap();
+            }
+            tx.commit().unwrap();
+        }
+        let store = RedbStore::open(&path).unwrap();
+        assert!(store.delete_user(root.id).await.unwrap());
+        let err = store.delete_user(alice.id).await.unwrap_err();
+        assert!(matches!(err, StoreError::LastSuperuser), "{err:?}");
+        assert!(store.user(alice.id).await.unwrap().is_some());
     }
 
     #[tokio::test]

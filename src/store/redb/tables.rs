@@ -11,8 +11,8 @@ pub(super) const USERS: TableDefinition<u128, &[u8]> = TableDefinition::new("use
 pub(super) const USERS_BY_EMAIL: TableDefinition<&str, u128> =
     TableDefinition::new("users_by_email_v2");
 /// id of every active superuser → (): lets the write that would remove the
-/// last one see, in its own transaction, whether another remains. Built
-/// from `USERS` when a file without it is opened.
+/// last one see, in its own transaction, whether another remains. Checked
+/// against `USERS`, and rebuilt if it differs, at every open.
 pub(super) const ACTIVE_SUPERUSERS: TableDefinition<u128, ()> =
     TableDefinition::new("active_superusers_v2");
 /// session id → encoded session (postcard).
