@@ -233,16 +233,19 @@ impl UsersBuilder {
         self
     }
 
-    /// A superuser to create (or promote, if the password is the account's
-    /// own) when [`start`](Self::start) builds. `build` refuses it, since it
+    /// A superuser to create when [`start`](Self::start) builds (or, while
+    /// no active superuser exists, to promote, if the password is the
+    /// account's own). `build` refuses it, since it
     /// cannot wait for the store.
     pub fn with_superuser(mut self, email: impl Into<String>, password: impl Into<String>) -> Self {
         self.superuser = Some((email.into(), password.into()));
         self
     }
 
-    /// Builds, then creates or promotes the superuser set with
-    /// [`with_superuser`](Self::with_superuser), if any. If that account
+    /// Builds, then creates the superuser set with
+    /// [`with_superuser`](Self::with_superuser), if any, or promotes that
+    /// existing account while no active superuser exists (so a demotion
+    /// survives restarts). If that account
     /// exists with another password (the superuser changed it, or someone
     /// else registered the address), it is left alone with a logged
     /// warning and the start goes on: a setting gone stale must not keep
