@@ -61,6 +61,10 @@ impl Default for PasswordParams {
 /// How long a hashing request may wait for a thread before it is refused.
 pub(crate) const DEFAULT_MAX_HASH_WAIT: Duration = Duration::from_secs(5);
 
+/// The longest wait bound accepted: past a minute a client has long given
+/// up, and a bound like `Duration::MAX` would admit without limit.
+const MAX_MAX_HASH_WAIT: Duration = Duration::from_secs(60);
+
 /// The hashing pool's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct HashingConfig {
@@ -116,6 +120,12 @@ impl Passwords {
             return Err(ConfigError::Invalid {
                 name: "max_concurrent_hashes",
                 reason: "must be at least 1".into(),
+            });
+        }
+        if hashing.max_wait > MAX_MAX_HASH_WAIT {
+            return Err(ConfigError::Invalid {
+                name: "max_hash_wait",
+                reason: format!("must be at most {} s", MAX_MAX_HASH_WAIT.as_secs()),
             });
         }
         // argon2 without its parallel feature fills all lanes on the one
@@ -212,10 +222,12 @@ where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
-    place
-        .run(work)
-        .await
-        .ok_or_else(|| Error::internal("the hashing pool stopped"))
+    place.run(work).await.map_err(|lost| {
+        Error::internal(match lost {
+            pool::Lost::Stopped => "the hashing pool stopped",
+            pool::Lost::Panicked => "a hashing job panicked",
+        })
+    })
 }
 
 /// Hashes on memory of its own, for the dummy at build, which runs on the
@@ -382,6 +394,42 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_hash_job_says_so() {
+        let pw = passwords(1);
+        let place = pw.admit().unwrap();
+        let err = on_pool(place, || -> u8 { panic!("boom") })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            std::error::Error::source(&err).unwrap().to_string(),
+            "a hashing job panicked"
+        );
+    }
+
+    #[test]
+    fn a_wait_bound_past_a_minute_is_refused_at_build() {
+        let build = |max_wait| {
+            Passwords::new(
+                PasswordParams::default(),
+                HashingConfig {
+                    max_wait,
+                    ..HashingConfig::default()
+                },
+            )
+        };
+        for wait in [Duration::from_secs(61), Duration::MAX] {
+            assert!(matches!(
+                build(wait),
+                Err(ConfigError::Invalid {
+                    name: "max_hash_wait",
+                    ..
+                })
+            ));
+        }
+        assert!(build(MAX_MAX_HASH_WAIT).is_ok());
     }
 
     #[tokio::test]

@@ -188,7 +188,8 @@ impl UsersBuilder {
     /// is the work admitted ahead of it times the measured time of one
     /// hash, divided by the threads. Within the bound a burst queues; past
     /// it, requests get 503 `SERVICE_UNAVAILABLE` with a `Retry-After` of
-    /// the predicted wait. Zero admits only what can start at once.
+    /// the predicted wait. Zero admits only what can start at once;
+    /// [`build`](Self::build) refuses more than 60 s.
     pub fn with_max_hash_wait(mut self, wait: std::time::Duration) -> Self {
         self.config.hashing.max_wait = wait;
         self
