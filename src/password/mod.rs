@@ -193,7 +193,7 @@ impl Passwords {
             let Ok(parsed) = PasswordHash::new(&hash) else {
                 return Verified::No;
             };
-            let matched = password.check(&parsed);
+            let matched = password.check(&parsed, &params);
             if matched.is_none() || !real {
                 return Verified::No;
             }
