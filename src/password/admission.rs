@@ -6,8 +6,9 @@
 //! bounded by time: a request is admitted while the wait predicted for it,
 //! `(admitted − threads + 1)⁺ × hash time ÷ threads`, stays within
 //! `max_wait`, and refused past it with a `Retry-After` of that wait. The
-//! hash time is an average of measured hashes (seeded by the dummy hash at
-//! build), so the prediction follows the machine: slower when other work
+//! hash time is an average of measured hashes (seeded at build by the
+//! quicker of two hashes on a hashing thread, the second on the blocks the
+//! first grew, as the pool runs them), so the prediction follows the machine: slower when other work
 //! takes the CPU, faster when it frees up.
 //!
 //! A refusal is one atomic read-compare and a little arithmetic: it takes
@@ -60,6 +61,11 @@ impl Admission {
             .map_err(|ahead| Busy {
                 retry_after: self.wait_nanos(ahead, hash).div_ceil(1_000_000_000).max(1),
             })
+    }
+
+    /// Replaces the hash time with a fresh measurement, at build.
+    pub(super) fn seed(&self, took: Duration) {
+        self.hash_nanos.store(nanos(took).max(1), Ordering::Relaxed);
     }
 
     /// Gives a place back: its job ended, or its caller left before it

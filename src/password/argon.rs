@@ -49,6 +49,12 @@ fn run(
     })
 }
 
+/// How many blocks this thread keeps.
+#[cfg(test)]
+pub(super) fn held_blocks() -> usize {
+    BLOCKS.with_borrow(Vec::len)
+}
+
 /// A PHC string of argon2id v19 under `params` with a random salt, on
 /// this thread's blocks.
 pub(super) fn hash(

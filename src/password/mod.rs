@@ -18,10 +18,10 @@
 //! whose client hangs up before its hash starts leaves the line at once.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use argon2::password_hash::phc::PasswordHash;
-use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, Version};
+use argon2::{Params, Version};
 use rand::RngCore;
 
 mod admission;
@@ -141,26 +141,32 @@ impl Passwords {
                 });
             }
         };
-        let mut random = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut random);
-        let start = Instant::now();
-        let dummy_hash = hash_with(&params, &random).map_err(|e| ConfigError::Invalid {
-            name: "password_params",
-            reason: e.to_string(),
+        let pool = HashPool::new(threads, hashing.max_wait, Duration::ZERO).map_err(|e| {
+            ConfigError::Invalid {
+                name: "max_concurrent_hashes",
+                reason: format!("could not start hashing threads: {e}"),
+            }
         })?;
-        // The dummy's cost seeds the wait prediction until real hashes are
-        // measured.
-        let hash_time = start.elapsed();
+        // The dummy is made on a hashing thread, which also seeds the wait
+        // prediction (see `calibrate`) until real hashes are measured.
+        let dummy_hash = pool
+            .calibrate({
+                let params = params.clone();
+                move || {
+                    let mut random = [0u8; 32];
+                    rand::thread_rng().fill_bytes(&mut random);
+                    argon::hash(&params, &random).map_err(|e| e.to_string())
+                }
+            })
+            .map_err(|lost| format!("{lost:?}"))
+            .and_then(|hashed| hashed)
+            .map_err(|reason| ConfigError::Invalid {
+                name: "password_params",
+                reason,
+            })?;
         Ok(Passwords {
             params,
-            pool: Arc::new(
-                HashPool::new(threads, hashing.max_wait, hash_time).map_err(|e| {
-                    ConfigError::Invalid {
-                        name: "max_concurrent_hashes",
-                        reason: format!("could not start hashing threads: {e}"),
-                    }
-                })?,
-            ),
+            pool: Arc::new(pool),
             dummy_hash: dummy_hash.into(),
         })
     }
@@ -228,15 +234,6 @@ where
             pool::Lost::Panicked => "a hashing job panicked",
         })
     })
-}
-
-/// Hashes on memory of its own, for the dummy at build, which runs on the
-/// caller's thread: the hashing threads' reusable blocks would stay on it.
-fn hash_with(params: &Params, password: &[u8]) -> Result<String, argon2::password_hash::Error> {
-    let mut salt = [0u8; 16];
-    rand::thread_rng().fill_bytes(&mut salt);
-    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-    Ok(argon.hash_password_with_salt(password, &salt)?.to_string())
 }
 
 /// Whether `hash` was made with exactly today's algorithm and parameters.
@@ -430,6 +427,15 @@ mod tests {
             ));
         }
         assert!(build(MAX_MAX_HASH_WAIT).is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_dummy_is_made_on_a_hashing_thread_and_leaves_its_blocks_there() {
+        let pw = passwords(1);
+        let held = pw.admit().unwrap().run(argon::held_blocks).await;
+        assert_eq!(held, Ok(pw.params.block_count()));
+        // The caller's thread is not left holding blocks it never reuses.
+        assert_eq!(argon::held_blocks(), 0);
     }
 
     #[tokio::test]

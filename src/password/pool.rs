@@ -95,6 +95,37 @@ impl HashPool {
         })
     }
 
+    /// Runs `work` twice on one hashing thread, outside admission, and seeds
+    /// the wait prediction with the quicker run; answers the first run's
+    /// result. For build, which blocks on it: the first run grows that
+    /// thread's blocks, the second is timed as the pool runs hashes, at the
+    /// pool's priority, so the seed is neither a cold allocation nor a
+    /// hash at normal priority.
+    pub(super) fn calibrate<T, F>(&self, work: F) -> Result<T, Lost>
+    where
+        T: Send + 'static,
+        F: Fn() -> T + Send + 'static,
+    {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move || {
+            let timed = || {
+                let start = Instant::now();
+                let result = work();
+                (result, start.elapsed())
+            };
+            let runs = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                let (first, cold) = timed();
+                let (_, warm) = timed();
+                (first, cold.min(warm))
+            }));
+            let _ = tx.send(runs.map_err(|_| Lost::Panicked));
+        });
+        self.jobs.send(job).map_err(|_| Lost::Stopped)?;
+        let (first, took) = rx.recv().unwrap_or(Err(Lost::Stopped))?;
+        self.admission.seed(took);
+        Ok(first)
+    }
+
     /// A place in line, if the predicted wait allows one. A refusal is
     /// decided before anything is allocated.
     pub(super) fn admit(&self) -> Result<Place<'_>, Busy> {
