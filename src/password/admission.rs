@@ -5,7 +5,10 @@
 //! and the number of those is bounded by the threads. So the queue is
 //! bounded by time: a request is admitted while the wait predicted for it,
 //! `(admitted − threads + 1)⁺ × hash time ÷ threads`, stays within
-//! `max_wait`, and refused past it with a `Retry-After` of that wait. The
+//! `max_wait`, and refused past it with a `Retry-After` of how much that
+//! wait exceeds the bound: by then the line has shortened enough for it to
+//! be admitted (the full wait would send it back to a queue long drained).
+//! The
 //! hash time is an average of measured hashes (seeded at build by the
 //! quicker of two hashes on a hashing thread, the second on the blocks the
 //! first grew, as the pool runs them), so the prediction follows the machine: slower when other work
@@ -22,7 +25,9 @@ use std::time::Duration;
 /// barely moves it.
 const EWMA_SHIFT: u32 = 3;
 
-/// Past `max_wait`: come back after the predicted wait (whole seconds).
+/// Past `max_wait`: come back once the line has shortened enough to be
+/// admitted again, the predicted wait minus `max_wait` (whole seconds, at
+/// least one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Busy {
     pub(super) retry_after: u64,
@@ -59,7 +64,9 @@ impl Admission {
             })
             .map(drop)
             .map_err(|ahead| Busy {
-                retry_after: self.wait_nanos(ahead, hash).div_ceil(1_000_000_000).max(1),
+                retry_after: (self.wait_nanos(ahead, hash) - self.max_wait_nanos)
+                    .div_ceil(1_000_000_000)
+                    .max(1),
             })
     }
 
@@ -122,9 +129,22 @@ mod tests {
         for _ in 0..6 {
             assert_eq!(a.enter(), Ok(()));
         }
-        // The seventh would wait 2.5 s: refused, told to come back in 3.
-        assert_eq!(a.enter(), Err(Busy { retry_after: 3 }));
+        // The seventh would wait 2.5 s: refused, told to come back once
+        // the half second past the bound has drained: 1 s, rounded up.
+        assert_eq!(a.enter(), Err(Busy { retry_after: 1 }));
         assert_eq!(a.admitted(), 6);
+        // Half a second later one hash has ended on average, and it is in.
+        a.leave();
+        assert_eq!(a.enter(), Ok(()));
+    }
+
+    #[test]
+    fn the_retry_after_is_the_wait_past_the_bound() {
+        // One thread, 3.5 s a hash, 2 s of patience: the second request
+        // would wait 3.5 s, 1.5 s too long.
+        let a = Admission::new(1, Duration::from_secs(2), Duration::from_millis(3500));
+        assert_eq!(a.enter(), Ok(()));
+        assert_eq!(a.enter(), Err(Busy { retry_after: 2 }));
     }
 
     #[test]

@@ -12,8 +12,10 @@
 //! running hashes are bounded by the threads and a memory budget, and the
 //! waiting ones by time: a request is admitted while its predicted wait
 //! (the work admitted ahead of it × the measured time of one hash ÷ the
-//! threads) is within a bound (5 s by default), and answered 503 with a
-//! `Retry-After` of that wait past it. Refusing costs an atomic check: no
+//! threads) is within a bound (5 s by default), and answered 503 past it,
+//! with a `Retry-After` of how far past the bound its wait was (by then the
+//! line will admit it) plus 0 or 1 s at random, so refused clients do not
+//! return as one wave. Refusing costs an atomic check: no
 //! lock, no allocation, nothing for the hashing threads to do. A request
 //! whose client hangs up before its hash starts leaves the line at once.
 
@@ -22,7 +24,7 @@ use std::time::Duration;
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Params, Version};
-use rand::RngCore;
+use rand::{Rng as _, RngCore};
 
 mod admission;
 mod argon;
@@ -217,9 +219,16 @@ impl Passwords {
     /// A place in the hashing line, decided before anything is copied or
     /// allocated, so a refusal costs an atomic check.
     fn admit(&self) -> Result<Place<'_>, Error> {
-        self.pool.admit().map_err(|busy| Error::Unavailable {
-            retry_after: busy.retry_after,
-        })
+        self.pool.admit().map_err(unavailable)
+    }
+}
+
+/// A refusal's answer: come back when the line will admit again, plus 0 or
+/// 1 s at random, so clients refused together do not all return in the
+/// same second as one wave.
+fn unavailable(busy: admission::Busy) -> Error {
+    Error::Unavailable {
+        retry_after: busy.retry_after + rand::thread_rng().gen_range(0..=1),
     }
 }
 
@@ -340,31 +349,41 @@ mod tests {
             HashingConfig {
                 threads: 1,
                 memory: None,
-                max_wait: Duration::ZERO,
+                max_wait: Duration::from_secs(2),
             },
         )
         .unwrap();
-        let tasks: Vec<_> = (0..12)
-            .map(|_| {
-                let pw = pw.clone();
-                tokio::spawn(async move { pw.verify("x", None).await })
-            })
-            .collect();
-        let mut busy = 0;
-        for t in tasks {
-            match t.await.unwrap() {
-                Ok(Verified::No) => {}
-                Err(Error::Unavailable { retry_after }) => {
-                    // One hash ahead on one thread: well under a second,
-                    // rounded up to one.
-                    assert_eq!(retry_after, 1);
-                    busy += 1;
-                }
-                other => panic!("{other:?}"),
+        // One thread held by a job, and hashes said to take 3.5 s: the next
+        // request would wait 3.5 s, 1.5 s past the bound.
+        pw.pool.set_hash_time(Duration::from_millis(3500));
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel();
+        let blocker = tokio::spawn({
+            let pw = pw.clone();
+            async move {
+                let place = pw.admit().unwrap();
+                on_pool(place, move || {
+                    let _ = started.send(());
+                    let _ = held.recv();
+                })
+                .await
             }
+        });
+        running.await.unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            match pw.verify("x", None).await {
+                Err(Error::Unavailable { retry_after }) => seen.insert(retry_after),
+                other => panic!("{other:?}"),
+            };
         }
-        assert!(busy >= 1, "nothing was refused");
-        // Refusals took no place, and the admitted ones gave theirs back.
+        // 1.5 s rounded up, plus a second of jitter or none; both show up
+        // in 200 refusals.
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), vec![2, 3]);
+        // Refusals took no place.
+        assert_eq!(pw.pool.admitted(), 1);
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
         assert_eq!(pw.pool.admitted(), 0);
         assert_eq!(pw.verify("x", None).await.unwrap(), Verified::No);
     }

@@ -142,6 +142,11 @@ impl HashPool {
     }
 
     #[cfg(test)]
+    pub(super) fn set_hash_time(&self, took: Duration) {
+        self.admission.seed(took);
+    }
+
+    #[cfg(test)]
     pub(super) fn threads(&self) -> u64 {
         self.admission.threads()
     }
