@@ -60,14 +60,37 @@ impl Admission {
         let hash = self.hash_nanos.load(Ordering::Relaxed);
         self.admitted
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |ahead| {
-                (self.wait_nanos(ahead, hash) <= self.max_wait_nanos).then_some(ahead + 1)
+                self.admits(ahead, hash).then_some(ahead + 1)
             })
             .map(drop)
-            .map_err(|ahead| Busy {
-                retry_after: (self.wait_nanos(ahead, hash) - self.max_wait_nanos)
-                    .div_ceil(1_000_000_000)
-                    .max(1),
-            })
+            .map_err(|ahead| self.busy(ahead, hash))
+    }
+
+    /// Whether [`enter`](Self::enter) would admit a request now, taking no
+    /// place: for refusing before any other work is done. Two atomic loads.
+    pub(super) fn would_admit(&self) -> Result<(), Busy> {
+        let hash = self.hash_nanos.load(Ordering::Relaxed);
+        let ahead = self.admitted.load(Ordering::Acquire);
+        if self.admits(ahead, hash) {
+            Ok(())
+        } else {
+            Err(self.busy(ahead, hash))
+        }
+    }
+
+    fn admits(&self, ahead: u64, hash: u64) -> bool {
+        self.wait_nanos(ahead, hash) <= self.max_wait_nanos
+    }
+
+    /// A refusal behind `ahead` admitted requests.
+    fn busy(&self, ahead: u64, hash: u64) -> Busy {
+        Busy {
+            retry_after: (self
+                .wait_nanos(ahead, hash)
+                .saturating_sub(self.max_wait_nanos))
+            .div_ceil(1_000_000_000)
+            .max(1),
+        }
     }
 
     /// Replaces the hash time with a fresh measurement, at build.
@@ -145,6 +168,17 @@ mod tests {
         let a = Admission::new(1, Duration::from_secs(2), Duration::from_millis(3500));
         assert_eq!(a.enter(), Ok(()));
         assert_eq!(a.enter(), Err(Busy { retry_after: 2 }));
+    }
+
+    #[test]
+    fn would_admit_answers_as_enter_would_and_takes_no_place() {
+        let a = Admission::new(1, Duration::from_secs(2), Duration::from_millis(3500));
+        assert_eq!(a.would_admit(), Ok(()));
+        assert_eq!(a.admitted(), 0);
+        assert_eq!(a.enter(), Ok(()));
+        assert_eq!(a.would_admit(), Err(Busy { retry_after: 2 }));
+        a.leave();
+        assert_eq!(a.would_admit(), Ok(()));
     }
 
     #[test]

@@ -63,6 +63,9 @@ impl Default for PasswordParams {
 /// How long a hashing request may wait for a thread before it is refused.
 pub(crate) const DEFAULT_MAX_HASH_WAIT: Duration = Duration::from_secs(5);
 
+/// The most bytes one character takes in UTF-8.
+const MAX_UTF8_BYTES: usize = 4;
+
 /// The longest wait bound accepted: past a minute a client has long given
 /// up, and a bound like `Duration::MAX` would admit without limit.
 const MAX_MAX_HASH_WAIT: Duration = Duration::from_secs(60);
@@ -107,10 +110,19 @@ pub(crate) struct Passwords {
     /// A real hash of a random password: verifying against it costs what a
     /// real verify costs, so unknown emails take as long as wrong passwords.
     dummy_hash: Arc<str>,
+    /// The longest password, in bytes as typed, worth checking: see
+    /// [`verify`](Self::verify).
+    max_typed_bytes: usize,
 }
 
 impl Passwords {
-    pub(crate) fn new(params: PasswordParams, hashing: HashingConfig) -> Result<Self, ConfigError> {
+    /// Starts the hashing threads. `policy` bounds the passwords worth
+    /// checking at login.
+    pub(crate) fn new(
+        params: PasswordParams,
+        hashing: HashingConfig,
+        policy: &PasswordPolicy,
+    ) -> Result<Self, ConfigError> {
         let params =
             Params::new(params.m_cost, params.t_cost, params.p_cost, None).map_err(|e| {
                 ConfigError::Invalid {
@@ -170,6 +182,7 @@ impl Passwords {
             params,
             pool: Arc::new(pool),
             dummy_hash: dummy_hash.into(),
+            max_typed_bytes: policy.max_len.saturating_mul(MAX_UTF8_BYTES),
         })
     }
 
@@ -183,13 +196,33 @@ impl Passwords {
             .map_err(Error::internal)
     }
 
+    /// Refuses at once when the hashing line is too long to admit a
+    /// request now, with the `Retry-After` a hash would get. An operation
+    /// that will hash calls it before any other work (store reads, locks,
+    /// hooks), so a refusal under load stays one atomic check; the place
+    /// itself is still taken when the hash is ready to queue.
+    pub(crate) fn would_admit(&self) -> Result<(), Error> {
+        self.pool.would_admit().map_err(unavailable)
+    }
+
     /// Verifies `password` against `hash`, or against the dummy hash when
     /// there is no user, so both paths cost one argon2 run.
+    ///
+    /// A password longer than the policy's `max_len` characters can take in
+    /// UTF-8 (4 bytes each) is wrong without hashing, for a known email as
+    /// for an unknown one: no password set under the policy is that long as
+    /// typed (unless typed decomposed, as jamo or base and marks, and that
+    /// long), and a waiting request holds its password and NFKC form, which
+    /// the request body alone would let grow to 16 KiB and over 11 times
+    /// that.
     pub(crate) async fn verify(
         &self,
         password: &str,
         hash: Option<&str>,
     ) -> Result<Verified, Error> {
+        if password.len() > self.max_typed_bytes {
+            return Ok(Verified::No);
+        }
         let place = self.admit()?;
         let params = self.params.clone();
         let password = normalize::Typed::new(password);
@@ -262,7 +295,7 @@ mod tests {
     use super::*;
 
     fn passwords(threads: usize) -> Passwords {
-        Passwords::new(
+        build(
             PasswordParams::default(),
             HashingConfig {
                 threads,
@@ -270,6 +303,34 @@ mod tests {
             },
         )
         .unwrap()
+    }
+
+    /// Holds the one hashing thread of `pw` until the sender is used.
+    async fn hold_the_thread(
+        pw: &Passwords,
+    ) -> (
+        std::sync::mpsc::Sender<()>,
+        tokio::task::JoinHandle<Result<(), Error>>,
+    ) {
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel();
+        let blocker = tokio::spawn({
+            let pw = pw.clone();
+            async move {
+                let place = pw.admit()?;
+                on_pool(place, move || {
+                    let _ = started.send(());
+                    let _ = held.recv();
+                })
+                .await
+            }
+        });
+        running.await.unwrap();
+        (release, blocker)
+    }
+
+    fn build(params: PasswordParams, hashing: HashingConfig) -> Result<Passwords, ConfigError> {
+        Passwords::new(params, hashing, &PasswordPolicy::default())
     }
 
     #[tokio::test]
@@ -295,7 +356,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_under_old_params_are_rehashed_on_success() {
-        let old = Passwords::new(
+        let old = build(
             PasswordParams {
                 m_cost: 8192,
                 t_cost: 1,
@@ -317,7 +378,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_burst_far_larger_than_the_threads_is_served_not_refused() {
         // Cheap hashes keep the test quick; the wait bound is the default.
-        let pw = Passwords::new(
+        let pw = build(
             PasswordParams {
                 m_cost: 1024,
                 t_cost: 1,
@@ -344,7 +405,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn past_the_wait_bound_callers_get_503_with_the_predicted_wait() {
-        let pw = Passwords::new(
+        let pw = build(
             PasswordParams::default(),
             HashingConfig {
                 threads: 1,
@@ -356,20 +417,7 @@ mod tests {
         // One thread held by a job, and hashes said to take 3.5 s: the next
         // request would wait 3.5 s, 1.5 s past the bound.
         pw.pool.set_hash_time(Duration::from_millis(3500));
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        let (started, running) = tokio::sync::oneshot::channel();
-        let blocker = tokio::spawn({
-            let pw = pw.clone();
-            async move {
-                let place = pw.admit().unwrap();
-                on_pool(place, move || {
-                    let _ = started.send(());
-                    let _ = held.recv();
-                })
-                .await
-            }
-        });
-        running.await.unwrap();
+        let (release, blocker) = hold_the_thread(&pw).await;
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..200 {
             match pw.verify("x", None).await {
@@ -401,10 +449,10 @@ mod tests {
             p_cost: 1,
         };
         // 2.5 hashes' worth of memory: two run at once, not four.
-        let pw = Passwords::new(small, config(5 * 1024 * 1024 / 2)).unwrap();
+        let pw = build(small, config(5 * 1024 * 1024 / 2)).unwrap();
         assert_eq!(pw.pool.threads(), 2);
         assert!(matches!(
-            Passwords::new(small, config(1024 * 1024 - 1)),
+            build(small, config(1024 * 1024 - 1)),
             Err(ConfigError::Invalid {
                 name: "hash_memory",
                 ..
@@ -427,8 +475,8 @@ mod tests {
 
     #[test]
     fn a_wait_bound_past_a_minute_is_refused_at_build() {
-        let build = |max_wait| {
-            Passwords::new(
+        let with = |max_wait| {
+            build(
                 PasswordParams::default(),
                 HashingConfig {
                     max_wait,
@@ -438,14 +486,14 @@ mod tests {
         };
         for wait in [Duration::from_secs(61), Duration::MAX] {
             assert!(matches!(
-                build(wait),
+                with(wait),
                 Err(ConfigError::Invalid {
                     name: "max_hash_wait",
                     ..
                 })
             ));
         }
-        assert!(build(MAX_MAX_HASH_WAIT).is_ok());
+        assert!(with(MAX_MAX_HASH_WAIT).is_ok());
     }
 
     #[tokio::test]
@@ -455,6 +503,77 @@ mod tests {
         assert_eq!(held, Ok(pw.params.block_count()));
         // The caller's thread is not left holding blocks it never reuses.
         assert_eq!(argon::held_blocks(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_password_longer_than_the_policy_allows_is_wrong_without_hashing() {
+        let small = PasswordParams {
+            m_cost: 1024,
+            t_cost: 1,
+            p_cost: 1,
+        };
+        let pw = build(
+            small,
+            HashingConfig {
+                threads: 1,
+                memory: None,
+                max_wait: Duration::ZERO,
+            },
+        )
+        .unwrap();
+        let cap = PasswordPolicy::default().max_len * MAX_UTF8_BYTES;
+        // Hashes the policy would never have let through, made directly.
+        let at_cap = "\u{10348}".repeat(cap / 4);
+        assert_eq!(at_cap.len(), cap);
+        let long = format!("{at_cap}x");
+        let hashed_at_cap = pw.hash(&at_cap).await.unwrap();
+        let hashed_long = pw.hash(&long).await.unwrap();
+        assert_eq!(
+            pw.verify(&at_cap, Some(&hashed_at_cap)).await.unwrap(),
+            Verified::Yes { rehash: None }
+        );
+        assert_eq!(
+            pw.verify(&long, Some(&hashed_long)).await.unwrap(),
+            Verified::No
+        );
+        // No hashing: answered while the only thread is busy and the line
+        // refuses everything else, known email or not.
+        let (release, blocker) = hold_the_thread(&pw).await;
+        assert!(matches!(
+            pw.verify("x", None).await,
+            Err(Error::Unavailable { .. })
+        ));
+        assert_eq!(pw.verify(&long, None).await.unwrap(), Verified::No);
+        assert_eq!(
+            pw.verify(&long, Some(&hashed_long)).await.unwrap(),
+            Verified::No
+        );
+        assert_eq!(pw.pool.admitted(), 1);
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn would_admit_refuses_as_a_hash_would_without_taking_a_place() {
+        let pw = build(
+            PasswordParams::default(),
+            HashingConfig {
+                threads: 1,
+                memory: None,
+                max_wait: Duration::ZERO,
+            },
+        )
+        .unwrap();
+        assert!(pw.would_admit().is_ok());
+        let (release, blocker) = hold_the_thread(&pw).await;
+        assert!(matches!(
+            pw.would_admit(),
+            Err(Error::Unavailable { retry_after: 1..=2 })
+        ));
+        assert_eq!(pw.pool.admitted(), 1);
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        assert!(pw.would_admit().is_ok());
     }
 
     #[tokio::test]

@@ -136,6 +136,11 @@ impl HashPool {
         })
     }
 
+    /// Whether [`admit`](Self::admit) would give a place now; takes none.
+    pub(super) fn would_admit(&self) -> Result<(), Busy> {
+        self.admission.would_admit()
+    }
+
     #[cfg(test)]
     pub(super) fn admitted(&self) -> u64 {
         self.admission.admitted()

@@ -305,7 +305,7 @@ impl UsersBuilder {
                 reason: "must be at least 256 bytes".into(),
             });
         }
-        let passwords = Passwords::new(config.password_params, config.hashing)?;
+        let passwords = Passwords::new(config.password_params, config.hashing, &config.policy)?;
         config.verify_link = self
             .verify_link
             .unwrap_or_else(|| LinkTemplate::default_for(&self.public_url, "verify"));
