@@ -1,18 +1,18 @@
 //! Admission to the hashing pool by expected wait, not by a fixed count.
 //!
-//! A request waiting for a hashing thread costs a few hundred bytes (its
-//! closure and a oneshot channel); only a running hash holds its 19 MiB,
-//! and the number of those is bounded by the threads. So the queue is
-//! bounded by time: a request is admitted while the wait predicted for it,
-//! `(admitted − threads + 1)⁺ × hash time ÷ threads`, stays within
-//! `max_wait`, and refused past it with a `Retry-After` of how much that
-//! wait exceeds the bound: by then the line has shortened enough for it to
-//! be admitted (the full wait would send it back to a queue long drained).
-//! The
-//! hash time is an average of measured hashes (seeded at build by the
-//! quicker of two hashes on a hashing thread, the second on the blocks the
-//! first grew, as the pool runs them), so the prediction follows the machine: slower when other work
-//! takes the CPU, faster when it frees up.
+//! A request waiting for a hashing thread holds its job (a closure with the
+//! password, a oneshot channel: kilobytes at most, see the parent module);
+//! only a running hash holds its 19 MiB, and the number of those is bounded
+//! by the threads. So the queue is bounded by time: a request is admitted
+//! while the wait predicted for it, `(admitted − threads + 1)⁺ × hash time
+//! ÷ threads`, stays within `max_wait`, and refused past it with a
+//! `Retry-After` of how much that wait exceeds the bound: by then the line
+//! has shortened enough for it to be admitted (the full wait would send it
+//! back to a queue long drained). The hash time is an average of measured
+//! hashes, seeded at build by the quicker of two hashes on a hashing thread
+//! (the second on the blocks the first grew, as the pool runs them), so the
+//! prediction follows the machine: slower when other work takes the CPU,
+//! faster when it frees up.
 //!
 //! A refusal is one atomic read-compare and a little arithmetic: it takes
 //! no lock, allocates nothing and never reaches a hashing thread.
