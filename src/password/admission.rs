@@ -1,14 +1,18 @@
 //! Admission to the hashing pool by expected wait, not by a fixed count.
 //!
-//! A request waiting for a hashing thread costs a few hundred bytes (its
-//! closure and a oneshot channel); only a running hash holds its 19 MiB,
-//! and the number of those is bounded by the threads. So the queue is
-//! bounded by time: a request is admitted while the wait predicted for it,
-//! `(admitted − threads + 1)⁺ × hash time ÷ threads`, stays within
-//! `max_wait`, and refused past it with a `Retry-After` of that wait. The
-//! hash time is an average of measured hashes (seeded by the dummy hash at
-//! build), so the prediction follows the machine: slower when other work
-//! takes the CPU, faster when it frees up.
+//! A request waiting for a hashing thread holds its job (a closure with the
+//! password, a oneshot channel: kilobytes at most, see the parent module);
+//! only a running hash holds its 19 MiB, and the number of those is bounded
+//! by the threads. So the queue is bounded by time: a request is admitted
+//! while the wait predicted for it, `(admitted − threads + 1)⁺ × hash time
+//! ÷ threads`, stays within `max_wait`, and refused past it with a
+//! `Retry-After` of how much that wait exceeds the bound: by then the line
+//! has shortened enough for it to be admitted (the full wait would send it
+//! back to a queue long drained). The hash time is an average of measured
+//! hashes, seeded at build by the quicker of two hashes on a hashing thread
+//! (the second on the blocks the first grew, as the pool runs them), so the
+//! prediction follows the machine: slower when other work takes the CPU,
+//! faster when it frees up.
 //!
 //! A refusal is one atomic read-compare and a little arithmetic: it takes
 //! no lock, allocates nothing and never reaches a hashing thread.
@@ -21,7 +25,9 @@ use std::time::Duration;
 /// barely moves it.
 const EWMA_SHIFT: u32 = 3;
 
-/// Past `max_wait`: come back after the predicted wait (whole seconds).
+/// Past `max_wait`: come back once the line has shortened enough to be
+/// admitted again, the predicted wait minus `max_wait` (whole seconds, at
+/// least one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Busy {
     pub(super) retry_after: u64,
@@ -54,12 +60,42 @@ impl Admission {
         let hash = self.hash_nanos.load(Ordering::Relaxed);
         self.admitted
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |ahead| {
-                (self.wait_nanos(ahead, hash) <= self.max_wait_nanos).then_some(ahead + 1)
+                self.admits(ahead, hash).then_some(ahead + 1)
             })
             .map(drop)
-            .map_err(|ahead| Busy {
-                retry_after: self.wait_nanos(ahead, hash).div_ceil(1_000_000_000).max(1),
-            })
+            .map_err(|ahead| self.busy(ahead, hash))
+    }
+
+    /// Whether [`enter`](Self::enter) would admit a request now, taking no
+    /// place: for refusing before any other work is done. Two atomic loads.
+    pub(super) fn would_admit(&self) -> Result<(), Busy> {
+        let hash = self.hash_nanos.load(Ordering::Relaxed);
+        let ahead = self.admitted.load(Ordering::Acquire);
+        if self.admits(ahead, hash) {
+            Ok(())
+        } else {
+            Err(self.busy(ahead, hash))
+        }
+    }
+
+    fn admits(&self, ahead: u64, hash: u64) -> bool {
+        self.wait_nanos(ahead, hash) <= self.max_wait_nanos
+    }
+
+    /// A refusal behind `ahead` admitted requests.
+    fn busy(&self, ahead: u64, hash: u64) -> Busy {
+        Busy {
+            retry_after: (self
+                .wait_nanos(ahead, hash)
+                .saturating_sub(self.max_wait_nanos))
+            .div_ceil(1_000_000_000)
+            .max(1),
+        }
+    }
+
+    /// Replaces the hash time with a fresh measurement, at build.
+    pub(super) fn seed(&self, took: Duration) {
+        self.hash_nanos.store(nanos(took).max(1), Ordering::Relaxed);
     }
 
     /// Gives a place back: its job ended, or its caller left before it
@@ -116,9 +152,33 @@ mod tests {
         for _ in 0..6 {
             assert_eq!(a.enter(), Ok(()));
         }
-        // The seventh would wait 2.5 s: refused, told to come back in 3.
-        assert_eq!(a.enter(), Err(Busy { retry_after: 3 }));
+        // The seventh would wait 2.5 s: refused, told to come back once
+        // the half second past the bound has drained: 1 s, rounded up.
+        assert_eq!(a.enter(), Err(Busy { retry_after: 1 }));
         assert_eq!(a.admitted(), 6);
+        // Half a second later one hash has ended on average, and it is in.
+        a.leave();
+        assert_eq!(a.enter(), Ok(()));
+    }
+
+    #[test]
+    fn the_retry_after_is_the_wait_past_the_bound() {
+        // One thread, 3.5 s a hash, 2 s of patience: the second request
+        // would wait 3.5 s, 1.5 s too long.
+        let a = Admission::new(1, Duration::from_secs(2), Duration::from_millis(3500));
+        assert_eq!(a.enter(), Ok(()));
+        assert_eq!(a.enter(), Err(Busy { retry_after: 2 }));
+    }
+
+    #[test]
+    fn would_admit_answers_as_enter_would_and_takes_no_place() {
+        let a = Admission::new(1, Duration::from_secs(2), Duration::from_millis(3500));
+        assert_eq!(a.would_admit(), Ok(()));
+        assert_eq!(a.admitted(), 0);
+        assert_eq!(a.enter(), Ok(()));
+        assert_eq!(a.would_admit(), Err(Busy { retry_after: 2 }));
+        a.leave();
+        assert_eq!(a.would_admit(), Ok(()));
     }
 
     #[test]

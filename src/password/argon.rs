@@ -4,10 +4,13 @@
 //! Freshly allocated per hash, the blocks were freed into glibc's
 //! per-thread arenas, which kept them: a 64-login burst on 2 hashing
 //! threads left the server at 340 MiB, where 2 × 19 MiB were ever in use.
-//! Here each hashing thread allocates its blocks once, at the largest cost
-//! it has met, and reuses them, so hashing memory is the threads times
-//! `m_cost`, as the memory budget assumes. argon2 overwrites every block
-//! before reading it, so what a buffer held before changes nothing.
+//! Here each hashing thread allocates blocks for today's `m_cost` once and
+//! reuses them, so hashing memory is the threads times `m_cost`, as the
+//! memory budget assumes. A stored hash of a higher cost (made before the
+//! cost was lowered) is checked on blocks of its own, freed when it is done,
+//! so one such login cannot leave a thread holding more than the budget
+//! counts. argon2 overwrites every block before reading it, so what a buffer
+//! held before changes nothing.
 
 use std::cell::RefCell;
 
@@ -19,17 +22,37 @@ thread_local! {
     static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Runs `argon` into `out` on this thread's blocks.
-fn run(argon: &Argon2<'_>, params: &Params, password: &[u8], salt: &[u8], out: &mut [u8]) -> bool {
+/// Runs `argon` into `out`: on this thread's blocks if `params` need no
+/// more than `current` (today's cost) does, else on blocks freed after.
+fn run(
+    argon: &Argon2<'_>,
+    params: &Params,
+    current: &Params,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> bool {
+    let needed = params.block_count();
+    let mut into = |blocks: &mut [Block]| {
+        argon
+            .hash_password_into_with_memory(password, salt, out, blocks)
+            .is_ok()
+    };
+    if needed > current.block_count() {
+        return into(&mut vec![Block::default(); needed]);
+    }
     BLOCKS.with_borrow_mut(|blocks| {
-        let needed = params.block_count();
         if blocks.len() < needed {
             blocks.resize(needed, Block::default());
         }
-        argon
-            .hash_password_into_with_memory(password, salt, out, &mut blocks[..needed])
-            .is_ok()
+        into(&mut blocks[..needed])
     })
+}
+
+/// How many blocks this thread keeps.
+#[cfg(test)]
+pub(super) fn held_blocks() -> usize {
+    BLOCKS.with_borrow(Vec::len)
 }
 
 /// A PHC string of argon2id v19 under `params` with a random salt, on
@@ -42,7 +65,7 @@ pub(super) fn hash(
     rand::thread_rng().fill_bytes(&mut salt);
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
-    if !run(&argon, params, password, &salt, &mut out) {
+    if !run(&argon, params, params, password, &salt, &mut out) {
         return Err(argon2::password_hash::Error::Crypto);
     }
     let phc = PasswordHash {
@@ -56,9 +79,9 @@ pub(super) fn hash(
 }
 
 /// Whether `password` gives `hash`, under the algorithm, version and
-/// parameters `hash` names, on this thread's blocks. The comparison is in
-/// constant time (`Output`'s equality).
-pub(super) fn verify(hash: &PasswordHash, password: &[u8]) -> bool {
+/// parameters `hash` names, on this thread's blocks unless they cost more
+/// than `current`. The comparison is in constant time (`Output`'s equality).
+pub(super) fn verify(hash: &PasswordHash, password: &[u8], current: &Params) -> bool {
     let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
         return false;
     };
@@ -77,7 +100,8 @@ pub(super) fn verify(hash: &PasswordHash, password: &[u8]) -> bool {
     let Some(out) = buffer.get_mut(..expected.len()) else {
         return false;
     };
-    run(&argon, &params, password, salt, out) && Output::new(out).is_ok_and(|o| o == *expected)
+    run(&argon, &params, current, password, salt, out)
+        && Output::new(out).is_ok_and(|o| o == *expected)
 }
 
 #[cfg(test)]
@@ -103,14 +127,14 @@ mod tests {
         let theirs = argon
             .hash_password_with_salt(b"correct horse", b"sixteen byte salt")
             .unwrap();
-        assert!(verify(&theirs, b"correct horse"));
-        assert!(!verify(&theirs, b"correct horsf"));
+        assert!(verify(&theirs, b"correct horse", &params));
+        assert!(!verify(&theirs, b"correct horsf", &params));
     }
 
     #[test]
     fn other_costs_and_variants_verify_on_the_same_blocks() {
-        // A bigger cost, then a smaller one, then argon2i: the buffer grows
-        // once and each is still checked under its own parameters.
+        // A bigger cost, then a smaller one, then argon2i: each is checked
+        // under its own parameters.
         for (algorithm, m_cost) in [
             (Algorithm::Argon2id, 2048),
             (Algorithm::Argon2id, 512),
@@ -121,14 +145,32 @@ mod tests {
             let phc = argon
                 .hash_password_with_salt(b"pw", b"sixteen byte salt")
                 .unwrap();
-            assert!(verify(&phc, b"pw"), "{phc}");
-            assert!(!verify(&phc, b"pw2"), "{phc}");
+            assert!(verify(&phc, b"pw", &small()), "{phc}");
+            assert!(!verify(&phc, b"pw2", &small()), "{phc}");
         }
     }
 
     #[test]
     fn a_hash_without_salt_or_output_never_verifies() {
         let phc = PasswordHash::new("$argon2id$v=19$m=1024,t=1,p=1").unwrap();
-        assert!(!verify(&phc, b""));
+        assert!(!verify(&phc, b"", &small()));
+    }
+
+    #[test]
+    fn a_hash_costlier_than_today_leaves_the_thread_holding_only_todays_blocks() {
+        std::thread::spawn(|| {
+            let current = small();
+            let held = || BLOCKS.with_borrow(|b| b.len());
+            hash(&current, b"pw").unwrap();
+            assert_eq!(held(), current.block_count());
+            let costlier = Params::new(4096, 1, 1, None).unwrap();
+            let phc = Argon2::new(Algorithm::Argon2id, Version::V0x13, costlier)
+                .hash_password_with_salt(b"pw", b"sixteen byte salt")
+                .unwrap();
+            assert!(verify(&phc, b"pw", &current));
+            assert_eq!(held(), current.block_count());
+        })
+        .join()
+        .unwrap();
     }
 }

@@ -7,22 +7,31 @@
 //! else wants while requests that need no hashing still come first.
 //!
 //! A burst queues rather than failing. A request waiting for a hashing
-//! thread costs a few hundred bytes, a running hash its `m_cost` (each
-//! thread reuses one buffer of that size), so the
-//! running hashes are bounded by the threads and a memory budget, and the
-//! waiting ones by time: a request is admitted while its predicted wait
-//! (the work admitted ahead of it × the measured time of one hash ÷ the
-//! threads) is within a bound (5 s by default), and answered 503 with a
-//! `Retry-After` of that wait past it. Refusing costs an atomic check: no
-//! lock, no allocation, nothing for the hashing threads to do. A request
-//! whose client hangs up before its hash starts leaves the line at once.
+//! thread holds its password in NFKC (and, at login, as typed and the
+//! stored hash) plus a few hundred bytes of job and channel: a login
+//! password over 4 × the policy's `max_len` bytes is refused unhashed, and
+//! NFKC makes UTF-8 at most 11 times longer (UAX #15), so with the default
+//! policy that is at most about 12 KiB, and about twice the password's
+//! length for ordinary passwords. A running hash holds its `m_cost` (each
+//! thread reuses one buffer of that size). So the running hashes are
+//! bounded by the threads and a memory budget, and the waiting ones by
+//! time: a request is admitted while its predicted wait (the work admitted
+//! ahead of it × the measured time of one hash ÷ the threads) is within a
+//! bound (5 s by default), and answered 503 past it, with a `Retry-After`
+//! of how far past the bound its wait was (by then the line will admit it)
+//! plus 0 or 1 s at random, so refused clients do not return as one wave.
+//! Refusing costs an atomic check: no lock, no allocation, nothing for the
+//! hashing threads to do, and every operation that will hash makes that
+//! check first (`Passwords::would_admit`), before its store reads. A
+//! request whose client hangs up before its hash starts leaves the line at
+//! once.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use argon2::password_hash::phc::PasswordHash;
-use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, Version};
-use rand::RngCore;
+use argon2::{Params, Version};
+use rand::{Rng as _, RngCore};
 
 mod admission;
 mod argon;
@@ -60,6 +69,13 @@ impl Default for PasswordParams {
 
 /// How long a hashing request may wait for a thread before it is refused.
 pub(crate) const DEFAULT_MAX_HASH_WAIT: Duration = Duration::from_secs(5);
+
+/// The most bytes one character takes in UTF-8.
+const MAX_UTF8_BYTES: usize = 4;
+
+/// The longest wait bound accepted: past a minute a client has long given
+/// up, and a bound like `Duration::MAX` would admit without limit.
+const MAX_MAX_HASH_WAIT: Duration = Duration::from_secs(60);
 
 /// The hashing pool's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,10 +117,19 @@ pub(crate) struct Passwords {
     /// A real hash of a random password: verifying against it costs what a
     /// real verify costs, so unknown emails take as long as wrong passwords.
     dummy_hash: Arc<str>,
+    /// The longest password, in bytes as typed, worth checking: see
+    /// [`verify`](Self::verify).
+    max_typed_bytes: usize,
 }
 
 impl Passwords {
-    pub(crate) fn new(params: PasswordParams, hashing: HashingConfig) -> Result<Self, ConfigError> {
+    /// Starts the hashing threads. `policy` bounds the passwords worth
+    /// checking at login.
+    pub(crate) fn new(
+        params: PasswordParams,
+        hashing: HashingConfig,
+        policy: &PasswordPolicy,
+    ) -> Result<Self, ConfigError> {
         let params =
             Params::new(params.m_cost, params.t_cost, params.p_cost, None).map_err(|e| {
                 ConfigError::Invalid {
@@ -116,6 +141,12 @@ impl Passwords {
             return Err(ConfigError::Invalid {
                 name: "max_concurrent_hashes",
                 reason: "must be at least 1".into(),
+            });
+        }
+        if hashing.max_wait > MAX_MAX_HASH_WAIT {
+            return Err(ConfigError::Invalid {
+                name: "max_hash_wait",
+                reason: format!("must be at most {} s", MAX_MAX_HASH_WAIT.as_secs()),
             });
         }
         // argon2 without its parallel feature fills all lanes on the one
@@ -131,27 +162,34 @@ impl Passwords {
                 });
             }
         };
-        let mut random = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut random);
-        let start = Instant::now();
-        let dummy_hash = hash_with(&params, &random).map_err(|e| ConfigError::Invalid {
-            name: "password_params",
-            reason: e.to_string(),
+        let pool = HashPool::new(threads, hashing.max_wait, Duration::ZERO).map_err(|e| {
+            ConfigError::Invalid {
+                name: "max_concurrent_hashes",
+                reason: format!("could not start hashing threads: {e}"),
+            }
         })?;
-        // The dummy's cost seeds the wait prediction until real hashes are
-        // measured.
-        let hash_time = start.elapsed();
+        // The dummy is made on a hashing thread, which also seeds the wait
+        // prediction (see `calibrate`) until real hashes are measured.
+        let dummy_hash = pool
+            .calibrate({
+                let params = params.clone();
+                move || {
+                    let mut random = [0u8; 32];
+                    rand::thread_rng().fill_bytes(&mut random);
+                    argon::hash(&params, &random).map_err(|e| e.to_string())
+                }
+            })
+            .map_err(|lost| format!("{lost:?}"))
+            .and_then(|hashed| hashed)
+            .map_err(|reason| ConfigError::Invalid {
+                name: "password_params",
+                reason,
+            })?;
         Ok(Passwords {
             params,
-            pool: Arc::new(
-                HashPool::new(threads, hashing.max_wait, hash_time).map_err(|e| {
-                    ConfigError::Invalid {
-                        name: "max_concurrent_hashes",
-                        reason: format!("could not start hashing threads: {e}"),
-                    }
-                })?,
-            ),
+            pool: Arc::new(pool),
             dummy_hash: dummy_hash.into(),
+            max_typed_bytes: policy.max_len.saturating_mul(MAX_UTF8_BYTES),
         })
     }
 
@@ -165,13 +203,33 @@ impl Passwords {
             .map_err(Error::internal)
     }
 
+    /// Refuses at once when the hashing line is too long to admit a
+    /// request now, with the `Retry-After` a hash would get. An operation
+    /// that will hash calls it before any other work (store reads, locks,
+    /// hooks), so a refusal under load stays one atomic check; the place
+    /// itself is still taken when the hash is ready to queue.
+    pub(crate) fn would_admit(&self) -> Result<(), Error> {
+        self.pool.would_admit().map_err(unavailable)
+    }
+
     /// Verifies `password` against `hash`, or against the dummy hash when
     /// there is no user, so both paths cost one argon2 run.
+    ///
+    /// A password longer than the policy's `max_len` characters can take in
+    /// UTF-8 (4 bytes each) is wrong without hashing, for a known email as
+    /// for an unknown one: no password set under the policy is that long as
+    /// typed (unless typed decomposed, as jamo or base and marks, and that
+    /// long), and a waiting request holds its password and NFKC form, which
+    /// the request body alone would let grow to 16 KiB and over 11 times
+    /// that.
     pub(crate) async fn verify(
         &self,
         password: &str,
         hash: Option<&str>,
     ) -> Result<Verified, Error> {
+        if password.len() > self.max_typed_bytes {
+            return Ok(Verified::No);
+        }
         let place = self.admit()?;
         let params = self.params.clone();
         let password = normalize::Typed::new(password);
@@ -183,7 +241,7 @@ impl Passwords {
             let Ok(parsed) = PasswordHash::new(&hash) else {
                 return Verified::No;
             };
-            let matched = password.check(&parsed);
+            let matched = password.check(&parsed, &params);
             if matched.is_none() || !real {
                 return Verified::No;
             }
@@ -201,9 +259,16 @@ impl Passwords {
     /// A place in the hashing line, decided before anything is copied or
     /// allocated, so a refusal costs an atomic check.
     fn admit(&self) -> Result<Place<'_>, Error> {
-        self.pool.admit().map_err(|busy| Error::Unavailable {
-            retry_after: busy.retry_after,
-        })
+        self.pool.admit().map_err(unavailable)
+    }
+}
+
+/// A refusal's answer: come back when the line will admit again, plus 0 or
+/// 1 s at random, so clients refused together do not all return in the
+/// same second as one wave.
+fn unavailable(busy: admission::Busy) -> Error {
+    Error::Unavailable {
+        retry_after: busy.retry_after + rand::thread_rng().gen_range(0..=1),
     }
 }
 
@@ -212,19 +277,12 @@ where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
-    place
-        .run(work)
-        .await
-        .ok_or_else(|| Error::internal("the hashing pool stopped"))
-}
-
-/// Hashes on memory of its own, for the dummy at build, which runs on the
-/// caller's thread: the hashing threads' reusable blocks would stay on it.
-fn hash_with(params: &Params, password: &[u8]) -> Result<String, argon2::password_hash::Error> {
-    let mut salt = [0u8; 16];
-    rand::thread_rng().fill_bytes(&mut salt);
-    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-    Ok(argon.hash_password_with_salt(password, &salt)?.to_string())
+    place.run(work).await.map_err(|lost| {
+        Error::internal(match lost {
+            pool::Lost::Stopped => "the hashing pool stopped",
+            pool::Lost::Panicked => "a hashing job panicked",
+        })
+    })
 }
 
 /// Whether `hash` was made with exactly today's algorithm and parameters.
@@ -244,7 +302,7 @@ mod tests {
     use super::*;
 
     fn passwords(threads: usize) -> Passwords {
-        Passwords::new(
+        build(
             PasswordParams::default(),
             HashingConfig {
                 threads,
@@ -252,6 +310,34 @@ mod tests {
             },
         )
         .unwrap()
+    }
+
+    /// Holds the one hashing thread of `pw` until the sender is used.
+    async fn hold_the_thread(
+        pw: &Passwords,
+    ) -> (
+        std::sync::mpsc::Sender<()>,
+        tokio::task::JoinHandle<Result<(), Error>>,
+    ) {
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel();
+        let blocker = tokio::spawn({
+            let pw = pw.clone();
+            async move {
+                let place = pw.admit()?;
+                on_pool(place, move || {
+                    let _ = started.send(());
+                    let _ = held.recv();
+                })
+                .await
+            }
+        });
+        running.await.unwrap();
+        (release, blocker)
+    }
+
+    fn build(params: PasswordParams, hashing: HashingConfig) -> Result<Passwords, ConfigError> {
+        Passwords::new(params, hashing, &PasswordPolicy::default())
     }
 
     #[tokio::test]
@@ -277,7 +363,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_under_old_params_are_rehashed_on_success() {
-        let old = Passwords::new(
+        let old = build(
             PasswordParams {
                 m_cost: 8192,
                 t_cost: 1,
@@ -299,7 +385,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_burst_far_larger_than_the_threads_is_served_not_refused() {
         // Cheap hashes keep the test quick; the wait bound is the default.
-        let pw = Passwords::new(
+        let pw = build(
             PasswordParams {
                 m_cost: 1024,
                 t_cost: 1,
@@ -326,36 +412,33 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn past_the_wait_bound_callers_get_503_with_the_predicted_wait() {
-        let pw = Passwords::new(
+        let pw = build(
             PasswordParams::default(),
             HashingConfig {
                 threads: 1,
                 memory: None,
-                max_wait: Duration::ZERO,
+                max_wait: Duration::from_secs(2),
             },
         )
         .unwrap();
-        let tasks: Vec<_> = (0..12)
-            .map(|_| {
-                let pw = pw.clone();
-                tokio::spawn(async move { pw.verify("x", None).await })
-            })
-            .collect();
-        let mut busy = 0;
-        for t in tasks {
-            match t.await.unwrap() {
-                Ok(Verified::No) => {}
-                Err(Error::Unavailable { retry_after }) => {
-                    // One hash ahead on one thread: well under a second,
-                    // rounded up to one.
-                    assert_eq!(retry_after, 1);
-                    busy += 1;
-                }
+        // One thread held by a job, and hashes said to take 3.5 s: the next
+        // request would wait 3.5 s, 1.5 s past the bound.
+        pw.pool.set_hash_time(Duration::from_millis(3500));
+        let (release, blocker) = hold_the_thread(&pw).await;
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            match pw.verify("x", None).await {
+                Err(Error::Unavailable { retry_after }) => seen.insert(retry_after),
                 other => panic!("{other:?}"),
-            }
+            };
         }
-        assert!(busy >= 1, "nothing was refused");
-        // Refusals took no place, and the admitted ones gave theirs back.
+        // 1.5 s rounded up, plus a second of jitter or none; both show up
+        // in 200 refusals.
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), vec![2, 3]);
+        // Refusals took no place.
+        assert_eq!(pw.pool.admitted(), 1);
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
         assert_eq!(pw.pool.admitted(), 0);
         assert_eq!(pw.verify("x", None).await.unwrap(), Verified::No);
     }
@@ -373,15 +456,131 @@ mod tests {
             p_cost: 1,
         };
         // 2.5 hashes' worth of memory: two run at once, not four.
-        let pw = Passwords::new(small, config(5 * 1024 * 1024 / 2)).unwrap();
+        let pw = build(small, config(5 * 1024 * 1024 / 2)).unwrap();
         assert_eq!(pw.pool.threads(), 2);
         assert!(matches!(
-            Passwords::new(small, config(1024 * 1024 - 1)),
+            build(small, config(1024 * 1024 - 1)),
             Err(ConfigError::Invalid {
                 name: "hash_memory",
                 ..
             })
         ));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_hash_job_says_so() {
+        let pw = passwords(1);
+        let place = pw.admit().unwrap();
+        let err = on_pool(place, || -> u8 { panic!("boom") })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            std::error::Error::source(&err).unwrap().to_string(),
+            "a hashing job panicked"
+        );
+    }
+
+    #[test]
+    fn a_wait_bound_past_a_minute_is_refused_at_build() {
+        let with = |max_wait| {
+            build(
+                PasswordParams::default(),
+                HashingConfig {
+                    max_wait,
+                    ..HashingConfig::default()
+                },
+            )
+        };
+        for wait in [Duration::from_secs(61), Duration::MAX] {
+            assert!(matches!(
+                with(wait),
+                Err(ConfigError::Invalid {
+                    name: "max_hash_wait",
+                    ..
+                })
+            ));
+        }
+        assert!(with(MAX_MAX_HASH_WAIT).is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_dummy_is_made_on_a_hashing_thread_and_leaves_its_blocks_there() {
+        let pw = passwords(1);
+        let held = pw.admit().unwrap().run(argon::held_blocks).await;
+        assert_eq!(held, Ok(pw.params.block_count()));
+        // The caller's thread is not left holding blocks it never reuses.
+        assert_eq!(argon::held_blocks(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_password_longer_than_the_policy_allows_is_wrong_without_hashing() {
+        let small = PasswordParams {
+            m_cost: 1024,
+            t_cost: 1,
+            p_cost: 1,
+        };
+        let pw = build(
+            small,
+            HashingConfig {
+                threads: 1,
+                memory: None,
+                max_wait: Duration::ZERO,
+            },
+        )
+        .unwrap();
+        let cap = PasswordPolicy::default().max_len * MAX_UTF8_BYTES;
+        // Hashes the policy would never have let through, made directly.
+        let at_cap = "\u{10348}".repeat(cap / 4);
+        assert_eq!(at_cap.len(), cap);
+        let long = format!("{at_cap}x");
+        let hashed_at_cap = pw.hash(&at_cap).await.unwrap();
+        let hashed_long = pw.hash(&long).await.unwrap();
+        assert_eq!(
+            pw.verify(&at_cap, Some(&hashed_at_cap)).await.unwrap(),
+            Verified::Yes { rehash: None }
+        );
+        assert_eq!(
+            pw.verify(&long, Some(&hashed_long)).await.unwrap(),
+            Verified::No
+        );
+        // No hashing: answered while the only thread is busy and the line
+        // refuses everything else, known email or not.
+        let (release, blocker) = hold_the_thread(&pw).await;
+        assert!(matches!(
+            pw.verify("x", None).await,
+            Err(Error::Unavailable { .. })
+        ));
+        assert_eq!(pw.verify(&long, None).await.unwrap(), Verified::No);
+        assert_eq!(
+            pw.verify(&long, Some(&hashed_long)).await.unwrap(),
+            Verified::No
+        );
+        assert_eq!(pw.pool.admitted(), 1);
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn would_admit_refuses_as_a_hash_would_without_taking_a_place() {
+        let pw = build(
+            PasswordParams::default(),
+            HashingConfig {
+                threads: 1,
+                memory: None,
+                max_wait: Duration::ZERO,
+            },
+        )
+        .unwrap();
+        assert!(pw.would_admit().is_ok());
+        let (release, blocker) = hold_the_thread(&pw).await;
+        assert!(matches!(
+            pw.would_admit(),
+            Err(Error::Unavailable { retry_after: 1..=2 })
+        ));
+        assert_eq!(pw.pool.admitted(), 1);
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        assert!(pw.would_admit().is_ok());
     }
 
     #[tokio::test]

@@ -15,6 +15,7 @@
 
 use std::borrow::Cow;
 
+use argon2::Params;
 use argon2::password_hash::phc::PasswordHash;
 use icu_normalizer::ComposingNormalizerBorrowed;
 
@@ -59,13 +60,14 @@ impl Typed {
         self.normalized.as_bytes()
     }
 
-    /// Which form, if any, `hash` was made from.
-    pub(super) fn check(&self, hash: &PasswordHash) -> Option<Match> {
-        if super::argon::verify(hash, self.normalized()) {
+    /// Which form, if any, `hash` was made from; `current` is today's
+    /// cost (see [`argon::verify`](super::argon::verify)).
+    pub(super) fn check(&self, hash: &PasswordHash, current: &Params) -> Option<Match> {
+        if super::argon::verify(hash, self.normalized(), current) {
             return Some(Match::Normalized);
         }
         let raw = self.raw.as_deref()?;
-        super::argon::verify(hash, raw.as_bytes()).then_some(Match::Raw)
+        super::argon::verify(hash, raw.as_bytes(), current).then_some(Match::Raw)
     }
 }
 
@@ -92,9 +94,9 @@ mod tests {
 
     #[test]
     fn a_hash_of_the_raw_form_still_matches_and_asks_for_a_rehash() {
-        use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, Version};
+        use argon2::{Algorithm, Argon2, PasswordHasher as _, Version};
         let params = Params::new(1024, 1, 1, None).unwrap();
-        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
         let hash = |pw: &str| {
             argon
                 .hash_password_with_salt(pw.as_bytes(), b"0123456789abcdef")
@@ -106,12 +108,18 @@ mod tests {
         // Stored before normalization: the raw NFD form.
         let legacy = hash(nfd);
         let legacy = PasswordHash::new(&legacy).unwrap();
-        assert_eq!(Typed::new(nfd).check(&legacy), Some(Match::Raw));
+        assert_eq!(Typed::new(nfd).check(&legacy, &params), Some(Match::Raw));
         // Stored since: the normalized form, which both spellings reach.
         let current = hash(&nfkc(nfd));
         let current = PasswordHash::new(&current).unwrap();
-        assert_eq!(Typed::new(nfd).check(&current), Some(Match::Normalized));
-        assert_eq!(Typed::new(nfc).check(&current), Some(Match::Normalized));
-        assert_eq!(Typed::new("cafe au lait").check(&current), None);
+        assert_eq!(
+            Typed::new(nfd).check(&current, &params),
+            Some(Match::Normalized)
+        );
+        assert_eq!(
+            Typed::new(nfc).check(&current, &params),
+            Some(Match::Normalized)
+        );
+        assert_eq!(Typed::new("cafe au lait").check(&current, &params), None);
     }
 }

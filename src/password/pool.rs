@@ -42,9 +42,19 @@ const ABANDONED: u8 = 2;
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// Why a job gave no result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Lost {
+    /// The hashing threads are gone: the job was never queued, or never run.
+    Stopped,
+    /// The job panicked on its thread (the thread lives on).
+    Panicked,
+}
+
 /// Hashing threads fed from one queue. Dropping the pool ends them.
 pub(super) struct HashPool {
-    jobs: Mutex<mpsc::Sender<Job>>,
+    /// `Sender` is `Sync` (since Rust 1.72): callers send without a lock.
+    jobs: mpsc::Sender<Job>,
     admission: Arc<Admission>,
 }
 
@@ -71,8 +81,8 @@ impl HashPool {
                             Err(_) => return,
                         };
                         match job {
-                            // A panicking job has already given its place
-                            // back; the thread lives on for the next one.
+                            // Jobs catch their own panics (see `run`); this
+                            // one keeps the thread alive whatever a job does.
                             Ok(job) => drop(std::panic::catch_unwind(AssertUnwindSafe(job))),
                             Err(_) => return,
                         }
@@ -80,9 +90,40 @@ impl HashPool {
                 })?;
         }
         Ok(HashPool {
-            jobs: Mutex::new(tx),
+            jobs: tx,
             admission: Arc::new(Admission::new(threads, max_wait, hash_time)),
         })
+    }
+
+    /// Runs `work` twice on one hashing thread, outside admission, and seeds
+    /// the wait prediction with the quicker run; answers the first run's
+    /// result. For build, which blocks on it: the first run grows that
+    /// thread's blocks, the second is timed as the pool runs hashes, at the
+    /// pool's priority, so the seed is neither a cold allocation nor a
+    /// hash at normal priority.
+    pub(super) fn calibrate<T, F>(&self, work: F) -> Result<T, Lost>
+    where
+        T: Send + 'static,
+        F: Fn() -> T + Send + 'static,
+    {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move || {
+            let timed = || {
+                let start = Instant::now();
+                let result = work();
+                (result, start.elapsed())
+            };
+            let runs = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                let (first, cold) = timed();
+                let (_, warm) = timed();
+                (first, cold.min(warm))
+            }));
+            let _ = tx.send(runs.map_err(|_| Lost::Panicked));
+        });
+        self.jobs.send(job).map_err(|_| Lost::Stopped)?;
+        let (first, took) = rx.recv().unwrap_or(Err(Lost::Stopped))?;
+        self.admission.seed(took);
+        Ok(first)
     }
 
     /// A place in line, if the predicted wait allows one. A refusal is
@@ -95,9 +136,19 @@ impl HashPool {
         })
     }
 
+    /// Whether [`admit`](Self::admit) would give a place now; takes none.
+    pub(super) fn would_admit(&self) -> Result<(), Busy> {
+        self.admission.would_admit()
+    }
+
     #[cfg(test)]
     pub(super) fn admitted(&self) -> u64 {
         self.admission.admitted()
+    }
+
+    #[cfg(test)]
+    pub(super) fn set_hash_time(&self, took: Duration) {
+        self.admission.seed(took);
     }
 
     #[cfg(test)]
@@ -114,10 +165,10 @@ pub(super) struct Place<'a> {
 }
 
 impl Place<'_> {
-    /// Runs `work` on a hashing thread and waits for its result; `None` if
-    /// the pool has stopped. Dropping the future before the work starts
-    /// (a client hung up) withdraws it.
-    pub(super) async fn run<T, F>(self, work: F) -> Option<T>
+    /// Runs `work` on a hashing thread and waits for its result, or says
+    /// why there is none. Dropping the future before the work starts (a
+    /// client hung up) withdraws it.
+    pub(super) async fn run<T, F>(self, work: F) -> Result<T, Lost>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
@@ -136,14 +187,15 @@ impl Place<'_> {
                 admission: &admission,
                 start: Instant::now(),
             };
-            let result = work();
+            let result =
+                std::panic::catch_unwind(AssertUnwindSafe(work)).map_err(|_| Lost::Panicked);
             // The place is given back before the caller hears, so the next
             // request already sees the thread free.
             drop(running);
             let _ = tx.send(result);
         });
-        self.pool.jobs.lock().ok()?.send(job).ok()?;
-        rx.await.ok()
+        self.pool.jobs.send(job).map_err(|_| Lost::Stopped)?;
+        rx.await.unwrap_or(Err(Lost::Stopped))
     }
 }
 
@@ -201,7 +253,7 @@ mod tests {
         for i in 0..4 {
             results.push(pool.admit().unwrap().run(move || i * i).await);
         }
-        assert_eq!(results, vec![Some(0), Some(1), Some(4), Some(9)]);
+        assert_eq!(results, vec![Ok(0), Ok(1), Ok(4), Ok(9)]);
         assert_eq!(pool.admitted(), 0);
     }
 
@@ -241,7 +293,7 @@ mod tests {
         blocker.await.unwrap();
         // The queue is first in, first out: once a later job has run, the
         // withdrawn one has been seen and skipped.
-        assert_eq!(pool.admit().unwrap().run(|| 7).await, Some(7));
+        assert_eq!(pool.admit().unwrap().run(|| 7).await, Ok(7));
         assert!(!ran.load(Ordering::SeqCst));
         assert_eq!(pool.admitted(), 0);
     }
@@ -269,8 +321,17 @@ mod tests {
         blocker.await.unwrap();
         // The thread is free again, and the thousand refusals left nothing
         // behind them: the next request runs at once.
-        assert_eq!(pool.admit().unwrap().run(|| 7).await, Some(7));
+        assert_eq!(pool.admit().unwrap().run(|| 7).await, Ok(7));
         assert_eq!(pool.admitted(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_is_told_apart_from_a_stopped_pool_and_the_thread_lives_on() {
+        let pool = pool(1, Duration::from_secs(5));
+        let panicked = pool.admit().unwrap().run(|| -> u8 { panic!("boom") });
+        assert_eq!(panicked.await, Err(Lost::Panicked));
+        assert_eq!(pool.admitted(), 0);
+        assert_eq!(pool.admit().unwrap().run(|| 7).await, Ok(7));
     }
 
     #[cfg(target_os = "linux")]

@@ -76,6 +76,7 @@ impl Users {
         session: SessionId,
         change: AccountChange,
     ) -> Result<User, Error> {
+        self.inner.passwords.would_admit()?; // a full hashing line: refuse before any work
         let user = self.store().user(id).await?.ok_or(Error::Unauthorized)?;
         self.check_current_password(&user, &change.current_password)
             .await?;
@@ -208,6 +209,7 @@ impl Users {
     /// cannot delete itself ([`Error::Forbidden`], checked before the
     /// `before_delete` hook and again in that write).
     pub async fn delete_account(&self, id: UserId, current_password: &str) -> Result<(), Error> {
+        self.inner.passwords.would_admit()?; // a full hashing line: refuse before any work
         let user = self.store().user(id).await?.ok_or(Error::Unauthorized)?;
         self.check_current_password(&user, current_password).await?;
         self.delete_user_record(&user).await

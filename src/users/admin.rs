@@ -94,6 +94,9 @@ impl Users {
         if actor == id && (change.is_active == Some(false) || change.is_superuser == Some(false)) {
             return Err(Error::Forbidden);
         }
+        if change.password.is_some() {
+            self.inner.passwords.would_admit()?; // a full hashing line: refuse before any work
+        }
         let current = self.get_user(id).await?;
         let email = change.email.as_deref().map(Email::parse).transpose()?;
         let hash = match &change.password {

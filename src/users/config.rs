@@ -176,8 +176,10 @@ impl UsersBuilder {
     /// enough for every hashing thread). Fewer hashes run at once if it
     /// holds fewer than the threads times the argon2 memory cost, and
     /// [`build`](Self::build) refuses a budget below one hash. Waiting
-    /// requests hold only a few hundred bytes each and are bounded by
-    /// [`with_max_hash_wait`](Self::with_max_hash_wait) instead.
+    /// requests hold only their password (about twice its length, 12 KiB
+    /// at most under the default policy) and a few hundred bytes each, and
+    /// are bounded by [`with_max_hash_wait`](Self::with_max_hash_wait)
+    /// instead.
     pub fn with_hash_memory(mut self, bytes: usize) -> Self {
         self.config.hashing.memory = Some(bytes);
         self
@@ -187,8 +189,11 @@ impl UsersBuilder {
     /// predicted to wait for a hashing thread (default 5 s). The prediction
     /// is the work admitted ahead of it times the measured time of one
     /// hash, divided by the threads. Within the bound a burst queues; past
-    /// it, requests get 503 `SERVICE_UNAVAILABLE` with a `Retry-After` of
-    /// the predicted wait. Zero admits only what can start at once.
+    /// it, requests get 503 `SERVICE_UNAVAILABLE`, before any other work,
+    /// with a `Retry-After` of how far their wait passed the bound (whole
+    /// seconds, at least 1) plus 0 or 1 s at random, so refused clients do
+    /// not all return at once. Zero admits only what can start at once;
+    /// [`build`](Self::build) refuses more than 60 s.
     pub fn with_max_hash_wait(mut self, wait: std::time::Duration) -> Self {
         self.config.hashing.max_wait = wait;
         self
@@ -307,7 +312,7 @@ impl UsersBuilder {
                 reason: "must be at least 256 bytes".into(),
             });
         }
-        let passwords = Passwords::new(config.password_params, config.hashing)?;
+        let passwords = Passwords::new(config.password_params, config.hashing, &config.policy)?;
         config.verify_link = self
             .verify_link
             .unwrap_or_else(|| LinkTemplate::default_for(&self.public_url, "verify"));

@@ -25,6 +25,7 @@ impl Users {
     /// nothing: the user can try again with the same token.
     #[tracing::instrument(skip_all, fields(user.id))]
     pub async fn reset_password(&self, token: &str, new_password: &str) -> Result<User, Error> {
+        self.inner.passwords.would_admit()?; // a full hashing line: refuse before any work
         let claims = self
             .inner
             .tokens

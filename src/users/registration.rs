@@ -27,6 +27,7 @@ impl Users {
         password: &str,
         profile: Profile,
     ) -> Result<User, Error> {
+        self.inner.passwords.would_admit()?; // a full hashing line: refuse before any work
         let email = Email::parse(email)?;
         self.check_new_password(password, &email).await?;
         let profile = self.accept_profile(profile).await?;

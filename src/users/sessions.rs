@@ -91,6 +91,7 @@ impl Users {
         password: &str,
         client: Option<IpAddr>,
     ) -> Result<TokenPair, Error> {
+        self.inner.passwords.would_admit()?; // a full hashing line: refuse before any work
         let origin = client.map_or(Origin::Unknown, Origin::Ip);
         // Refuses while locked, before any hashing; reads the account once
         // this check's turn has come.
