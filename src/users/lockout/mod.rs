@@ -250,6 +250,17 @@ impl Users {
         let deadline = tokio::time::Instant::now() + policy.max_wait;
         let mut turn = self.inner.attempts.enter(&account, &client);
         loop {
+            // Only a task holding a turn reads the store: an ended check
+            // wakes one waiter, not the whole line.
+            if tokio::time::timeout_at(deadline, turn.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!("login refused: no turn among this account's checks in time");
+                return Err(Error::Unavailable {
+                    retry_after: policy.max_wait.as_secs().max(1),
+                });
+            }
             let seen = turn.ended();
             // A malformed email cannot match anyone, but must cost the same.
             let user = match &parsed {
@@ -288,18 +299,7 @@ impl Users {
                     };
                     return Ok((attempt, user));
                 }
-                Turn::Stale => {}
-                Turn::Wait(mut ended) => {
-                    let waited = tokio::time::timeout_at(deadline, ended.changed()).await;
-                    if waited.is_err() {
-                        tracing::warn!(
-                            "login refused: no turn among this account's checks in time"
-                        );
-                        return Err(Error::Unavailable {
-                            retry_after: policy.max_wait.as_secs().max(1),
-                        });
-                    }
-                }
+                Turn::Stale | Turn::Wait => {}
             }
         }
     }
