@@ -497,3 +497,48 @@ async fn guesses_at_login_do_not_block_the_owner_changing_the_account() {
     let r = c.login("busy@example.com", "a fresh new password").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
 }
+
+/// Serves `users` behind `ClientIpLayer` alone (no rate limits), trusting
+/// the loopback proxy, recording each connection's peer as servers do.
+async fn serve_resolved(users: tower_users::Users) -> SocketAddr {
+    use tower::{Layer, ServiceExt};
+    use tower_users::http::{ClientIpLayer, ForwardedHeader, PeerAddr};
+    let trusted = vec![TrustedProxy::parse("127.0.0.0/8").unwrap()];
+    let service = ClientIpLayer::new(trusted, ForwardedHeader::XForwardedFor)
+        .layer(tower_users::UsersService::new(users));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, peer)) = listener.accept().await {
+            let service = service.clone();
+            let svc =
+                hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(PeerAddr(peer));
+                    service.clone().oneshot(req)
+                });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc),
+            );
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn behind_a_proxy_without_rate_limits_the_lockout_still_sees_each_client() {
+    let s = server_with(|b| b).await;
+    Client::new(s.addr)
+        .register("proxied@example.com", PASSWORD)
+        .await;
+    let addr = serve_resolved(s.users.clone()).await;
+    for _ in 0..5 {
+        let r = login_from(addr, "198.51.100.1", "proxied@example.com", "guess").await;
+        assert_problem(&r, 401, "INVALID_CREDENTIALS");
+    }
+    let r = login_from(addr, "198.51.100.1", "proxied@example.com", PASSWORD).await;
+    assert_problem(&r, 429, "RATE_LIMITED");
+    // Not the proxy's own pair: the owner, elsewhere, gets in.
+    let r = login_from(addr, "203.0.113.7", "proxied@example.com", PASSWORD).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+}

@@ -14,11 +14,11 @@ use crate::error::ConfigError;
 pub struct PeerAddr(pub SocketAddr);
 
 /// The client a request comes from, as [`RateLimitLayer`](super::RateLimitLayer)
-/// resolved it: the peer, or the address a trusted proxy reported. The layer
-/// inserts it into the request extensions, so the login endpoint keys its
-/// lockout on the same client the rate limits see; without the layer the
-/// endpoint uses the [`PeerAddr`]. Insert it yourself if you resolve clients
-/// another way.
+/// or [`ClientIpLayer`](super::ClientIpLayer) resolved it: the peer, or the
+/// address a trusted proxy reported. The layers insert it into the request
+/// extensions, so the login endpoint keys its lockout on the same client the
+/// rate limits see; without either the endpoint uses the [`PeerAddr`].
+/// Insert it yourself if you resolve clients another way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
