@@ -542,3 +542,67 @@ async fn behind_a_proxy_without_rate_limits_the_lockout_still_sees_each_client()
     let r = login_from(addr, "203.0.113.7", "proxied@example.com", PASSWORD).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
 }
+
+/// A lockout whose account-wide ceiling is reached in a few guesses.
+fn low_ceiling(b: UsersBuilder) -> UsersBuilder {
+    cheap(b).with_lockout(LockoutPolicy {
+        threshold: 3,
+        account_threshold: 6,
+        ..LockoutPolicy::default()
+    })
+}
+
+/// Locks `email` account-wide: three guesses from each of two clients.
+async fn lock_account_wide(addr: SocketAddr, email: &str) {
+    for client in ["198.51.100.1", "198.51.100.2"] {
+        for _ in 0..3 {
+            let r = login_from(addr, client, email, "guess").await;
+            assert_problem(&r, 401, "INVALID_CREDENTIALS");
+        }
+    }
+    let r = login_from(addr, "203.0.113.99", email, PASSWORD).await;
+    assert_problem(&r, 429, "RATE_LIMITED");
+}
+
+#[tokio::test]
+async fn the_account_wide_lock_never_blocks_the_signed_in_owner() {
+    let (s, addr) = proxied(low_ceiling).await;
+    let c = Client::new(s.addr);
+    let (access, _) = c.signed_up("owner@example.com", PASSWORD).await;
+    lock_account_wide(addr, "owner@example.com").await;
+    let body = json!({"current_password": PASSWORD});
+    let r = c
+        .request(
+            http::Method::PATCH,
+            "/users/me",
+            Some(&access),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    let r = c
+        .request(http::Method::DELETE, "/users/me", Some(&access), Some(body))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json());
+}
+
+#[tokio::test]
+async fn a_client_that_logged_in_before_is_spared_the_account_wide_lock() {
+    let (s, addr) = proxied(low_ceiling).await;
+    Client::new(s.addr)
+        .register("known@example.com", PASSWORD)
+        .await;
+    let home = "203.0.113.7";
+    let r = login_from(addr, home, "known@example.com", PASSWORD).await;
+    assert_eq!(r.status, StatusCode::OK);
+    lock_account_wide(addr, "known@example.com").await;
+    // It logs in while everyone else is locked out; its own pair still
+    // locks after its own failures.
+    let r = login_from(addr, home, "known@example.com", PASSWORD).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    for _ in 0..3 {
+        login_from(addr, home, "known@example.com", "typo").await;
+    }
+    let r = login_from(addr, home, "known@example.com", PASSWORD).await;
+    assert_problem(&r, 429, "RATE_LIMITED");
+}
