@@ -606,3 +606,23 @@ async fn a_client_that_logged_in_before_is_spared_the_account_wide_lock() {
     let r = login_from(addr, home, "known@example.com", PASSWORD).await;
     assert_problem(&r, 429, "RATE_LIMITED");
 }
+
+#[tokio::test]
+async fn malformed_emails_do_not_tell_registered_from_unregistered() {
+    let s = server_with(cheap).await;
+    let c = Client::new(s.addr);
+    c.register("bob@example.com", PASSWORD).await;
+    let mut after = Vec::new();
+    for email in ["bob@example.com", "alice@example.com"] {
+        // Five failures under a malformed spelling of the address...
+        for _ in 0..5 {
+            c.login(&format!("{email}\u{0}"), "guess").await;
+        }
+        // ...must not count against the address itself.
+        after.push(c.login(email, "guess").await);
+    }
+    for r in &after {
+        assert_problem(r, 401, "INVALID_CREDENTIALS");
+    }
+    assert_eq!(after[0].body, after[1].body);
+}

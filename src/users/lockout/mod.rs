@@ -142,17 +142,26 @@ fn left(failures: &LoginFailures, lock: Option<Duration>, now: OffsetDateTime) -
 pub(super) fn account_key(email: &str) -> String {
     match Email::parse(email) {
         Ok(email) => email.as_str().to_owned(),
-        // Malformed input gets its own bounded key, treated like any other.
-        // Control characters go, so none can forge the separator of a pair.
-        Err(_) => email
-            .trim()
-            .to_lowercase()
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(MAX_EMAIL_LEN)
-            .collect(),
+        // Malformed input gets its own bounded key, treated like any other,
+        // under a prefix with a space, which no valid email has: otherwise
+        // `bob@example.com\0` would count as an unregistered bob, and lock
+        // (429) where a registered one answers 401. Control characters go,
+        // so none can forge the separator of a pair.
+        Err(_) => {
+            let typed: String = email
+                .trim()
+                .to_lowercase()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(MAX_EMAIL_LEN)
+                .collect();
+            format!("{MALFORMED}{typed}")
+        }
     }
 }
+
+/// The prefix of the keys of malformed emails.
+const MALFORMED: &str = "malformed ";
 
 /// Where a password check comes from: the client half of the pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -428,8 +437,12 @@ mod tests {
     #[test]
     fn keys_are_normalized_and_bounded() {
         assert_eq!(account_key(" A@Example.com "), "a@example.com");
-        assert_eq!(account_key(&"x".repeat(1000)).len(), MAX_EMAIL_LEN);
+        let long = account_key(&"x".repeat(1000));
+        assert_eq!(long.len(), MALFORMED.len() + MAX_EMAIL_LEN);
         assert!(!account_key("a@example.com\u{0}1.2.3.4").contains('\u{0}'));
+        // Malformed input never shares a valid address's counters.
+        assert_ne!(account_key("bob@example.com\u{0}"), "bob@example.com");
+        assert!(Email::parse(&account_key("bob@example.com\u{0}")).is_err());
     }
 
     #[test]
