@@ -133,7 +133,10 @@ impl LockoutPolicy {
 
 /// Seconds until `lock` after the last of `failures` ends, if it has not.
 fn left(failures: &LoginFailures, lock: Option<Duration>, now: OffsetDateTime) -> Option<u64> {
-    let until = failures.last_failure + lock?;
+    // Failures are stored to the whole second, up to one before they
+    // happened: count from the end of that second, so no lock is shorter
+    // than its policy says.
+    let until = failures.last_failure + Duration::from_secs(1) + lock?;
     let left = (until - now).as_seconds_f64();
     (left > 0.0).then(|| left.ceil() as u64)
 }
@@ -432,6 +435,20 @@ mod tests {
         assert_eq!(p.lock_for(u32::MAX), Some(Duration::from_secs(900)));
         assert_eq!(p.account_lock_for(99), None);
         assert_eq!(p.account_lock_for(100), Some(p.forget_after));
+    }
+
+    #[test]
+    fn a_lock_lasts_its_full_length_though_failures_are_kept_to_the_second() {
+        let stored = OffsetDateTime::from_unix_timestamp(1_000_000).unwrap();
+        let failures = LoginFailures {
+            count: 5,
+            last_failure: stored,
+        };
+        let lock = Some(Duration::from_secs(1));
+        // The failure came at .999 of its second, the check 2 ms later.
+        let now = stored + Duration::from_millis(1001);
+        assert_eq!(left(&failures, lock, now), Some(1));
+        assert_eq!(left(&failures, lock, stored + Duration::from_secs(2)), None);
     }
 
     #[test]
