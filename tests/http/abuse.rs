@@ -499,14 +499,20 @@ async fn guesses_at_login_do_not_block_the_owner_changing_the_account() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
 }
 
-/// Serves `users` behind `ClientIpLayer` alone (no rate limits), trusting
-/// the loopback proxy, recording each connection's peer as servers do.
-async fn serve_resolved(users: tower_users::Users) -> SocketAddr {
+/// Serves `users` behind `ClientIpLayer` trusting the loopback proxy, with
+/// `limits` (which trust no proxy) inside it if given, recording each
+/// connection's peer as servers do.
+async fn serve_resolved(users: tower_users::Users, limits: Option<RateLimitConfig>) -> SocketAddr {
+    use tower::util::Either;
     use tower::{Layer, ServiceExt};
-    use tower_users::http::{ClientIpLayer, ForwardedHeader, PeerAddr};
+    use tower_users::http::{ClientIpLayer, ForwardedHeader, PeerAddr, RateLimitLayer};
     let trusted = vec![TrustedProxy::parse("127.0.0.0/8").unwrap()];
-    let service = ClientIpLayer::new(trusted, ForwardedHeader::XForwardedFor)
-        .layer(tower_users::UsersService::new(users));
+    let lifecycle = tower_users::UsersService::new(users);
+    let inner = match limits {
+        Some(config) => Either::Left(RateLimitLayer::new(config).layer(lifecycle)),
+        None => Either::Right(lifecycle),
+    };
+    let service = ClientIpLayer::new(trusted, ForwardedHeader::XForwardedFor).layer(inner);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -527,12 +533,34 @@ async fn serve_resolved(users: tower_users::Users) -> SocketAddr {
 }
 
 #[tokio::test]
+async fn rate_limits_reuse_the_client_an_outer_client_ip_layer_resolved() {
+    let s = server_with(|b| b).await;
+    let config = RateLimitConfig {
+        email_requests: Rate::new(1, Duration::from_secs(60)),
+        ..RateLimitConfig::default()
+    };
+    let c = Client::new(serve_resolved(s.users.clone(), Some(config)).await);
+    let body = json!({"email": "x@example.com"});
+    let path = "/users/verify/request";
+    for client in ["198.51.100.1", "198.51.100.2"] {
+        let r = c
+            .post_with(path, &[("x-forwarded-for", client)], body.clone())
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{client}");
+    }
+    let again = c
+        .post_with(path, &[("x-forwarded-for", "198.51.100.1")], body)
+        .await;
+    assert_problem(&again, 429, "RATE_LIMITED");
+}
+
+#[tokio::test]
 async fn behind_a_proxy_without_rate_limits_the_lockout_still_sees_each_client() {
     let s = server_with(|b| b).await;
     Client::new(s.addr)
         .register("proxied@example.com", PASSWORD)
         .await;
-    let addr = serve_resolved(s.users.clone()).await;
+    let addr = serve_resolved(s.users.clone(), None).await;
     for _ in 0..5 {
         let r = login_from(addr, "198.51.100.1", "proxied@example.com", "guess").await;
         assert_problem(&r, 401, "INVALID_CREDENTIALS");
