@@ -8,10 +8,24 @@
 //!
 //! Uses an in-memory store and a random secret: data is gone on exit.
 
+use std::net::SocketAddr;
+
 use axum::Router;
+use axum::extract::{ConnectInfo, Request};
+use axum::middleware::map_request;
 use axum::routing::get;
 use rand::RngCore;
+use tower_users::http::PeerAddr;
 use tower_users::{CurrentUser, RedbStore, Superuser, Users, UsersService, VerifiedUser};
+
+/// The login lockout counts failures per (account, client): hand it the
+/// connection's address, or every login shares one client.
+async fn peer_addr(mut req: Request) -> Request {
+    if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
+        req.extensions_mut().insert(PeerAddr(addr));
+    }
+    req
+}
 
 async fn hello(user: CurrentUser) -> String {
     format!("hello {}", user.email)
@@ -53,15 +67,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/admin", get(admin_only))
         // axum strips the nesting path, so the service's own prefix is empty.
         .nest_service("/users", UsersService::new(users.clone()).with_prefix(""))
-        .with_state(users);
+        .with_state(users)
+        .layer(map_request(peer_addr));
 
     let bind = std::env::var("TOWER_USERS_BIND").unwrap_or_else(|_| "127.0.0.1:3000".into());
     let listener = tokio::net::TcpListener::bind(bind).await?;
     println!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }

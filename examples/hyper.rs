@@ -15,6 +15,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use rand::RngCore;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
+use tower_users::http::PeerAddr;
 use tower_users::{CurrentUser, CurrentUserLayer, RedbStore, Users, UsersService};
 
 /// The app's own handler: the layer has already put the user in.
@@ -55,8 +56,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(bind).await?;
     println!("listening on http://{}", listener.local_addr()?);
     loop {
-        let (stream, _) = listener.accept().await?;
-        let service = TowerToHyperService::new(app.clone());
+        let (stream, peer) = listener.accept().await?;
+        // The login lockout counts per client: tell it the connection's.
+        let app = app.clone();
+        let service = TowerToHyperService::new(service_fn(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(PeerAddr(peer));
+            app.clone().oneshot(req)
+        }));
         tokio::spawn(async move {
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)

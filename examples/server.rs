@@ -36,7 +36,8 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tower::util::Either;
 use tower::{Layer, ServiceExt};
 use tower_users::http::{
-    ForwardedHeader, PeerAddr, RateLimit, RateLimitConfig, RateLimitLayer, TrustedProxy,
+    ClientIpLayer, ForwardedHeader, PeerAddr, RateLimit, RateLimitConfig, RateLimitLayer,
+    ResolveClientIp, TrustedProxy,
 };
 use tower_users::mail::{SmtpMailer, Templates};
 use tower_users::store::Store;
@@ -100,31 +101,33 @@ async fn build_users() -> Result<Users, BoxError> {
 }
 
 /// What every connection shares: the lifecycle service, rate-limited
-/// unless `TOWER_USERS_RATE_LIMIT=off`.
+/// unless `TOWER_USERS_RATE_LIMIT=off`, behind trusted proxies either way.
 #[derive(Clone)]
 struct App {
     users: Users,
-    lifecycle: Either<RateLimit<UsersService>, UsersService>,
+    lifecycle: ResolveClientIp<Either<RateLimit<UsersService>, UsersService>>,
 }
 
 fn app(users: Users) -> Result<App, BoxError> {
+    let mut config = RateLimitConfig::default();
+    if env("TOWER_USERS_FORWARDED_HEADER", "x-forwarded-for").eq_ignore_ascii_case("forwarded") {
+        config.forwarded_header = ForwardedHeader::Forwarded;
+    }
+    for proxy in env("TOWER_USERS_TRUSTED_PROXIES", "").split(',') {
+        if !proxy.trim().is_empty() {
+            config.trusted_proxies.push(TrustedProxy::parse(proxy)?);
+        }
+    }
+    // The login lockout counts per client: resolve it even without limits.
+    let clients = ClientIpLayer::new(config.trusted_proxies.clone(), config.forwarded_header);
     let lifecycle = UsersService::new(users.clone());
     let lifecycle = if env("TOWER_USERS_RATE_LIMIT", "on") == "off" {
         tracing::warn!("rate limiting is off (TOWER_USERS_RATE_LIMIT=off)");
         Either::Right(lifecycle)
     } else {
-        let mut config = RateLimitConfig::default();
-        if env("TOWER_USERS_FORWARDED_HEADER", "x-forwarded-for").eq_ignore_ascii_case("forwarded")
-        {
-            config.forwarded_header = ForwardedHeader::Forwarded;
-        }
-        for proxy in env("TOWER_USERS_TRUSTED_PROXIES", "").split(',') {
-            if !proxy.trim().is_empty() {
-                config.trusted_proxies.push(TrustedProxy::parse(proxy)?);
-            }
-        }
         Either::Left(RateLimitLayer::try_new(config)?.layer(lifecycle))
     };
+    let lifecycle = clients.layer(lifecycle);
     Ok(App { users, lifecycle })
 }
 

@@ -1,6 +1,12 @@
 //! The HTTP side: endpoint services, the router, and the current-user
 //! extractor and layer.
 //!
+//! The login lockout counts failures per (account, client). The client is
+//! the connection's [`PeerAddr`], which the server inserts per connection;
+//! behind a proxy, apply [`ClientIpLayer`] (or [`RateLimitLayer`], which
+//! resolves clients the same way) with the proxy as trusted, so each login
+//! counts as the client the proxy reports ([`ClientIp`]).
+//!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! use http::{Request, StatusCode};
@@ -33,8 +39,8 @@ pub use current_user::{CurrentUser, CurrentUserRejection, Superuser, VerifiedUse
 pub use layer::{CurrentUserLayer, RequireUser};
 pub use problem::ErrorCode;
 pub use rate_limit::{
-    ClientIp, ForwardedHeader, PeerAddr, Rate, RateLimit, RateLimitConfig, RateLimitLayer,
-    TrustedProxy,
+    ClientIp, ClientIpLayer, ForwardedHeader, PeerAddr, Rate, RateLimit, RateLimitConfig,
+    RateLimitLayer, ResolveClientIp, TrustedProxy,
 };
 pub use service::UsersService;
 

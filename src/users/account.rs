@@ -47,7 +47,8 @@ impl std::fmt::Debug for AccountChange {
 impl Users {
     /// Checks the caller's current password, counting failures toward the
     /// account's lockout like logins do (as one client of their own: only a
-    /// session holder can fail here).
+    /// session holder can fail here). The account-wide lock, reached by
+    /// guesses at the login, never applies here; this client's own does.
     async fn check_current_password(&self, user: &User, password: &str) -> Result<(), Error> {
         let origin = super::lockout::Origin::SignedIn;
         let (attempt, _) = self.begin_attempt(user.email.as_str(), origin).await?;

@@ -70,7 +70,8 @@ impl Users {
     /// logging in from another; IPv6 clients count by their /64. The account
     /// locks for every client after
     /// [`account_threshold`](super::LockoutPolicy::account_threshold)
-    /// failures from all of them, until a password reset. While locked,
+    /// failures from all of them, until a password reset, except for
+    /// addresses that logged in to it successfully within 30 days. While locked,
     /// even the right password gets [`Error::RateLimited`], before any
     /// hashing. A success clears the pair's count and the account-wide one.
     ///
@@ -79,6 +80,7 @@ impl Users {
     /// a login that gets no turn within
     /// [`max_wait`](super::LockoutPolicy::max_wait) gets
     /// [`Error::Unavailable`]. The HTTP endpoint passes the address that
+    /// [`ClientIpLayer`](crate::http::ClientIpLayer) or
     /// [`RateLimitLayer`](crate::http::RateLimitLayer) resolved (through
     /// trusted proxies), or else the connection's
     /// [`PeerAddr`](crate::http::PeerAddr).

@@ -13,8 +13,10 @@ endpoint! {
     /// `username` and `password` as OAuth2 password-grant clients send it:
     /// 200 and the token response. The lockout counts failures per account
     /// and client: the [`ClientIp`](crate::http::ClientIp) that
+    /// [`ClientIpLayer`](crate::http::ClientIpLayer) or
     /// [`RateLimitLayer`](crate::http::RateLimitLayer) resolved, else the
-    /// [`PeerAddr`](crate::http::PeerAddr), else one shared unknown client.
+    /// [`PeerAddr`](crate::http::PeerAddr), else one shared unknown client
+    /// (with a warning, once).
     Login => login
 }
 

@@ -14,23 +14,37 @@ use crate::error::ConfigError;
 pub struct PeerAddr(pub SocketAddr);
 
 /// The client a request comes from, as [`RateLimitLayer`](super::RateLimitLayer)
-/// resolved it: the peer, or the address a trusted proxy reported. The layer
-/// inserts it into the request extensions, so the login endpoint keys its
-/// lockout on the same client the rate limits see; without the layer the
-/// endpoint uses the [`PeerAddr`]. Insert it yourself if you resolve clients
-/// another way.
+/// or [`ClientIpLayer`](super::ClientIpLayer) resolved it: the peer, or the
+/// address a trusted proxy reported. The layers insert it into the request
+/// extensions, so the login endpoint keys its lockout on the same client the
+/// rate limits see; without either the endpoint uses the [`PeerAddr`].
+/// Insert it yourself if you resolve clients another way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
-/// The client of a request: [`ClientIp`] if a layer (or the app) resolved
-/// it, else the [`PeerAddr`], else unknown.
+static UNKNOWN_CLIENT_WARNED: std::sync::Once = std::sync::Once::new();
+
+/// The client of a login: [`ClientIp`] if a layer (or the app) resolved
+/// it, else the [`PeerAddr`], else unknown (said once per process: all such
+/// logins share one lockout count per account).
 pub(crate) fn request_client(extensions: &http::Extensions) -> Option<IpAddr> {
     if let Some(ClientIp(ip)) = extensions.get::<ClientIp>() {
         return Some(canonical(*ip));
     }
-    extensions
+    let peer = extensions
         .get::<PeerAddr>()
-        .map(|PeerAddr(addr)| canonical(addr.ip()))
+        .map(|PeerAddr(addr)| canonical(addr.ip()));
+    if peer.is_none() {
+        UNKNOWN_CLIENT_WARNED.call_once(|| {
+            tracing::warn!(
+                "login with no client address: every such login shares one lockout \
+                 count per account, so five wrong guesses from anyone lock the owner out. \
+                 Insert tower_users::http::PeerAddr per connection (axum: \
+                 into_make_service_with_connect_info and copy ConnectInfo into PeerAddr)."
+            )
+        });
+    }
+    peer
 }
 
 /// A network whose proxies are trusted to say who the client is (in
@@ -272,6 +286,8 @@ mod tests {
     fn the_resolved_client_wins_over_the_peer_and_either_may_be_missing() {
         let mut ext = http::Extensions::new();
         assert_eq!(request_client(&ext), None);
+        // Said once per process, with the fix.
+        assert!(UNKNOWN_CLIENT_WARNED.is_completed());
         ext.insert(PeerAddr("[::ffff:192.0.2.1]:80".parse().unwrap()));
         assert_eq!(request_client(&ext), Some(ip("192.0.2.1")));
         ext.insert(ClientIp(ip("198.51.100.7")));

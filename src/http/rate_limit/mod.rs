@@ -6,7 +6,9 @@
 //! is 429 `RATE_LIMITED` (problem+json) with `Retry-After`. The client is
 //! the connection's peer ([`PeerAddr`] in the request extensions), or the
 //! address a trusted proxy reports; the layer passes it on as [`ClientIp`]
-//! for the login lockout. IPv6 clients are keyed by their /64, the
+//! for the login lockout. A [`ClientIp`] already in the request (set by
+//! [`ClientIpLayer`], which resolves clients without limiting them) is used
+//! as it is. IPv6 clients are keyed by their /64, the
 //! block one subscriber usually gets. Keys idle long enough to be back at a
 //! full burst are pruned on a timer, so memory stays bounded however many
 //! addresses an attacker uses.
@@ -41,6 +43,7 @@
 //! ```
 
 mod client_ip;
+mod client_layer;
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
@@ -57,6 +60,7 @@ use tower_service::Service;
 
 pub(crate) use client_ip::request_client;
 pub use client_ip::{ClientIp, ForwardedHeader, PeerAddr, TrustedProxy};
+pub use client_layer::{ClientIpLayer, ResolveClientIp};
 
 use super::problem::problem_response;
 use crate::error::{ConfigError, Error};
@@ -336,7 +340,10 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         if let Some(class) = classify(req.method(), req.uri().path()) {
+            // A ClientIpLayer outside has resolved the client already.
+            let resolved = req.extensions().get::<ClientIp>().map(|c| c.0);
             let peer = match req.extensions().get::<PeerAddr>() {
+                _ if resolved.is_some() => None,
                 Some(PeerAddr(addr)) => Some(addr.ip()),
                 None => {
                     MISSING_PEER_WARNED.call_once(|| {
@@ -348,8 +355,9 @@ where
                     None
                 }
             };
-            let ip = match peer {
-                Some(peer) => {
+            let ip = match (resolved, peer) {
+                (Some(ip), _) => ip,
+                (None, Some(peer)) => {
                     let ip = client_ip::client_ip(
                         peer,
                         req.headers(),
@@ -360,7 +368,7 @@ where
                     req.extensions_mut().insert(ClientIp(ip));
                     ip
                 }
-                None => IpAddr::from([0, 0, 0, 0]),
+                (None, None) => IpAddr::from([0, 0, 0, 0]),
             };
             if let Some(retry_after) = self.limits.check(class, ip) {
                 tracing::debug!(target: "tower_users::rejection", class = ?class, "rate limited");

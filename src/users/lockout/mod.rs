@@ -10,9 +10,23 @@
 //! client. All clients together may fail at most
 //! [`account_threshold`](LockoutPolicy::account_threshold) times in a row
 //! (100, the most NIST SP 800-63B allows); then the account is locked for
-//! every client until a password reset (or change), or until
+//! every other client until a password reset (or change), or until
 //! [`forget_after`](LockoutPolicy::forget_after) passes with no failure. A
 //! successful login clears its pair and the account-wide count.
+//!
+//! The account-wide lock spares two origins (their own pair lock still
+//! holds): the signed-in owner confirming the current password on
+//! `PATCH`/`DELETE /users/me`, and a *known client*, an address (IPv6 by its
+//! /64) that logged in to the account successfully within the last 30 days.
+//! This is OWASP's "device cookie" idea keyed by address instead of a
+//! cookie, so it needs nothing from the client, and its limits are the
+//! address's: a known address shared with an attacker (one NAT, one /64)
+//! spares the attacker too, though only for the pair's few guesses; an
+//! owner on a new address meets the lock. A known client's login clears the
+//! account-wide count, so it lifts the lock for everyone. Markers live in
+//! the failure counters' table under their own keys
+//! (`account NUL known <user id> NUL client`), dated so that the table's
+//! forgetting ends them after 30 days.
 //!
 //! Counters live in the [`Store`](crate::store::Store), so every instance
 //! that shares a store shares them. They are keyed by the normalized email,
@@ -28,8 +42,9 @@
 //! Limits: an attacker with `account_threshold / threshold` addresses (20
 //! by default), or one address guessing at the locked pace for about a day
 //! with no successful login of the owner in between, reaches the ceiling and
-//! locks the account for everyone until a reset. Clients behind one NAT
-//! share an address, so they share a pair.
+//! locks the account for every client that is neither signed in nor known,
+//! until a reset. Clients behind one NAT share an address, so they share a
+//! pair.
 
 mod gate;
 
@@ -52,9 +67,10 @@ use gate::{Entry, Turn};
 /// locked for that client for `base_delay`; each further failure doubles
 /// it, up to `max_delay`. After `account_threshold` consecutive failures
 /// from all clients together it is locked for every client until a password
-/// reset or until `forget_after` passes. A successful login clears its
-/// client's count and the account-wide one, and failures older than
-/// `forget_after` are forgotten.
+/// reset or until `forget_after` passes, except for the signed-in owner and
+/// addresses that logged in to it within 30 days (see the module docs). A
+/// successful login clears its client's count and the account-wide one, and
+/// failures older than `forget_after` are forgotten.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LockoutPolicy {
     /// Failures from one client before the first lock (default 5).
@@ -65,8 +81,9 @@ pub struct LockoutPolicy {
     pub max_delay: Duration,
     /// How long a failure is remembered (default 24 hours).
     pub forget_after: Duration,
-    /// Failures from all clients together that lock the account for
-    /// everyone (default 100, the most NIST SP 800-63B allows).
+    /// Failures from all clients together that lock the account for every
+    /// client but the signed-in owner and known addresses (default 100, the
+    /// most NIST SP 800-63B allows).
     pub account_threshold: u32,
     /// How long a check waits for its turn behind other checks of the same
     /// account before it is refused with 503 (default 30 s).
@@ -116,7 +133,10 @@ impl LockoutPolicy {
 
 /// Seconds until `lock` after the last of `failures` ends, if it has not.
 fn left(failures: &LoginFailures, lock: Option<Duration>, now: OffsetDateTime) -> Option<u64> {
-    let until = failures.last_failure + lock?;
+    // Failures are stored to the whole second, up to one before they
+    // happened: count from the end of that second, so no lock is shorter
+    // than its policy says.
+    let until = failures.last_failure + Duration::from_secs(1) + lock?;
     let left = (until - now).as_seconds_f64();
     (left > 0.0).then(|| left.ceil() as u64)
 }
@@ -125,17 +145,26 @@ fn left(failures: &LoginFailures, lock: Option<Duration>, now: OffsetDateTime) -
 pub(super) fn account_key(email: &str) -> String {
     match Email::parse(email) {
         Ok(email) => email.as_str().to_owned(),
-        // Malformed input gets its own bounded key, treated like any other.
-        // Control characters go, so none can forge the separator of a pair.
-        Err(_) => email
-            .trim()
-            .to_lowercase()
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(MAX_EMAIL_LEN)
-            .collect(),
+        // Malformed input gets its own bounded key, treated like any other,
+        // under a prefix with a space, which no valid email has: otherwise
+        // `bob@example.com\0` would count as an unregistered bob, and lock
+        // (429) where a registered one answers 401. Control characters go,
+        // so none can forge the separator of a pair.
+        Err(_) => {
+            let typed: String = email
+                .trim()
+                .to_lowercase()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(MAX_EMAIL_LEN)
+                .collect();
+            format!("{MALFORMED}{typed}")
+        }
     }
 }
+
+/// The prefix of the keys of malformed emails.
+const MALFORMED: &str = "malformed ";
 
 /// Where a password check comes from: the client half of the pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,18 +202,40 @@ impl Origin {
 struct Keys {
     pair: String,
     account: String,
+    /// The "known client" marker of an address on an existing account:
+    /// `account NUL known <user id> NUL client` (no generation is a word).
+    known: Option<String>,
 }
 
 impl Keys {
-    fn new(account: &str, user: Option<&User>, client: &str) -> Self {
+    fn new(account: &str, user: Option<&User>, origin: Origin) -> Self {
         // The generation is the password version: a reset or change bumps
         // it, so every earlier counter of the account stops counting.
         let generation = user.map_or_else(|| "-".to_owned(), |u| u.password_version.to_string());
+        let client = origin.label();
+        let known = match (user, origin) {
+            (Some(user), Origin::Ip(_)) => {
+                Some(format!("{account}\u{0}known {}\u{0}{client}", user.id))
+            }
+            _ => None,
+        };
         Keys {
             pair: format!("{account}\u{0}{generation}\u{0}{client}"),
             account: format!("{account}\u{0}{generation}\u{0}*"),
+            known,
         }
     }
+}
+
+/// How long a successful login makes its address a known client.
+const KNOWN_FOR: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// The time to record a known-client marker under at `now`. Markers share
+/// the failure counters' table, which forgets a record `forget_after` past
+/// its time; dating the marker `KNOWN_FOR - forget_after` ahead makes it
+/// last `KNOWN_FOR` (or `forget_after`, if that is longer).
+fn known_stamp(policy: &LockoutPolicy, now: OffsetDateTime) -> OffsetDateTime {
+    now + KNOWN_FOR.saturating_sub(policy.forget_after)
 }
 
 /// A password check that got its turn; it ends on drop. Report its outcome
@@ -226,10 +277,28 @@ impl Attempt<'_> {
         Ok(())
     }
 
-    /// Clears the pair's failures and the account-wide count.
+    /// Clears the pair's failures and the account-wide count, and marks a
+    /// login's address as a known client of the account.
     pub(super) async fn succeeded(self) -> Result<(), Error> {
-        self.users.clear_failures(&self.keys.pair).await?;
-        self.users.clear_failures(&self.keys.account).await
+        let users = self.users;
+        users.clear_failures(&self.keys.pair).await?;
+        users.clear_failures(&self.keys.account).await?;
+        let Some(known) = &self.keys.known else {
+            return Ok(());
+        };
+        let policy = &users.inner.config.lockout;
+        let now = crate::user::now_seconds();
+        let stamp = known_stamp(policy, now);
+        let forget = users.forget_before(now);
+        // One write a day per known client is enough to keep it known.
+        let marked = users.store().login_failures(known, forget).await?;
+        if marked.is_none_or(|m| m.last_failure + Duration::from_secs(86_400) < stamp) {
+            users
+                .store()
+                .record_login_failure(known, stamp, forget)
+                .await?;
+        }
+        Ok(())
     }
 }
 
@@ -250,22 +319,40 @@ impl Users {
         let deadline = tokio::time::Instant::now() + policy.max_wait;
         let mut turn = self.inner.attempts.enter(&account, &client);
         loop {
+            // Only a task holding a turn reads the store: an ended check
+            // wakes one waiter, not the whole line.
+            if tokio::time::timeout_at(deadline, turn.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!("login refused: no turn among this account's checks in time");
+                return Err(Error::Unavailable {
+                    retry_after: policy.max_wait.as_secs().max(1),
+                });
+            }
             let seen = turn.ended();
             // A malformed email cannot match anyone, but must cost the same.
             let user = match &parsed {
                 Some(email) => self.store().user_by_email(email).await?,
                 None => None,
             };
-            let keys = Keys::new(&account, user.as_ref(), &client);
+            let keys = Keys::new(&account, user.as_ref(), origin);
             let now = OffsetDateTime::now_utc();
             let forget = self.forget_before(now);
             let pair = self.store().login_failures(&keys.pair, forget).await?;
             let all = self.store().login_failures(&keys.account, forget).await?;
+            let mut account_lock = all
+                .as_ref()
+                .and_then(|f| left(f, policy.account_lock_for(f.count), now));
+            // The account-wide lock never shuts out the signed-in owner, nor
+            // an address that logged in to the account lately.
+            if account_lock.is_some() && self.exempt_from_account_lock(origin, &keys, now).await? {
+                account_lock = None;
+            }
             let locked = [
                 pair.as_ref()
                     .and_then(|f| left(f, policy.lock_for(f.count), now)),
-                all.as_ref()
-                    .and_then(|f| left(f, policy.account_lock_for(f.count), now)),
+                account_lock,
             ];
             if let Some(retry_after) = locked.into_iter().flatten().max() {
                 return Err(Error::RateLimited { retry_after });
@@ -288,20 +375,30 @@ impl Users {
                     };
                     return Ok((attempt, user));
                 }
-                Turn::Stale => {}
-                Turn::Wait(mut ended) => {
-                    let waited = tokio::time::timeout_at(deadline, ended.changed()).await;
-                    if waited.is_err() {
-                        tracing::warn!(
-                            "login refused: no turn among this account's checks in time"
-                        );
-                        return Err(Error::Unavailable {
-                            retry_after: policy.max_wait.as_secs().max(1),
-                        });
-                    }
-                }
+                Turn::Stale | Turn::Wait => {}
             }
         }
+    }
+
+    /// Whether the account-wide lock spares this check: a signed-in
+    /// owner's, or one from a known client of the account.
+    async fn exempt_from_account_lock(
+        &self,
+        origin: Origin,
+        keys: &Keys,
+        now: OffsetDateTime,
+    ) -> Result<bool, Error> {
+        if origin == Origin::SignedIn {
+            return Ok(true);
+        }
+        let Some(known) = &keys.known else {
+            return Ok(false);
+        };
+        let marked = self
+            .store()
+            .login_failures(known, self.forget_before(now))
+            .await?;
+        Ok(marked.is_some())
     }
 
     fn forget_before(&self, now: OffsetDateTime) -> OffsetDateTime {
@@ -341,10 +438,28 @@ mod tests {
     }
 
     #[test]
+    fn a_lock_lasts_its_full_length_though_failures_are_kept_to_the_second() {
+        let stored = OffsetDateTime::from_unix_timestamp(1_000_000).unwrap();
+        let failures = LoginFailures {
+            count: 5,
+            last_failure: stored,
+        };
+        let lock = Some(Duration::from_secs(1));
+        // The failure came at .999 of its second, the check 2 ms later.
+        let now = stored + Duration::from_millis(1001);
+        assert_eq!(left(&failures, lock, now), Some(1));
+        assert_eq!(left(&failures, lock, stored + Duration::from_secs(2)), None);
+    }
+
+    #[test]
     fn keys_are_normalized_and_bounded() {
         assert_eq!(account_key(" A@Example.com "), "a@example.com");
-        assert_eq!(account_key(&"x".repeat(1000)).len(), MAX_EMAIL_LEN);
+        let long = account_key(&"x".repeat(1000));
+        assert_eq!(long.len(), MALFORMED.len() + MAX_EMAIL_LEN);
         assert!(!account_key("a@example.com\u{0}1.2.3.4").contains('\u{0}'));
+        // Malformed input never shares a valid address's counters.
+        assert_ne!(account_key("bob@example.com\u{0}"), "bob@example.com");
+        assert!(Email::parse(&account_key("bob@example.com\u{0}")).is_err());
     }
 
     #[test]
