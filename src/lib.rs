@@ -21,8 +21,10 @@
 //!
 //! - [`mail`]: minijinja templates, an SMTP mailer, and a durable outbox
 //!   that delivers with retries and survives restarts.
-//! - [`http::RateLimitLayer`]: per-client rate limits; the core adds
-//!   per-account lockout and a bounded, low-priority hashing pool.
+//! - [`http::RateLimitLayer`]: per-client rate limits, and
+//!   [`http::ClientIpLayer`] to resolve clients behind trusted proxies; the
+//!   core adds a lockout per account and client (with an account-wide
+//!   ceiling) and low-priority hashing that admits work by expected wait.
 //! - Account management and administration: `PATCH`/`DELETE /users/me`
 //!   and the superuser routes under `/users`.
 //! - [`Hooks`] for the app's callbacks and rules, and custom user fields
