@@ -108,6 +108,15 @@ pub mod token;
 mod user;
 mod users;
 
+/// What `store_conformance!` names, so that a store crate needs only
+/// tower-users and tokio as dependencies to run it.
+#[cfg(any(test, feature = "test-util"))]
+#[doc(hidden)]
+pub mod __private {
+    pub use time;
+    pub use uuid;
+}
+
 pub use error::{BoxError, ConfigError, Error, FieldError};
 pub use hooks::{Hooks, NoHooks};
 pub use http::{CurrentUser, CurrentUserLayer, Superuser, UsersService, VerifiedUser};

@@ -3,12 +3,17 @@
 //! An out-of-crate store enables the `test-util` feature and writes
 //! `tower_users::store_conformance!(my_store, || make_store());` in a test
 //! module; each rule the lifecycle relies on becomes a `#[tokio::test]`.
+//! Its only other dependency is `tokio` (features `macros` and
+//! `rt-multi-thread`); `tests/outside-store` in the repository is such a
+//! crate, built and tested by CI.
 
 /// Generates the store conformance tests in a module named `$name`.
 ///
 /// `$make` is an expression that evaluates to a closure returning a fresh,
-/// empty store. The tests need a `tokio` dev-dependency with `macros` and
-/// `rt-multi-thread`.
+/// empty store that is also `Clone` (clones share one store: the
+/// concurrency cases hand a clone to each task, as an app hands one to
+/// each `Users`). The tests need a `tokio` dev-dependency with `macros`
+/// and `rt-multi-thread`; nothing else.
 #[cfg(any(test, feature = "test-util"))]
 #[macro_export]
 macro_rules! store_conformance {
@@ -24,7 +29,7 @@ macro_rules! store_conformance {
 
             fn mail(to: &str) -> QueuedEmail {
                 QueuedEmail::new(OutgoingEmail::new(
-                    ::uuid::Uuid::now_v7(),
+                    $crate::__private::uuid::Uuid::now_v7(),
                     EmailKind::Verify,
                     to,
                     "subject",
@@ -32,10 +37,10 @@ macro_rules! store_conformance {
                     "<p>html</p>",
                     "http://x/#token=t",
                     // Stores keep whole seconds.
-                    ::time::OffsetDateTime::now_utc()
+                    $crate::__private::time::OffsetDateTime::now_utc()
                         .replace_nanosecond(0)
                         .unwrap()
-                        + ::time::Duration::hours(1),
+                        + $crate::__private::time::Duration::hours(1),
                 ))
             }
 
@@ -49,7 +54,7 @@ macro_rules! store_conformance {
 
             fn session(user: &User, ttl_secs: i64) -> Session {
                 // Stores keep whole seconds.
-                let now = ::time::OffsetDateTime::now_utc()
+                let now = $crate::__private::time::OffsetDateTime::now_utc()
                     .replace_nanosecond(0)
                     .unwrap();
                 Session {
@@ -57,7 +62,7 @@ macro_rules! store_conformance {
                     user_id: user.id,
                     password_version: user.password_version,
                     created_at: now,
-                    expires_at: now + ::time::Duration::seconds(ttl_secs),
+                    expires_at: now + $crate::__private::time::Duration::seconds(ttl_secs),
                 }
             }
 
@@ -168,8 +173,9 @@ macro_rules! store_conformance {
                 let u = user("a@example.com");
                 s.create_user(&u, None).await.unwrap();
                 let token = SpentToken {
-                    id: ::uuid::Uuid::now_v7(),
-                    expires_at: ::time::OffsetDateTime::now_utc() + ::time::Duration::hours(1),
+                    id: $crate::__private::uuid::Uuid::now_v7(),
+                    expires_at: $crate::__private::time::OffsetDateTime::now_utc()
+                        + $crate::__private::time::Duration::hours(1),
                 };
                 let mut v = u.clone();
                 v.is_verified = true;
@@ -189,8 +195,9 @@ macro_rules! store_conformance {
                 let u = user("a@example.com");
                 s.create_user(&u, None).await.unwrap();
                 let token = SpentToken {
-                    id: ::uuid::Uuid::now_v7(),
-                    expires_at: ::time::OffsetDateTime::now_utc() + ::time::Duration::hours(1),
+                    id: $crate::__private::uuid::Uuid::now_v7(),
+                    expires_at: $crate::__private::time::OffsetDateTime::now_utc()
+                        + $crate::__private::time::Duration::hours(1),
                 };
                 // Stale version: refused, and the token stays usable.
                 let mut stale = u.clone();
@@ -246,11 +253,11 @@ macro_rules! store_conformance {
                 s.create_user(&u, None).await.unwrap();
                 let sess = session(&u, 60);
                 s.create_session(&sess, digest(1)).await.unwrap();
-                let now = ::time::OffsetDateTime::now_utc();
+                let now = $crate::__private::time::OffsetDateTime::now_utc();
                 let (found, found_user) = s.session_with_user(sess.id, now).await.unwrap().unwrap();
                 assert_eq!(found, sess);
                 assert_eq!(found_user.id, u.id);
-                let later = now + ::time::Duration::seconds(61);
+                let later = now + $crate::__private::time::Duration::seconds(61);
                 assert!(s.session_with_user(sess.id, later).await.unwrap().is_none());
                 let r = s.rotate_refresh(digest(1), digest(2), later).await.unwrap();
                 assert_eq!(r, Rotation::Unknown);
@@ -263,7 +270,7 @@ macro_rules! store_conformance {
                 s.create_user(&u, None).await.unwrap();
                 let sess = session(&u, 3600);
                 s.create_session(&sess, digest(1)).await.unwrap();
-                let now = ::time::OffsetDateTime::now_utc();
+                let now = $crate::__private::time::OffsetDateTime::now_utc();
                 let r = s.rotate_refresh(digest(1), digest(2), now).await.unwrap();
                 assert_eq!(r, Rotation::Rotated(sess.clone()));
                 // Replaying the spent token revokes everything.
@@ -287,7 +294,7 @@ macro_rules! store_conformance {
                 s.create_session(&two, digest(2)).await.unwrap();
                 s.delete_session(one.id).await.unwrap();
                 s.delete_session(one.id).await.unwrap();
-                let now = ::time::OffsetDateTime::now_utc();
+                let now = $crate::__private::time::OffsetDateTime::now_utc();
                 assert!(s.session_with_user(one.id, now).await.unwrap().is_none());
                 assert!(s.session_with_user(two.id, now).await.unwrap().is_some());
                 let r = s.rotate_refresh(digest(1), digest(3), now).await.unwrap();
@@ -308,7 +315,7 @@ macro_rules! store_conformance {
                 s.update_user(UserUpdate::new(&u, changed).revoking_sessions())
                     .await
                     .unwrap();
-                let now = ::time::OffsetDateTime::now_utc();
+                let now = $crate::__private::time::OffsetDateTime::now_utc();
                 assert!(s.session_with_user(one.id, now).await.unwrap().is_none());
                 assert!(s.session_with_user(two.id, now).await.unwrap().is_none());
                 let r = s.rotate_refresh(digest(2), digest(3), now).await.unwrap();
@@ -329,7 +336,7 @@ macro_rules! store_conformance {
                     .await
                     .unwrap_err();
                 assert!(matches!(err, StoreError::EmailTaken), "{err:?}");
-                let now = ::time::OffsetDateTime::now_utc();
+                let now = $crate::__private::time::OffsetDateTime::now_utc();
                 let due = s.due_mail(now, 10).await.unwrap();
                 assert_eq!(due, vec![m]);
                 assert_eq!(s.pending_mail().await.unwrap(), 1);
@@ -358,7 +365,7 @@ macro_rules! store_conformance {
             #[::tokio::test]
             async fn the_outbox_reschedules_finishes_and_dead_letters() {
                 let s = store();
-                let now = ::time::OffsetDateTime::now_utc()
+                let now = $crate::__private::time::OffsetDateTime::now_utc()
                     .replace_nanosecond(0)
                     .unwrap();
                 let (a, b) = (mail("a@example.com"), mail("b@example.com"));
@@ -369,11 +376,11 @@ macro_rules! store_conformance {
 
                 let mut later = a.clone();
                 later.attempts = 1;
-                later.next_attempt_at = now + ::time::Duration::minutes(5);
+                later.next_attempt_at = now + $crate::__private::time::Duration::minutes(5);
                 later.last_error = Some("421 try later".into());
                 s.reschedule_mail(&later).await.unwrap();
                 assert_eq!(s.due_mail(now, 10).await.unwrap(), vec![b.clone()]);
-                let then = now + ::time::Duration::minutes(5);
+                let then = now + $crate::__private::time::Duration::minutes(5);
                 assert_eq!(s.due_mail(then, 10).await.unwrap().len(), 2);
 
                 s.finish_mail(&b, None).await.unwrap();
@@ -394,11 +401,11 @@ macro_rules! store_conformance {
             #[::tokio::test]
             async fn login_failures_count_up_reset_and_are_forgotten() {
                 let s = store();
-                let t0 = ::time::OffsetDateTime::now_utc()
+                let t0 = $crate::__private::time::OffsetDateTime::now_utc()
                     .replace_nanosecond(0)
                     .unwrap();
-                let long_ago = t0 - ::time::Duration::days(2);
-                let day = ::time::Duration::days(1);
+                let long_ago = t0 - $crate::__private::time::Duration::days(2);
+                let day = $crate::__private::time::Duration::days(1);
                 assert!(
                     s.login_failures("a@example.com", t0 - day)
                         .await
@@ -425,7 +432,7 @@ macro_rules! store_conformance {
                     .unwrap();
                 assert_eq!(other.count, 1);
                 // Counters older than the window are forgotten.
-                let later = t0 + ::time::Duration::days(3);
+                let later = t0 + $crate::__private::time::Duration::days(3);
                 assert!(
                     s.login_failures("a@example.com", later - day)
                         .await
@@ -460,7 +467,7 @@ macro_rules! store_conformance {
                 s.update_user(UserUpdate::new(&u, changed).revoking_sessions_except(mine.id))
                     .await
                     .unwrap();
-                let now = ::time::OffsetDateTime::now_utc();
+                let now = $crate::__private::time::OffsetDateTime::now_utc();
                 let (kept, _) = s.session_with_user(mine.id, now).await.unwrap().unwrap();
                 assert_eq!(kept.password_version, 1);
                 assert!(s.session_with_user(other.id, now).await.unwrap().is_none());
@@ -482,7 +489,7 @@ macro_rules! store_conformance {
                 assert!(!s.delete_user(u.id).await.unwrap());
                 assert!(s.user(u.id).await.unwrap().is_none());
                 assert!(s.user_by_email(&u.email).await.unwrap().is_none());
-                let now = ::time::OffsetDateTime::now_utc();
+                let now = $crate::__private::time::OffsetDateTime::now_utc();
                 assert!(s.session_with_user(sess.id, now).await.unwrap().is_none());
                 assert_eq!(
                     s.rotate_refresh(digest(1), digest(2), now).await.unwrap(),
