@@ -246,6 +246,28 @@ mod tests {
         HashPool::new(threads, max_wait, Duration::from_millis(100)).unwrap()
     }
 
+    /// Occupies a one-thread pool with a job that runs until `release`
+    /// sends (or is dropped); returns once the job is running, with the
+    /// job's own future, which ends when it does.
+    async fn hold_the_thread(
+        pool: &HashPool,
+    ) -> (
+        std::sync::mpsc::Sender<()>,
+        std::pin::Pin<Box<impl std::future::Future<Output = Result<(), Lost>> + '_>>,
+    ) {
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = oneshot::channel();
+        let mut blocker = Box::pin(pool.admit().unwrap().run(move || {
+            let _ = started.send(());
+            let _ = held.recv();
+        }));
+        tokio::select! {
+            _ = &mut blocker => panic!("the blocker ended early"),
+            r = running => r.unwrap(),
+        }
+        (release, blocker)
+    }
+
     #[tokio::test]
     async fn jobs_run_and_return_their_result() {
         let pool = pool(2, Duration::from_secs(5));
@@ -261,17 +283,7 @@ mod tests {
     async fn a_caller_that_leaves_before_its_job_starts_gives_its_place_back_and_the_job_is_skipped()
      {
         let pool = pool(1, Duration::from_secs(60));
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        let (started, running) = oneshot::channel();
-        let blocker = pool.admit().unwrap().run(move || {
-            let _ = started.send(());
-            let _ = held.recv();
-        });
-        tokio::pin!(blocker);
-        tokio::select! {
-            _ = &mut blocker => panic!("the blocker ended early"),
-            r = running => r.unwrap(),
-        }
+        let (release, blocker) = hold_the_thread(&pool).await;
 
         let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut withdrawn = Box::pin(pool.admit().unwrap().run({
@@ -301,17 +313,7 @@ mod tests {
     #[tokio::test]
     async fn a_refused_request_takes_no_place_and_never_reaches_a_thread() {
         let pool = pool(1, Duration::ZERO);
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        let (started, running) = oneshot::channel();
-        let blocker = pool.admit().unwrap().run(move || {
-            let _ = started.send(());
-            let _ = held.recv();
-        });
-        tokio::pin!(blocker);
-        tokio::select! {
-            _ = &mut blocker => panic!("the blocker ended early"),
-            r = running => r.unwrap(),
-        }
+        let (release, blocker) = hold_the_thread(&pool).await;
         for _ in 0..1000 {
             let busy = pool.admit().err().expect("admitted past a zero wait bound");
             assert!(busy.retry_after >= 1);

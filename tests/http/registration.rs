@@ -283,19 +283,13 @@ async fn every_spelling_of_one_mailbox_is_one_account() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
 }
 
-#[tokio::test]
-async fn invisible_or_direction_changing_characters_in_the_local_part_are_a_422() {
+/// Each of `emails` (spellings of `admin@example.com` with something
+/// invisible in them) is a 422 on the email field, and none of them took
+/// the address: `admin@example.com` itself still registers.
+async fn each_is_a_422_on_the_email_field(emails: &[&str]) {
     let s = server().await;
     let c = Client::new(s.addr);
-    for email in [
-        "ad\u{200b}min@example.com",
-        "ad\u{202e}min@example.com",
-        "admin\u{00ad}@example.com",
-        "admin\u{feff}@example.com",
-        "\u{200d}admin@example.com",
-        "ad\u{2066}min\u{2069}@example.com",
-        "admin\u{e0001}@example.com",
-    ] {
+    for email in emails {
         let r = c.register(email, "correct horse battery").await;
         assert_problem(&r, 422, "VALIDATION_ERROR");
         assert_eq!(r.json()["errors"][0]["field"], "email", "{email:?}");
@@ -307,13 +301,25 @@ async fn invisible_or_direction_changing_characters_in_the_local_part_are_a_422(
 }
 
 #[tokio::test]
+async fn invisible_or_direction_changing_characters_in_the_local_part_are_a_422() {
+    each_is_a_422_on_the_email_field(&[
+        "ad\u{200b}min@example.com",
+        "ad\u{202e}min@example.com",
+        "admin\u{00ad}@example.com",
+        "admin\u{feff}@example.com",
+        "\u{200d}admin@example.com",
+        "ad\u{2066}min\u{2069}@example.com",
+        "admin\u{e0001}@example.com",
+    ])
+    .await;
+}
+
+#[tokio::test]
 async fn default_ignorable_characters_in_the_local_part_are_a_422() {
-    let s = server().await;
-    let c = Client::new(s.addr);
     // Not category Cf, yet invisible: the combining grapheme joiner,
     // variation selectors, a Mongolian free variation selector and the
     // Hangul fillers (U+3164 becomes U+1160 under NFKC).
-    for email in [
+    each_is_a_422_on_the_email_field(&[
         "ad\u{034f}min@example.com",
         "admin\u{fe0f}@example.com",
         "admin\u{e0100}@example.com",
@@ -321,15 +327,8 @@ async fn default_ignorable_characters_in_the_local_part_are_a_422() {
         "ad\u{3164}min@example.com",
         "ad\u{1160}min@example.com",
         "ad\u{115f}min@example.com",
-    ] {
-        let r = c.register(email, "correct horse battery").await;
-        assert_problem(&r, 422, "VALIDATION_ERROR");
-        assert_eq!(r.json()["errors"][0]["field"], "email", "{email:?}");
-    }
-    let r = c
-        .register("admin@example.com", "correct horse battery")
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED);
+    ])
+    .await;
 }
 
 #[tokio::test]
