@@ -393,12 +393,8 @@ async fn hooks_validate_passwords_and_can_veto_deletion() {
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
     let token = c
-        .login("keep@example.com", "correct horse battery")
-        .await
-        .json()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .access_token("keep@example.com", "correct horse battery")
+        .await;
     let r = c
         .request(
             Method::DELETE,

@@ -10,12 +10,8 @@ async fn admin(s: &TestServer, c: &Client) -> String {
         .ensure_superuser("admin@example.com", "kettle staple zebra")
         .await
         .unwrap();
-    c.login("admin@example.com", "kettle staple zebra")
+    c.access_token("admin@example.com", "kettle staple zebra")
         .await
-        .json()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 async fn id_of(c: &Client, token: &str) -> String {

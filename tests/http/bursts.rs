@@ -106,12 +106,8 @@ async fn a_full_hashing_line_is_refused_before_any_other_work() {
         .await
         .unwrap();
     let admin = c
-        .login("admin@example.com", "kettle staple zebra")
-        .await
-        .json()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .access_token("admin@example.com", "kettle staple zebra")
+        .await;
     let r = c
         .post_json(
             "/users/password-reset/request",

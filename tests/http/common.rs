@@ -304,6 +304,13 @@ impl Client {
         .await
     }
 
+    /// Logs in, which must succeed; returns the access token.
+    pub async fn access_token(&self, email: &str, password: &str) -> String {
+        let r = self.login(email, password).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+        r.json()["access_token"].as_str().unwrap().to_owned()
+    }
+
     /// Registers and logs in; returns (access_token, refresh_token).
     pub async fn signed_up(&self, email: &str, password: &str) -> (String, String) {
         assert_eq!(

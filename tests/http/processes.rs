@@ -323,12 +323,8 @@ async fn the_profile_example_stores_and_returns_display_name() {
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
     assert_eq!(r.json()["display_name"], "Ann");
     let token = c
-        .login("ann@example.com", "correct horse battery")
-        .await
-        .json()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .access_token("ann@example.com", "correct horse battery")
+        .await;
     assert_eq!(&c.get("/hello", Some(&token)).await.body[..], b"hello Ann");
     let r = c
         .post_json(
@@ -357,12 +353,8 @@ async fn the_server_starts_with_a_stale_superuser_setting_and_leaves_the_account
     let running = start("server", &env);
     let c = Client::new(running.addr);
     let token = c
-        .login("root@example.com", "kettle staple zebra")
-        .await
-        .json()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .access_token("root@example.com", "kettle staple zebra")
+        .await;
     let r = c
         .request(
             Method::PATCH,

@@ -325,12 +325,8 @@ async fn logout_revokes_the_access_token_at_once_and_only_that_session() {
     let c = Client::new(s.addr);
     let (phone, phone_refresh) = c.signed_up("lo@example.com", "correct horse battery").await;
     let laptop = c
-        .login("lo@example.com", "correct horse battery")
-        .await
-        .json()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .access_token("lo@example.com", "correct horse battery")
+        .await;
     let r = c
         .request(Method::POST, "/users/logout", Some(&phone), None)
         .await;
