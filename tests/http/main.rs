@@ -15,6 +15,7 @@ mod malformed;
 mod openapi;
 mod password_reset;
 mod processes;
+mod readme;
 mod registration;
 mod sessions;
 mod smtp_sink;
