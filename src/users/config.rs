@@ -15,7 +15,42 @@ use crate::token::Tokens;
 /// with the same secret are refused.
 const DEFAULT_AUDIENCE: &str = "tower-users";
 
-/// Builds a [`Users`]. Only the secret is required.
+/// Builds a [`Users`]. Only the secret is required; every other setting
+/// has a secure default, listed on its `with_*` method.
+///
+/// Start from [`Users::builder`], chain the settings, and finish with
+/// [`build`](Self::build), or with [`start`](Self::start) when a superuser
+/// is to be created. A server's set-up:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("app.redb");
+/// # let secret = "an example secret of at least 32 bytes!!";
+/// # let root_password = "kettle staple zebra";
+/// use std::time::Duration;
+///
+/// use tower_users::mail::SmtpMailer;
+/// use tower_users::{RedbStore, Users};
+///
+/// // `secret`: at least 32 random bytes, from the environment or a secret
+/// // store, the same on every start (tokens signed with another are refused).
+/// let users = Users::builder(RedbStore::open(&path)?)
+///     .with_secret(secret)
+///     .with_app_name("Example")
+///     // Links in emails: https://app.example/verify#token=…
+///     .with_public_url("https://app.example")
+///     .with_mailer(SmtpMailer::from_url("smtp://mail.app.example:587", "no-reply@app.example")?)
+///     .with_max_hash_wait(Duration::from_secs(3))
+///     .with_superuser("root@app.example", root_password)
+///     .start()
+///     .await?;
+/// let root = users.login("root@app.example", root_password).await?;
+/// assert!(root.user.is_superuser);
+/// # Ok(())
+/// # }
+/// ```
 #[must_use]
 pub struct UsersBuilder {
     store: Arc<dyn DynStore>,
@@ -271,6 +306,29 @@ impl UsersBuilder {
     /// used for unknown emails), so call it once at start-up. Inside a tokio
     /// runtime it also starts the outbox worker (otherwise it starts with
     /// the first queued email).
+    ///
+    /// Every setting is checked here, so a bad one stops the start rather
+    /// than a request:
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tower_users::{ConfigError, RedbStore, Users};
+    ///
+    /// let missing = Users::builder(RedbStore::in_memory()?).build();
+    /// assert!(matches!(missing, Err(ConfigError::MissingSecret)));
+    ///
+    /// let short = Users::builder(RedbStore::in_memory()?)
+    ///     .with_secret("only 19 bytes long!")
+    ///     .build();
+    /// assert!(matches!(short, Err(ConfigError::SecretTooShort(19))));
+    ///
+    /// let users = Users::builder(RedbStore::in_memory()?)
+    ///     .with_secret("an example secret of at least 32 bytes!!")
+    ///     .build()?;
+    /// # let _ = users;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn build(self) -> Result<Users, ConfigError> {
         if self.superuser.is_some() {
             return Err(ConfigError::Invalid {

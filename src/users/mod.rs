@@ -35,7 +35,62 @@ use crate::user::{Email, User, UserId};
 
 /// The user-lifecycle handle. Cheap to clone: clones share everything.
 ///
-/// Build one with [`Users::builder`]; see the crate docs for a walk-through.
+/// Build one with [`Users::builder`] (see [`UsersBuilder`] for the
+/// settings), once at start-up, and hand clones to whatever needs it: the
+/// HTTP services ([`UsersService`](crate::UsersService), the
+/// [`CurrentUser`](crate::CurrentUser) extractor) take it, and tests, CLIs
+/// and other frameworks call its methods directly. Every method returns
+/// `Result<_, `[`Error`]`>`, whose [`code`](Error::code) and
+/// [`status`](Error::status) are what the HTTP side answers.
+///
+/// The whole lifecycle, with a [`Mailer`](crate::mail::Mailer) that hands
+/// the emails to the caller instead of sending them, as a test would (a
+/// server uses the default [`LogMailer`](crate::mail::LogMailer) or an
+/// [`SmtpMailer`](crate::mail::SmtpMailer)):
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use tokio::sync::mpsc;
+/// use tower_users::mail::{BoxFuture, MailError, Mailer, OutgoingEmail};
+/// use tower_users::{Error, RedbStore, Users};
+///
+/// /// Passes every email on to the test instead of sending it.
+/// struct Inbox(mpsc::UnboundedSender<OutgoingEmail>);
+///
+/// impl Mailer for Inbox {
+///     fn send<'a>(&'a self, email: &'a OutgoingEmail) -> BoxFuture<'a, Result<(), MailError>> {
+///         let _ = self.0.send(email.clone());
+///         Box::pin(async { Ok(()) })
+///     }
+/// }
+///
+/// let (outbox, mut inbox) = mpsc::unbounded_channel();
+/// let users = Users::builder(RedbStore::in_memory()?)
+///     .with_secret(b"an example secret of at least 32 bytes!!")
+///     .with_mailer(Inbox(outbox))
+///     .build()?;
+///
+/// // Registering queues a verification email; its link carries the token.
+/// let alice = users.register("alice@example.com", "correct horse battery").await?;
+/// let email = inbox.recv().await.unwrap();
+/// let (_, token) = email.link.split_once("#token=").unwrap();
+/// assert!(users.verify(token).await?.is_verified);
+///
+/// // Log in, and check the access token as a server does on each request.
+/// let tokens = users.login("alice@example.com", "correct horse battery").await?;
+/// let me = users.authenticate(&tokens.access_token).await?;
+/// assert_eq!(me.user.id, alice.id);
+///
+/// // A refresh spends the refresh token for a new pair; logout ends the session.
+/// let tokens = users.refresh(&tokens.refresh_token).await?;
+/// let me = users.authenticate(&tokens.access_token).await?;
+/// users.logout(me.session).await?;
+/// let after = users.authenticate(&tokens.access_token).await;
+/// assert!(matches!(after, Err(Error::Unauthorized)));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Users {
     inner: Arc<Inner>,

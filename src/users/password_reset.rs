@@ -10,6 +10,41 @@ impl Users {
     /// Queues a reset link if `email` belongs to an active user. Succeeds
     /// for every well-formed email, after the same work either way; when it
     /// returns, the email is on disk in the outbox.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use tower_users::mail::{BoxFuture, MailError, Mailer, OutgoingEmail};
+    /// # use tower_users::{Error, RedbStore, Users};
+    /// # struct Inbox(tokio::sync::mpsc::UnboundedSender<OutgoingEmail>);
+    /// # impl Mailer for Inbox {
+    /// #     fn send<'a>(&'a self, email: &'a OutgoingEmail) -> BoxFuture<'a, Result<(), MailError>> {
+    /// #         let _ = self.0.send(email.clone());
+    /// #         Box::pin(async { Ok(()) })
+    /// #     }
+    /// # }
+    /// # let (outbox, mut inbox) = tokio::sync::mpsc::unbounded_channel();
+    /// # let users = Users::builder(RedbStore::in_memory()?)
+    /// #     .with_secret(b"an example secret of at least 32 bytes!!")
+    /// #     .with_mailer(Inbox(outbox))
+    /// #     .build()?;
+    /// # // The token in the link of the next email, as the user would click it.
+    /// # let mut next_token = async || -> String {
+    /// #     let email = inbox.recv().await.unwrap();
+    /// #     email.link.split_once("#token=").unwrap().1.to_owned()
+    /// # };
+    /// users.register("alice@example.com", "correct horse battery").await?;
+    /// let _verify = next_token().await;
+    ///
+    /// users.request_password_reset("alice@example.com").await?;
+    /// let token = next_token().await;
+    /// users.reset_password(&token, "a brand new password").await?;
+    ///
+    /// // The same answer for an address nobody registered (no email is sent).
+    /// users.request_password_reset("nobody@example.com").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn request_password_reset(&self, email: &str) -> Result<(), Error> {
         let email = Email::parse(email)?;
         let user = self.store().user_by_email(&email).await?;
@@ -23,6 +58,48 @@ impl Users {
     /// the account are keyed by `password_version`, so the same write lifts
     /// any lock, for every client. A refused new password spends
     /// nothing: the user can try again with the same token.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use tower_users::mail::{BoxFuture, MailError, Mailer, OutgoingEmail};
+    /// # use tower_users::{Error, RedbStore, Users};
+    /// # struct Inbox(tokio::sync::mpsc::UnboundedSender<OutgoingEmail>);
+    /// # impl Mailer for Inbox {
+    /// #     fn send<'a>(&'a self, email: &'a OutgoingEmail) -> BoxFuture<'a, Result<(), MailError>> {
+    /// #         let _ = self.0.send(email.clone());
+    /// #         Box::pin(async { Ok(()) })
+    /// #     }
+    /// # }
+    /// # let (outbox, mut inbox) = tokio::sync::mpsc::unbounded_channel();
+    /// # let users = Users::builder(RedbStore::in_memory()?)
+    /// #     .with_secret(b"an example secret of at least 32 bytes!!")
+    /// #     .with_mailer(Inbox(outbox))
+    /// #     .build()?;
+    /// # // The token in the link of the next email, as the user would click it.
+    /// # let mut next_token = async || -> String {
+    /// #     let email = inbox.recv().await.unwrap();
+    /// #     email.link.split_once("#token=").unwrap().1.to_owned()
+    /// # };
+    /// users.register("alice@example.com", "correct horse battery").await?;
+    /// let _verify = next_token().await;
+    /// let before = users.login("alice@example.com", "correct horse battery").await?;
+    ///
+    /// users.request_password_reset("alice@example.com").await?;
+    /// let token = next_token().await;
+    ///
+    /// // A refused password spends nothing: the link still works.
+    /// let weak = users.reset_password(&token, "password").await;
+    /// assert!(matches!(weak, Err(Error::Validation(_))));
+    /// users.reset_password(&token, "a brand new password").await?;
+    ///
+    /// // Every session of the user ended with the reset.
+    /// let old = users.authenticate(&before.access_token).await;
+    /// assert!(matches!(old, Err(Error::Unauthorized)));
+    /// users.login("alice@example.com", "a brand new password").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     #[tracing::instrument(skip_all, fields(user.id))]
     pub async fn reset_password(&self, token: &str, new_password: &str) -> Result<User, Error> {
         self.inner.passwords.would_admit()?; // a full hashing line: refuse before any work

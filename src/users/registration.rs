@@ -13,6 +13,28 @@ impl Users {
     /// off with [`with_verify_on_register`](crate::UsersBuilder::with_verify_on_register).
     ///
     /// Fails with [`Error::Validation`] or [`Error::UserExists`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use tower_users::{Error, RedbStore, Users};
+    /// # let users = Users::builder(RedbStore::in_memory()?)
+    /// #     .with_secret(b"an example secret of at least 32 bytes!!")
+    /// #     .build()?;
+    /// let alice = users.register(" Alice@Example.COM", "correct horse battery").await?;
+    /// assert_eq!(alice.email.as_str(), "alice@example.com");
+    /// assert!(!alice.is_verified);
+    ///
+    /// // The normalized address is taken, whatever its spelling.
+    /// let again = users.register("alice@example.com", "another long password").await;
+    /// assert!(matches!(again, Err(Error::UserExists)));
+    ///
+    /// // Weak passwords are refused before anything is stored.
+    /// let weak = users.register("bob@example.com", "password").await;
+    /// assert_eq!(weak.unwrap_err().code(), "VALIDATION_ERROR");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn register(&self, email: &str, password: &str) -> Result<User, Error> {
         self.register_with_profile(email, password, Profile::new())
             .await

@@ -57,6 +57,27 @@ impl Users {
     /// An unknown email and a wrong password both give
     /// [`Error::InvalidCredentials`] after the same argon2 work. A correct
     /// password on a deactivated account gives [`Error::InactiveUser`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use tower_users::{Error, RedbStore, Users};
+    /// # let users = Users::builder(RedbStore::in_memory()?)
+    /// #     .with_secret(b"an example secret of at least 32 bytes!!")
+    /// #     .build()?;
+    /// users.register("alice@example.com", "correct horse battery").await?;
+    /// let tokens = users.login("alice@example.com", "correct horse battery").await?;
+    /// assert_eq!(tokens.token_type, "bearer");
+    /// assert_eq!(tokens.user.email, "alice@example.com");
+    ///
+    /// // A wrong password and an unknown email cannot be told apart.
+    /// let wrong = users.login("alice@example.com", "not the password").await;
+    /// let unknown = users.login("nobody@example.com", "not the password").await;
+    /// assert!(matches!(wrong, Err(Error::InvalidCredentials)));
+    /// assert!(matches!(unknown, Err(Error::InvalidCredentials)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn login(&self, email: &str, password: &str) -> Result<TokenPair, Error> {
         self.login_from(email, password, None).await
     }
@@ -172,6 +193,28 @@ impl Users {
 
     /// Trades a refresh token for a new access and refresh token. The
     /// presented token is spent; presenting it again revokes the session.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use tower_users::{Error, RedbStore, Users};
+    /// # let users = Users::builder(RedbStore::in_memory()?)
+    /// #     .with_secret(b"an example secret of at least 32 bytes!!")
+    /// #     .build()?;
+    /// users.register("alice@example.com", "correct horse battery").await?;
+    /// let first = users.login("alice@example.com", "correct horse battery").await?;
+    /// let second = users.refresh(&first.refresh_token).await?;
+    /// users.authenticate(&second.access_token).await?;
+    ///
+    /// // The spent token again looks like a stolen copy: refused, and the whole
+    /// // session is revoked, so the pair it was traded for stops working too.
+    /// let replay = users.refresh(&first.refresh_token).await;
+    /// assert!(matches!(replay, Err(Error::InvalidToken)));
+    /// let after = users.authenticate(&second.access_token).await;
+    /// assert!(matches!(after, Err(Error::Unauthorized)));
+    /// # Ok(())
+    /// # }
+    /// ```
     #[tracing::instrument(skip_all, fields(user.id))]
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, Error> {
         if refresh_token.is_empty() || refresh_token.len() > MAX_TOKEN_LEN {
@@ -209,6 +252,27 @@ impl Users {
 
     /// Ends one session: its access and refresh tokens stop working at once.
     /// The user's other sessions are untouched.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use tower_users::{Error, RedbStore, Users};
+    /// # let users = Users::builder(RedbStore::in_memory()?)
+    /// #     .with_secret(b"an example secret of at least 32 bytes!!")
+    /// #     .build()?;
+    /// users.register("alice@example.com", "correct horse battery").await?;
+    /// let laptop = users.login("alice@example.com", "correct horse battery").await?;
+    /// let phone = users.login("alice@example.com", "correct horse battery").await?;
+    ///
+    /// let session = users.authenticate(&laptop.access_token).await?.session;
+    /// users.logout(session).await?;
+    /// assert!(users.authenticate(&laptop.access_token).await.is_err());
+    /// assert!(users.refresh(&laptop.refresh_token).await.is_err());
+    /// // The phone's session is another one.
+    /// users.authenticate(&phone.access_token).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn logout(&self, session: SessionId) -> Result<(), Error> {
         self.store().delete_session(session).await?;
         Ok(())
@@ -219,6 +283,28 @@ impl Users {
     /// that the token's `password_version` is current.
     ///
     /// Fails with [`Error::Unauthorized`], or [`Error::InactiveUser`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use tower_users::{Error, RedbStore, Users};
+    /// # let users = Users::builder(RedbStore::in_memory()?)
+    /// #     .with_secret(b"an example secret of at least 32 bytes!!")
+    /// #     .build()?;
+    /// users.register("alice@example.com", "correct horse battery").await?;
+    /// let tokens = users.login("alice@example.com", "correct horse battery").await?;
+    ///
+    /// // What a server does with `Authorization: Bearer <token>`.
+    /// let header = format!("Bearer {}", tokens.access_token);
+    /// let token = header.strip_prefix("Bearer ").unwrap();
+    /// let me = users.authenticate(token).await?;
+    /// assert_eq!(me.user.email.as_str(), "alice@example.com");
+    ///
+    /// let forged = users.authenticate("eyJhbGciOiJub25lIn0.e30.").await;
+    /// assert!(matches!(forged, Err(Error::Unauthorized)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn authenticate(&self, access_token: &str) -> Result<Authenticated, Error> {
         let claims = self
             .inner

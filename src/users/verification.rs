@@ -11,6 +11,42 @@ impl Users {
     /// unverified user. Succeeds for every well-formed email, whoever owns
     /// it, after the same work either way; when it returns, the email is on
     /// disk in the outbox.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use tower_users::mail::{BoxFuture, MailError, Mailer, OutgoingEmail};
+    /// # use tower_users::{Error, RedbStore, Users};
+    /// # struct Inbox(tokio::sync::mpsc::UnboundedSender<OutgoingEmail>);
+    /// # impl Mailer for Inbox {
+    /// #     fn send<'a>(&'a self, email: &'a OutgoingEmail) -> BoxFuture<'a, Result<(), MailError>> {
+    /// #         let _ = self.0.send(email.clone());
+    /// #         Box::pin(async { Ok(()) })
+    /// #     }
+    /// # }
+    /// # let (outbox, mut inbox) = tokio::sync::mpsc::unbounded_channel();
+    /// # let users = Users::builder(RedbStore::in_memory()?)
+    /// #     .with_secret(b"an example secret of at least 32 bytes!!")
+    /// #     .with_mailer(Inbox(outbox))
+    /// #     .build()?;
+    /// # // The token in the link of the next email, as the user would click it.
+    /// # let mut next_token = async || -> String {
+    /// #     let email = inbox.recv().await.unwrap();
+    /// #     email.link.split_once("#token=").unwrap().1.to_owned()
+    /// # };
+    /// users.register("alice@example.com", "correct horse battery").await?;
+    /// let _lost = next_token().await;
+    ///
+    /// // Lost the email? Ask again: a new link, for this address only.
+    /// users.request_verify("alice@example.com").await?;
+    /// let second = next_token().await;
+    /// assert!(users.verify(&second).await?.is_verified);
+    ///
+    /// // The same answer for an address nobody registered (no email is sent).
+    /// users.request_verify("nobody@example.com").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn request_verify(&self, email: &str) -> Result<(), Error> {
         let email = Email::parse(email)?;
         let user = self.store().user_by_email(&email).await?;
@@ -23,6 +59,39 @@ impl Users {
     /// die if the password changed since they were issued; an email-change
     /// token also dies if a newer change was asked for, and is refused with
     /// [`Error::UserExists`] if its address was taken meanwhile.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use tower_users::mail::{BoxFuture, MailError, Mailer, OutgoingEmail};
+    /// # use tower_users::{Error, RedbStore, Users};
+    /// # struct Inbox(tokio::sync::mpsc::UnboundedSender<OutgoingEmail>);
+    /// # impl Mailer for Inbox {
+    /// #     fn send<'a>(&'a self, email: &'a OutgoingEmail) -> BoxFuture<'a, Result<(), MailError>> {
+    /// #         let _ = self.0.send(email.clone());
+    /// #         Box::pin(async { Ok(()) })
+    /// #     }
+    /// # }
+    /// # let (outbox, mut inbox) = tokio::sync::mpsc::unbounded_channel();
+    /// # let users = Users::builder(RedbStore::in_memory()?)
+    /// #     .with_secret(b"an example secret of at least 32 bytes!!")
+    /// #     .with_mailer(Inbox(outbox))
+    /// #     .build()?;
+    /// # // The token in the link of the next email, as the user would click it.
+    /// # let mut next_token = async || -> String {
+    /// #     let email = inbox.recv().await.unwrap();
+    /// #     email.link.split_once("#token=").unwrap().1.to_owned()
+    /// # };
+    /// users.register("alice@example.com", "correct horse battery").await?;
+    /// let token = next_token().await;
+    ///
+    /// let alice = users.verify(&token).await?;
+    /// assert!(alice.is_verified);
+    /// // Single-use: the same link again is refused.
+    /// assert!(matches!(users.verify(&token).await, Err(Error::InvalidToken)));
+    /// # Ok(())
+    /// # }
+    /// ```
     #[tracing::instrument(skip_all, fields(user.id))]
     pub async fn verify(&self, token: &str) -> Result<User, Error> {
         let claims = self
