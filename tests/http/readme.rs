@@ -8,6 +8,7 @@
 //! in `server.log`, as the README starts it, so the blocks read the emailed
 //! links from that log the way the README tells a reader to.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -83,10 +84,18 @@ fn example(name: &str) -> PathBuf {
     dir.join("examples").join(name)
 }
 
-/// The example server, as the README starts it, in `dir` with its log in
-/// `dir/server.log`; only the listen address differs (any free port).
+/// The example server, as the README starts it (`2>&1 | tee server.log`):
+/// in `dir`, stdout and stderr both going to `dir/server.log`; only the
+/// listen address differs (any free port, read from the first stdout line).
 async fn start_server(dir: &Path) -> (Child, String) {
-    let log = std::fs::File::create(dir.join("server.log")).unwrap();
+    let path = dir.join("server.log");
+    let append = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap()
+    };
     let mut cmd = Command::new(example("server"));
     for (name, _) in std::env::vars() {
         if name.starts_with("TOWER_USERS_") || name == "RUST_LOG" {
@@ -97,18 +106,31 @@ async fn start_server(dir: &Path) -> (Child, String) {
         .current_dir(dir)
         .env("TOWER_USERS_BIND", "127.0.0.1:0")
         .stdout(Stdio::piped())
-        .stderr(log)
+        .stderr(append())
         .kill_on_drop(true)
         .spawn()
         .unwrap_or_else(|e| panic!("run the server example (cargo build --examples): {e}"));
-    let mut line = String::new();
-    let stdout = child.stdout.take().unwrap();
-    BufReader::new(stdout).read_line(&mut line).await.unwrap();
-    let host = line
-        .trim()
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = stdout.next_line().await.unwrap().unwrap_or_default();
+    let host = first
         .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
         .to_owned();
+    // The rest of stdout joins the log, as through `tee`.
+    let mut log = append();
+    tokio::spawn(async move {
+        let mut line = first + "\n";
+        loop {
+            // A line to a local file: too small to be worth a blocking task.
+            if log.write_all(line.as_bytes()).is_err() {
+                return;
+            }
+            match stdout.next_line().await {
+                Ok(Some(next)) => line = next + "\n",
+                _ => return,
+            }
+        }
+    });
     (child, host)
 }
 
