@@ -5,7 +5,8 @@ use crate::error::Error;
 use crate::password::Verified;
 use crate::store::UserUpdate;
 use crate::token::Purpose;
-use crate::user::{Email, Profile, User};
+use crate::user::{Email, User};
+use crate::users::ProfileFields;
 
 impl Users {
     /// Registers a new user: normalizes the email, applies the password
@@ -14,7 +15,7 @@ impl Users {
     ///
     /// Fails with [`Error::Validation`] or [`Error::UserExists`].
     pub async fn register(&self, email: &str, password: &str) -> Result<User, Error> {
-        self.register_with_profile(email, password, Profile::new())
+        self.register_with_profile(email, password, ProfileFields::new())
             .await
     }
 
@@ -25,7 +26,7 @@ impl Users {
         &self,
         email: &str,
         password: &str,
-        profile: Profile,
+        profile: ProfileFields,
     ) -> Result<User, Error> {
         self.inner.passwords.would_admit()?; // a full hashing line: refuse before any work
         let email = Email::parse(email)?;
