@@ -534,6 +534,17 @@ mod tests {
     }
 
     #[test]
+    fn profile_fields_sit_flat_in_the_record_and_read_back() {
+        let mut user = User::new(Email::parse("a@example.com").unwrap(), String::new());
+        user.profile =
+            ProfileFields::from_typed(&serde_json::json!({"display_name": "A"})).unwrap();
+        let json = serde_json::to_value(user.record()).unwrap();
+        assert_eq!(json["display_name"], "A");
+        let back: UserRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(back, user.record());
+    }
+
+    #[test]
     fn record_renders_rfc3339() {
         let user = User::new(Email::parse("a@example.com").unwrap(), String::new());
         let json = serde_json::to_value(user.record()).unwrap();
