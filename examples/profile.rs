@@ -1,6 +1,6 @@
 //! Custom user fields: the app's own `Profile` type with a `display_name`,
-//! accepted at registration, checked by a hook, stored with the user and
-//! returned in every user record.
+//! accepted at registration, checked by a hook, stored with the user,
+//! returned in every user record, and read back typed in a handler.
 //!
 //! ```text
 //! cargo run --example profile
@@ -12,8 +12,7 @@ use axum::Router;
 use axum::routing::get;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use tower_users::mail::BoxFuture;
-use tower_users::{CurrentUser, FieldError, Hooks, RedbStore, Users, UsersService};
+use tower_users::{CurrentUser, Error, Hooks, ProfileFields, RedbStore, Users, UsersService};
 
 /// The app's own fields. `deny_unknown_fields` makes a typo a 422.
 #[derive(Serialize, Deserialize)]
@@ -26,30 +25,21 @@ struct Profile {
 struct ProfileRules;
 
 impl Hooks for ProfileRules {
-    fn validate_profile<'a>(
-        &'a self,
-        profile: &'a tower_users::Profile,
-    ) -> BoxFuture<'a, Result<(), Vec<FieldError>>> {
-        Box::pin(async move {
-            let name = profile
-                .get("display_name")
-                .and_then(|v| v.as_str())
-                .unwrap_or("");
-            if name.trim().is_empty() || name.chars().count() > 40 {
-                return Err(vec![FieldError::new("display_name", "1 to 40 characters")]);
-            }
-            Ok(())
-        })
+    async fn validate_profile(&self, fields: &ProfileFields) -> Result<(), Error> {
+        // The fields already fit `Profile` when this runs.
+        let profile: Profile = fields.parse()?;
+        let name = profile.display_name.trim();
+        if name.is_empty() || name.chars().count() > 40 {
+            return Err(Error::field("display_name", "1 to 40 characters"));
+        }
+        Ok(())
     }
 }
 
-async fn hello(user: CurrentUser) -> String {
-    let name = user
-        .profile
-        .get("display_name")
-        .and_then(|v| v.as_str())
-        .unwrap_or("stranger");
-    format!("hello {name}")
+/// `CurrentUser` dereferences to `User`, whose `profile` reads back typed.
+async fn hello(user: CurrentUser) -> Result<String, Error> {
+    let profile: Profile = user.profile.parse()?;
+    Ok(format!("hello {}", profile.display_name))
 }
 
 #[tokio::main]

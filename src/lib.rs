@@ -120,11 +120,12 @@ pub mod __private {
 pub use error::{BoxError, ConfigError, Error, FieldError};
 pub use hooks::{Hooks, NoHooks};
 pub use http::{CurrentUser, CurrentUserLayer, Superuser, UsersService, VerifiedUser};
+pub use mail::BoxFuture;
 pub use password::{PasswordParams, PasswordPolicy};
 pub use store::RedbStore;
 pub use token::{MAX_TOKEN_LEN, MIN_SECRET_LEN};
-pub use user::{Email, MAX_EMAIL_LEN, Profile, User, UserId, UserRecord};
+pub use user::{Email, MAX_EMAIL_LEN, User, UserId, UserRecord};
 pub use users::{
-    AccountChange, AdminChange, Authenticated, LockoutPolicy, MAX_PAGE, TokenPair, UserPage, Users,
-    UsersBuilder,
+    AccountChange, AdminChange, Authenticated, LockoutPolicy, MAX_PAGE, ProfileFields, TokenPair,
+    UserPage, Users, UsersBuilder,
 };

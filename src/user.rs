@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::{Error, Redacted};
+use crate::users::ProfileFields;
 
 /// A user's id: a UUIDv7, so ids sort by creation time.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -202,14 +203,12 @@ pub struct User {
     /// only the token sent for this exact address can apply it.
     pub pending_email: Option<Email>,
     /// The app's own fields (see [`UsersBuilder::with_profile`]), shown
-    /// flattened in the public record.
+    /// flattened in the public record. Read them typed with
+    /// `user.profile.parse::<Profile>()` ([`ProfileFields::parse`]).
     ///
     /// [`UsersBuilder::with_profile`]: crate::UsersBuilder::with_profile
-    pub profile: Profile,
+    pub profile: ProfileFields,
 }
-
-/// The app's own user fields, as a JSON object.
-pub type Profile = serde_json::Map<String, serde_json::Value>;
 
 impl User {
     /// A fresh, active, unverified user.
@@ -224,7 +223,7 @@ impl User {
             is_superuser: false,
             created_at: now_seconds(),
             pending_email: None,
-            profile: Profile::new(),
+            profile: ProfileFields::new(),
         }
     }
 
@@ -269,7 +268,7 @@ pub struct UserRecord {
     pub created_at: OffsetDateTime,
     /// The app's own fields, side by side with the ones above.
     #[serde(flatten)]
-    pub profile: Profile,
+    pub profile: ProfileFields,
 }
 
 impl From<&User> for UserRecord {
@@ -532,6 +531,17 @@ mod tests {
             "$argon2id$secret".into(),
         );
         assert!(!format!("{user:?}").contains("secret"));
+    }
+
+    #[test]
+    fn profile_fields_sit_flat_in_the_record_and_read_back() {
+        let mut user = User::new(Email::parse("a@example.com").unwrap(), String::new());
+        user.profile =
+            ProfileFields::from_typed(&serde_json::json!({"display_name": "A"})).unwrap();
+        let json = serde_json::to_value(user.record()).unwrap();
+        assert_eq!(json["display_name"], "A");
+        let back: UserRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(back, user.record());
     }
 
     #[test]

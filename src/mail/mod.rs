@@ -29,7 +29,7 @@ pub use templates::{Rendered, Templates};
 
 use crate::error::BoxError;
 
-/// A boxed, sendable future, as returned by [`Mailer`] and [`Hooks`](crate::Hooks).
+/// A boxed, sendable future, as returned by [`Mailer`] (also at the crate root).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Why a delivery failed, and whether trying again could help.

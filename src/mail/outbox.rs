@@ -14,7 +14,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use super::Mailer;
-use crate::hooks::Hooks;
+use crate::hooks::DynHooks;
 use crate::store::{DynStore, QueuedEmail};
 
 /// Retry policy of the outbox.
@@ -71,7 +71,7 @@ pub(crate) struct Outbox {
 struct WorkerParts {
     store: Arc<dyn DynStore>,
     mailer: Arc<dyn Mailer>,
-    hooks: Arc<dyn Hooks>,
+    hooks: Arc<dyn DynHooks>,
     config: OutboxConfig,
 }
 
@@ -79,7 +79,7 @@ impl Outbox {
     pub(crate) fn new(
         store: Arc<dyn DynStore>,
         mailer: Arc<dyn Mailer>,
-        hooks: Arc<dyn Hooks>,
+        hooks: Arc<dyn DynHooks>,
         config: OutboxConfig,
     ) -> Self {
         let outbox = Outbox {

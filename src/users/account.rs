@@ -7,7 +7,8 @@ use crate::error::Error;
 use crate::mail::EmailKind;
 use crate::password::Verified;
 use crate::store::{QueuedEmail, SessionId, UserUpdate};
-use crate::user::{Email, Profile, User, UserId};
+use crate::user::{Email, User, UserId};
+use crate::users::ProfileFields;
 
 /// What `PATCH /users/me` asks for.
 #[derive(Clone, Default)]
@@ -21,7 +22,7 @@ pub struct AccountChange {
     /// link sent to it.
     pub email: Option<String>,
     /// Custom fields to set (merged into the stored ones).
-    pub profile: Profile,
+    pub profile: ProfileFields,
 }
 
 impl AccountChange {
@@ -104,9 +105,10 @@ impl Users {
         let profile = if change.profile.is_empty() {
             None
         } else {
-            let mut merged = user.profile.clone();
-            merged.extend(change.profile.clone());
-            Some(self.accept_profile(merged).await?)
+            Some(
+                self.accept_profile(user.profile.merged(&change.profile))
+                    .await?,
+            )
         };
         let mut before = None;
         let after = self

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::{Config, Inner, Users};
 use crate::error::ConfigError;
-use crate::hooks::{Hooks, NoHooks};
+use crate::hooks::{DynHooks, Hooks, NoHooks};
 use crate::mail::outbox::Outbox;
 use crate::mail::{LinkTemplate, LogMailer, Mailer, OutboxConfig, Templates};
 use crate::password::{HashingConfig, PasswordParams, PasswordPolicy, Passwords};
@@ -57,7 +57,7 @@ pub struct UsersBuilder {
     secret: Option<Vec<u8>>,
     audience: String,
     mailer: Arc<dyn Mailer>,
-    hooks: Arc<dyn Hooks>,
+    hooks: Arc<dyn DynHooks>,
     public_url: String,
     verify_link: Option<LinkTemplate>,
     reset_link: Option<LinkTemplate>,
@@ -260,6 +260,46 @@ impl UsersBuilder {
     /// `T`, pass [`Hooks::validate_profile`](crate::Hooks::validate_profile),
     /// and are stored and returned flattened in the user record. Without
     /// it, extra fields are ignored.
+    ///
+    /// What is stored is `T` serialized again (defaults and renames apply),
+    /// so `user.profile.parse::<T>()` ([`ProfileFields::parse`](crate::ProfileFields::parse)) reads it
+    /// back typed, on a [`User`](crate::User) or a
+    /// [`CurrentUser`](crate::CurrentUser):
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use serde::{Deserialize, Serialize};
+    /// use tower_users::{CurrentUser, Error, ProfileFields, RedbStore, Users};
+    ///
+    /// /// The app's own fields; `deny_unknown_fields` makes a typo a 422.
+    /// #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    /// #[serde(deny_unknown_fields)]
+    /// struct Profile {
+    ///     display_name: String,
+    /// }
+    ///
+    /// // In a handler (axum here), through `CurrentUser`.
+    /// async fn hello(user: CurrentUser) -> Result<String, Error> {
+    ///     let profile: Profile = user.profile.parse()?;
+    ///     Ok(format!("hello {}", profile.display_name))
+    /// }
+    ///
+    /// let users = Users::builder(RedbStore::in_memory()?)
+    ///     .with_secret(b"an example secret of at least 32 bytes!!")
+    ///     .with_profile::<Profile>()
+    ///     .build()?;
+    /// // Over HTTP the fields come beside email and password:
+    /// // {"email": "ann@example.com", "password": "…", "display_name": "Ann"}
+    /// let fields = ProfileFields::from_typed(&Profile { display_name: "Ann".into() })?;
+    /// let ann = users
+    ///     .register_with_profile("ann@example.com", "correct horse battery", fields)
+    ///     .await?;
+    /// assert_eq!(ann.profile.parse::<Profile>()?, Profile { display_name: "Ann".into() });
+    /// assert_eq!(serde_json::to_value(ann.record())?["display_name"], "Ann");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn with_profile<T: serde::Serialize + serde::de::DeserializeOwned + 'static>(
         mut self,
     ) -> Self {

@@ -22,10 +22,11 @@ pub use account::AccountChange;
 pub use admin::{AdminChange, MAX_PAGE, UserPage};
 pub use config::UsersBuilder;
 pub use lockout::LockoutPolicy;
+pub use profile::ProfileFields;
 pub use sessions::{Authenticated, TokenPair};
 
 use crate::error::Error;
-use crate::hooks::Hooks;
+use crate::hooks::DynHooks;
 use crate::mail::outbox::Outbox;
 use crate::mail::{EmailKind, LinkTemplate, OutgoingEmail, Rendered, Templates};
 use crate::password::{HashingConfig, PasswordParams, PasswordPolicy, Passwords};
@@ -100,7 +101,7 @@ struct Inner {
     store: Arc<dyn DynStore>,
     tokens: Tokens,
     passwords: Passwords,
-    hooks: Arc<dyn Hooks>,
+    hooks: Arc<dyn DynHooks>,
     templates: Templates,
     outbox: Outbox,
     attempts: lockout::Gates,

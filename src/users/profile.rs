@@ -1,45 +1,98 @@
-//! Custom user fields: the app's own serde type, stored with the user.
-//!
-//! ```
-//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
-//! use serde::{Deserialize, Serialize};
-//! use tower_users::{RedbStore, Users};
-//!
-//! #[derive(Serialize, Deserialize)]
-//! #[serde(deny_unknown_fields)]
-//! struct Profile {
-//!     display_name: String,
-//! }
-//!
-//! let users = Users::builder(RedbStore::in_memory().unwrap())
-//!     .with_secret([7u8; 32])
-//!     .with_profile::<Profile>()
-//!     .build()
-//!     .unwrap();
-//! let mut fields = tower_users::Profile::new();
-//! fields.insert("display_name".into(), "Ann".into());
-//! let ann = users
-//!     .register_with_profile("ann@example.com", "correct horse battery", fields)
-//!     .await
-//!     .unwrap();
-//! let record = serde_json::to_value(ann.record()).unwrap();
-//! assert_eq!(record["display_name"], "Ann");
-//! # });
-//! ```
+//! Custom user fields: the app's own serde type, stored with the user as
+//! [`ProfileFields`] and read back typed with [`ProfileFields::parse`].
 
 use std::sync::Arc;
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use super::Users;
 use crate::error::{Error, FieldError};
-use crate::user::{Profile, RECORD_FIELDS};
+use crate::user::RECORD_FIELDS;
+
+/// The app's own user fields (see
+/// [`UsersBuilder::with_profile`](crate::UsersBuilder::with_profile)), as
+/// stored and sent: a JSON object, flattened into the user record.
+///
+/// Read them as the app's type with [`parse`](Self::parse), on a [`User`]
+/// (`user.profile.parse::<Profile>()`, also through `CurrentUser`) or in
+/// [`Hooks::validate_profile`](crate::Hooks::validate_profile). Serialized,
+/// it is exactly the object.
+///
+/// [`User`]: crate::User
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ProfileFields(Map<String, Value>);
+
+impl ProfileFields {
+    /// No fields.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The fields of the app's profile value, for
+    /// [`Users::register_with_profile`]. Fails with [`Error::Internal`] if
+    /// `T` does not serialize to a JSON object (a bug in `T`, not in input).
+    pub fn from_typed<T: Serialize>(profile: &T) -> Result<Self, Error> {
+        match serde_json::to_value(profile) {
+            Ok(Value::Object(fields)) => Ok(ProfileFields(fields)),
+            Ok(_) => Err(Error::internal(format!(
+                "the profile type {} must serialize to a JSON object",
+                std::any::type_name::<T>()
+            ))),
+            Err(e) => Err(Error::internal(e)),
+        }
+    }
+
+    /// The fields as the app's type `T`, usually the one given to
+    /// `with_profile` (every stored profile fits it).
+    ///
+    /// Fails with [`Error::Internal`] (a logged 500 when returned from a
+    /// handler) if they do not fit `T`: the stored data and the type
+    /// disagree, which no request can cause.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        T::deserialize(&self.0).map_err(|e| {
+            Error::internal(format!(
+                "the profile does not fit {}: {e}",
+                std::any::type_name::<T>()
+            ))
+        })
+    }
+
+    /// The raw fields.
+    pub fn as_map(&self) -> &Map<String, Value> {
+        &self.0
+    }
+
+    /// Whether there are no fields.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// These fields with `changes` written over them.
+    pub(crate) fn merged(&self, changes: &ProfileFields) -> ProfileFields {
+        let mut merged = self.0.clone();
+        merged.extend(changes.0.clone());
+        ProfileFields(merged)
+    }
+}
+
+impl From<Map<String, Value>> for ProfileFields {
+    fn from(fields: Map<String, Value>) -> Self {
+        ProfileFields(fields)
+    }
+}
+
+impl From<ProfileFields> for Map<String, Value> {
+    fn from(fields: ProfileFields) -> Self {
+        fields.0
+    }
+}
 
 /// Checks and normalizes raw custom fields into the app's type and back.
 pub(crate) type ProfileSchema =
-    Arc<dyn Fn(Profile) -> Result<Profile, Vec<FieldError>> + Send + Sync>;
+    Arc<dyn Fn(ProfileFields) -> Result<ProfileFields, Vec<FieldError>> + Send + Sync>;
 
 /// The field a serde error is about, when its message names one.
 fn field_of(err: &serde_json::Error) -> String {
@@ -54,11 +107,11 @@ fn field_of(err: &serde_json::Error) -> String {
 /// The schema for `T`: fields must deserialize into it; what is stored is
 /// `T` serialized again, so defaults and renames apply.
 pub(crate) fn schema<T: Serialize + DeserializeOwned + 'static>() -> ProfileSchema {
-    Arc::new(|raw: Profile| {
-        let typed: T = serde_json::from_value(Value::Object(raw))
+    Arc::new(|raw: ProfileFields| {
+        let typed: T = serde_json::from_value(Value::Object(raw.0))
             .map_err(|e| vec![FieldError::new(field_of(&e), e.to_string())])?;
         match serde_json::to_value(typed) {
-            Ok(Value::Object(fields)) => Ok(fields),
+            Ok(Value::Object(fields)) => Ok(ProfileFields(fields)),
             _ => Err(vec![FieldError::new(
                 "profile",
                 "the profile type must serialize to an object",
@@ -70,11 +123,12 @@ pub(crate) fn schema<T: Serialize + DeserializeOwned + 'static>() -> ProfileSche
 impl Users {
     /// Checks custom fields from a request: the profile type, then the
     /// `validate_profile` hook. Without a profile type they are ignored.
-    pub(super) async fn accept_profile(&self, raw: Profile) -> Result<Profile, Error> {
+    pub(super) async fn accept_profile(&self, raw: ProfileFields) -> Result<ProfileFields, Error> {
         let Some(schema) = &self.inner.config.profile else {
-            return Ok(Profile::new());
+            return Ok(ProfileFields::new());
         };
         let clashes: Vec<FieldError> = raw
+            .0
             .keys()
             .filter(|k| RECORD_FIELDS.contains(&k.as_str()))
             .map(|k| FieldError::new(k.clone(), "this field cannot be set here"))
@@ -83,11 +137,41 @@ impl Users {
             return Err(Error::Validation(clashes));
         }
         let profile = schema(raw).map_err(Error::Validation)?;
-        self.inner
-            .hooks
-            .validate_profile(&profile)
-            .await
-            .map_err(Error::Validation)?;
+        self.inner.hooks.validate_profile(&profile).await?;
         Ok(profile)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Profile {
+        display_name: String,
+        #[serde(default)]
+        age: Option<u8>,
+    }
+
+    #[test]
+    fn typed_fields_round_trip_and_serialize_as_the_bare_object() {
+        let ann = Profile {
+            display_name: "Ann".into(),
+            age: Some(30),
+        };
+        let fields = ProfileFields::from_typed(&ann).unwrap();
+        assert_eq!(fields.parse::<Profile>().unwrap(), ann);
+        assert_eq!(
+            serde_json::to_value(&fields).unwrap(),
+            serde_json::json!({"display_name": "Ann", "age": 30})
+        );
+    }
+
+    #[test]
+    fn fields_that_do_not_fit_the_type_are_an_internal_error() {
+        let fields = ProfileFields::from_typed(&serde_json::json!({"age": 3})).unwrap();
+        let err = fields.parse::<Profile>().unwrap_err();
+        assert_eq!(err.code(), "INTERNAL");
+        assert!(ProfileFields::from_typed(&5).is_err());
     }
 }

@@ -5,7 +5,8 @@ use crate::error::Error;
 use crate::password::Verified;
 use crate::store::UserUpdate;
 use crate::token::Purpose;
-use crate::user::{Email, Profile, User};
+use crate::user::{Email, User};
+use crate::users::ProfileFields;
 
 impl Users {
     /// Registers a new user: normalizes the email, applies the password
@@ -36,7 +37,7 @@ impl Users {
     /// # }
     /// ```
     pub async fn register(&self, email: &str, password: &str) -> Result<User, Error> {
-        self.register_with_profile(email, password, Profile::new())
+        self.register_with_profile(email, password, ProfileFields::new())
             .await
     }
 
@@ -47,7 +48,7 @@ impl Users {
         &self,
         email: &str,
         password: &str,
-        profile: Profile,
+        profile: ProfileFields,
     ) -> Result<User, Error> {
         self.inner.passwords.would_admit()?; // a full hashing line: refuse before any work
         let email = Email::parse(email)?;

@@ -4,8 +4,7 @@
 use http::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tower_users::mail::BoxFuture;
-use tower_users::{Email, Error, FieldError, Hooks, Profile, User};
+use tower_users::{CurrentUser, Email, Error, Hooks, ProfileFields, User};
 
 use crate::common::{Client, assert_problem, server, server_with};
 
@@ -336,47 +335,41 @@ async fn deleting_the_account_needs_the_password_and_removes_everything() {
 struct AppRules;
 
 impl Hooks for AppRules {
-    fn validate_password<'a>(
-        &'a self,
-        password: &'a str,
-        _: &'a Email,
-    ) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move {
-            if password.contains("tower") {
-                Err("passwords may not mention our product".to_owned())
-            } else {
-                Ok(())
-            }
-        })
+    async fn validate_password(&self, password: &str, _: &Email) -> Result<(), String> {
+        if password.contains("tower") {
+            Err("passwords may not mention our product".to_owned())
+        } else {
+            Ok(())
+        }
     }
 
-    fn validate_profile<'a>(
-        &'a self,
-        profile: &'a Profile,
-    ) -> BoxFuture<'a, Result<(), Vec<FieldError>>> {
-        Box::pin(async move {
-            match profile.get("display_name").and_then(|v| v.as_str()) {
-                Some(name) if !name.trim().is_empty() && name.len() <= 40 => Ok(()),
-                _ => Err(vec![FieldError::new("display_name", "1 to 40 characters")]),
-            }
-        })
+    /// Reads the fields as the app's type, as an app would.
+    async fn validate_profile(&self, fields: &ProfileFields) -> Result<(), Error> {
+        let profile: AppProfile = fields.parse()?;
+        let name = profile.display_name.trim();
+        if name.is_empty() || name.chars().count() > 40 {
+            return Err(Error::field("display_name", "1 to 40 characters"));
+        }
+        Ok(())
     }
 
-    fn before_delete<'a>(&'a self, user: &'a User) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(async move {
-            if user.email.as_str().starts_with("keep@") {
-                Err(Error::Forbidden)
-            } else {
-                Ok(())
-            }
-        })
+    async fn before_delete(&self, user: &User) -> Result<(), Error> {
+        if user.email.as_str().starts_with("keep@") {
+            Err(Error::Forbidden)
+        } else {
+            Ok(())
+        }
     }
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AppProfile {
     display_name: String,
+    /// Optional, so the stored profile holds it even when a request left
+    /// it out: what is stored is the type serialized again.
+    #[serde(default)]
+    languages: Vec<String>,
 }
 
 #[tokio::test]
@@ -538,4 +531,133 @@ async fn an_email_change_voids_reset_links_sent_to_the_old_address() {
         )
         .await;
     assert_problem(&r, 400, "INVALID_TOKEN");
+}
+
+/// The app's own route: the typed profile of the caller, through
+/// `CurrentUser`'s deref to `User`.
+async fn my_profile(user: CurrentUser) -> Result<axum::Json<AppProfile>, Error> {
+    Ok(axum::Json(user.profile.parse()?))
+}
+
+/// The app's router: `/users` and `/profile`, served on 127.0.0.1:0.
+async fn serve_app(users: tower_users::Users) -> std::net::SocketAddr {
+    let app = axum::Router::new()
+        .route("/profile", axum::routing::get(my_profile))
+        .nest_service(
+            "/users",
+            tower_users::UsersService::new(users.clone()).with_prefix(""),
+        )
+        .with_state(users);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+#[tokio::test]
+async fn a_typed_profile_round_trips_to_the_apps_handler() {
+    let s = server_with(|b| b.with_hooks(AppRules).with_profile::<AppProfile>()).await;
+    let c = Client::new(serve_app(s.users.clone()).await);
+    let r = c
+        .post_json("/users/register", json!({"email": "t@example.com", "password": "correct horse battery", "display_name": "Tam", "languages": ["gd", "en"]}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    let token = c
+        .access_token("t@example.com", "correct horse battery")
+        .await;
+    let r = c.get("/profile", Some(&token)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    assert_eq!(
+        r.json(),
+        json!({"display_name": "Tam", "languages": ["gd", "en"]})
+    );
+
+    // A partial change keeps the other fields, and reads back typed too.
+    let r = patch_me(
+        &c,
+        &token,
+        json!({"current_password": "correct horse battery", "display_name": "Tamsin"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    let stored = s.users.authenticate(&token).await.unwrap().user;
+    assert_eq!(
+        stored.profile.parse::<AppProfile>().unwrap(),
+        AppProfile {
+            display_name: "Tamsin".into(),
+            languages: vec!["gd".into(), "en".into()],
+        }
+    );
+    assert_eq!(
+        c.get("/profile", Some(&token)).await.json()["display_name"],
+        "Tamsin"
+    );
+}
+
+#[tokio::test]
+async fn a_default_filled_in_by_the_type_is_stored_and_read_back() {
+    let s = server_with(|b| b.with_profile::<AppProfile>()).await;
+    let c = Client::new(serve_app(s.users.clone()).await);
+    let r = c
+        .post_json("/users/register", json!({"email": "d@example.com", "password": "correct horse battery", "display_name": "Dee"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    // The record and the typed read agree: the default is part of what is stored.
+    assert_eq!(r.json()["languages"], json!([]));
+    let token = c
+        .access_token("d@example.com", "correct horse battery")
+        .await;
+    assert_eq!(
+        c.get("/profile", Some(&token)).await.json(),
+        json!({"display_name": "Dee", "languages": []})
+    );
+}
+
+/// Hooks that read the typed profile of the user they are given.
+#[derive(Clone, Default)]
+struct TypedNames(std::sync::Arc<std::sync::Mutex<Vec<(&'static str, String)>>>);
+
+impl TypedNames {
+    fn seen(&self, hook: &'static str, user: &User) {
+        let profile: AppProfile = user.profile.parse().unwrap();
+        self.0.lock().unwrap().push((hook, profile.display_name));
+    }
+}
+
+impl Hooks for TypedNames {
+    async fn after_register(&self, user: &User) {
+        self.seen("after_register", user);
+    }
+    async fn after_update(&self, _before: &User, after: &User) {
+        self.seen("after_update", after);
+    }
+}
+
+#[tokio::test]
+async fn hooks_read_the_typed_profile_of_the_user() {
+    let names = TypedNames::default();
+    let hooks = names.clone();
+    let s = server_with(|b| b.with_hooks(hooks).with_profile::<AppProfile>()).await;
+    let c = Client::new(s.addr);
+    let r = c
+        .post_json("/users/register", json!({"email": "n@example.com", "password": "correct horse battery", "display_name": "Nia"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    let token = c
+        .access_token("n@example.com", "correct horse battery")
+        .await;
+    let r = patch_me(
+        &c,
+        &token,
+        json!({"current_password": "correct horse battery", "display_name": "Nia B"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    assert_eq!(
+        *names.0.lock().unwrap(),
+        vec![
+            ("after_register", "Nia".to_owned()),
+            ("after_update", "Nia B".to_owned()),
+        ]
+    );
 }

@@ -394,12 +394,9 @@ async fn a_demoted_superuser_is_not_promoted_again_by_the_bootstrap_setting() {
 struct CountDeletes(std::sync::Arc<std::sync::atomic::AtomicUsize>);
 
 impl tower_users::Hooks for CountDeletes {
-    fn before_delete<'a>(
-        &'a self,
-        _user: &'a tower_users::User,
-    ) -> tower_users::mail::BoxFuture<'a, Result<(), tower_users::Error>> {
+    async fn before_delete(&self, _user: &tower_users::User) -> Result<(), tower_users::Error> {
         self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Box::pin(std::future::ready(Ok(())))
+        Ok(())
     }
 }
 

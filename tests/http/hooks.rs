@@ -8,7 +8,7 @@ use std::time::Duration;
 use http::{Method, StatusCode};
 use serde_json::json;
 use time::OffsetDateTime;
-use tower_users::mail::{BoxFuture, EmailKind};
+use tower_users::mail::EmailKind;
 use tower_users::store::Store;
 use tower_users::{Email, Hooks, PasswordParams, RedbStore, User, Users};
 
@@ -84,38 +84,34 @@ impl Recorder {
 }
 
 impl Hooks for Recorder {
-    fn after_register<'a>(&'a self, user: &'a User) -> BoxFuture<'a, ()> {
-        Box::pin(self.user_hook("after_register", user))
+    async fn after_register(&self, user: &User) {
+        self.user_hook("after_register", user).await
     }
-    fn after_login<'a>(&'a self, user: &'a User) -> BoxFuture<'a, ()> {
-        Box::pin(self.user_hook("after_login", user))
+    async fn after_login(&self, user: &User) {
+        self.user_hook("after_login", user).await
     }
-    fn after_request_verify<'a>(&'a self, user: &'a User, token: &'a str) -> BoxFuture<'a, ()> {
-        Box::pin(self.token_hook("after_request_verify", user, token))
+    async fn after_request_verify(&self, user: &User, token: &str) {
+        self.token_hook("after_request_verify", user, token).await
     }
-    fn after_verify<'a>(&'a self, user: &'a User) -> BoxFuture<'a, ()> {
-        Box::pin(self.user_hook("after_verify", user))
+    async fn after_verify(&self, user: &User) {
+        self.user_hook("after_verify", user).await
     }
-    fn after_forgot_password<'a>(&'a self, user: &'a User, token: &'a str) -> BoxFuture<'a, ()> {
-        Box::pin(self.token_hook("after_forgot_password", user, token))
+    async fn after_forgot_password(&self, user: &User, token: &str) {
+        self.token_hook("after_forgot_password", user, token).await
     }
-    fn after_reset_password<'a>(&'a self, user: &'a User) -> BoxFuture<'a, ()> {
-        Box::pin(self.user_hook("after_reset_password", user))
+    async fn after_reset_password(&self, user: &User) {
+        self.user_hook("after_reset_password", user).await
     }
-    fn after_update<'a>(&'a self, before: &'a User, after: &'a User) -> BoxFuture<'a, ()> {
-        Box::pin(async move {
-            let missing = self.stored_as(after).await;
-            self.push("after_update", &[before, after], None, missing);
-        })
+    async fn after_update(&self, before: &User, after: &User) {
+        let missing = self.stored_as(after).await;
+        self.push("after_update", &[before, after], None, missing);
     }
-    fn after_delete<'a>(&'a self, user: &'a User) -> BoxFuture<'a, ()> {
-        Box::pin(async move {
-            let by_id = self.store.user(user.id).await.unwrap();
-            let by_email = self.store.user_by_email(&user.email).await.unwrap();
-            let missing =
-                (by_id.is_some() || by_email.is_some()).then(|| "the user is still stored".into());
-            self.push("after_delete", &[user], None, missing);
-        })
+    async fn after_delete(&self, user: &User) {
+        let by_id = self.store.user(user.id).await.unwrap();
+        let by_email = self.store.user_by_email(&user.email).await.unwrap();
+        let missing =
+            (by_id.is_some() || by_email.is_some()).then(|| "the user is still stored".into());
+        self.push("after_delete", &[user], None, missing);
     }
 }
 

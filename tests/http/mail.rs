@@ -24,12 +24,11 @@ fn quick_outbox() -> OutboxConfig {
 struct DeadLetters(Arc<Mutex<Vec<(String, String)>>>);
 
 impl Hooks for DeadLetters {
-    fn on_dead_letter<'a>(&'a self, email: &'a OutgoingEmail, error: &'a str) -> BoxFuture<'a, ()> {
+    async fn on_dead_letter(&self, email: &OutgoingEmail, error: &str) {
         self.0
             .lock()
             .unwrap()
             .push((email.to.clone(), error.to_owned()));
-        Box::pin(async {})
     }
 }
 

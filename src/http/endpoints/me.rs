@@ -28,7 +28,7 @@ async fn me<B: RequestBody>(
             let mut change = AccountChange::new(fields.string("current_password"));
             change.password = fields.optional_string("password");
             change.email = fields.optional_string("email");
-            change.profile = fields.rest();
+            change.profile = fields.rest().into();
             fields.finish()?;
             let user = users
                 .update_account(caller.id, caller.session(), change)

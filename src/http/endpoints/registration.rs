@@ -22,7 +22,7 @@ async fn register<B: RequestBody>(
     let email = fields.string("email");
     let password = fields.string("password");
     // Anything else is the app's custom fields (ignored without a profile type).
-    let profile = fields.rest();
+    let profile = fields.rest().into();
     fields.finish()?;
     let user = users
         .register_with_profile(&email, &password, profile)

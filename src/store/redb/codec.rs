@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 use crate::mail::{EmailKind, OutgoingEmail};
 use crate::store::{QueuedEmail, Session, SessionId, StoreError};
-use crate::user::{Email, Profile, User, UserId};
+use crate::user::{Email, User, UserId};
+use crate::users::ProfileFields;
 
 /// The current postcard record format.
 const FORMAT: u8 = 1;
@@ -79,8 +80,8 @@ pub(super) fn decode_user(bytes: &[u8]) -> Result<User, StoreError> {
     if s.format != FORMAT {
         return Err(corrupt("user"));
     }
-    let profile: Profile = if s.profile.is_empty() {
-        Profile::new()
+    let profile: ProfileFields = if s.profile.is_empty() {
+        ProfileFields::new()
     } else {
         serde_json::from_str(&s.profile).map_err(|_| corrupt("user"))?
     };
