@@ -166,20 +166,24 @@ impl UsersBuilder {
         self
     }
 
-    /// Access-token lifetime (default 15 minutes).
-    pub fn with_access_ttl(mut self, ttl: time::Duration) -> Self {
+    /// Access-token lifetime (default 15 minutes). Every lifetime must be
+    /// above zero and at most 10 years, or [`build`](Self::build) refuses it.
+    pub fn with_access_ttl(mut self, ttl: std::time::Duration) -> Self {
+        let ttl = ttl_of(ttl);
         self.config.access_ttl = ttl;
         self
     }
 
     /// Session (refresh-token) lifetime (default 30 days).
-    pub fn with_session_ttl(mut self, ttl: time::Duration) -> Self {
+    pub fn with_session_ttl(mut self, ttl: std::time::Duration) -> Self {
+        let ttl = ttl_of(ttl);
         self.config.session_ttl = ttl;
         self
     }
 
     /// Verify and reset token lifetime (default 1 hour).
-    pub fn with_email_token_ttl(mut self, ttl: time::Duration) -> Self {
+    pub fn with_email_token_ttl(mut self, ttl: std::time::Duration) -> Self {
+        let ttl = ttl_of(ttl);
         self.config.verify_ttl = ttl;
         self.config.reset_ttl = ttl;
         self
@@ -436,5 +440,45 @@ impl UsersBuilder {
                 config,
             }),
         })
+    }
+}
+
+/// A lifetime as the token clock counts it; one beyond its range is left
+/// for `build` to refuse with the other out-of-range values.
+fn ttl_of(ttl: std::time::Duration) -> time::Duration {
+    time::Duration::try_from(ttl).unwrap_or(time::Duration::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::time::Duration;
+
+    use crate::{ConfigError, RedbStore, Users};
+
+    fn builder() -> crate::UsersBuilder {
+        Users::builder(RedbStore::in_memory().unwrap()).with_secret([3u8; 32])
+    }
+
+    #[test]
+    fn lifetimes_are_std_durations_within_ten_years() {
+        let users = builder()
+            .with_access_ttl(Duration::from_secs(90))
+            .build()
+            .unwrap();
+        assert_eq!(users.access_ttl(), Duration::from_secs(90));
+        for bad in [
+            Duration::ZERO,
+            Duration::MAX,
+            Duration::from_secs(11 * 366 * 86_400),
+        ] {
+            for builder in [
+                builder().with_access_ttl(bad),
+                builder().with_session_ttl(bad),
+                builder().with_email_token_ttl(bad),
+            ] {
+                assert!(matches!(builder.build(), Err(ConfigError::Invalid { .. })));
+            }
+        }
     }
 }

@@ -160,8 +160,9 @@ impl Users {
     }
 
     /// How long access tokens live.
-    pub fn access_ttl(&self) -> time::Duration {
-        self.inner.config.access_ttl
+    pub fn access_ttl(&self) -> std::time::Duration {
+        // Positive by construction: `build` refuses any other lifetime.
+        self.inner.config.access_ttl.unsigned_abs()
     }
 
     /// How many emails wait in the outbox.
