@@ -13,6 +13,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// One field-level validation problem, rendered into the `errors` array.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(test, derive(utoipa::ToSchema))]
 pub struct FieldError {
     /// The request field at fault (`email`, `password`, ...).
     pub field: String,

@@ -31,6 +31,8 @@ mod body;
 mod current_user;
 pub mod endpoints;
 mod layer;
+#[cfg(test)]
+pub(crate) mod openapi;
 mod problem;
 mod rate_limit;
 mod service;
