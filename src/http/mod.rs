@@ -46,7 +46,15 @@ pub use rate_limit::{
 };
 pub use service::UsersService;
 
+#[doc = include_str!("../../docs/API.md")]
+pub mod api {}
+
 /// The OpenAPI 3.1 document of every route [`UsersService`] serves under
 /// its default prefix `/users`, with bodies, responses and problem+json
-/// errors. It is also served at `GET /users/openapi.json`.
+/// errors: the [HTTP contract](api) as JSON. It is also served at
+/// `GET /users/openapi.json`.
+///
+/// It is generated from the crate's own types (the `openapi` test module,
+/// with utoipa) and checked in as `src/http/openapi.json`, so applications
+/// do not compile the generator.
 pub const OPENAPI: &str = include_str!("openapi.json");

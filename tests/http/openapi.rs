@@ -200,3 +200,71 @@ fn fields(problem: &Value) -> BTreeSet<String> {
         .map(|e| e["field"].as_str().unwrap().to_owned())
         .collect()
 }
+
+/// The reference page rendered as `tower_users::http::api`.
+const API_PAGE: &str = include_str!("../../docs/API.md");
+
+/// Every route and error code the page names is in the OpenAPI document,
+/// and every one in the document is on the page, with the same status.
+#[test]
+fn the_reference_page_names_the_routes_and_codes_of_the_document() {
+    let doc: Value = serde_json::from_str(OPENAPI).unwrap();
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.insert(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    // Routes: every `METHOD /users…` in backticks, its query string dropped
+    // (the example server's own `/healthz` and `/hello` are not the service's).
+    let quoted: Vec<&str> = API_PAGE.split('`').skip(1).step_by(2).collect();
+    let on_page: BTreeSet<String> = quoted
+        .iter()
+        .filter(|q| {
+            ["GET", "POST", "PATCH", "DELETE", "PUT"]
+                .iter()
+                .any(|m| q.starts_with(&format!("{m} /users")))
+        })
+        .map(|q| q.split('?').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(on_page, documented, "routes on docs/API.md vs the document");
+
+    // Codes: the rows of the error table, `| `CODE` | status | when |`.
+    let table: BTreeSet<(String, String)> = API_PAGE
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let code = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+            let status = cells.get(2)?;
+            (code.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+                && status.parse::<u16>().is_ok())
+            .then(|| (code.to_owned(), (*status).to_owned()))
+        })
+        .collect();
+    let codes: BTreeSet<String> =
+        doc["components"]["schemas"]["Problem"]["properties"]["code"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_owned())
+            .collect();
+    let table_codes: BTreeSet<String> = table.iter().map(|(c, _)| c.clone()).collect();
+    assert_eq!(table_codes, codes, "codes on docs/API.md vs the document");
+
+    // Where the document shows a code under a status, the page agrees.
+    for item in doc["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            for (status, response) in op["responses"].as_object().unwrap() {
+                let description = response["description"].as_str().unwrap();
+                for code in &codes {
+                    if description.contains(&format!("({code})")) {
+                        assert!(
+                            table.contains(&(code.clone(), status.clone())),
+                            "the document answers {code} with {status}; docs/API.md does not"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
