@@ -1,6 +1,9 @@
 //! The HTTP side: endpoint services, the router, and the current-user
 //! extractor and layer.
 //!
+//! What clients see on the wire (routes, bodies, codes) is the
+//! [HTTP contract](api); [`OPENAPI`] is the same as an OpenAPI document.
+//!
 //! The login lockout counts failures per (account, client). The client is
 //! the connection's [`PeerAddr`], which the server inserts per connection;
 //! behind a proxy, apply [`ClientIpLayer`] (or [`RateLimitLayer`], which
