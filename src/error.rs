@@ -1,8 +1,9 @@
 //! The one public error type, with a stable machine code per variant.
 //!
 //! Every lifecycle operation returns [`Error`]. The HTTP side renders it as
-//! `application/problem+json` (RFC 9457) with the `code` field from API.md's
-//! table; see [`Error::code`] and [`Error::status`].
+//! `application/problem+json` (RFC 9457) with the `code` field from the
+//! [HTTP contract](crate::http::api)'s table; see [`Error::code`] and
+//! [`Error::status`].
 
 use std::fmt;
 
@@ -13,6 +14,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// One field-level validation problem, rendered into the `errors` array.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(test, derive(utoipa::ToSchema))]
 pub struct FieldError {
     /// The request field at fault (`email`, `password`, ...).
     pub field: String,
@@ -32,8 +34,9 @@ impl FieldError {
 
 /// Everything a lifecycle operation can fail with.
 ///
-/// The variants map one-to-one onto API.md's error codes. Internal failures
-/// keep their source for logs but never show it to clients.
+/// The variants map one-to-one onto the error codes of the
+/// [HTTP contract](crate::http::api). Internal failures keep their source
+/// for logs but never show it to clients.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -95,7 +98,8 @@ pub enum Error {
 }
 
 impl Error {
-    /// The stable machine code of this error, as in API.md.
+    /// The stable machine code of this error, as in the
+    /// [HTTP contract](crate::http::api).
     pub fn code(&self) -> &'static str {
         match self {
             Error::Validation(_) => "VALIDATION_ERROR",
@@ -178,7 +182,7 @@ impl From<crate::store::StoreError> for Error {
             // credential the caller relied on is no longer current.
             StoreError::Conflict | StoreError::TokenSpent => Error::InvalidToken,
             StoreError::NotFound => Error::NotFound,
-            // At least one active superuser always remains (API.md).
+            // At least one active superuser always remains (docs/API.md).
             StoreError::LastSuperuser => Error::Forbidden,
             other => Error::Internal(Box::new(other)),
         }

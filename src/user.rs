@@ -250,10 +250,19 @@ impl fmt::Debug for User {
     }
 }
 
-/// The public user record of API.md: what clients see.
+/// The public user record of the [HTTP contract](crate::http::api): what
+/// clients see.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(utoipa::ToSchema))]
+#[cfg_attr(
+    test,
+    schema(
+        description = "The public user record; the app's custom fields, if any, appear beside these."
+    )
+)]
 pub struct UserRecord {
     /// The user's id (UUIDv7).
+    #[cfg_attr(test, schema(value_type = uuid::Uuid))]
     pub id: UserId,
     /// The normalized email.
     pub email: String,
@@ -268,6 +277,7 @@ pub struct UserRecord {
     pub created_at: OffsetDateTime,
     /// The app's own fields, side by side with the ones above.
     #[serde(flatten)]
+    #[cfg_attr(test, schema(ignore))]
     pub profile: ProfileFields,
 }
 

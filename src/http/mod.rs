@@ -1,6 +1,9 @@
 //! The HTTP side: endpoint services, the router, and the current-user
 //! extractor and layer.
 //!
+//! What clients see on the wire (routes, bodies, codes) is the
+//! [HTTP contract](api); [`OPENAPI`] is the same as an OpenAPI document.
+//!
 //! The login lockout counts failures per (account, client). The client is
 //! the connection's [`PeerAddr`], which the server inserts per connection;
 //! behind a proxy, apply [`ClientIpLayer`] (or [`RateLimitLayer`], which
@@ -31,6 +34,8 @@ mod body;
 mod current_user;
 pub mod endpoints;
 mod layer;
+#[cfg(test)]
+pub(crate) mod openapi;
 mod problem;
 mod rate_limit;
 mod service;
@@ -44,7 +49,15 @@ pub use rate_limit::{
 };
 pub use service::UsersService;
 
+#[doc = include_str!("../../docs/API.md")]
+pub mod api {}
+
 /// The OpenAPI 3.1 document of every route [`UsersService`] serves under
 /// its default prefix `/users`, with bodies, responses and problem+json
-/// errors. It is also served at `GET /users/openapi.json`.
+/// errors: the [HTTP contract](api) as JSON. It is also served at
+/// `GET /users/openapi.json`.
+///
+/// It is generated from the crate's own types (the `openapi` test module,
+/// with utoipa) and checked in as `src/http/openapi.json`, so applications
+/// do not compile the generator.
 pub const OPENAPI: &str = include_str!("openapi.json");

@@ -13,15 +13,22 @@ use crate::error::Error;
 const PROBLEM_JSON: HeaderValue = HeaderValue::from_static("application/problem+json");
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
-/// The problem document of API.md.
+/// The problem document of the [HTTP contract](crate::http::api).
 #[derive(Serialize)]
-struct Problem<'a> {
+#[cfg_attr(test, derive(utoipa::ToSchema))]
+#[cfg_attr(
+    test,
+    schema(description = "RFC 9457 problem details with a stable code.")
+)]
+pub(crate) struct Problem<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     title: &'static str,
     status: u16,
+    #[cfg_attr(test, schema(schema_with = crate::http::openapi::codes))]
     code: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, schema(value_type = Vec<crate::error::FieldError>, required = false))]
     errors: Option<&'a [crate::error::FieldError]>,
 }
 

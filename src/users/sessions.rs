@@ -14,12 +14,16 @@ use crate::store::{Rotation, Session, SessionId, StoreError, UserUpdate};
 use crate::token::{MAX_TOKEN_LEN, Purpose, digest, new_refresh_token};
 use crate::user::{User, UserRecord};
 
-/// What a login or refresh returns: the token response of API.md.
+/// What a login or refresh returns: the token response of the
+/// [HTTP contract](crate::http::api).
 #[derive(Clone, Serialize)]
+#[cfg_attr(test, derive(utoipa::ToSchema))]
+#[cfg_attr(test, schema(as = TokenResponse, description = "A new session's tokens."))]
 pub struct TokenPair {
     /// The JWT for `Authorization: Bearer`.
     pub access_token: String,
     /// Always `bearer`.
+    #[cfg_attr(test, schema(schema_with = crate::http::openapi::bearer))]
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: i64,

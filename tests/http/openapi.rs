@@ -84,3 +84,187 @@ async fn the_document_is_served_at_users_openapi_json() {
     assert!(r.content_type().starts_with("application/json"));
     assert_eq!(r.json(), serde_json::from_str::<Value>(OPENAPI).unwrap());
 }
+
+/// The request schemas are written beside the decoders, not derived from
+/// them (the endpoints decode field by field); this holds the two together.
+/// Each JSON body sent empty is refused naming exactly the schema's required
+/// fields, and sent with every documented field mistyped is refused naming
+/// every one of them: a field the code requires but the document does not,
+/// or one the document lists but the code never reads, fails here.
+#[tokio::test]
+async fn every_documented_request_body_is_the_one_the_endpoint_decodes() {
+    let doc: Value = serde_json::from_str(OPENAPI).unwrap();
+    let s = server().await;
+    s.users
+        .ensure_superuser("admin@example.com", "kettle staple zebra")
+        .await
+        .unwrap();
+    let c = Client::new(s.addr);
+    let token = c
+        .access_token("admin@example.com", "kettle staple zebra")
+        .await;
+    let me = c.get("/users/me", Some(&token)).await.json();
+    let id = me["id"].as_str().unwrap();
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(reference) =
+                op["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str()
+            else {
+                continue;
+            };
+            let name = reference.rsplit('/').next().unwrap();
+            let schema = &doc["components"]["schemas"][name];
+            let required = names(&schema["required"]);
+            let properties: BTreeSet<String> = schema["properties"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+            let uri = path.replace("{token}", "abc.def.ghi").replace("{id}", id);
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+
+            let empty = c
+                .request(
+                    method.clone(),
+                    &uri,
+                    Some(&token),
+                    Some(serde_json::json!({})),
+                )
+                .await;
+            if required.is_empty() {
+                assert!(
+                    empty.status.is_success(),
+                    "{method} {path} {{}}: {}",
+                    empty.status
+                );
+            } else {
+                assert_eq!(
+                    empty.status,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "{method} {path}"
+                );
+                assert_eq!(
+                    fields(&empty.json()),
+                    required,
+                    "{method} {path}: required fields"
+                );
+            }
+
+            let mistyped: serde_json::Map<String, Value> = properties
+                .iter()
+                .map(|p| (p.clone(), serde_json::json!([])))
+                .collect();
+            let r = c
+                .request(
+                    method.clone(),
+                    &uri,
+                    Some(&token),
+                    Some(Value::Object(mistyped)),
+                )
+                .await;
+            assert_eq!(
+                r.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{method} {path}"
+            );
+            assert_eq!(
+                fields(&r.json()),
+                properties,
+                "{method} {path}: decoded fields"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 11, "JSON request bodies checked");
+}
+
+fn names(list: &Value) -> BTreeSet<String> {
+    list.as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The fields a 422 problem document names.
+fn fields(problem: &Value) -> BTreeSet<String> {
+    problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The reference page rendered as `tower_users::http::api`.
+const API_PAGE: &str = include_str!("../../docs/API.md");
+
+/// Every route and error code the page names is in the OpenAPI document,
+/// and every one in the document is on the page, with the same status.
+#[test]
+fn the_reference_page_names_the_routes_and_codes_of_the_document() {
+    let doc: Value = serde_json::from_str(OPENAPI).unwrap();
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.insert(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    // Routes: every `METHOD /users…` in backticks, its query string dropped
+    // (the example server's own `/healthz` and `/hello` are not the service's).
+    let quoted: Vec<&str> = API_PAGE.split('`').skip(1).step_by(2).collect();
+    let on_page: BTreeSet<String> = quoted
+        .iter()
+        .filter(|q| {
+            ["GET", "POST", "PATCH", "DELETE", "PUT"]
+                .iter()
+                .any(|m| q.starts_with(&format!("{m} /users")))
+        })
+        .map(|q| q.split('?').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(on_page, documented, "routes on docs/API.md vs the document");
+
+    // Codes: the rows of the error table, `| `CODE` | status | when |`.
+    let table: BTreeSet<(String, String)> = API_PAGE
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let code = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+            let status = cells.get(2)?;
+            (code.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+                && status.parse::<u16>().is_ok())
+            .then(|| (code.to_owned(), (*status).to_owned()))
+        })
+        .collect();
+    let codes: BTreeSet<String> =
+        doc["components"]["schemas"]["Problem"]["properties"]["code"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_owned())
+            .collect();
+    let table_codes: BTreeSet<String> = table.iter().map(|(c, _)| c.clone()).collect();
+    assert_eq!(table_codes, codes, "codes on docs/API.md vs the document");
+
+    // Where the document shows a code under a status, the page agrees.
+    for item in doc["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            for (status, response) in op["responses"].as_object().unwrap() {
+                let description = response["description"].as_str().unwrap();
+                for code in &codes {
+                    if description.contains(&format!("({code})")) {
+                        assert!(
+                            table.contains(&(code.clone(), status.clone())),
+                            "the document answers {code} with {status}; docs/API.md does not"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

@@ -41,8 +41,10 @@ async fn superuser(parts: &Parts, users: &Users) -> Result<CurrentUser, Error> {
 }
 
 #[derive(Serialize)]
-struct Page {
+#[cfg_attr(test, derive(utoipa::ToSchema), schema(as = UserPage))]
+pub(crate) struct Page {
     users: Vec<UserRecord>,
+    #[cfg_attr(test, schema(required = true))]
     next_cursor: Option<String>,
 }
 

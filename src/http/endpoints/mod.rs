@@ -12,6 +12,8 @@ mod registration;
 mod sessions;
 mod verification;
 
+#[cfg(test)]
+pub(crate) use admin::Page;
 pub use admin::{AdminUser, ListUsers, PathUserId};
 pub use me::Me;
 pub use password_reset::{ResetPassword, ResetRequest};
