@@ -103,7 +103,9 @@ pub enum CurrentUserRejection {
     /// The route requires a verified email.
     #[error("unverified user")]
     Unverified,
-    /// The route requires a superuser.
+    /// The route requires a superuser, or the app's own rule
+    /// ([`CurrentUserLayer::require`](super::CurrentUserLayer::require))
+    /// refused the user.
     #[error("forbidden")]
     Forbidden,
     /// The store failed.
