@@ -1,12 +1,16 @@
-//! tower-users nested in an axum app, with the `CurrentUser` extractor.
+//! tower-users nested in an axum app, with the `CurrentUser` extractor and
+//! its guards, and the lifecycle rate-limited per client.
 //!
 //! ```text
-//! cargo run --example axum
+//! TOWER_USERS_SUPERUSER='root@example.com:kettle staple zebra' cargo run --example axum
 //! curl -X POST localhost:3000/users/register -H 'content-type: application/json' \
 //!      -d '{"email":"a@example.com","password":"correct horse battery"}'
 //! ```
 //!
-//! Uses an in-memory store and a random secret: data is gone on exit.
+//! `TOWER_USERS_SUPERUSER` (`email:password`, optional) creates the first
+//! superuser, who can use `/admin` and the admin routes under `/users`;
+//! `TOWER_USERS_BIND` (127.0.0.1:3000) and `RUST_LOG` as usual. Uses an
+//! in-memory store and a random secret: data is gone on exit.
 
 use std::net::SocketAddr;
 
@@ -15,7 +19,7 @@ use axum::extract::{ConnectInfo, Request};
 use axum::middleware::map_request;
 use axum::routing::get;
 use rand::RngCore;
-use tower_users::http::PeerAddr;
+use tower_users::http::{Layer, PeerAddr, RateLimitConfig, RateLimitLayer};
 use tower_users::{CurrentUser, RedbStore, Superuser, Users, UsersService, VerifiedUser};
 
 /// The login lockout counts failures per (account, client): hand it the
@@ -56,17 +60,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let mut secret = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut secret);
-    let users = Users::builder(RedbStore::in_memory()?)
-        .with_secret(secret)
-        .build()?;
+    let mut builder = Users::builder(RedbStore::in_memory()?).with_secret(secret);
+    if let Ok(spec) = std::env::var("TOWER_USERS_SUPERUSER") {
+        let (email, password) = spec
+            .split_once(':')
+            .ok_or("TOWER_USERS_SUPERUSER must be email:password")?;
+        builder = builder.with_superuser(email, password);
+    }
+    let users = builder.start().await?;
+    // Per-client quotas on login, register, the emails and the tokens.
+    let lifecycle = RateLimitLayer::try_new(RateLimitConfig::default())?
+        // axum strips the nesting path, so the service's own prefix is empty.
+        .layer(UsersService::new(users.clone()).with_prefix(""));
 
     let app = Router::new()
         .route("/hello", get(hello))
         .route("/maybe", get(maybe))
         .route("/verified", get(verified_only))
         .route("/admin", get(admin_only))
-        // axum strips the nesting path, so the service's own prefix is empty.
-        .nest_service("/users", UsersService::new(users.clone()).with_prefix(""))
+        .nest_service("/users", lifecycle)
         .with_state(users)
         .layer(map_request(peer_addr));
 

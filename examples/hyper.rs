@@ -1,53 +1,120 @@
-//! tower-users served by plain hyper, with `CurrentUserLayer` guarding the
-//! app's own tower service: no axum anywhere.
+//! tower-users served by plain hyper: what `examples/axum.rs` does, with no
+//! axum anywhere. The app needs neither axum-core nor tower in its own
+//! Cargo.toml: the body, response and tower plumbing it touches are
+//! re-exported from `tower_users::http`.
 //!
 //! ```text
-//! cargo run --example hyper
+//! TOWER_USERS_SUPERUSER='root@example.com:kettle staple zebra' cargo run --example hyper
+//! curl -X POST localhost:3000/users/register -H 'content-type: application/json' \
+//!      -d '{"email":"a@example.com","password":"correct horse battery"}'
 //! ```
+//!
+//! Routes: `/hello` (any signed-in user), `/maybe` (anyone), `/verified`
+//! (a verified email), `/admin` (a superuser), and the lifecycle under
+//! `/users`, rate-limited per client. `TOWER_USERS_SUPERUSER`
+//! (`email:password`, optional) creates the first superuser;
+//! `TOWER_USERS_BIND` (127.0.0.1:3000) and `RUST_LOG` as usual. Uses an
+//! in-memory store and a random secret: data is gone on exit.
 
 use std::convert::Infallible;
 
-use axum_core::body::Body;
-use axum_core::response::Response;
-use http::Request;
+use http::{Method, Request};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use rand::RngCore;
-use tower::{ServiceBuilder, ServiceExt, service_fn};
-use tower_users::http::PeerAddr;
-use tower_users::{CurrentUser, CurrentUserLayer, RedbStore, Users, UsersService};
+use tower_users::http::{
+    Body, Layer, PeerAddr, RateLimitConfig, RateLimitLayer, Response, ServiceExt, service_fn,
+};
+use tower_users::{CurrentUser, CurrentUserLayer, Error, RedbStore, Users, UsersService};
 
-/// The app's own handler: the layer has already put the user in.
-async fn hello(req: Request<Incoming>) -> Result<Response, Infallible> {
-    let name = req
-        .extensions()
+/// The user the guard layer put in, if any.
+fn email(req: &Request<Incoming>) -> String {
+    req.extensions()
         .get::<CurrentUser>()
-        .map(|u| u.email.to_string())
-        .unwrap_or_default();
-    Ok(Response::new(Body::from(format!("hello {name}"))))
+        .map(|user| user.email.to_string())
+        .unwrap_or_default()
+}
+
+fn text(body: String) -> Result<Response, Infallible> {
+    Ok(Response::new(Body::from(body)))
+}
+
+async fn hello(req: Request<Incoming>) -> Result<Response, Infallible> {
+    text(format!("hello {}", email(&req)))
+}
+
+async fn maybe(req: Request<Incoming>) -> Result<Response, Infallible> {
+    match req.extensions().get::<CurrentUser>() {
+        Some(user) => text(format!("signed in as {}", user.email)),
+        None => text("anonymous".to_owned()),
+    }
+}
+
+async fn verified_only(req: Request<Incoming>) -> Result<Response, Infallible> {
+    text(format!("{} is verified", email(&req)))
+}
+
+async fn admin_only(req: Request<Incoming>) -> Result<Response, Infallible> {
+    text(format!("{} is an administrator", email(&req)))
+}
+
+/// The users core, with the superuser from `TOWER_USERS_SUPERUSER`, if set.
+async fn users() -> Result<Users, Box<dyn std::error::Error>> {
+    let mut secret = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut secret);
+    let mut builder = Users::builder(RedbStore::in_memory()?).with_secret(secret);
+    if let Ok(spec) = std::env::var("TOWER_USERS_SUPERUSER") {
+        let (email, password) = spec
+            .split_once(':')
+            .ok_or("TOWER_USERS_SUPERUSER must be email:password")?;
+        builder = builder.with_superuser(email, password);
+    }
+    Ok(builder.start().await?)
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut secret = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut secret);
-    let users = Users::builder(RedbStore::in_memory()?)
-        .with_secret(secret)
-        .build()?;
+    // The default mailer writes emails (with their links) to this log.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let users = users().await?;
 
-    let lifecycle = UsersService::new(users.clone());
-    let protected = ServiceBuilder::new()
-        .layer(CurrentUserLayer::new(users))
-        .service(service_fn(hello));
+    // Each route is a tower service behind its guard layer.
+    let hello = CurrentUserLayer::new(users.clone()).layer(service_fn(hello));
+    let maybe = CurrentUserLayer::optional(users.clone()).layer(service_fn(maybe));
+    let verified = CurrentUserLayer::new(users.clone())
+        .verified()
+        .layer(service_fn(verified_only));
+    let admin = CurrentUserLayer::new(users.clone())
+        .superuser()
+        .layer(service_fn(admin_only));
+    let lifecycle =
+        RateLimitLayer::try_new(RateLimitConfig::default())?.layer(UsersService::new(users));
+
     let app = service_fn(move |req: Request<Incoming>| {
-        let lifecycle = lifecycle.clone();
-        let protected = protected.clone();
+        let (hello, maybe, verified, admin, lifecycle) = (
+            hello.clone(),
+            maybe.clone(),
+            verified.clone(),
+            admin.clone(),
+            lifecycle.clone(),
+        );
         async move {
-            if req.uri().path().starts_with("/users/") {
-                lifecycle.oneshot(req).await
-            } else {
-                protected.oneshot(req).await
+            match (req.method(), req.uri().path()) {
+                (&Method::GET, "/hello") => hello.oneshot(req).await,
+                (&Method::GET, "/maybe") => maybe.oneshot(req).await,
+                (&Method::GET, "/verified") => verified.oneshot(req).await,
+                (&Method::GET, "/admin") => admin.oneshot(req).await,
+                // `/users` itself is the admin list; the rest is under it.
+                (_, path) if path == "/users" || path.starts_with("/users/") => {
+                    lifecycle.oneshot(req).await
+                }
+                _ => Ok(Error::NotFound.into_response()),
             }
         }
     });
@@ -57,13 +124,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("listening on http://{}", listener.local_addr()?);
     loop {
         let (stream, peer) = listener.accept().await?;
-        // The login lockout counts per client: tell it the connection's.
+        // The rate limits and the login lockout count per client: tell
+        // them the connection's.
         let app = app.clone();
         let service = TowerToHyperService::new(service_fn(move |mut req: Request<Incoming>| {
             req.extensions_mut().insert(PeerAddr(peer));
             app.clone().oneshot(req)
         }));
         tokio::spawn(async move {
+            // A client that goes away mid-request is no concern of the server's.
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
                 .await;

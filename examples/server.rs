@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum_core::body::Body;
-use axum_core::response::{IntoResponse, Response};
+use axum_core::response::Response;
 use http::{HeaderValue, Method, Request};
 use hyper::body::Incoming;
 use hyper::service::service_fn;

@@ -28,6 +28,59 @@ use crate::user::{User, UserRecord};
 /// Dereferences to [`User`]. A guard for verified users is [`VerifiedUser`],
 /// for administrators [`Superuser`]. `Option<CurrentUser>` is `None` when no
 /// credentials were sent, and still a rejection when bad ones were.
+///
+/// In axum, take it as a handler argument; the state provides [`Users`]
+/// (through `FromRef`). A request without a valid access token never
+/// reaches the handler: it gets 401 `UNAUTHORIZED` (problem+json).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use axum::{Router, routing::get};
+/// use http::{Request, StatusCode};
+/// use tower_users::http::{Body, ServiceExt};
+/// use tower_users::{CurrentUser, RedbStore, Users};
+///
+/// async fn hello(user: CurrentUser) -> String {
+///     format!("hello {}", user.email)
+/// }
+///
+/// let users = Users::builder(RedbStore::in_memory()?)
+///     .with_secret(b"an example secret of at least 32 bytes!!")
+///     .build()?;
+/// let app = Router::new().route("/hello", get(hello)).with_state(users.clone());
+///
+/// let res = app.clone().oneshot(Request::get("/hello").body(Body::empty())?).await?;
+/// assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+///
+/// users.register("alice@example.com", "correct horse battery").await?;
+/// let tokens = users.login("alice@example.com", "correct horse battery").await?;
+/// let req = Request::get("/hello")
+///     .header("authorization", format!("Bearer {}", tokens.access_token))
+///     .body(Body::empty())?;
+/// assert_eq!(app.oneshot(req).await?.status(), StatusCode::OK);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Without axum, put [`CurrentUserLayer`](super::CurrentUserLayer) in front
+/// of the app's service and read the user from the request extensions, or
+/// call [`from_parts`](Self::from_parts) in the handler:
+///
+/// ```
+/// use http::Request;
+/// use tower_users::http::{Body, Response};
+/// use tower_users::{CurrentUser, Users};
+///
+/// async fn hello(users: &Users, req: Request<Body>) -> Response {
+///     let (parts, _body) = req.into_parts();
+///     match CurrentUser::from_parts(&parts, users).await {
+///         Ok(user) => Response::new(Body::from(format!("hello {}", user.email))),
+///         // 401 or 403, problem+json with its code.
+///         Err(rejection) => rejection.into_response(),
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
     user: User,
@@ -50,7 +103,9 @@ pub enum CurrentUserRejection {
     /// The route requires a verified email.
     #[error("unverified user")]
     Unverified,
-    /// The route requires a superuser.
+    /// The route requires a superuser, or the app's own rule
+    /// ([`CurrentUserLayer::require`](super::CurrentUserLayer::require))
+    /// refused the user.
     #[error("forbidden")]
     Forbidden,
     /// The store failed.
@@ -84,9 +139,18 @@ impl From<Error> for CurrentUserRejection {
     }
 }
 
+impl CurrentUserRejection {
+    /// The problem+json response for this refusal (401, or 403 with its
+    /// code), as the extractors and [`CurrentUserLayer`](super::CurrentUserLayer)
+    /// answer it: for servers without axum, no trait to import.
+    pub fn into_response(self) -> Response {
+        Error::from(self).into_response()
+    }
+}
+
 impl IntoResponse for CurrentUserRejection {
     fn into_response(self) -> Response {
-        Error::from(self).into_response()
+        CurrentUserRejection::into_response(self)
     }
 }
 
@@ -199,13 +263,140 @@ where
     }
 }
 
-/// A [`CurrentUser`] whose email is verified; otherwise 403 `UNVERIFIED_USER`.
+/// A [`CurrentUser`] whose email is verified; otherwise 403
+/// `UNVERIFIED_USER` (problem+json).
+///
+/// In axum, take it as a handler argument in place of [`CurrentUser`].
+/// Without axum, use [`CurrentUserLayer::verified`](super::CurrentUserLayer::verified),
+/// or [`VerifiedUser::from_parts`] in a handler.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use axum::{Router, routing::get};
+/// use http::{Request, StatusCode};
+/// use tower_users::http::{Body, ServiceExt};
+/// use tower_users::{AdminChange, RedbStore, Users, VerifiedUser};
+///
+/// async fn downloads(user: VerifiedUser) -> String {
+///     format!("{} may download", user.email)
+/// }
+///
+/// let users = Users::builder(RedbStore::in_memory()?)
+///     .with_secret(b"an example secret of at least 32 bytes!!")
+///     .build()?;
+/// let app = Router::new().route("/downloads", get(downloads)).with_state(users.clone());
+///
+/// let alice = users.register("alice@example.com", "correct horse battery").await?;
+/// let tokens = users.login("alice@example.com", "correct horse battery").await?;
+/// let request = || {
+///     Request::get("/downloads")
+///         .header("authorization", format!("Bearer {}", tokens.access_token))
+///         .body(Body::empty())
+/// };
+/// // Registered, but the verification link was not followed yet.
+/// let res = app.clone().oneshot(request()?).await?;
+/// assert_eq!(res.status(), StatusCode::FORBIDDEN);
+///
+/// // Verified (here by an administrator's change; usually by the link):
+/// // the guard reads the user on every request, so it applies at once.
+/// let mut change = AdminChange::default();
+/// change.is_verified = Some(true);
+/// users.admin_update(alice.id, alice.id, change).await?;
+/// assert_eq!(app.oneshot(request()?).await?.status(), StatusCode::OK);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct VerifiedUser(pub CurrentUser);
 
-/// A [`CurrentUser`] who is a superuser; otherwise 403 `FORBIDDEN`.
+/// A [`CurrentUser`] who is a superuser; otherwise 403 `FORBIDDEN`
+/// (problem+json).
+///
+/// In axum, take it as a handler argument in place of [`CurrentUser`].
+/// Without axum, use [`CurrentUserLayer::superuser`](super::CurrentUserLayer::superuser),
+/// or [`Superuser::from_parts`] in a handler. The first superuser comes from
+/// [`UsersBuilder::with_superuser`](crate::UsersBuilder::with_superuser).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use axum::{Router, routing::get};
+/// use http::{Request, StatusCode};
+/// use tower_users::http::{Body, ServiceExt};
+/// use tower_users::{RedbStore, Superuser, Users};
+///
+/// async fn admin(user: Superuser) -> String {
+///     format!("{} administers", user.email)
+/// }
+///
+/// let users = Users::builder(RedbStore::in_memory()?)
+///     .with_secret(b"an example secret of at least 32 bytes!!")
+///     .with_superuser("root@example.com", "kettle staple zebra")
+///     .start()
+///     .await?;
+/// let app = Router::new().route("/admin", get(admin)).with_state(users.clone());
+/// let get = |token: &str| {
+///     Request::get("/admin")
+///         .header("authorization", format!("Bearer {token}"))
+///         .body(Body::empty())
+/// };
+///
+/// let root = users.login("root@example.com", "kettle staple zebra").await?;
+/// let res = app.clone().oneshot(get(&root.access_token)?).await?;
+/// assert_eq!(res.status(), StatusCode::OK);
+///
+/// users.register("alice@example.com", "correct horse battery").await?;
+/// let alice = users.login("alice@example.com", "correct horse battery").await?;
+/// let res = app.oneshot(get(&alice.access_token)?).await?;
+/// assert_eq!(res.status(), StatusCode::FORBIDDEN);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Superuser(pub CurrentUser);
+
+impl TryFrom<CurrentUser> for VerifiedUser {
+    type Error = CurrentUserRejection;
+
+    /// Refuses a user whose email is not verified.
+    fn try_from(user: CurrentUser) -> Result<Self, CurrentUserRejection> {
+        if user.is_verified {
+            Ok(VerifiedUser(user))
+        } else {
+            Err(CurrentUserRejection::Unverified)
+        }
+    }
+}
+
+impl TryFrom<CurrentUser> for Superuser {
+    type Error = CurrentUserRejection;
+
+    /// Refuses a user who is not a superuser.
+    fn try_from(user: CurrentUser) -> Result<Self, CurrentUserRejection> {
+        if user.is_superuser {
+            Ok(Superuser(user))
+        } else {
+            Err(CurrentUserRejection::Forbidden)
+        }
+    }
+}
+
+impl VerifiedUser {
+    /// Authenticates the request whose head is `parts`, as
+    /// [`CurrentUser::from_parts`], and refuses an unverified email.
+    pub async fn from_parts(parts: &Parts, users: &Users) -> Result<Self, CurrentUserRejection> {
+        CurrentUser::from_parts(parts, users).await?.try_into()
+    }
+}
+
+impl Superuser {
+    /// Authenticates the request whose head is `parts`, as
+    /// [`CurrentUser::from_parts`], and refuses anyone but a superuser.
+    pub async fn from_parts(parts: &Parts, users: &Users) -> Result<Self, CurrentUserRejection> {
+        CurrentUser::from_parts(parts, users).await?.try_into()
+    }
+}
 
 impl<S> FromRequestParts<S> for VerifiedUser
 where
@@ -215,11 +406,7 @@ where
     type Rejection = CurrentUserRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let user = CurrentUser::from_parts(parts, &Users::from_ref(state)).await?;
-        if !user.is_verified {
-            return Err(CurrentUserRejection::Unverified);
-        }
-        Ok(VerifiedUser(user))
+        VerifiedUser::from_parts(parts, &Users::from_ref(state)).await
     }
 }
 
@@ -231,11 +418,7 @@ where
     type Rejection = CurrentUserRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let user = CurrentUser::from_parts(parts, &Users::from_ref(state)).await?;
-        if !user.is_superuser {
-            return Err(CurrentUserRejection::Forbidden);
-        }
-        Ok(Superuser(user))
+        Superuser::from_parts(parts, &Users::from_ref(state)).await
     }
 }
 

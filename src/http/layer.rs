@@ -1,5 +1,12 @@
-//! [`CurrentUserLayer`]: authentication for any tower stack, not only axum.
+//! [`CurrentUserLayer`]: authentication and guards for any tower stack, not
+//! only axum.
+//!
+//! The layer authenticates each request, refuses it with problem+json when
+//! the user is missing or fails a guard, and puts the [`CurrentUser`] into
+//! the request extensions for the service behind it.
 
+use std::fmt;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -12,14 +19,122 @@ use super::problem::problem_response;
 use crate::Users;
 use crate::mail::BoxFuture;
 
-/// Authenticates each request and puts the [`CurrentUser`] into its
-/// extensions. Without credentials the request is refused with 401, unless
-/// the layer is [`optional`](Self::optional); bad credentials are always
-/// refused.
-#[derive(Clone, Debug)]
+/// Authenticates each request, checks its guards, and puts the
+/// [`CurrentUser`] into the request extensions.
+///
+/// A request without credentials is refused with 401 `UNAUTHORIZED`, as is
+/// one with bad credentials; a deactivated user gets 403 `INACTIVE_USER`.
+/// Guards narrow who gets through, checked in the order they were added:
+///
+/// - [`verified`](Self::verified): 403 `UNVERIFIED_USER` unless the email
+///   is verified (as the [`VerifiedUser`](super::VerifiedUser) extractor);
+/// - [`superuser`](Self::superuser): 403 `FORBIDDEN` unless a superuser
+///   (as [`Superuser`](super::Superuser));
+/// - [`require`](Self::require): 403 `FORBIDDEN` unless the app's own
+///   predicate holds.
+///
+/// Where anonymous callers are welcome too, use
+/// [`CurrentUserLayer::optional`]: that layer has no guards, so a guarded
+/// route can never be opened to anonymous callers by mistake.
+///
+/// The user is read from the store on every request, so a change (a
+/// verified email, a lost role, a deactivation) applies at once.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::convert::Infallible;
+/// use http::{Request, StatusCode};
+/// use tower_users::http::{Body, Layer, Response, ServiceExt, service_fn};
+/// use tower_users::{CurrentUser, CurrentUserLayer, RedbStore, Users};
+///
+/// let users = Users::builder(RedbStore::in_memory()?)
+///     .with_secret(b"an example secret of at least 32 bytes!!")
+///     .build()?;
+///
+/// // The app's own service: the layer has put the user in its extensions.
+/// let admin = service_fn(|req: Request<Body>| async move {
+///     let user = req.extensions().get::<CurrentUser>().expect("put in by the layer");
+///     Ok::<_, Infallible>(Response::new(Body::from(format!("hello {}", user.email))))
+/// });
+/// let admin = CurrentUserLayer::new(users.clone()).superuser().layer(admin);
+///
+/// // No credentials: 401.
+/// let res = admin.clone().oneshot(Request::new(Body::empty())).await?;
+/// assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+///
+/// // Signed in, but not a superuser: 403 FORBIDDEN.
+/// users.register("alice@example.com", "correct horse battery").await?;
+/// let tokens = users.login("alice@example.com", "correct horse battery").await?;
+/// let req = Request::builder()
+///     .header("authorization", format!("Bearer {}", tokens.access_token))
+///     .body(Body::empty())?;
+/// let res = admin.oneshot(req).await?;
+/// assert_eq!(res.status(), StatusCode::FORBIDDEN);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// In axum, the same layer guards a group of routes with `route_layer`,
+/// and their handlers take [`CurrentUser`] as an argument (the one the layer
+/// found is reused, not authenticated twice):
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use tower_users::{CurrentUser, CurrentUserLayer, Users};
+///
+/// fn staff_routes(users: Users) -> Router<Users> {
+///     Router::new()
+///         .route("/staff", get(|user: CurrentUser| async move { format!("hi {}", user.email) }))
+///         .route_layer(
+///             CurrentUserLayer::new(users)
+///                 .verified()
+///                 .require(|user| user.email.as_str().ends_with("@example.com")),
+///         )
+/// }
+/// ```
+#[derive(Clone)]
+#[must_use]
 pub struct CurrentUserLayer {
     users: Users,
-    optional: bool,
+    guards: Vec<Guard>,
+}
+
+/// A check on the authenticated user, and the refusal when it fails.
+#[derive(Clone)]
+enum Guard {
+    Verified,
+    Superuser,
+    Predicate(Arc<dyn Fn(&CurrentUser) -> bool + Send + Sync>),
+}
+
+impl Guard {
+    fn check(&self, user: &CurrentUser) -> Result<(), CurrentUserRejection> {
+        let (ok, refusal) = match self {
+            Guard::Verified => (user.is_verified, CurrentUserRejection::Unverified),
+            Guard::Superuser => (user.is_superuser, CurrentUserRejection::Forbidden),
+            Guard::Predicate(allows) => (allows(user), CurrentUserRejection::Forbidden),
+        };
+        if ok { Ok(()) } else { Err(refusal) }
+    }
+}
+
+impl fmt::Debug for Guard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Guard::Verified => "Verified",
+            Guard::Superuser => "Superuser",
+            Guard::Predicate(_) => "Predicate",
+        })
+    }
+}
+
+impl fmt::Debug for CurrentUserLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CurrentUserLayer")
+            .field("guards", &self.guards)
+            .finish_non_exhaustive()
+    }
 }
 
 impl CurrentUserLayer {
@@ -27,14 +142,49 @@ impl CurrentUserLayer {
     pub fn new(users: Users) -> Self {
         CurrentUserLayer {
             users,
-            optional: false,
+            guards: Vec::new(),
         }
     }
 
-    /// Lets requests without credentials through (with no `CurrentUser`).
-    #[must_use]
-    pub fn optional(mut self) -> Self {
-        self.optional = true;
+    /// Lets requests without credentials through (with no [`CurrentUser`]
+    /// in the extensions); bad credentials are still refused, as with
+    /// `Option<CurrentUser>`. The layer it returns takes no guards.
+    pub fn optional(users: Users) -> OptionalUserLayer {
+        OptionalUserLayer { users }
+    }
+
+    /// Also requires a verified email: 403 `UNVERIFIED_USER` otherwise.
+    pub fn verified(self) -> Self {
+        self.with_guard(Guard::Verified)
+    }
+
+    /// Also requires a superuser: 403 `FORBIDDEN` otherwise.
+    pub fn superuser(self) -> Self {
+        self.with_guard(Guard::Superuser)
+    }
+
+    /// Also requires `allows(user)` to be true: 403 `FORBIDDEN` otherwise.
+    /// Runs after the guards added before it, on every request, with the
+    /// user just read from the store.
+    ///
+    /// ```
+    /// use tower_users::{CurrentUserLayer, Users};
+    ///
+    /// fn staff_only(users: Users) -> CurrentUserLayer {
+    ///     CurrentUserLayer::new(users)
+    ///         .verified()
+    ///         .require(|user| user.email.as_str().ends_with("@staff.example.com"))
+    /// }
+    /// ```
+    pub fn require<F>(self, allows: F) -> Self
+    where
+        F: Fn(&CurrentUser) -> bool + Send + Sync + 'static,
+    {
+        self.with_guard(Guard::Predicate(Arc::new(allows)))
+    }
+
+    fn with_guard(mut self, guard: Guard) -> Self {
+        self.guards.push(guard);
         self
     }
 }
@@ -44,16 +194,118 @@ impl<S> Layer<S> for CurrentUserLayer {
     fn layer(&self, inner: S) -> RequireUser<S> {
         RequireUser {
             inner,
-            layer: self.clone(),
+            rule: Arc::new(Rule {
+                users: self.users.clone(),
+                optional: false,
+                guards: self.guards.clone(),
+            }),
         }
     }
 }
 
-/// The service made by [`CurrentUserLayer`].
-#[derive(Clone, Debug)]
+/// Like [`CurrentUserLayer`], but requests without credentials go through
+/// with no [`CurrentUser`]; made by [`CurrentUserLayer::optional`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::convert::Infallible;
+/// use http::{Request, StatusCode};
+/// use tower_users::http::{Body, Layer, Response, ServiceExt, service_fn};
+/// use tower_users::{CurrentUser, CurrentUserLayer, RedbStore, Users};
+///
+/// let users = Users::builder(RedbStore::in_memory()?)
+///     .with_secret(b"an example secret of at least 32 bytes!!")
+///     .build()?;
+/// let greet = service_fn(|req: Request<Body>| async move {
+///     let who = match req.extensions().get::<CurrentUser>() {
+///         Some(user) => user.email.to_string(),
+///         None => "anonymous".to_owned(),
+///     };
+///     Ok::<_, Infallible>(Response::new(Body::from(who)))
+/// });
+/// let greet = CurrentUserLayer::optional(users).layer(greet);
+///
+/// let res = greet.clone().oneshot(Request::new(Body::empty())).await?;
+/// assert_eq!(res.status(), StatusCode::OK);
+///
+/// // Present but bad credentials are refused, never anonymous.
+/// let req = Request::builder()
+///     .header("authorization", "Bearer forged")
+///     .body(Body::empty())?;
+/// assert_eq!(greet.oneshot(req).await?.status(), StatusCode::UNAUTHORIZED);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct OptionalUserLayer {
+    users: Users,
+}
+
+impl fmt::Debug for OptionalUserLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OptionalUserLayer").finish_non_exhaustive()
+    }
+}
+
+impl<S> Layer<S> for OptionalUserLayer {
+    type Service = RequireUser<S>;
+    fn layer(&self, inner: S) -> RequireUser<S> {
+        RequireUser {
+            inner,
+            rule: Arc::new(Rule {
+                users: self.users.clone(),
+                optional: true,
+                guards: Vec::new(),
+            }),
+        }
+    }
+}
+
+/// What a layer requires, shared by every clone of its service.
+struct Rule {
+    users: Users,
+    optional: bool,
+    guards: Vec<Guard>,
+}
+
+impl Rule {
+    /// The user of the request, checked; `Ok(None)` only where anonymous
+    /// requests are let through.
+    async fn admit(
+        &self,
+        parts: &http::request::Parts,
+    ) -> Result<Option<CurrentUser>, CurrentUserRejection> {
+        let Some(user) = CurrentUser::optional_from_parts(parts, &self.users).await? else {
+            return if self.optional {
+                Ok(None)
+            } else {
+                Err(CurrentUserRejection::MissingCredentials)
+            };
+        };
+        for guard in &self.guards {
+            guard.check(&user)?;
+        }
+        Ok(Some(user))
+    }
+}
+
+/// The service made by [`CurrentUserLayer`] and [`OptionalUserLayer`].
+#[derive(Clone)]
 pub struct RequireUser<S> {
     inner: S,
-    layer: CurrentUserLayer,
+    rule: Arc<Rule>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for RequireUser<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequireUser")
+            .field("inner", &self.inner)
+            .field("optional", &self.rule.optional)
+            .field("guards", &self.rule.guards)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S, B, ResBody> Service<Request<B>> for RequireUser<S>
@@ -75,15 +327,14 @@ where
         // The clone that was polled ready serves this request (tower's rule).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let layer = self.layer.clone();
+        let rule = self.rule.clone();
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();
-            match CurrentUser::optional_from_parts(&parts, &layer.users).await {
+            match rule.admit(&parts).await {
                 Ok(Some(user)) => {
                     parts.extensions.insert(user);
                 }
-                Ok(None) if layer.optional => {}
-                Ok(None) => return Ok(reject(CurrentUserRejection::MissingCredentials)),
+                Ok(None) => {}
                 Err(rejection) => return Ok(reject(rejection)),
             }
             inner.call(Request::from_parts(parts, body)).await

@@ -41,13 +41,20 @@ mod rate_limit;
 mod service;
 
 pub use current_user::{CurrentUser, CurrentUserRejection, Superuser, VerifiedUser};
-pub use layer::{CurrentUserLayer, RequireUser};
+pub use layer::{CurrentUserLayer, OptionalUserLayer, RequireUser};
 pub use problem::ErrorCode;
 pub use rate_limit::{
     ClientIp, ClientIpLayer, ForwardedHeader, PeerAddr, Rate, RateLimit, RateLimitConfig,
     RateLimitLayer, ResolveClientIp, TrustedProxy,
 };
 pub use service::UsersService;
+
+// What a plain hyper or tower server touches, so that it needs neither
+// axum-core nor tower in its own Cargo.toml: the response and body types
+// the services answer with, and tower's service and layer plumbing.
+pub use axum_core::body::Body;
+pub use axum_core::response::Response;
+pub use tower::{Layer, Service, ServiceBuilder, ServiceExt, service_fn};
 
 #[doc = include_str!("../../docs/API.md")]
 pub mod api {}

@@ -66,6 +66,15 @@ pub(crate) fn problem_headers(err: &Error, headers: &mut http::HeaderMap) {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
+        Error::into_response(self)
+    }
+}
+
+impl Error {
+    /// The problem+json response for this error, with its status, stable
+    /// `code` and headers (`WWW-Authenticate`, `Retry-After`), as the
+    /// endpoints answer it: for servers without axum, no trait to import.
+    pub fn into_response(self) -> Response {
         if let Error::Internal(source) = &self {
             tracing::error!(error = %source, source = ?source, "internal error");
         } else {

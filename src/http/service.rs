@@ -4,7 +4,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use axum_core::response::{IntoResponse, Response};
+use axum_core::response::Response;
 use http::header::{ALLOW, HeaderValue};
 use http::{Method, Request};
 use tower_service::Service;

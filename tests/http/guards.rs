@@ -1,6 +1,7 @@
 //! The guards over real HTTP: `CurrentUser`, `VerifiedUser`, `Superuser` and
-//! `Option<CurrentUser>` in an axum app, and `CurrentUserLayer` (required
-//! and optional) in a plain tower stack served by hyper.
+//! `Option<CurrentUser>` in an axum app, and `CurrentUserLayer` (required,
+//! optional, verified, superuser, and the app's own predicate) in a plain
+//! tower stack served by hyper and as an axum route layer.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -12,7 +13,9 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+use tower::util::BoxCloneService;
 use tower::{Layer, ServiceExt};
+use tower_users::http::RequireUser;
 use tower_users::store::{Store, UserUpdate};
 use tower_users::token::Purpose;
 use tower_users::{CurrentUser, CurrentUserLayer, Superuser, Users, UsersService, VerifiedUser};
@@ -51,9 +54,15 @@ async fn axum_app(users: Users) -> SocketAddr {
     addr
 }
 
+/// The app's service behind the layer under test.
+type Handler = BoxCloneService<Request<hyper::body::Incoming>, Response<Full<Bytes>>, Infallible>;
+
 /// A tower stack with no axum in it: `layer` in front of a handler that
 /// reports what the layer left in the request extensions.
-async fn layered(layer: CurrentUserLayer) -> SocketAddr {
+async fn layered<L>(layer: L) -> SocketAddr
+where
+    L: Layer<Handler, Service = RequireUser<Handler>>,
+{
     let handler = tower::service_fn(|req: Request<hyper::body::Incoming>| async move {
         let who = match req.extensions().get::<CurrentUser>() {
             Some(user) => format!("layer {}", user.email),
@@ -61,7 +70,7 @@ async fn layered(layer: CurrentUserLayer) -> SocketAddr {
         };
         Ok::<_, Infallible>(Response::new(Full::<Bytes>::from(who)))
     });
-    let service = layer.layer(handler);
+    let service = layer.layer(BoxCloneService::new(handler));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -247,13 +256,145 @@ async fn an_inactive_user_is_refused_by_every_guard_with_a_live_session() {
     for route in ["/current", "/maybe", "/verified", "/admin"] {
         assert_problem(&app.get(route, Some(&token)).await, 403, "INACTIVE_USER");
     }
-    for layer in [
-        CurrentUserLayer::new(s.users.clone()),
-        CurrentUserLayer::new(s.users.clone()).optional(),
-    ] {
+    let optional = Client::new(layered(CurrentUserLayer::optional(s.users.clone())).await);
+    assert_problem(&optional.get("/", Some(&token)).await, 403, "INACTIVE_USER");
+    for layer in guard_layers(&s.users) {
         let stack = Client::new(layered(layer).await);
         assert_problem(&stack.get("/", Some(&token)).await, 403, "INACTIVE_USER");
     }
+}
+
+/// Every required mode of the layer: plain, verified, superuser, the app's
+/// predicate, and two guards chained.
+fn guard_layers(users: &Users) -> Vec<CurrentUserLayer> {
+    let layer = || CurrentUserLayer::new(users.clone());
+    vec![
+        layer(),
+        layer().verified(),
+        layer().superuser(),
+        layer().require(staff),
+        layer().verified().superuser(),
+    ]
+}
+
+/// The app's own rule in the predicate tests.
+fn staff(user: &CurrentUser) -> bool {
+    user.email.as_str().starts_with("staff")
+}
+
+#[tokio::test]
+async fn each_guard_layer_admits_exactly_the_users_it_names() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    keep_a_superuser(&s, &c).await;
+    let plain = token_of(&c, "plain@example.com").await;
+    let verified = token_of(&c, "verified@example.com").await;
+    change(&s, "verified@example.com", |u| u.is_verified = true).await;
+    let admin = token_of(&c, "admin@example.com").await;
+    change(&s, "admin@example.com", |u| u.is_superuser = true).await;
+    let staffer = token_of(&c, "staff@example.com").await;
+
+    let verified_only =
+        Client::new(layered(CurrentUserLayer::new(s.users.clone()).verified()).await);
+    assert_problem(
+        &verified_only.get("/", Some(&plain)).await,
+        403,
+        "UNVERIFIED_USER",
+    );
+    assert_problem(
+        &verified_only.get("/", Some(&admin)).await,
+        403,
+        "UNVERIFIED_USER",
+    );
+    assert_ok(
+        &verified_only.get("/", Some(&verified)).await,
+        "layer verified@example.com",
+    );
+
+    let admin_only = Client::new(layered(CurrentUserLayer::new(s.users.clone()).superuser()).await);
+    assert_problem(&admin_only.get("/", Some(&plain)).await, 403, "FORBIDDEN");
+    assert_problem(
+        &admin_only.get("/", Some(&verified)).await,
+        403,
+        "FORBIDDEN",
+    );
+    assert_ok(
+        &admin_only.get("/", Some(&admin)).await,
+        "layer admin@example.com",
+    );
+
+    let staff_only =
+        Client::new(layered(CurrentUserLayer::new(s.users.clone()).require(staff)).await);
+    assert_problem(&staff_only.get("/", Some(&plain)).await, 403, "FORBIDDEN");
+    assert_problem(&staff_only.get("/", Some(&admin)).await, 403, "FORBIDDEN");
+    assert_ok(
+        &staff_only.get("/", Some(&staffer)).await,
+        "layer staff@example.com",
+    );
+
+    // Chained guards must all hold, and each refuses with its own code.
+    let both = Client::new(
+        layered(
+            CurrentUserLayer::new(s.users.clone())
+                .verified()
+                .superuser(),
+        )
+        .await,
+    );
+    assert_problem(&both.get("/", Some(&admin)).await, 403, "UNVERIFIED_USER");
+    assert_problem(&both.get("/", Some(&verified)).await, 403, "FORBIDDEN");
+    change(&s, "admin@example.com", |u| u.is_verified = true).await;
+    assert_ok(
+        &both.get("/", Some(&admin)).await,
+        "layer admin@example.com",
+    );
+
+    // The user is read on every request: a lost role applies at once.
+    change(&s, "admin@example.com", |u| u.is_superuser = false).await;
+    assert_problem(&admin_only.get("/", Some(&admin)).await, 403, "FORBIDDEN");
+}
+
+#[tokio::test]
+async fn every_guard_layer_refuses_missing_and_bad_credentials_with_401() {
+    let s = server().await;
+    let good = token_of(&Client::new(s.addr), "a@example.com").await;
+    let bad = bad_tokens(&s, &good).await;
+    for layer in guard_layers(&s.users) {
+        let stack = Client::new(layered(layer).await);
+        assert_unauthorized(&stack.get("/", None).await);
+        for token in &bad {
+            assert_unauthorized(&stack.get("/", Some(token)).await);
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_predicate_layer_guards_axum_routes_and_the_extractor_reuses_its_user() {
+    let s = server().await;
+    let c = Client::new(s.addr);
+    let plain = token_of(&c, "plain@example.com").await;
+    let staffer = token_of(&c, "staff@example.com").await;
+    let app = Router::new()
+        .route(
+            "/staff",
+            get(|u: CurrentUser| async move { format!("staff {}", u.email) }),
+        )
+        .route_layer(CurrentUserLayer::new(s.users.clone()).require(staff))
+        .route("/open", get(|| async { "open" }))
+        .with_state(s.users.clone());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let app = Client::new(addr);
+
+    assert_unauthorized(&app.get("/staff", None).await);
+    assert_problem(&app.get("/staff", Some(&plain)).await, 403, "FORBIDDEN");
+    assert_ok(
+        &app.get("/staff", Some(&staffer)).await,
+        "staff staff@example.com",
+    );
+    // Routes added after `route_layer` are not guarded by it.
+    assert_ok(&app.get("/open", None).await, "open");
 }
 
 #[tokio::test]
@@ -262,7 +403,7 @@ async fn the_layer_requires_a_user_unless_optional_and_always_refuses_bad_tokens
     let good = token_of(&Client::new(s.addr), "a@example.com").await;
     let bad = bad_tokens(&s, &good).await;
     let required = Client::new(layered(CurrentUserLayer::new(s.users.clone())).await);
-    let optional = Client::new(layered(CurrentUserLayer::new(s.users.clone()).optional()).await);
+    let optional = Client::new(layered(CurrentUserLayer::optional(s.users.clone())).await);
 
     assert_ok(&required.get("/", Some(&good)).await, "layer a@example.com");
     assert_ok(&optional.get("/", Some(&good)).await, "layer a@example.com");

@@ -21,9 +21,9 @@ fn example(name: &str) -> PathBuf {
     dir.join("examples").join(name)
 }
 
-struct Running {
+pub(crate) struct Running {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
 }
 
 impl Drop for Running {
@@ -33,7 +33,7 @@ impl Drop for Running {
     }
 }
 
-fn start(name: &str, envs: &[(&str, &str)]) -> Running {
+pub(crate) fn start(name: &str, envs: &[(&str, &str)]) -> Running {
     start_with(Command::new(example(name)), name, envs, Stdio::null())
 }
 
