@@ -559,3 +559,24 @@ async fn the_server_log_at_trace_level_never_shows_a_bearer_token() {
     );
     assert!(!text.contains(signature), "the token is in the log");
 }
+
+/// A newcomer's app sets up no tracing subscriber (the profile example has
+/// none): the default mailer must still show the verification link, on
+/// stderr, instead of logging it to nowhere.
+#[tokio::test]
+async fn without_a_tracing_subscriber_the_emailed_link_shows_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("stderr.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let running = start_logged("profile", &[], &log);
+    let c = Client::new(running.addr);
+    let r = c
+        .post_json(
+            "/users/register",
+            serde_json::json!({"email": "new@example.com", "password": "correct horse battery", "display_name": "New"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    let text = wait_for_line(&log_path, |l| l.contains("/verify#token=")).await;
+    assert!(text.contains("To: new@example.com"), "{text}");
+}
