@@ -39,7 +39,7 @@ use tower::{Layer, ServiceBuilder, ServiceExt, service_fn};
 use tower_http::sensitive_headers::{
     SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer,
 };
-use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultMakeSpan, DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tower_users::http::{
     ClientIpLayer, ForwardedHeader, PeerAddr, RateLimit, RateLimitConfig, RateLimitLayer,
     ResolveClientIp, TrustedProxy,
@@ -389,7 +389,10 @@ async fn main() -> Result<(), BoxError> {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(DefaultMakeSpan::new().include_headers(true))
-                .on_response(DefaultOnResponse::new().include_headers(true)),
+                .on_response(DefaultOnResponse::new().include_headers(true))
+                // A 503 under a burst is the admission control at work, not
+                // an error: the default ERROR line per 5xx would flood the log.
+                .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
         )
         .layer(SetSensitiveResponseHeadersLayer::from_shared(secret));
 
