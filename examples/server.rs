@@ -25,16 +25,21 @@ use std::time::{Duration, Instant};
 
 use axum_core::body::Body;
 use axum_core::response::Response;
+use http::header::{AUTHORIZATION, COOKIE, HeaderName, SET_COOKIE};
 use http::{HeaderValue, Method, Request};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use rand::RngCore;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tower::util::Either;
-use tower::{Layer, ServiceExt};
+use tower::{Layer, ServiceBuilder, ServiceExt, service_fn};
+use tower_http::sensitive_headers::{
+    SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer,
+};
+use tower_http::trace::{DefaultMakeSpan, DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tower_users::http::{
     ClientIpLayer, ForwardedHeader, PeerAddr, RateLimit, RateLimitConfig, RateLimitLayer,
     ResolveClientIp, TrustedProxy,
@@ -374,6 +379,23 @@ async fn main() -> Result<(), BoxError> {
     // On stdout too, for scripts and tests that bind port 0.
     println!("listening on http://{addr}");
 
+    // tower-http's request log (`RUST_LOG=tower_http=debug`), headers
+    // included, with credentials masked: `Authorization`, `Cookie` and
+    // `Set-Cookie` are marked sensitive before `TraceLayer` sees the request
+    // and before it sees the response, so they are logged as `Sensitive`.
+    let secret: Arc<[HeaderName]> = Arc::new([AUTHORIZATION, COOKIE, SET_COOKIE]);
+    let logged = ServiceBuilder::new()
+        .layer(SetSensitiveRequestHeadersLayer::from_shared(secret.clone()))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().include_headers(true))
+                .on_response(DefaultOnResponse::new().include_headers(true))
+                // A 503 under a burst is the admission control at work, not
+                // an error: the default ERROR line per 5xx would flood the log.
+                .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+        )
+        .layer(SetSensitiveResponseHeadersLayer::from_shared(secret));
+
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     // Slow or stalled clients cannot hold a connection open forever.
@@ -386,11 +408,12 @@ async fn main() -> Result<(), BoxError> {
             accepted = acceptor.next() => {
                 let (stream, peer, slot) = accepted?;
                 let app = app.clone();
-                let service = service_fn(move |mut req: Request<Incoming>| {
+                let service = logged.service(service_fn(move |mut req: Request<Incoming>| {
                     // The rate limits key on the connection's peer.
                     req.extensions_mut().insert(PeerAddr(peer));
                     route(app.clone(), req)
-                });
+                }));
+                let service = TowerToHyperService::new(service);
                 let conn = http.serve_connection(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {

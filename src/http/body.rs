@@ -1,14 +1,23 @@
 //! Request decoding: media type, size limit, and field-by-field validation.
 //!
-//! Bodies are read through `http_body_util::Limited`, so an endpoint is safe
-//! even mounted alone, and every failure is a problem+json answer: 415 for a
-//! wrong media type, 413 over the limit, 422 for bad JSON or fields.
+//! Every endpoint answers behind tower-http's `RequestBodyLimit` and
+//! `RequestBodyDeadline` ([`guarded`]), so an endpoint is safe even mounted
+//! alone, and every failure is a problem+json answer: 415 for a wrong media
+//! type, 413 over the limit, 408 for a body that takes too long, 422 for
+//! bad JSON or fields.
 
+use std::convert::Infallible;
+
+use axum_core::body::Body;
+use axum_core::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::HeaderMap;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::{BodyExt, LengthLimitError};
 use serde_json::{Map, Value};
+use tower::{ServiceBuilder, ServiceExt};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::{DeadlineBody, RequestBodyDeadlineLayer, TimeoutError};
 
 use crate::Users;
 use crate::error::{BoxError, Error, FieldError};
@@ -52,29 +61,69 @@ pub(crate) fn media_type(headers: &HeaderMap) -> MediaType {
     }
 }
 
-/// Reads the whole body, refusing more than the body limit, or a body that
-/// takes longer than the body timeout (a stalled upload would otherwise hold
-/// its connection and task forever).
-pub(crate) async fn read<B: RequestBody>(
-    headers: &HeaderMap,
-    body: B,
-    users: &Users,
-) -> Result<Bytes, Error> {
+/// The body a handler reads: tower-http's size limit inside its deadline.
+pub(crate) type Guarded<B> = DeadlineBody<tower_http::body::Limited<B>>;
+
+/// Answers `req` with `handler` behind tower-http's body limits: over
+/// `Users::body_limit` it is 413, and a body not in within
+/// `Users::body_timeout` of its arrival is 408. The deadline covers the whole
+/// body, not the gap between two chunks, so a client trickling a byte at a
+/// time cannot hold the task either.
+pub(crate) async fn guarded<B, H, F>(users: Users, req: Request<B>, handler: H) -> Response
+where
+    B: RequestBody + 'static,
+    H: Fn(Users, http::request::Parts, Guarded<B>) -> F + Copy + Send + 'static,
+    F: Future<Output = Result<Response, Error>> + Send,
+{
     let (limit, timeout) = (users.body_limit(), users.body_timeout());
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit as u64) {
-        return Err(Error::PayloadTooLarge);
+    let endpoint = tower::service_fn(move |req: Request<Guarded<B>>| {
+        let users = users.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let res = handler(users, parts, body).await;
+            Ok::<_, Infallible>(res.unwrap_or_else(IntoResponse::into_response))
+        }
+    });
+    let answered = ServiceBuilder::new()
+        .map_response(limit_problem)
+        .layer(RequestBodyLimitLayer::new(limit))
+        .layer(RequestBodyDeadlineLayer::new(timeout))
+        .service(endpoint)
+        .oneshot(req)
+        .await;
+    let Ok(res) = answered;
+    res
+}
+
+/// tower-http refuses a declared length over the limit with a text/plain
+/// 413 of its own; the API promises problem+json with `PAYLOAD_TOO_LARGE`.
+fn limit_problem<B>(res: Response<B>) -> Response
+where
+    B: http_body::Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+{
+    let ours = res
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if res.status() == StatusCode::PAYLOAD_TOO_LARGE && !ours {
+        return Error::PayloadTooLarge.into_response();
     }
-    let collected = tokio::time::timeout(timeout, Limited::new(body, limit).collect())
-        .await
-        .map_err(|_| Error::RequestTimeout)?;
-    match collected {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => Err(Error::PayloadTooLarge),
-        Err(_) => Err(Error::field("body", "the request body could not be read")),
+    res.map(Body::new)
+}
+
+/// Reads the whole body. Only call it on a [`Guarded`] body (every
+/// endpoint's, see [`guarded`]): the limits are in the body, not here.
+pub(crate) async fn read<B: RequestBody>(body: B) -> Result<Bytes, Error> {
+    let err: BoxError = match body.collect().await {
+        Ok(collected) => return Ok(collected.to_bytes()),
+        Err(err) => err.into(),
+    };
+    if err.is::<LengthLimitError>() {
+        Err(Error::PayloadTooLarge)
+    } else if err.is::<TimeoutError>() {
+        Err(Error::RequestTimeout)
+    } else {
+        Err(Error::field("body", "the request body could not be read"))
     }
 }
 
@@ -188,12 +237,11 @@ impl Fields {
 pub(crate) async fn json_fields<B: RequestBody>(
     parts: &http::request::Parts,
     body: B,
-    users: &Users,
 ) -> Result<Fields, Error> {
     if media_type(&parts.headers) != MediaType::Json {
         return Err(Error::UnsupportedMediaType);
     }
-    let bytes = read(&parts.headers, body, users).await?;
+    let bytes = read(body).await?;
     json_object(&bytes)
 }
 

@@ -13,6 +13,7 @@
 //! fragment, so it never reaches server logs or `Referer` headers.
 
 mod link;
+mod log_mailer;
 mod message;
 pub(crate) mod outbox;
 mod smtp;
@@ -22,6 +23,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use link::LinkTemplate;
+pub use log_mailer::LogMailer;
 pub use message::{EmailKind, OutgoingEmail};
 pub use outbox::OutboxConfig;
 pub use smtp::{SmtpMailer, TlsMode};
@@ -67,24 +69,4 @@ impl MailError {
 pub trait Mailer: Send + Sync + 'static {
     /// Sends one email.
     fn send<'a>(&'a self, email: &'a OutgoingEmail) -> BoxFuture<'a, Result<(), MailError>>;
-}
-
-/// The default mailer: writes each email to `tracing` at INFO level, target
-/// `tower_users::mail`, so a developer can copy the link from the log.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct LogMailer;
-
-impl Mailer for LogMailer {
-    fn send<'a>(&'a self, email: &'a OutgoingEmail) -> BoxFuture<'a, Result<(), MailError>> {
-        Box::pin(async move {
-            tracing::info!(
-                target: "tower_users::mail",
-                to = %email.to,
-                subject = %email.subject,
-                "email written to the log (no SMTP configured):\n{}",
-                email.text
-            );
-            Ok(())
-        })
-    }
 }

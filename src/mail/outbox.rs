@@ -42,6 +42,12 @@ impl OutboxConfig {
     /// The delay before attempt `attempts + 1`: exponential, capped, with
     /// "equal jitter" (half fixed, half random) so that retries after an
     /// outage do not arrive in lockstep.
+    ///
+    /// Kept by hand: the attempt count lives in the store, so the delay must
+    /// be a function of it, and the crates do worse. `exponential-backoff`
+    /// is an iterator to replay, and clamps after its jitter, so every
+    /// retry past the cap waits exactly `max_delay` (lockstep again);
+    /// `backoff` is stateful and unmaintained (RUSTSEC-2025-0012).
     pub(crate) fn backoff(&self, attempts: u32) -> Duration {
         let exp = self.base_delay.saturating_mul(
             1u32.checked_shl(attempts.saturating_sub(1).min(30))
@@ -273,5 +279,18 @@ mod tests {
             let late = c.backoff(40);
             assert!(late >= Duration::from_secs(30) && late <= Duration::from_secs(60));
         }
+    }
+
+    /// Past the cap the delays must still differ, or every email queued
+    /// during an outage would retry at the same instant.
+    #[test]
+    fn retries_past_the_cap_still_spread_out() {
+        let c = OutboxConfig {
+            base_delay: Duration::from_secs(2),
+            max_delay: Duration::from_secs(60),
+            max_age: Duration::from_secs(3600),
+        };
+        let late: std::collections::HashSet<Duration> = (0..50).map(|_| c.backoff(40)).collect();
+        assert!(late.len() > 25, "{late:?}");
     }
 }

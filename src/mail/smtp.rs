@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mail_send::mail_builder::MessageBuilder;
+use mail_send::smtp::AssertReply;
 use mail_send::smtp::message::Parameters;
 use mail_send::{Credentials, SmtpClient, SmtpClientBuilder};
 use percent_encoding::percent_decode_str;
@@ -89,61 +90,67 @@ fn decode(part: &str) -> Result<String, ConfigError> {
         .map_err(|_| invalid("credentials are not valid UTF-8"))
 }
 
+/// Says what is wrong without echoing the URL, which may hold a password.
+fn unparsable(err: url::ParseError) -> ConfigError {
+    match err {
+        url::ParseError::RelativeUrlWithoutBase => invalid("expected smtp:// or smtps://"),
+        url::ParseError::EmptyHost => invalid("missing host"),
+        url::ParseError::InvalidPort => invalid("bad port"),
+        other => invalid(other.to_string()),
+    }
+}
+
 impl SmtpMailer {
     /// Parses `smtp://[user[:password]@]host[:port][?tls=required|none]` or
     /// `smtps://…`; mail goes out from `from`. Credentials are
     /// percent-decoded. Ports default to 25 (`smtp`) and 465 (`smtps`).
     pub fn from_url(url: &str, from: &str) -> Result<Self, ConfigError> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| invalid("expected smtp:// or smtps://"))?;
-        let (mut tls, default_port) = match scheme.to_ascii_lowercase().as_str() {
+        let url = url::Url::parse(url).map_err(unparsable)?;
+        let (mut tls, default_port) = match url.scheme() {
             "smtp" => (TlsMode::Opportunistic, 25),
             "smtps" => (TlsMode::Implicit, 465),
             other => return Err(invalid(format!("unknown scheme {other:?}"))),
         };
-        let (authority, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let authority = authority.trim_end_matches('/');
-        let (userinfo, hostport) = match authority.rsplit_once('@') {
-            Some((u, h)) => (Some(u), h),
-            None => (None, authority),
+        let host = match url.host() {
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            Some(host) if !host.to_string().is_empty() => host.to_string(),
+            _ => return Err(invalid("missing host")),
         };
-        let credentials = match userinfo {
-            Some(u) => {
-                let (user, pass) = u.split_once(':').unwrap_or((u, ""));
-                Some(Credentials::new(decode(user)?, decode(pass)?))
+        // `smtp://host/` is fine; anything more is not a mail server.
+        if !matches!(url.path(), "" | "/") || url.fragment().is_some() {
+            return Err(invalid("expected no path or fragment after the host"));
+        }
+        let credentials = match (url.username(), url.password()) {
+            ("", None) => None,
+            (user, pass) => Some(Credentials::new(decode(user)?, decode(pass.unwrap_or(""))?)),
+        };
+        let mut explicit_tls = false;
+        for (key, value) in url.query_pairs() {
+            let mode = match (&*key, &*value) {
+                ("tls", "required") => TlsMode::Required,
+                ("tls", "none") => TlsMode::None,
+                ("tls", "opportunistic") => TlsMode::Opportunistic,
+                _ => return Err(invalid(format!("unknown option {key:?}={value:?}"))),
+            };
+            if tls == TlsMode::Implicit {
+                return Err(invalid(
+                    "smtps:// is TLS from the first byte: no tls= option",
+                ));
             }
-            None => None,
-        };
+            (tls, explicit_tls) = (mode, true);
+        }
         // Credentials never cross the wire in clear: with them, STARTTLS is
         // required unless `tls=none` is asked for explicitly.
-        let explicit_tls = query.split('&').any(|p| p.starts_with("tls="));
         if credentials.is_some() && tls == TlsMode::Opportunistic && !explicit_tls {
             tls = TlsMode::Required;
         }
-        let (host, port) = match hostport.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => (
-                h,
-                p.parse::<u16>()
-                    .map_err(|_| invalid(format!("bad port {p:?}")))?,
-            ),
-            _ => (hostport, default_port),
-        };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() {
-            return Err(invalid("missing host"));
-        }
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            match pair.split_once('=') {
-                Some(("tls", "required")) if tls != TlsMode::Implicit => tls = TlsMode::Required,
-                Some(("tls", "none")) if tls != TlsMode::Implicit => tls = TlsMode::None,
-                Some(("tls", "opportunistic")) if tls != TlsMode::Implicit => {
-                    tls = TlsMode::Opportunistic
-                }
-                _ => return Err(invalid(format!("unknown or conflicting option {pair:?}"))),
-            }
-        }
-        Self::new(host, port, tls, credentials, from)
+        Self::new(
+            &host,
+            url.port().unwrap_or(default_port),
+            tls,
+            credentials,
+            from,
+        )
     }
 
     fn new(
@@ -228,7 +235,7 @@ impl SmtpMailer {
             match (i.tls, connector) {
                 (TlsMode::Implicit, Some(connector)) => {
                     let mut client = client.into_tls(connector, &i.host).await?;
-                    client.read().await?.assert_ok()?;
+                    client.read().await?.assert_positive_completion()?;
                     let caps = client.ehlo(&i.helo).await?;
                     if let Some(creds) = &i.credentials {
                         client.authenticate(creds, &caps).await?;
@@ -237,7 +244,7 @@ impl SmtpMailer {
                 }
                 (tls, connector) => {
                     let mut client = client;
-                    client.read().await?.assert_ok()?;
+                    client.read().await?.assert_positive_completion()?;
                     let caps = client.ehlo(&i.helo).await?;
                     let offered = caps.has_capability(EXT_START_TLS);
                     match (tls, connector) {
@@ -331,20 +338,6 @@ fn classify(refusal: Refusal) -> MailError {
     }
 }
 
-trait AssertOk {
-    fn assert_ok(self) -> Result<(), mail_send::Error>;
-}
-
-impl AssertOk for smtp_proto::Response<String> {
-    fn assert_ok(self) -> Result<(), mail_send::Error> {
-        if (200..300).contains(&self.code) {
-            Ok(())
-        } else {
-            Err(mail_send::Error::UnexpectedReply(self))
-        }
-    }
-}
-
 impl Mailer for SmtpMailer {
     fn send<'a>(&'a self, email: &'a OutgoingEmail) -> BoxFuture<'a, Result<(), MailError>> {
         Box::pin(async move {
@@ -419,6 +412,46 @@ mod tests {
     }
 
     #[test]
+    fn scheme_case_trailing_slash_and_credentials_decide_tls() {
+        let m = parse("SMTP://Mail.Example:2525/").unwrap();
+        assert_eq!(
+            (m.inner.host.as_str(), m.inner.port),
+            ("Mail.Example", 2525)
+        );
+        assert_eq!(parse("smtp://[::1]").unwrap().inner.port, 25);
+        // With credentials STARTTLS is required, unless asked otherwise.
+        assert_eq!(parse("smtp://u:p@h").unwrap().inner.tls, TlsMode::Required);
+        assert_eq!(
+            parse("smtp://u:p@h?tls=none").unwrap().inner.tls,
+            TlsMode::None
+        );
+        assert_eq!(
+            parse("smtp://u:p@h?tls=opportunistic").unwrap().inner.tls,
+            TlsMode::Opportunistic
+        );
+        assert!(matches!(
+            &parse("smtp://only-user@h").unwrap().inner.credentials,
+            Some(Credentials::Plain { username, secret }) if username == "only-user" && secret.is_empty()
+        ));
+    }
+
+    #[test]
+    fn a_path_fragment_or_bad_part_is_refused_without_echoing_the_password() {
+        for bad in [
+            "smtp://u:hunter2@h/inbox",
+            "smtp://u:hunter2@h#x",
+            "smtp://u:hunter2@h:port",
+            "smtp://u:hunter2@h?tls",
+            "smtp://u:hunter2@h?retries=3",
+            "smtps://u:hunter2@h?tls=required",
+            "smtp://u:%ff@h",
+        ] {
+            let err = parse(bad).expect_err(bad).to_string();
+            assert!(!err.contains("hunter2"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn bad_urls_are_refused_at_build_time() {
         for bad in [
             "http://h",
@@ -434,5 +467,79 @@ mod tests {
         assert!(SmtpMailer::from_url("smtp://h", "not an address").is_err());
         assert!(SmtpMailer::from_url("smtp://h", "a@b\r\nBcc: x@y").is_err());
         assert!(SmtpMailer::from_url("smtp://h", "no-reply@localhost").is_ok());
+    }
+
+    /// A server that greets with `greeting` and then accepts anything,
+    /// recording each command it was sent.
+    async fn fake_server(greeting: &'static str) -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (rx, mut tx) = stream.into_split();
+                let _ = tx.write_all(greeting.as_bytes()).await;
+                let mut lines = BufReader::new(rx).lines();
+                let mut in_data = false;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let reply: &[u8] = if in_data {
+                        in_data = line != ".";
+                        if in_data { continue } else { b"250 queued\r\n" }
+                    } else if line.starts_with("DATA") {
+                        in_data = true;
+                        b"354 go on\r\n"
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    log.lock().unwrap().push(line);
+                    let _ = tx.write_all(reply).await;
+                }
+            }
+        });
+        (port, seen)
+    }
+
+    fn email() -> OutgoingEmail {
+        OutgoingEmail::new(
+            uuid::Uuid::now_v7(),
+            crate::mail::EmailKind::Verify,
+            "to@example.com",
+            "Confirm",
+            "text",
+            "<p>html</p>",
+            "http://localhost/verify#token=t",
+            time::OffsetDateTime::now_utc(),
+        )
+    }
+
+    /// mail-send's own reply check (`AssertReply`) reads the greeting: a
+    /// server that opens with 554 is not talked to any further.
+    #[tokio::test]
+    async fn a_refusing_greeting_ends_the_session_before_any_command() {
+        let (port, seen) = fake_server("554 5.3.2 no service here\r\n").await;
+        let mailer = parse(&format!("smtp://127.0.0.1:{port}?tls=none")).unwrap();
+        let err = mailer
+            .send(&email())
+            .await
+            .expect_err("sent past a 554 greeting");
+        assert!(!err.permanent, "{err}");
+        assert!(
+            seen.lock().unwrap().iter().all(|l| !l.starts_with("MAIL")),
+            "{:?}",
+            seen.lock().unwrap()
+        );
+
+        // The same server greeting with 220 takes the email.
+        let (port, seen) = fake_server("220 fake ESMTP\r\n").await;
+        let mailer = parse(&format!("smtp://127.0.0.1:{port}?tls=none")).unwrap();
+        mailer.send(&email()).await.unwrap();
+        assert!(
+            seen.lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.starts_with("MAIL FROM"))
+        );
     }
 }

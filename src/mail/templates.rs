@@ -210,8 +210,11 @@ impl Templates {
         let text_ctx = ctx(Value::from(link));
         // minijinja's HTML escaping also rewrites `/` as `&#x2f;`; valid,
         // but it makes links unreadable in the source of the email. Escape
-        // the characters that matter in an attribute, and mark it safe.
-        let html_ctx = ctx(Value::from_safe_string(escape_attribute(link)));
+        // only what matters in a quoted attribute (`& < > " '`), and mark it
+        // safe.
+        let html_ctx = ctx(Value::from_safe_string(
+            html_escape::encode_quoted_attribute(link).into_owned(),
+        ));
         let part = |suffix: &str, ctx: &Value| {
             self.env
                 .get_template(&format!("{name}.{suffix}"))?
@@ -226,14 +229,6 @@ impl Templates {
             html: part("html", &html_ctx)?,
         })
     }
-}
-
-fn escape_attribute(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 #[cfg(test)]
@@ -380,5 +375,23 @@ mod tests {
                 .with_overrides_from(dir.path())
                 .is_err()
         );
+    }
+
+    #[test]
+    fn the_html_link_is_escaped_for_an_attribute_and_stays_readable() {
+        let link = r#"https://app.example/verify?a=1&b="'<x>#token=t"#;
+        let r = Templates::embedded()
+            .render(
+                EmailKind::Verify,
+                "App",
+                "bob@example.com",
+                link,
+                OffsetDateTime::now_utc() + time::Duration::minutes(60),
+            )
+            .unwrap();
+        let escaped = "https://app.example/verify?a=1&amp;b=&quot;&#x27;&lt;x&gt;#token=t";
+        assert!(r.html.contains(escaped), "{}", r.html);
+        assert!(!r.html.contains(r#"b=""#) && !r.html.contains("<x>"));
+        assert!(r.text.contains(link));
     }
 }

@@ -248,3 +248,90 @@ async fn malformed_requests_never_yield_a_5xx() {
         .await;
     assert_eq!(ok.status, http::StatusCode::CREATED);
 }
+
+/// Sends `bytes` and returns the whole answer as text.
+async fn answer_to(addr: std::net::SocketAddr, bytes: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let _ = stream.write_all(bytes).await;
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out)).await;
+    assert!(read.is_ok(), "connection hung");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// tower-http's body limit answers a declared length over the limit with a
+/// text/plain 413 of its own: every endpoint must turn it into the API's
+/// problem, as it does a chunked body caught while it is read.
+#[tokio::test]
+async fn an_oversized_body_is_a_problem_json_413_whether_declared_or_streamed() {
+    let s = server().await;
+    let chunk = "a".repeat(20 * 1024);
+    for path in ["/users/register", "/users/login", "/users/verify/request"] {
+        let declared = format!(
+            "POST {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\
+             content-type: application/json\r\ncontent-length: 100000\r\n\r\n{{}}"
+        );
+        let streamed = format!(
+            "POST {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\
+             content-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n\
+             {:x}\r\n{chunk}\r\n0\r\n\r\n",
+            chunk.len()
+        );
+        for (how, req) in [("declared", declared), ("streamed", streamed)] {
+            let answer = answer_to(s.addr, req.as_bytes()).await;
+            let lower = answer.to_ascii_lowercase();
+            assert!(answer.starts_with("HTTP/1.1 413"), "{path} {how}: {answer}");
+            assert!(
+                lower.contains("content-type: application/problem+json"),
+                "{path} {how}: {answer}"
+            );
+            assert!(
+                answer.contains(r#""code":"PAYLOAD_TOO_LARGE""#),
+                "{path} {how}: {answer}"
+            );
+        }
+    }
+}
+
+/// The body deadline covers the whole body, not the gap between two
+/// chunks: a client sending one byte every 50 ms never leaves a gap of the
+/// 300 ms allowed, and is still answered 408 while it is trickling.
+#[tokio::test]
+async fn a_trickled_body_gets_408_while_it_is_still_arriving() {
+    let s = crate::common::server_with(|b| b.with_body_timeout(Duration::from_millis(300))).await;
+    let stream = TcpStream::connect(s.addr).await.unwrap();
+    let (mut rx, mut tx) = stream.into_split();
+    let length = 200;
+    let head = format!(
+        "POST /users/register HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\n\
+         content-length: {length}\r\n\r\n"
+    );
+    tx.write_all(head.as_bytes()).await.unwrap();
+    let finished = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let trickle = {
+        let finished = finished.clone();
+        tokio::spawn(async move {
+            for _ in 0..length {
+                if tx.write_all(b" ").await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            finished.store(true, std::sync::atomic::Ordering::SeqCst);
+        })
+    };
+    let mut out = vec![0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(30), rx.read(&mut out))
+        .await
+        .expect("no answer")
+        .unwrap();
+    let answered_mid_body = !finished.load(std::sync::atomic::Ordering::SeqCst);
+    trickle.abort();
+    let head = String::from_utf8_lossy(&out[..n]);
+    assert!(head.starts_with("HTTP/1.1 408"), "{head}");
+    assert!(head.contains("REQUEST_TIMEOUT"), "{head}");
+    assert!(
+        answered_mid_body,
+        "answered only once the whole body was in"
+    );
+}

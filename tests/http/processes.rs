@@ -46,6 +46,29 @@ fn start_limited(name: &str, envs: &[(&str, &str)], nofile: u32, log: &std::fs::
     start_with(cmd, name, envs, Stdio::from(log.try_clone().unwrap()))
 }
 
+/// Runs example `name` with its stderr (the log) in `log`.
+fn start_logged(name: &str, envs: &[(&str, &str)], log: &std::fs::File) -> Running {
+    let stderr = Stdio::from(log.try_clone().unwrap());
+    start_with(Command::new(example(name)), name, envs, stderr)
+}
+
+/// Waits until the file at `path` holds a line for which `found` is true.
+async fn wait_for_line(path: &std::path::Path, found: impl Fn(&str) -> bool) -> String {
+    let started = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(path).unwrap();
+        if text.lines().any(&found) {
+            return text;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no such line in {}:\n{text}",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn start_with(mut cmd: Command, name: &str, envs: &[(&str, &str)], stderr: Stdio) -> Running {
     cmd.env("TOWER_USERS_BIND", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
@@ -493,4 +516,67 @@ async fn at_the_default_connection_cap_the_server_waits_and_serves_again() {
     // The default cap sits below the open-file limit: accept waits for a
     // connection to close instead of failing.
     outlives_running_out_of_descriptors("", "too many connections").await;
+}
+
+/// The example server logs requests with their headers through tower-http's
+/// `TraceLayer`; credentials are marked sensitive first, so even at TRACE
+/// the log shows that an `Authorization` header came, never the token.
+#[tokio::test]
+async fn the_server_log_at_trace_level_never_shows_a_bearer_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.redb");
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let env = [
+        ("TOWER_USERS_DB", db.to_str().unwrap()),
+        ("RUST_LOG", "trace"),
+    ];
+    let running = start_logged("server", &env, &log);
+    let c = Client::new(running.addr);
+    let (token, _) = c
+        .signed_up("traced@example.com", "correct horse battery")
+        .await;
+    assert_eq!(
+        c.get("/users/me", Some(&token)).await.status,
+        StatusCode::OK
+    );
+    // The access token's signature: the part no other log line could hold.
+    let signature = token.rsplit('.').next().unwrap();
+    let text = wait_for_line(&log_path, |l| {
+        l.contains("finished processing request") && l.contains("/users/me")
+    })
+    .await;
+    let headers: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("/users/me") && l.contains("authorization"))
+        .collect();
+    assert!(
+        !headers.is_empty()
+            && headers
+                .iter()
+                .all(|l| l.contains(r#""authorization": Sensitive"#)),
+        "the request's headers were not logged, or not masked:\n{text}"
+    );
+    assert!(!text.contains(signature), "the token is in the log");
+}
+
+/// A newcomer's app sets up no tracing subscriber (the profile example has
+/// none): the default mailer must still show the verification link, on
+/// stderr, instead of logging it to nowhere.
+#[tokio::test]
+async fn without_a_tracing_subscriber_the_emailed_link_shows_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("stderr.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let running = start_logged("profile", &[], &log);
+    let c = Client::new(running.addr);
+    let r = c
+        .post_json(
+            "/users/register",
+            serde_json::json!({"email": "new@example.com", "password": "correct horse battery", "display_name": "New"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    let text = wait_for_line(&log_path, |l| l.contains("/verify#token=")).await;
+    assert!(text.contains("To: new@example.com"), "{text}");
 }

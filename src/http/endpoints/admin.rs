@@ -91,7 +91,7 @@ async fn admin_user<B: RequestBody>(
         .ok_or(Error::NotFound)?;
     match parts.method {
         Method::PATCH => {
-            let mut fields = json_fields(&parts, body, &users).await?;
+            let mut fields = json_fields(&parts, body).await?;
             let change = AdminChange {
                 is_active: fields.optional_bool("is_active"),
                 is_verified: fields.optional_bool("is_verified"),

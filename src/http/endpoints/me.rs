@@ -24,7 +24,7 @@ async fn me<B: RequestBody>(
     let caller = CurrentUser::from_parts(&parts, &users).await?;
     match parts.method {
         Method::PATCH => {
-            let mut fields = json_fields(&parts, body, &users).await?;
+            let mut fields = json_fields(&parts, body).await?;
             let mut change = AccountChange::new(fields.string("current_password"));
             change.password = fields.optional_string("password");
             change.email = fields.optional_string("email");
@@ -36,7 +36,7 @@ async fn me<B: RequestBody>(
             Ok(private_json(StatusCode::OK, &user.record()))
         }
         Method::DELETE => {
-            let mut fields = json_fields(&parts, body, &users).await?;
+            let mut fields = json_fields(&parts, body).await?;
             let current = fields.string("current_password");
             fields.finish()?;
             users.delete_account(caller.id, &current).await?;

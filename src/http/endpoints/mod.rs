@@ -84,11 +84,7 @@ macro_rules! endpoint {
             {
                 let users = self.users.clone();
                 Box::pin(async move {
-                    let (parts, body) = req.into_parts();
-                    Ok(match $handler(users, parts, body).await {
-                        Ok(res) => res,
-                        Err(err) => axum_core::response::IntoResponse::into_response(err),
-                    })
+                    Ok($crate::http::body::guarded(users, req, $handler).await)
                 })
             }
         }

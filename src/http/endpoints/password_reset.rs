@@ -24,7 +24,7 @@ async fn reset_request<B: RequestBody>(
     parts: Parts,
     body: B,
 ) -> Result<axum_core::response::Response, Error> {
-    let mut fields = json_fields(&parts, body, &users).await?;
+    let mut fields = json_fields(&parts, body).await?;
     let email = fields.string("email");
     fields.finish()?;
     users.request_password_reset(&email).await?;
@@ -37,7 +37,7 @@ async fn reset_password<B: RequestBody>(
     body: B,
 ) -> Result<axum_core::response::Response, Error> {
     let path_token = parts.extensions.get::<PathToken>().map(|t| t.0.clone());
-    let mut fields = json_fields(&parts, body, &users).await?;
+    let mut fields = json_fields(&parts, body).await?;
     let token = match path_token {
         Some(token) => token,
         None => fields.string("token"),

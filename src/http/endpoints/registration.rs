@@ -18,7 +18,7 @@ async fn register<B: RequestBody>(
     parts: Parts,
     body: B,
 ) -> Result<axum_core::response::Response, Error> {
-    let mut fields = json_fields(&parts, body, &users).await?;
+    let mut fields = json_fields(&parts, body).await?;
     let email = fields.string("email");
     let password = fields.string("password");
     // Anything else is the app's custom fields (ignored without a profile type).

@@ -40,7 +40,7 @@ async fn login<B: RequestBody>(
     if kind == MediaType::Other {
         return Err(Error::UnsupportedMediaType);
     }
-    let bytes = read(&parts.headers, body, &users).await?;
+    let bytes = read(body).await?;
     let mut fields = match kind {
         MediaType::Form => form_object(&bytes)?.alias("username", "email"),
         _ => json_object(&bytes)?,
@@ -58,7 +58,7 @@ async fn refresh<B: RequestBody>(
     parts: Parts,
     body: B,
 ) -> Result<axum_core::response::Response, Error> {
-    let mut fields = crate::http::body::json_fields(&parts, body, &users).await?;
+    let mut fields = crate::http::body::json_fields(&parts, body).await?;
     let token = fields.string("refresh_token");
     fields.finish()?;
     let pair = users.refresh(&token).await?;

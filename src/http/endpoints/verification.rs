@@ -23,7 +23,7 @@ async fn verify_request<B: RequestBody>(
     parts: Parts,
     body: B,
 ) -> Result<axum_core::response::Response, Error> {
-    let mut fields = json_fields(&parts, body, &users).await?;
+    let mut fields = json_fields(&parts, body).await?;
     let email = fields.string("email");
     fields.finish()?;
     users.request_verify(&email).await?;
@@ -38,7 +38,7 @@ async fn verify<B: RequestBody>(
     let token = match parts.extensions.get::<PathToken>() {
         Some(PathToken(token)) => token.clone(),
         None => {
-            let mut fields = json_fields(&parts, body, &users).await?;
+            let mut fields = json_fields(&parts, body).await?;
             let token = fields.string("token");
             fields.finish()?;
             token
