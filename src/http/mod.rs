@@ -39,8 +39,9 @@ pub use current_user::{CurrentUser, CurrentUserRejection, Superuser, VerifiedUse
 pub use layer::{CurrentUserLayer, RequireUser};
 pub use problem::ErrorCode;
 pub use rate_limit::{
-    ClientIp, ClientIpLayer, ForwardedHeader, PeerAddr, Rate, RateLimit, RateLimitConfig,
-    RateLimitLayer, ResolveClientIp, TrustedProxy,
+    AddPeerAddr, ClientIp, ClientIpLayer, ClientKey, ConnectionPeer, ForwardedHeader, PeerAddr,
+    PeerAddrLayer, ProxyChain, Rate, RateLimit, RateLimitConfig, RateLimitLayer, ResolveClientIp,
+    TrustedProxy,
 };
 pub use service::UsersService;
 

@@ -32,8 +32,28 @@ impl std::fmt::Debug for PathToken {
 }
 
 /// Declares an endpoint service around `async fn handler(Users, Parts, B)`.
+///
+/// `rate_limit = Class` (optionally `if METHOD | …`) makes it charge that
+/// rate-limit class first thing, when a `RateLimitLayer` in front tracks the
+/// request: the class goes with the endpoint, not with a path.
 macro_rules! endpoint {
     ($(#[$meta:meta])* $name:ident => $handler:path) => {
+        $crate::http::endpoints::endpoint!(@define $(#[$meta])* $name => $handler, false);
+    };
+    (
+        $(#[$meta:meta])* $name:ident => $handler:path,
+        rate_limit = $class:ident $(if $($method:ident)|+)?
+    ) => {
+        $crate::http::endpoints::endpoint!(
+            @define $(#[$meta])* $name => $handler,
+            |method: &http::Method| {
+                let _ = method;
+                true $(&& matches!(*method, $(http::Method::$method)|+))?
+            },
+            $class
+        );
+    };
+    (@define $(#[$meta:meta])* $name:ident => $handler:path, $limited:expr $(, $class:ident)?) => {
         $(#[$meta])*
         #[derive(Clone, Debug)]
         pub struct $name {
@@ -80,6 +100,17 @@ macro_rules! endpoint {
                 B::Data: Send,
                 B::Error: Into<$crate::BoxError>,
             {
+                $(
+                    let limited: fn(&http::Method) -> bool = $limited;
+                    if limited(req.method())
+                        && let Some(res) = $crate::http::rate_limit::charge(
+                            req.extensions(),
+                            $crate::http::rate_limit::Class::$class,
+                        )
+                    {
+                        return Box::pin(async move { Ok(res) });
+                    }
+                )?
                 let users = self.users.clone();
                 Box::pin(async move {
                     let (parts, body) = req.into_parts();

@@ -17,13 +17,13 @@ endpoint! {
     /// [`RateLimitLayer`](crate::http::RateLimitLayer) resolved, else the
     /// [`PeerAddr`](crate::http::PeerAddr), else one shared unknown client
     /// (with a warning, once).
-    Login => login
+    Login => login, rate_limit = Login
 }
 
 endpoint! {
     /// `POST /refresh` with `{"refresh_token"}`: 200 and a new token
     /// response; the presented token is spent.
-    Refresh => refresh
+    Refresh => refresh, rate_limit = Token
 }
 
 endpoint! {
