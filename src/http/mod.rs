@@ -1,11 +1,15 @@
 //! The HTTP side: endpoint services, the router, and the current-user
 //! extractor and layer.
 //!
-//! The login lockout counts failures per (account, client). The client is
-//! the connection's [`PeerAddr`], which the server inserts per connection;
-//! behind a proxy, apply [`ClientIpLayer`] (or [`RateLimitLayer`], which
-//! resolves clients the same way) with the proxy as trusted, so each login
-//! counts as the client the proxy reports ([`ClientIp`]).
+//! The login lockout counts failures per (account, client), and
+//! [`RateLimitLayer`] limits per client. The client is the connection's
+//! peer: axum's `ConnectInfo<SocketAddr>` (serve with
+//! `into_make_service_with_connect_info::<SocketAddr>()`), or a
+//! [`PeerAddr`] the server inserts per connection ([`PeerAddrLayer`] on
+//! plain hyper). Behind a proxy, apply [`ClientIpLayer`] (or
+//! [`RateLimitLayer`], which resolves clients the same way) with the proxy
+//! as trusted, so each login counts as the client the proxy reports
+//! ([`ClientIp`]).
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {

@@ -1,8 +1,10 @@
 //! One small tower `Service` per lifecycle endpoint.
 //!
 //! Each is usable alone (mount only [`Register`] and [`Login`] in your own
-//! router if that is all you want) and is infallible: every failure is a
-//! problem+json response. Handlers only decode, call [`Users`](crate::Users),
+//! router if that is all you want, at any path) and is infallible: every
+//! failure is a problem+json response. Behind a
+//! [`RateLimitLayer`](super::RateLimitLayer), each limited endpoint charges
+//! its own class first thing, wherever it is mounted. Handlers only decode, call [`Users`](crate::Users),
 //! and encode.
 
 mod admin;

@@ -15,8 +15,8 @@ endpoint! {
     /// and client: the [`ClientIp`](crate::http::ClientIp) that
     /// [`ClientIpLayer`](crate::http::ClientIpLayer) or
     /// [`RateLimitLayer`](crate::http::RateLimitLayer) resolved, else the
-    /// [`PeerAddr`](crate::http::PeerAddr), else one shared unknown client
-    /// (with a warning, once).
+    /// [`PeerAddr`](crate::http::PeerAddr) or axum's `ConnectInfo`, else one
+    /// shared unknown client (with a warning, once).
     Login => login, rate_limit = Login
 }
 
