@@ -281,6 +281,34 @@ mod tests {
     }
 
     #[test]
+    fn forwarded_elements_are_read_as_rfc_7239_writes_them() {
+        let trusted = [TrustedProxy::parse("10.0.0.0/8").unwrap()];
+        let fwd = ForwardedHeader::Forwarded;
+        let client = |value: &str| {
+            let h = headers(&[("forwarded", value)]);
+            client_ip(ip("10.0.0.1"), &h, &trusted, fwd)
+        };
+        // Parameters in any order and case; the chain may span header lines.
+        assert_eq!(
+            client("proto=https;For=198.51.100.7;by=10.0.0.1"),
+            ip("198.51.100.7")
+        );
+        let h = headers(&[
+            ("forwarded", "for=198.51.100.7"),
+            ("forwarded", "for=10.0.0.2"),
+        ]);
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &h, &trusted, fwd),
+            ip("198.51.100.7")
+        );
+        // An IPv6 node must be bracketed (and quoted); one that is not, or an
+        // obfuscated one, names no address: the walk ends at the last hop
+        // it could read.
+        assert_eq!(client("for=2001:db8::1"), ip("10.0.0.1"));
+        assert_eq!(client(r#"for="_hidden", for=10.0.0.3"#), ip("10.0.0.3"));
+    }
+
+    #[test]
     fn the_resolved_client_wins_over_the_peer_and_either_may_be_missing() {
         let mut ext = http::Extensions::new();
         assert_eq!(request_client(&ext), None);
