@@ -4,8 +4,8 @@
 //! router if that is all you want, at any path) and is infallible: every
 //! failure is a problem+json response. Behind a
 //! [`RateLimitLayer`](super::RateLimitLayer), each limited endpoint charges
-//! its own class first thing, wherever it is mounted. Handlers only decode, call [`Users`](crate::Users),
-//! and encode.
+//! its own class first thing, wherever it is mounted. Handlers only decode,
+//! call [`Users`](crate::Users), and encode.
 
 mod admin;
 mod me;
@@ -39,23 +39,10 @@ impl std::fmt::Debug for PathToken {
 /// rate-limit class first thing, when a `RateLimitLayer` in front tracks the
 /// request: the class goes with the endpoint, not with a path.
 macro_rules! endpoint {
-    ($(#[$meta:meta])* $name:ident => $handler:path) => {
-        $crate::http::endpoints::endpoint!(@define $(#[$meta])* $name => $handler, false);
-    };
     (
-        $(#[$meta:meta])* $name:ident => $handler:path,
-        rate_limit = $class:ident $(if $($method:ident)|+)?
+        $(#[$meta:meta])* $name:ident => $handler:path
+        $(, rate_limit = $class:ident $(if $($method:ident)|+)?)?
     ) => {
-        $crate::http::endpoints::endpoint!(
-            @define $(#[$meta])* $name => $handler,
-            |method: &http::Method| {
-                let _ = method;
-                true $(&& matches!(*method, $(http::Method::$method)|+))?
-            },
-            $class
-        );
-    };
-    (@define $(#[$meta:meta])* $name:ident => $handler:path, $limited:expr $(, $class:ident)?) => {
         $(#[$meta])*
         #[derive(Clone, Debug)]
         pub struct $name {
@@ -103,8 +90,8 @@ macro_rules! endpoint {
                 B::Error: Into<$crate::BoxError>,
             {
                 $(
-                    let limited: fn(&http::Method) -> bool = $limited;
-                    if limited(req.method())
+                    let limited = true $(&& matches!(*req.method(), $(http::Method::$method)|+))?;
+                    if limited
                         && let Some(res) = $crate::http::rate_limit::charge(
                             req.extensions(),
                             $crate::http::rate_limit::Class::$class,
