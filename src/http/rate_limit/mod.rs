@@ -241,7 +241,9 @@ impl RateLimitLayer {
 
     /// Names clients with `key` instead of the default [`ProxyChain`] (so
     /// the config's `trusted_proxies` and `forwarded_header` no longer
-    /// apply). See [`ClientKey`] for an example.
+    /// apply). A [`ClientIp`] already in the request still wins: drop an
+    /// outer [`ClientIpLayer`] if `key` should decide. See [`ClientKey`]
+    /// for an example.
     #[must_use]
     pub fn with_client_key(mut self, key: impl ClientKey) -> Self {
         self.key = Arc::new(key);
