@@ -15,21 +15,10 @@
 use std::net::SocketAddr;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Request};
-use axum::middleware::map_request;
 use axum::routing::get;
 use rand::RngCore;
-use tower_users::http::{Layer, PeerAddr, RateLimitConfig, RateLimitLayer};
+use tower_users::http::{Layer, RateLimitConfig, RateLimitLayer};
 use tower_users::{CurrentUser, RedbStore, Superuser, Users, UsersService, VerifiedUser};
-
-/// The login lockout counts failures per (account, client): hand it the
-/// connection's address, or every login shares one client.
-async fn peer_addr(mut req: Request) -> Request {
-    if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
-        req.extensions_mut().insert(PeerAddr(addr));
-    }
-    req
-}
 
 async fn hello(user: CurrentUser) -> String {
     format!("hello {}", user.email)
@@ -79,12 +68,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/verified", get(verified_only))
         .route("/admin", get(admin_only))
         .nest_service("/users", lifecycle)
-        .with_state(users)
-        .layer(map_request(peer_addr));
+        .with_state(users);
 
     let bind = std::env::var("TOWER_USERS_BIND").unwrap_or_else(|_| "127.0.0.1:3000".into());
     let listener = tokio::net::TcpListener::bind(bind).await?;
     println!("listening on http://{}", listener.local_addr()?);
+    // The rate limits and the login lockout count per client: served with
+    // connect info, they read each connection's address themselves.
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

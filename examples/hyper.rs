@@ -24,7 +24,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use rand::RngCore;
 use tower_users::http::{
-    Body, Layer, PeerAddr, RateLimitConfig, RateLimitLayer, Response, ServiceExt, service_fn,
+    Body, Layer, PeerAddrLayer, RateLimitConfig, RateLimitLayer, Response, ServiceExt, service_fn,
 };
 use tower_users::{CurrentUser, CurrentUserLayer, Error, RedbStore, Users, UsersService};
 
@@ -126,11 +126,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (stream, peer) = listener.accept().await?;
         // The rate limits and the login lockout count per client: tell
         // them the connection's.
-        let app = app.clone();
-        let service = TowerToHyperService::new(service_fn(move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(PeerAddr(peer));
-            app.clone().oneshot(req)
-        }));
+        let service = TowerToHyperService::new(PeerAddrLayer::new(peer).layer(app.clone()));
         tokio::spawn(async move {
             // A client that goes away mid-request is no concern of the server's.
             let _ = hyper::server::conn::http1::Builder::new()

@@ -10,10 +10,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::Request;
 use http_body_util::Full;
 use tower::{Layer, Service, ServiceExt};
+use tower_users::http::endpoints::Login;
 use tower_users::http::{PeerAddr, Rate, RateLimitConfig, RateLimitLayer};
+use tower_users::{RedbStore, Users};
 
 fn rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -34,17 +36,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         prune_every: Duration::from_secs(3600),
         ..RateLimitConfig::default()
     });
-    let inner = tower::service_fn(|_req: Request<Full<Bytes>>| async {
-        Ok::<_, std::convert::Infallible>(Response::new(Full::<Bytes>::default()))
-    });
-    let mut service = layer.layer(inner);
+    // The endpoint charges the login class, then refuses the bodiless
+    // request (415) before any hashing: only the limiter does work.
+    let users = Users::builder(RedbStore::in_memory()?)
+        .with_secret([7u8; 32])
+        .build()?;
+    let mut service = layer.layer(Login::new(users));
     let before = rss_mib();
     for i in 0..KEYS {
         let ip = std::net::Ipv4Addr::from(0x0a00_0000u32 + i);
-        let mut req = Request::post("/users/login").body(Full::default())?;
+        let mut req = Request::post("/users/login").body(Full::<Bytes>::default())?;
         req.extensions_mut()
             .insert(PeerAddr(SocketAddr::from((ip, 4000))));
-        service.ready().await?.call(req).await?;
+        ServiceExt::<Request<Full<Bytes>>>::ready(&mut service)
+            .await?
+            .call(req)
+            .await?;
     }
     let full = rss_mib();
     let tracked = layer.tracked_keys();

@@ -62,21 +62,12 @@
 //! ```no_run
 //! use std::net::SocketAddr;
 //!
-//! use axum::extract::{ConnectInfo, Request};
-//! use axum::{Router, middleware::map_request, routing::get};
-//! use tower_users::http::PeerAddr;
+//! use axum::{Router, routing::get};
+//! use tower_users::http::{RateLimitConfig, RateLimitLayer};
 //! use tower_users::{CurrentUser, RedbStore, Users, UsersService};
 //!
 //! async fn hello(user: CurrentUser) -> String {
 //!     format!("hello {}", user.email)
-//! }
-//!
-//! /// The login lockout counts per client: hand it the connection's address.
-//! async fn peer_addr(mut req: Request) -> Request {
-//!     if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
-//!         req.extensions_mut().insert(PeerAddr(addr));
-//!     }
-//!     req
 //! }
 //!
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -88,8 +79,11 @@
 //!     // nest_service strips `/users`, so the service itself has no prefix.
 //!     .nest_service("/users", UsersService::new(users.clone()).with_prefix(""))
 //!     .with_state(users)
-//!     .layer(map_request(peer_addr));
+//!     // Per-client quotas on the lifecycle endpoints, wherever they are
+//!     // mounted; /hello is not counted.
+//!     .layer(RateLimitLayer::new(RateLimitConfig::default()));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! // ConnectInfo names each client, for the rate limits and the login lockout.
 //! let app = app.into_make_service_with_connect_info::<SocketAddr>();
 //! axum::serve(listener, app).await?;
 //! # Ok(()) }

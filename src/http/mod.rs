@@ -4,11 +4,15 @@
 //! What clients see on the wire (routes, bodies, codes) is the
 //! [HTTP contract](api); [`OPENAPI`] is the same as an OpenAPI document.
 //!
-//! The login lockout counts failures per (account, client). The client is
-//! the connection's [`PeerAddr`], which the server inserts per connection;
-//! behind a proxy, apply [`ClientIpLayer`] (or [`RateLimitLayer`], which
-//! resolves clients the same way) with the proxy as trusted, so each login
-//! counts as the client the proxy reports ([`ClientIp`]).
+//! The login lockout counts failures per (account, client), and
+//! [`RateLimitLayer`] limits per client. The client is the connection's
+//! peer: axum's `ConnectInfo<SocketAddr>` (serve with
+//! `into_make_service_with_connect_info::<SocketAddr>()`), or a
+//! [`PeerAddr`] the server inserts per connection ([`PeerAddrLayer`] on
+//! plain hyper). Behind a proxy, apply [`ClientIpLayer`] (or
+//! [`RateLimitLayer`], which resolves clients the same way) with the proxy
+//! as trusted, so each login counts as the client the proxy reports
+//! ([`ClientIp`]).
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -44,8 +48,9 @@ pub use current_user::{CurrentUser, CurrentUserRejection, Superuser, VerifiedUse
 pub use layer::{CurrentUserLayer, OptionalUserLayer, RequireUser};
 pub use problem::ErrorCode;
 pub use rate_limit::{
-    ClientIp, ClientIpLayer, ForwardedHeader, PeerAddr, Rate, RateLimit, RateLimitConfig,
-    RateLimitLayer, ResolveClientIp, TrustedProxy,
+    AddPeerAddr, ClientIp, ClientIpLayer, ClientKey, ConnectionPeer, ForwardedHeader, PeerAddr,
+    PeerAddrLayer, ProxyChain, Rate, RateLimit, RateLimitConfig, RateLimitLayer, ResolveClientIp,
+    TrustedProxy,
 };
 pub use service::UsersService;
 

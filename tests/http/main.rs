@@ -13,6 +13,7 @@ mod hooks;
 mod jwt_attacks;
 mod mail;
 mod malformed;
+mod mounts;
 mod openapi;
 mod password_reset;
 mod processes;

@@ -13,7 +13,7 @@ endpoint! {
     /// `PATCH` with `{"current_password", "password"?, "email"?, …custom
     /// fields}` changes it; `DELETE` with `{"current_password"}` deletes the
     /// account (204).
-    Me => me
+    Me => me, rate_limit = EmailRequest if PATCH | DELETE
 }
 
 async fn me<B: RequestBody>(

@@ -1,9 +1,11 @@
 //! One small tower `Service` per lifecycle endpoint.
 //!
 //! Each is usable alone (mount only [`Register`] and [`Login`] in your own
-//! router if that is all you want) and is infallible: every failure is a
-//! problem+json response. Handlers only decode, call [`Users`](crate::Users),
-//! and encode.
+//! router if that is all you want, at any path) and is infallible: every
+//! failure is a problem+json response. Behind a
+//! [`RateLimitLayer`](super::RateLimitLayer), each limited endpoint charges
+//! its own class first thing, wherever it is mounted. Handlers only decode,
+//! call [`Users`](crate::Users), and encode.
 
 mod admin;
 mod me;
@@ -34,8 +36,15 @@ impl std::fmt::Debug for PathToken {
 }
 
 /// Declares an endpoint service around `async fn handler(Users, Parts, B)`.
+///
+/// `rate_limit = Class` (optionally `if METHOD | …`) makes it charge that
+/// rate-limit class first thing, when a `RateLimitLayer` in front tracks the
+/// request: the class goes with the endpoint, not with a path.
 macro_rules! endpoint {
-    ($(#[$meta:meta])* $name:ident => $handler:path) => {
+    (
+        $(#[$meta:meta])* $name:ident => $handler:path
+        $(, rate_limit = $class:ident $(if $($method:ident)|+)?)?
+    ) => {
         $(#[$meta])*
         #[derive(Clone, Debug)]
         pub struct $name {
@@ -82,6 +91,17 @@ macro_rules! endpoint {
                 B::Data: Send,
                 B::Error: Into<$crate::BoxError>,
             {
+                $(
+                    let limited = true $(&& matches!(*req.method(), $(http::Method::$method)|+))?;
+                    if limited
+                        && let Some(res) = $crate::http::rate_limit::charge(
+                            req.extensions(),
+                            $crate::http::rate_limit::Class::$class,
+                        )
+                    {
+                        return Box::pin(async move { Ok(res) });
+                    }
+                )?
                 let users = self.users.clone();
                 Box::pin(async move {
                     Ok($crate::http::body::guarded(users, req, $handler).await)
@@ -141,6 +161,99 @@ mod tests {
             .unwrap();
         let res = Login::new(users()).oneshot(req).await.unwrap();
         assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+
+    /// Two calls from one client through a fresh layer allowing one of each
+    /// class: the status of the second.
+    async fn second_status<S>(endpoint: S, method: http::Method) -> StatusCode
+    where
+        S: tower_service::Service<
+                Request<Full<bytes::Bytes>>,
+                Response = axum_core::response::Response,
+                Error = std::convert::Infallible,
+            > + Clone,
+    {
+        use crate::http::{PeerAddr, Rate, RateLimitConfig, RateLimitLayer};
+        use tower::Layer;
+        let once = Rate::new(1, std::time::Duration::from_secs(60));
+        let layer = RateLimitLayer::new(RateLimitConfig {
+            login: once,
+            register: once,
+            email_requests: once,
+            tokens: once,
+            ..RateLimitConfig::default()
+        });
+        let service = layer.layer(endpoint);
+        let mut status = StatusCode::OK;
+        for _ in 0..2 {
+            let mut req = Request::builder()
+                .method(method.clone())
+                .uri("/anywhere")
+                .header("content-type", "application/json")
+                .body(Full::from("{}"))
+                .unwrap();
+            req.extensions_mut()
+                .insert(PeerAddr("192.0.2.1:1000".parse().unwrap()));
+            status = service.clone().oneshot(req).await.unwrap().status();
+        }
+        status
+    }
+
+    #[tokio::test]
+    async fn each_endpoint_charges_its_own_class_whatever_the_path() {
+        use http::Method;
+        let u = users();
+        let limited = StatusCode::TOO_MANY_REQUESTS;
+        assert_eq!(
+            second_status(Register::new(u.clone()), Method::POST).await,
+            limited
+        );
+        assert_eq!(
+            second_status(Login::new(u.clone()), Method::POST).await,
+            limited
+        );
+        assert_eq!(
+            second_status(Refresh::new(u.clone()), Method::POST).await,
+            limited
+        );
+        assert_eq!(
+            second_status(Verify::new(u.clone()), Method::POST).await,
+            limited
+        );
+        assert_eq!(
+            second_status(VerifyRequest::new(u.clone()), Method::POST).await,
+            limited
+        );
+        assert_eq!(
+            second_status(ResetRequest::new(u.clone()), Method::POST).await,
+            limited
+        );
+        assert_eq!(
+            second_status(ResetPassword::new(u.clone()), Method::POST).await,
+            limited
+        );
+        assert_eq!(
+            second_status(Me::new(u.clone()), Method::PATCH).await,
+            limited
+        );
+        assert_eq!(
+            second_status(Me::new(u.clone()), Method::DELETE).await,
+            limited
+        );
+        // Reading the account, logging out and the admin routes are not limited.
+        let unauthorized = StatusCode::UNAUTHORIZED;
+        assert_eq!(
+            second_status(Me::new(u.clone()), Method::GET).await,
+            unauthorized
+        );
+        assert_eq!(
+            second_status(Logout::new(u.clone()), Method::POST).await,
+            unauthorized
+        );
+        assert_eq!(
+            second_status(ListUsers::new(u), Method::GET).await,
+            unauthorized
+        );
     }
 
     #[tokio::test]

@@ -9,14 +9,14 @@ use crate::http::problem::{empty, private_json};
 
 endpoint! {
     /// `POST /password-reset/request` with `{"email"}`: 202, whoever owns it.
-    ResetRequest => reset_request
+    ResetRequest => reset_request, rate_limit = EmailRequest
 }
 
 endpoint! {
     /// `POST /password-reset` with `{"token", "password"}`, or
     /// `POST /password-reset/{token}` with `{"password"}` (see
     /// [`PathToken`]): 200 and the user record. Every session ends.
-    ResetPassword => reset_password
+    ResetPassword => reset_password, rate_limit = Token
 }
 
 async fn reset_request<B: RequestBody>(

@@ -10,7 +10,7 @@ use crate::http::problem::private_json;
 endpoint! {
     /// `POST /register` with `{"email", "password", …custom fields}`: 201
     /// and the user record.
-    Register => register
+    Register => register, rate_limit = Register
 }
 
 async fn register<B: RequestBody>(

@@ -15,15 +15,15 @@ endpoint! {
     /// and client: the [`ClientIp`](crate::http::ClientIp) that
     /// [`ClientIpLayer`](crate::http::ClientIpLayer) or
     /// [`RateLimitLayer`](crate::http::RateLimitLayer) resolved, else the
-    /// [`PeerAddr`](crate::http::PeerAddr), else one shared unknown client
-    /// (with a warning, once).
-    Login => login
+    /// [`PeerAddr`](crate::http::PeerAddr) or axum's `ConnectInfo`, else one
+    /// shared unknown client (with a warning, once).
+    Login => login, rate_limit = Login
 }
 
 endpoint! {
     /// `POST /refresh` with `{"refresh_token"}`: 200 and a new token
     /// response; the presented token is spent.
-    Refresh => refresh
+    Refresh => refresh, rate_limit = Token
 }
 
 endpoint! {

@@ -9,13 +9,13 @@ use crate::http::problem::{empty, private_json};
 
 endpoint! {
     /// `POST /verify/request` with `{"email"}`: 202, whoever owns the email.
-    VerifyRequest => verify_request
+    VerifyRequest => verify_request, rate_limit = EmailRequest
 }
 
 endpoint! {
     /// `POST /verify` with `{"token"}`, or `POST /verify/{token}` with no
     /// body (see [`PathToken`]): 200 and the verified user's record.
-    Verify => verify
+    Verify => verify, rate_limit = Token
 }
 
 async fn verify_request<B: RequestBody>(

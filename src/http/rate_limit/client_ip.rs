@@ -4,12 +4,18 @@
 use std::net::{IpAddr, SocketAddr};
 
 use http::HeaderMap;
+use ipnet::IpNet;
 
 use crate::error::ConfigError;
 
-/// The TCP peer of the connection a request came in on. Servers put it in
-/// the request extensions (the example servers do), as axum's `ConnectInfo`
-/// does; [`RateLimitLayer`](super::RateLimitLayer) keys its limits on it.
+/// The TCP peer of the connection a request came in on. A server puts it
+/// in the request extensions for each connection ([`PeerAddrLayer`] does
+/// it in one line); axum's `ConnectInfo<SocketAddr>` is read the same way
+/// (feature `axum`, on by default). The rate limits, [`ClientIpLayer`] and
+/// the login lockout name the client from it.
+///
+/// [`PeerAddrLayer`]: super::PeerAddrLayer
+/// [`ClientIpLayer`]: super::ClientIpLayer
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
 
@@ -17,30 +23,48 @@ pub struct PeerAddr(pub SocketAddr);
 /// or [`ClientIpLayer`](super::ClientIpLayer) resolved it: the peer, or the
 /// address a trusted proxy reported. The layers insert it into the request
 /// extensions, so the login endpoint keys its lockout on the same client the
-/// rate limits see; without either the endpoint uses the [`PeerAddr`].
+/// rate limits see; without either the endpoint uses the connection's peer.
 /// Insert it yourself if you resolve clients another way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
+/// The connection's peer: [`PeerAddr`], else axum's `ConnectInfo`.
+pub(crate) fn connection_peer(extensions: &http::Extensions) -> Option<SocketAddr> {
+    if let Some(PeerAddr(addr)) = extensions.get::<PeerAddr>() {
+        return Some(*addr);
+    }
+    #[cfg(feature = "axum")]
+    if let Some(axum::extract::ConnectInfo(addr)) =
+        extensions.get::<axum::extract::ConnectInfo<SocketAddr>>()
+    {
+        return Some(*addr);
+    }
+    None
+}
+
+/// How to give the crate each request's client, named in every warning
+/// about a missing one.
+pub(super) const HOW_TO_NAME_CLIENTS: &str = "Serve axum apps with \
+     into_make_service_with_connect_info::<SocketAddr>(); on hyper, wrap each \
+     connection's service in tower_users::http::PeerAddrLayer::new(peer); or insert \
+     tower_users::http::PeerAddr (or ClientIp) per request yourself.";
+
 static UNKNOWN_CLIENT_WARNED: std::sync::Once = std::sync::Once::new();
 
 /// The client of a login: [`ClientIp`] if a layer (or the app) resolved
-/// it, else the [`PeerAddr`], else unknown (said once per process: all such
-/// logins share one lockout count per account).
+/// it, else the connection's peer, else unknown (said once per process:
+/// all such logins share one lockout count per account).
 pub(crate) fn request_client(extensions: &http::Extensions) -> Option<IpAddr> {
     if let Some(ClientIp(ip)) = extensions.get::<ClientIp>() {
         return Some(canonical(*ip));
     }
-    let peer = extensions
-        .get::<PeerAddr>()
-        .map(|PeerAddr(addr)| canonical(addr.ip()));
+    let peer = connection_peer(extensions).map(|addr| canonical(addr.ip()));
     if peer.is_none() {
         UNKNOWN_CLIENT_WARNED.call_once(|| {
             tracing::warn!(
                 "login with no client address: every such login shares one lockout \
                  count per account, so five wrong guesses from anyone lock the owner out. \
-                 Insert tower_users::http::PeerAddr per connection (axum: \
-                 into_make_service_with_connect_info and copy ConnectInfo into PeerAddr)."
+                 {HOW_TO_NAME_CLIENTS}"
             )
         });
     }
@@ -50,52 +74,29 @@ pub(crate) fn request_client(extensions: &http::Extensions) -> Option<IpAddr> {
 /// A network whose proxies are trusted to say who the client is (in
 /// `Forwarded` or `X-Forwarded-For`), such as `10.0.0.0/8` or `::1`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TrustedProxy {
-    network: IpAddr,
-    prefix: u8,
-}
+pub struct TrustedProxy(IpNet);
 
 impl TrustedProxy {
     /// Parses an address (`192.0.2.1`) or a CIDR block (`10.0.0.0/8`).
     pub fn parse(s: &str) -> Result<Self, ConfigError> {
-        let invalid = || ConfigError::Invalid {
+        let s = s.trim();
+        let net = match s.parse::<IpNet>() {
+            Ok(net) => Some(net),
+            Err(_) => s.parse::<IpAddr>().ok().map(IpNet::from),
+        };
+        net.map(TrustedProxy).ok_or_else(|| ConfigError::Invalid {
             name: "trusted_proxies",
             reason: format!("{s:?} is not an IP address or CIDR block"),
-        };
-        let (addr, prefix) = match s.trim().split_once('/') {
-            Some((a, p)) => (a, Some(p.parse::<u8>().map_err(|_| invalid())?)),
-            None => (s.trim(), None),
-        };
-        let network: IpAddr = addr.parse().map_err(|_| invalid())?;
-        let max = if network.is_ipv4() { 32 } else { 128 };
-        let prefix = prefix.unwrap_or(max);
-        if prefix > max {
-            return Err(invalid());
-        }
-        Ok(TrustedProxy { network, prefix })
+        })
     }
 
-    fn contains(&self, ip: IpAddr) -> bool {
-        match (self.network, canonical(ip)) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
+    pub(super) fn contains(&self, ip: IpAddr) -> bool {
+        self.0.contains(&canonical(ip))
     }
 }
 
 /// IPv4-mapped IPv6 addresses are the IPv4 client they map.
-fn canonical(ip: IpAddr) -> IpAddr {
+pub(super) fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
@@ -116,7 +117,7 @@ pub enum ForwardedHeader {
 
 /// The client address: the peer, unless the peer is a trusted proxy; then
 /// the nearest hop in the forwarding chain that is not a trusted proxy.
-pub(super) fn client_ip(
+pub(crate) fn client_ip(
     peer: IpAddr,
     headers: &HeaderMap,
     trusted: &[TrustedProxy],
@@ -131,8 +132,8 @@ pub(super) fn client_ip(
     // hop before it. A client can prepend anything, so stop at the first
     // untrusted hop; an unreadable hop ends the walk at the last good one.
     let mut client = peer;
-    for node in hops(headers, header).into_iter().rev() {
-        let Some(hop) = parse_node(&node).map(canonical) else {
+    for hop in hops(headers, header).into_iter().rev() {
+        let Some(hop) = hop.map(canonical) else {
             break;
         };
         client = hop;
@@ -143,8 +144,9 @@ pub(super) fn client_ip(
     client
 }
 
-/// The hops named in `header`, nearest last, as raw node strings.
-fn hops(headers: &HeaderMap, header: ForwardedHeader) -> Vec<String> {
+/// The hops named in `header`, nearest last; `None` for a hop that names
+/// no address (`unknown`, an obfuscated identifier, garbage).
+fn hops(headers: &HeaderMap, header: ForwardedHeader) -> Vec<Option<IpAddr>> {
     let mut chain = Vec::new();
     let name = match header {
         ForwardedHeader::XForwardedFor => "x-forwarded-for",
@@ -154,30 +156,26 @@ fn hops(headers: &HeaderMap, header: ForwardedHeader) -> Vec<String> {
         let Ok(value) = value.to_str() else {
             // An unreadable line: nothing before it can be trusted.
             chain.clear();
-            chain.push(String::new());
+            chain.push(None);
             continue;
         };
-        for element in value.split(',') {
-            let node = match header {
-                ForwardedHeader::XForwardedFor => element.trim(),
-                ForwardedHeader::Forwarded => element
-                    .split(';')
-                    .find_map(|pair| {
-                        let (k, v) = pair.trim().split_once('=')?;
-                        k.trim()
-                            .eq_ignore_ascii_case("for")
-                            .then(|| v.trim().trim_matches('"'))
-                    })
-                    .unwrap_or(""),
-            };
-            chain.push(node.to_owned());
+        match header {
+            ForwardedHeader::XForwardedFor => {
+                chain.extend(value.split(',').map(|node| parse_node(node.trim())));
+            }
+            ForwardedHeader::Forwarded => chain.extend(rfc7239::parse(value).map(|element| {
+                element
+                    .ok()
+                    .and_then(|e| e.forwarded_for)
+                    .and_then(|node| node.ip().copied())
+            })),
         }
     }
     chain
 }
 
-/// An address, possibly with a port or in brackets; anything else (`unknown`,
-/// obfuscated identifiers, garbage) is `None`.
+/// An `X-Forwarded-For` entry: an address, possibly with a port or in
+/// brackets; anything else is `None`.
 fn parse_node(node: &str) -> Option<IpAddr> {
     if let Ok(ip) = node.parse() {
         return Some(ip);
@@ -280,6 +278,34 @@ mod tests {
             client_ip(ip("127.0.0.1"), &h, &trusted, ForwardedHeader::Forwarded),
             ip("127.0.0.1")
         );
+    }
+
+    #[test]
+    fn forwarded_elements_are_read_as_rfc_7239_writes_them() {
+        let trusted = [TrustedProxy::parse("10.0.0.0/8").unwrap()];
+        let fwd = ForwardedHeader::Forwarded;
+        let client = |value: &str| {
+            let h = headers(&[("forwarded", value)]);
+            client_ip(ip("10.0.0.1"), &h, &trusted, fwd)
+        };
+        // Parameters in any order and case; the chain may span header lines.
+        assert_eq!(
+            client("proto=https;For=198.51.100.7;by=10.0.0.1"),
+            ip("198.51.100.7")
+        );
+        let h = headers(&[
+            ("forwarded", "for=198.51.100.7"),
+            ("forwarded", "for=10.0.0.2"),
+        ]);
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &h, &trusted, fwd),
+            ip("198.51.100.7")
+        );
+        // An IPv6 node must be bracketed (and quoted); one that is not, or an
+        // obfuscated one, names no address: the walk ends at the last hop
+        // it could read.
+        assert_eq!(client("for=2001:db8::1"), ip("10.0.0.1"));
+        assert_eq!(client(r#"for="_hidden", for=10.0.0.3"#), ip("10.0.0.3"));
     }
 
     #[test]

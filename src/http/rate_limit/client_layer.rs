@@ -1,26 +1,27 @@
 //! [`ClientIpLayer`]: resolves each request's client once, for the rate
 //! limits and the login lockout alike.
 
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::Request;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::client_ip::{ClientIp, ForwardedHeader, PeerAddr, TrustedProxy, client_ip};
+use super::client_ip::{ClientIp, ForwardedHeader, TrustedProxy};
+use super::client_key::ProxyChain;
 
 /// Puts the request's client into the extensions as [`ClientIp`]: the
-/// connection's [`PeerAddr`], or, when that peer is a trusted proxy, the
-/// address the proxy reports in the chosen header.
+/// connection's peer ([`PeerAddr`](super::PeerAddr) or axum's `ConnectInfo`),
+/// or, when that peer is a trusted proxy, the address the proxy reports in
+/// the chosen header (see [`ProxyChain`]).
 ///
 /// The login lockout counts failures per (account, client): behind a proxy,
 /// without this layer (or [`RateLimitLayer`](super::RateLimitLayer), which
 /// resolves clients the same way), every login would be the proxy's and a
 /// few guesses would lock the owner out. Apply it outside the rate limits
 /// (they reuse the [`ClientIp`] it set) and keep it when they are off.
-/// Requests without a [`PeerAddr`], or that already carry a [`ClientIp`],
-/// pass unchanged.
+/// Requests without a peer, or that already carry a [`ClientIp`], pass
+/// unchanged.
 ///
 /// ```
 /// use tower::Layer;
@@ -37,8 +38,7 @@ use super::client_ip::{ClientIp, ForwardedHeader, PeerAddr, TrustedProxy, client
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct ClientIpLayer {
-    trusted: Arc<[TrustedProxy]>,
-    header: ForwardedHeader,
+    chain: ProxyChain,
 }
 
 impl ClientIpLayer {
@@ -46,8 +46,7 @@ impl ClientIpLayer {
     /// its peer).
     pub fn new(trusted: Vec<TrustedProxy>, header: ForwardedHeader) -> Self {
         ClientIpLayer {
-            trusted: trusted.into(),
-            header,
+            chain: ProxyChain::new(trusted, header),
         }
     }
 }
@@ -82,11 +81,9 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> S::Future {
-        let peer = req.extensions().get::<PeerAddr>().map(|p| p.0.ip());
-        if let Some(peer) = peer
-            && req.extensions().get::<ClientIp>().is_none()
+        if req.extensions().get::<ClientIp>().is_none()
+            && let Some(ip) = self.layer.chain.resolve(req.extensions(), req.headers())
         {
-            let ip = client_ip(peer, req.headers(), &self.layer.trusted, self.layer.header);
             req.extensions_mut().insert(ClientIp(ip));
         }
         self.inner.call(req)

@@ -1,70 +1,36 @@
-//! [`RateLimitLayer`]: per-client-IP rate limits on governor, with separate
-//! quotas per route class.
+//! [`RateLimitLayer`]: per-client rate limits on governor, charged by the
+//! endpoint that answers, whatever path it is mounted at.
 //!
-//! Each class (login, register, the endpoints that can send email, and the
-//! token endpoints) has a burst and a sustained rate. Over quota, the answer
-//! is 429 `RATE_LIMITED` (problem+json) with `Retry-After`. The client is
-//! the connection's peer ([`PeerAddr`] in the request extensions), or the
-//! address a trusted proxy reports; the layer passes it on as [`ClientIp`]
-//! for the login lockout. A [`ClientIp`] already in the request (set by
-//! [`ClientIpLayer`], which resolves clients without limiting them) is used
-//! as it is. IPv6 clients are keyed by their /64, the
-//! block one subscriber usually gets. Keys idle long enough to be back at a
-//! full burst are pruned on a timer, so memory stays bounded however many
+//! The layer names the client ([`ClientKey`]) and leaves the request a
+//! handle to its limiters; each endpoint service charges its own class
+//! first thing (see `quota.rs`). Keys idle long enough to be back at a full
+//! burst are pruned on a timer, so memory stays bounded however many
 //! addresses an attacker uses.
-//!
-//! ```
-//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
-//! use std::net::SocketAddr;
-//! use http::{Request, StatusCode};
-//! use http_body_util::Full;
-//! use tower::{Layer, ServiceExt};
-//! use tower_users::http::{PeerAddr, RateLimitConfig, RateLimitLayer};
-//! use tower_users::{RedbStore, Users, UsersService};
-//!
-//! let users = Users::builder(RedbStore::in_memory().unwrap())
-//!     .with_secret([7u8; 32])
-//!     .build()
-//!     .unwrap();
-//! let layer = RateLimitLayer::new(RateLimitConfig::default());
-//! let service = layer.layer(UsersService::new(users));
-//! let peer: SocketAddr = "203.0.113.5:4000".parse().unwrap();
-//! let mut last = StatusCode::OK;
-//! for _ in 0..30 {
-//!     let mut req = Request::post("/users/password-reset/request")
-//!         .header("content-type", "application/json")
-//!         .body(Full::<bytes::Bytes>::from(r#"{"email":"a@example.com"}"#))
-//!         .unwrap();
-//!     req.extensions_mut().insert(PeerAddr(peer));
-//!     last = service.clone().oneshot(req).await.unwrap().status();
-//! }
-//! assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
-//! # });
-//! ```
 
 mod client_ip;
+mod client_key;
 mod client_layer;
+mod peer_layer;
+mod quota;
 
-use std::net::{IpAddr, Ipv6Addr};
-use std::num::NonZeroU32;
+use std::net::IpAddr;
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
-use http::{Request, Response};
+use http::Request;
 use tower_layer::Layer;
 use tower_service::Service;
 
 pub(crate) use client_ip::request_client;
 pub use client_ip::{ClientIp, ForwardedHeader, PeerAddr, TrustedProxy};
+pub use client_key::{ClientKey, ConnectionPeer, ProxyChain};
 pub use client_layer::{ClientIpLayer, ResolveClientIp};
+pub use peer_layer::{AddPeerAddr, PeerAddrLayer};
+pub(crate) use quota::{Class, charge};
 
-use super::problem::problem_response;
-use crate::error::{ConfigError, Error};
-use crate::mail::BoxFuture;
+use crate::error::ConfigError;
+use quota::{Charge, Quotas};
 
 /// A burst and a sustained rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,34 +46,35 @@ impl Rate {
     pub const fn new(burst: u32, per: Duration) -> Self {
         Rate { burst, per }
     }
-
-    fn quota(&self, name: &'static str) -> Result<Quota, ConfigError> {
-        let invalid = || ConfigError::Invalid {
-            name,
-            reason: "burst and period must be above zero".into(),
-        };
-        let burst = NonZeroU32::new(self.burst).ok_or_else(invalid)?;
-        Ok(Quota::with_period(self.per)
-            .ok_or_else(invalid)?
-            .allow_burst(burst))
-    }
 }
 
-/// Quotas per route class, trusted proxies, and the pruning interval.
+/// Quotas per endpoint class, trusted proxies, and the pruning interval.
+///
+/// Each endpoint service counts against its class wherever it is mounted;
+/// the paths below are where [`UsersService`](crate::UsersService) serves
+/// them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateLimitConfig {
-    /// `POST …/login` (default: 10 at once, then 1 every 6 s).
+    /// [`Login`](super::endpoints::Login), `POST …/login` (default: 10 at
+    /// once, then 1 every 6 s).
     pub login: Rate,
-    /// `POST …/register` (default: 5 at once, then 1 every 12 s).
+    /// [`Register`](super::endpoints::Register), `POST …/register` (default:
+    /// 5 at once, then 1 every 12 s).
     pub register: Rate,
-    /// `POST …/verify/request` and `…/password-reset/request`, and
-    /// `PATCH`/`DELETE …/me`, together (default: 3 at once, then 1 every
-    /// 20 s): each can send an email.
+    /// [`VerifyRequest`](super::endpoints::VerifyRequest) and
+    /// [`ResetRequest`](super::endpoints::ResetRequest) (`POST
+    /// …/verify/request`, `…/password-reset/request`), and
+    /// [`Me`](super::endpoints::Me) for `PATCH`/`DELETE`, together
+    /// (default: 3 at once, then 1 every 20 s): each can send an email.
     pub email_requests: Rate,
-    /// `POST …/refresh`, `…/verify[/{token}]`, `…/password-reset[/{token}]`
-    /// (default: 20 at once, then 1 every second).
+    /// [`Refresh`](super::endpoints::Refresh),
+    /// [`Verify`](super::endpoints::Verify) and
+    /// [`ResetPassword`](super::endpoints::ResetPassword) (`POST
+    /// …/refresh`, `…/verify[/{token}]`, `…/password-reset[/{token}]`;
+    /// default: 20 at once, then 1 every second).
     pub tokens: Rate,
-    /// Proxies whose forwarding header is believed.
+    /// Proxies whose forwarding header is believed (by the default
+    /// [`ProxyChain`] client key).
     pub trusted_proxies: Vec<TrustedProxy>,
     /// Which header they report clients in (default `X-Forwarded-For`).
     pub forwarded_header: ForwardedHeader,
@@ -129,110 +96,115 @@ impl Default for RateLimitConfig {
     }
 }
 
-/// Which quota a request counts against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Class {
-    Login,
-    Register,
-    EmailRequest,
-    Token,
-}
-
-fn classify(method: &http::Method, path: &str) -> Option<Class> {
-    let path = path.trim_end_matches('/');
-    // Changing the account can send email (a new address's confirmation)
-    // and checks the current password: the strictest quota.
-    if (method == http::Method::PATCH || method == http::Method::DELETE) && path.ends_with("/me") {
-        return Some(Class::EmailRequest);
-    }
-    if method != http::Method::POST {
-        return None;
-    }
-    if path.ends_with("/login") {
-        Some(Class::Login)
-    } else if path.ends_with("/register") {
-        Some(Class::Register)
-    } else if path.ends_with("/verify/request") || path.ends_with("/password-reset/request") {
-        Some(Class::EmailRequest)
-    } else if path.ends_with("/refresh")
-        || path.ends_with("/verify")
-        || path.ends_with("/password-reset")
-        || path
-            .rsplit_once('/')
-            .is_some_and(|(base, _)| base.ends_with("/verify") || base.ends_with("/password-reset"))
-    {
-        Some(Class::Token)
-    } else {
-        None
-    }
-}
-
-type Limiter = DefaultKeyedRateLimiter<IpAddr>;
-
-struct Limits {
-    login: Limiter,
-    register: Limiter,
-    email_requests: Limiter,
-    tokens: Limiter,
-    trusted: Vec<TrustedProxy>,
-    header: ForwardedHeader,
-    clock: DefaultClock,
-}
-
-impl Limits {
-    fn limiter(&self, class: Class) -> &Limiter {
-        match class {
-            Class::Login => &self.login,
-            Class::Register => &self.register,
-            Class::EmailRequest => &self.email_requests,
-            Class::Token => &self.tokens,
-        }
-    }
-
-    fn all(&self) -> [&Limiter; 4] {
-        [
-            &self.login,
-            &self.register,
-            &self.email_requests,
-            &self.tokens,
-        ]
-    }
-
-    /// Seconds to wait, if `ip` is over the quota of `class`.
-    fn check(&self, class: Class, ip: IpAddr) -> Option<u64> {
-        match self.limiter(class).check_key(&key(ip)) {
-            Ok(()) => None,
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(self.clock.now());
-                Some(wait.as_secs_f64().ceil().max(1.0) as u64)
-            }
-        }
-    }
-
-    fn prune(&self) {
-        for limiter in self.all() {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
-        }
-    }
-}
-
-/// IPv6 clients by their /64; IPv4 by address.
-fn key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => {
-            let bits = u128::from(v6) & (u128::MAX << 64);
-            IpAddr::V6(Ipv6Addr::from(bits))
-        }
-        v4 => v4,
-    }
-}
-
-/// Rate limits in front of any service: per client IP and route class,
-/// 429 `RATE_LIMITED` with `Retry-After` over quota (see [`RateLimitConfig`]).
+/// Rate limits per client and endpoint class: over quota, 429
+/// `RATE_LIMITED` (problem+json) with `Retry-After`.
+///
+/// The layer names each request's client and hands the request on with a
+/// handle to its limiters; the tower-users endpoint that answers charges its
+/// own class ([`RateLimitConfig`]) before anything else, whatever path the
+/// app mounted it at. The app's own routes behind the layer are not counted.
+/// The client also goes on as [`ClientIp`], so the login lockout keys on
+/// the same client. A [`ClientIp`] already in the request (from
+/// [`ClientIpLayer`], or the app) is used as it is.
+///
+/// The client comes from a [`ClientKey`]: by default [`ProxyChain`] with
+/// the config's trusted proxies, which reads the connection's peer from
+/// [`PeerAddr`] or axum's `ConnectInfo<SocketAddr>`. Serve axum apps with
+/// `into_make_service_with_connect_info::<SocketAddr>()`; on plain hyper
+/// wrap each connection's service in [`PeerAddrLayer`]. A request with no
+/// client shares one quota with all the others like it (a warning says so,
+/// once). IPv6 clients are keyed by their /64, the block one subscriber
+/// usually gets. With several layers stacked, the innermost one's quotas
+/// apply.
+///
+/// In front of [`UsersService`](crate::UsersService):
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use std::net::SocketAddr;
+/// use http::{Request, StatusCode};
+/// use http_body_util::Full;
+/// use tower::{Layer, ServiceExt};
+/// use tower_users::http::{PeerAddr, RateLimitConfig, RateLimitLayer};
+/// use tower_users::{RedbStore, Users, UsersService};
+///
+/// let users = Users::builder(RedbStore::in_memory().unwrap())
+///     .with_secret([7u8; 32])
+///     .build()
+///     .unwrap();
+/// let layer = RateLimitLayer::new(RateLimitConfig::default());
+/// let service = layer.layer(UsersService::new(users));
+/// let peer: SocketAddr = "203.0.113.5:4000".parse().unwrap();
+/// let mut statuses = Vec::new();
+/// for _ in 0..4 {
+///     let mut req = Request::post("/users/password-reset/request")
+///         .header("content-type", "application/json")
+///         .body(Full::<bytes::Bytes>::from(r#"{"email":"a@example.com"}"#))
+///         .unwrap();
+///     // What PeerAddrLayer, or axum's ConnectInfo, provides.
+///     req.extensions_mut().insert(PeerAddr(peer));
+///     statuses.push(service.clone().oneshot(req).await.unwrap().status());
+/// }
+/// // Three email requests at once, then one every 20 s.
+/// assert_eq!(statuses[2], StatusCode::ACCEPTED);
+/// assert_eq!(statuses[3], StatusCode::TOO_MANY_REQUESTS);
+/// # });
+/// ```
+///
+/// In front of a standalone endpoint, under a path of the app's choosing
+/// (any router works; here a plain `service_fn`):
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use std::net::SocketAddr;
+/// use http::{Request, StatusCode};
+/// use http_body_util::Full;
+/// use tower::{Layer, ServiceExt, service_fn};
+/// use tower_users::http::endpoints::Login;
+/// use tower_users::http::{PeerAddr, Rate, RateLimitConfig, RateLimitLayer};
+/// use tower_users::{RedbStore, Users};
+///
+/// let users = Users::builder(RedbStore::in_memory().unwrap())
+///     .with_secret([7u8; 32])
+///     .build()
+///     .unwrap();
+/// let login = Login::new(users);
+/// let app = service_fn(move |req: Request<Full<bytes::Bytes>>| {
+///     let login = login.clone();
+///     async move {
+///         match req.uri().path() {
+///             "/signin" => login.oneshot(req).await,
+///             _ => Ok(http::Response::new(Default::default())),
+///         }
+///     }
+/// });
+/// let config = RateLimitConfig {
+///     login: Rate::new(1, std::time::Duration::from_secs(60)),
+///     ..RateLimitConfig::default()
+/// };
+/// let app = RateLimitLayer::new(config).layer(app);
+/// let peer: SocketAddr = "203.0.113.5:4000".parse().unwrap();
+/// let request = |path: &str| {
+///     let mut req = Request::post(path)
+///         .header("content-type", "application/json")
+///         .body(Full::from(r#"{"email":"a@example.com","password":"guess"}"#))
+///         .unwrap();
+///     req.extensions_mut().insert(PeerAddr(peer));
+///     req
+/// };
+/// let first = app.clone().oneshot(request("/signin")).await.unwrap();
+/// assert_eq!(first.status(), StatusCode::UNAUTHORIZED);
+/// let second = app.clone().oneshot(request("/signin")).await.unwrap();
+/// assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
+/// // The app's own routes are not counted.
+/// let home = app.clone().oneshot(request("/")).await.unwrap();
+/// assert_eq!(home.status(), StatusCode::OK);
+/// # });
+/// ```
 #[derive(Clone)]
 pub struct RateLimitLayer {
-    limits: Arc<Limits>,
+    quotas: Arc<Quotas>,
+    key: Arc<dyn ClientKey>,
 }
 
 impl std::fmt::Debug for RateLimitLayer {
@@ -245,21 +217,15 @@ impl RateLimitLayer {
     /// A layer with `config`. Fails on a zero burst or period. Inside a tokio
     /// runtime it starts the pruning timer, which ends with the last clone.
     pub fn try_new(config: RateLimitConfig) -> Result<Self, ConfigError> {
-        let limits = Arc::new(Limits {
-            login: Limiter::keyed(config.login.quota("rate_limit.login")?),
-            register: Limiter::keyed(config.register.quota("rate_limit.register")?),
-            email_requests: Limiter::keyed(
-                config.email_requests.quota("rate_limit.email_requests")?,
-            ),
-            tokens: Limiter::keyed(config.tokens.quota("rate_limit.tokens")?),
-            trusted: config.trusted_proxies,
-            header: config.forwarded_header,
-            clock: DefaultClock::default(),
-        });
+        let quotas = Arc::new(Quotas::new(&config)?);
         if tokio::runtime::Handle::try_current().is_ok() {
-            tokio::spawn(prune_loop(Arc::downgrade(&limits), config.prune_every));
+            tokio::spawn(prune_loop(Arc::downgrade(&quotas), config.prune_every));
         }
-        Ok(RateLimitLayer { limits })
+        let key = ProxyChain::new(config.trusted_proxies, config.forwarded_header);
+        Ok(RateLimitLayer {
+            quotas,
+            key: Arc::new(key),
+        })
     }
 
     /// A layer with `config`; the defaults cannot fail.
@@ -273,26 +239,37 @@ impl RateLimitLayer {
         Self::try_new(config).expect("invalid rate-limit configuration")
     }
 
+    /// Names clients with `key` instead of the default [`ProxyChain`] (so
+    /// the config's `trusted_proxies` and `forwarded_header` no longer
+    /// apply). A [`ClientIp`] already in the request still wins: drop an
+    /// outer [`ClientIpLayer`] if `key` should decide. See [`ClientKey`]
+    /// for an example.
+    #[must_use]
+    pub fn with_client_key(mut self, key: impl ClientKey) -> Self {
+        self.key = Arc::new(key);
+        self
+    }
+
     /// How many client keys are tracked now (for monitoring and tests).
     pub fn tracked_keys(&self) -> usize {
-        self.limits.all().iter().map(|l| l.len()).sum()
+        self.quotas.tracked_keys()
     }
 
     /// Drops keys that are back at a full burst (the timer does this too).
     pub fn prune(&self) {
-        self.limits.prune();
+        self.quotas.prune();
     }
 }
 
-async fn prune_loop(limits: Weak<Limits>, every: Duration) {
+async fn prune_loop(quotas: Weak<Quotas>, every: Duration) {
     let mut tick = tokio::time::interval(every.max(Duration::from_millis(10)));
     tick.tick().await;
     loop {
         tick.tick().await;
-        let Some(limits) = limits.upgrade() else {
+        let Some(quotas) = quotas.upgrade() else {
             return;
         };
-        limits.prune();
+        quotas.prune();
     }
 }
 
@@ -301,7 +278,7 @@ impl<S> Layer<S> for RateLimitLayer {
     fn layer(&self, inner: S) -> RateLimit<S> {
         RateLimit {
             inner,
-            limits: self.limits.clone(),
+            layer: self.clone(),
         }
     }
 }
@@ -310,7 +287,7 @@ impl<S> Layer<S> for RateLimitLayer {
 #[derive(Clone)]
 pub struct RateLimit<S> {
     inner: S,
-    limits: Arc<Limits>,
+    layer: RateLimitLayer,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for RateLimit<S> {
@@ -321,103 +298,61 @@ impl<S: std::fmt::Debug> std::fmt::Debug for RateLimit<S> {
     }
 }
 
-static MISSING_PEER_WARNED: std::sync::Once = std::sync::Once::new();
+static MISSING_CLIENT_WARNED: std::sync::Once = std::sync::Once::new();
 
-impl<S, B, ResBody> Service<Request<B>> for RateLimit<S>
+/// Said once per process when a request's client is unknown.
+fn missing_client_warning() -> String {
+    format!(
+        "RateLimitLayer: a request with no client address (no PeerAddr, ConnectInfo \
+         or ClientIp in its extensions); all such clients share one quota. {} Or name \
+         clients with RateLimitLayer::with_client_key.",
+        client_ip::HOW_TO_NAME_CLIENTS
+    )
+}
+
+impl<S, B> Service<Request<B>> for RateLimit<S>
 where
-    S: Service<Request<B>, Response = Response<ResBody>>,
-    S::Future: Send + 'static,
-    ResBody: From<Bytes> + Send + 'static,
-    S::Error: Send + 'static,
+    S: Service<Request<B>>,
 {
-    type Response = Response<ResBody>;
+    type Response = S::Response;
     type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Response<ResBody>, S::Error>>;
+    type Future = S::Future;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        if let Some(class) = classify(req.method(), req.uri().path()) {
-            // A ClientIpLayer outside has resolved the client already.
-            let resolved = req.extensions().get::<ClientIp>().map(|c| c.0);
-            let peer = match req.extensions().get::<PeerAddr>() {
-                _ if resolved.is_some() => None,
-                Some(PeerAddr(addr)) => Some(addr.ip()),
-                None => {
-                    MISSING_PEER_WARNED.call_once(|| {
-                        tracing::warn!(
-                            "RateLimitLayer: no PeerAddr in the request extensions; all \
-                             clients share one quota. Insert PeerAddr for each connection."
-                        )
-                    });
-                    None
-                }
-            };
-            let ip = match (resolved, peer) {
-                (Some(ip), _) => ip,
-                (None, Some(peer)) => {
-                    let ip = client_ip::client_ip(
-                        peer,
-                        req.headers(),
-                        &self.limits.trusted,
-                        self.limits.header,
-                    );
+    fn call(&mut self, req: Request<B>) -> S::Future {
+        let (mut parts, body) = req.into_parts();
+        // A ClientIpLayer outside (or the app) has resolved the client already.
+        let resolved = parts.extensions.get::<ClientIp>().map(|c| c.0);
+        let client = match resolved {
+            Some(ip) => Some(ip),
+            None => {
+                let ip = self.layer.key.client(&parts);
+                if let Some(ip) = ip {
                     // The login lockout keys on the same client.
-                    req.extensions_mut().insert(ClientIp(ip));
-                    ip
+                    parts.extensions.insert(ClientIp(ip));
                 }
-                (None, None) => IpAddr::from([0, 0, 0, 0]),
-            };
-            if let Some(retry_after) = self.limits.check(class, ip) {
-                tracing::debug!(target: "tower_users::rejection", class = ?class, "rate limited");
-                let res = problem_response(&Error::RateLimited { retry_after });
-                return Box::pin(async move { Ok(res) });
+                ip
             }
-        }
-        Box::pin(self.inner.call(req))
+        };
+        let client = client.unwrap_or_else(|| {
+            MISSING_CLIENT_WARNED.call_once(|| tracing::warn!("{}", missing_client_warning()));
+            IpAddr::from([0, 0, 0, 0])
+        });
+        parts.extensions.insert(Charge {
+            quotas: self.layer.quotas.clone(),
+            client,
+        });
+        self.inner.call(Request::from_parts(parts, body))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn routes_fall_into_their_classes() {
-        let post = http::Method::POST;
-        assert_eq!(classify(&post, "/users/login"), Some(Class::Login));
-        assert_eq!(
-            classify(&post, "/api/users/register"),
-            Some(Class::Register)
-        );
-        assert_eq!(
-            classify(&post, "/users/verify/request"),
-            Some(Class::EmailRequest)
-        );
-        assert_eq!(
-            classify(&post, "/users/password-reset/request"),
-            Some(Class::EmailRequest)
-        );
-        assert_eq!(classify(&post, "/users/refresh"), Some(Class::Token));
-        assert_eq!(classify(&post, "/users/verify"), Some(Class::Token));
-        assert_eq!(classify(&post, "/users/verify/abc.def"), Some(Class::Token));
-        assert_eq!(
-            classify(&post, "/users/password-reset/abc"),
-            Some(Class::Token)
-        );
-        assert_eq!(classify(&http::Method::GET, "/users/me"), None);
-        assert_eq!(classify(&post, "/users/logout"), None);
-        assert_eq!(
-            classify(&http::Method::PATCH, "/users/me"),
-            Some(Class::EmailRequest)
-        );
-        assert_eq!(
-            classify(&http::Method::DELETE, "/users/me"),
-            Some(Class::EmailRequest)
-        );
-    }
+    use quota::key;
 
     #[test]
     fn ipv6_clients_share_their_64() {
@@ -435,13 +370,13 @@ mod tests {
             ..RateLimitConfig::default()
         });
         let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
-        assert_eq!(layer.limits.check(Class::Login, a), None);
-        assert_eq!(layer.limits.check(Class::Login, a), None);
-        let wait = layer.limits.check(Class::Login, a).unwrap();
+        assert_eq!(layer.quotas.check(Class::Login, a), None);
+        assert_eq!(layer.quotas.check(Class::Login, a), None);
+        let wait = layer.quotas.check(Class::Login, a).unwrap();
         assert!((1..=30).contains(&wait), "{wait}");
         // Other clients and other classes are untouched.
-        assert_eq!(layer.limits.check(Class::Login, b), None);
-        assert_eq!(layer.limits.check(Class::Register, a), None);
+        assert_eq!(layer.quotas.check(Class::Login, b), None);
+        assert_eq!(layer.quotas.check(Class::Register, a), None);
     }
 
     #[test]
@@ -452,12 +387,40 @@ mod tests {
         });
         for i in 0..1000u32 {
             layer
-                .limits
+                .quotas
                 .check(Class::Token, IpAddr::from(i.to_be_bytes()));
         }
         assert_eq!(layer.tracked_keys(), 1000);
         std::thread::sleep(Duration::from_millis(20));
         layer.prune();
         assert_eq!(layer.tracked_keys(), 0);
+    }
+
+    #[test]
+    fn zero_bursts_and_periods_are_configuration_errors() {
+        for config in [
+            RateLimitConfig {
+                login: Rate::new(0, Duration::from_secs(1)),
+                ..RateLimitConfig::default()
+            },
+            RateLimitConfig {
+                tokens: Rate::new(1, Duration::ZERO),
+                ..RateLimitConfig::default()
+            },
+        ] {
+            assert!(RateLimitLayer::try_new(config).is_err());
+        }
+    }
+
+    #[test]
+    fn the_missing_client_warning_names_every_fix() {
+        let warning = missing_client_warning();
+        for fix in [
+            "into_make_service_with_connect_info",
+            "PeerAddrLayer",
+            "with_client_key",
+        ] {
+            assert!(warning.contains(fix), "{warning}");
+        }
     }
 }

@@ -1,0 +1,133 @@
+//! The limiters themselves, and how an endpoint charges its class.
+//!
+//! [`RateLimitLayer`](super::RateLimitLayer) only names the client and hands
+//! the request a [`Charge`]; the endpoint that answers charges its own
+//! class. So a `Login` counts as a login wherever the app mounts it, and the
+//! app's own routes behind the layer are never counted.
+
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::Arc;
+
+use axum_core::response::Response;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+
+use super::RateLimitConfig;
+use crate::error::{ConfigError, Error};
+
+/// Which quota a request counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Class {
+    Login,
+    Register,
+    /// The endpoints that can send an email.
+    EmailRequest,
+    /// The endpoints that spend or check a token.
+    Token,
+}
+
+type Limiter = DefaultKeyedRateLimiter<IpAddr>;
+
+/// One keyed limiter per class.
+pub(super) struct Quotas {
+    login: Limiter,
+    register: Limiter,
+    email_requests: Limiter,
+    tokens: Limiter,
+    clock: DefaultClock,
+}
+
+impl Quotas {
+    pub(super) fn new(config: &RateLimitConfig) -> Result<Self, ConfigError> {
+        let keyed =
+            |rate: super::Rate, name| Ok::<_, ConfigError>(Limiter::keyed(quota(rate, name)?));
+        Ok(Quotas {
+            login: keyed(config.login, "rate_limit.login")?,
+            register: keyed(config.register, "rate_limit.register")?,
+            email_requests: keyed(config.email_requests, "rate_limit.email_requests")?,
+            tokens: keyed(config.tokens, "rate_limit.tokens")?,
+            clock: DefaultClock::default(),
+        })
+    }
+
+    fn limiter(&self, class: Class) -> &Limiter {
+        match class {
+            Class::Login => &self.login,
+            Class::Register => &self.register,
+            Class::EmailRequest => &self.email_requests,
+            Class::Token => &self.tokens,
+        }
+    }
+
+    fn all(&self) -> [&Limiter; 4] {
+        [
+            &self.login,
+            &self.register,
+            &self.email_requests,
+            &self.tokens,
+        ]
+    }
+
+    /// Seconds to wait, if `ip` is over the quota of `class`.
+    pub(super) fn check(&self, class: Class, ip: IpAddr) -> Option<u64> {
+        match self.limiter(class).check_key(&key(ip)) {
+            Ok(()) => None,
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(self.clock.now());
+                Some(wait.as_secs_f64().ceil().max(1.0) as u64)
+            }
+        }
+    }
+
+    pub(super) fn tracked_keys(&self) -> usize {
+        self.all().iter().map(|l| l.len()).sum()
+    }
+
+    pub(super) fn prune(&self) {
+        for limiter in self.all() {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+}
+
+fn quota(rate: super::Rate, name: &'static str) -> Result<Quota, ConfigError> {
+    let invalid = || ConfigError::Invalid {
+        name,
+        reason: "burst and period must be above zero".into(),
+    };
+    let burst = std::num::NonZeroU32::new(rate.burst).ok_or_else(invalid)?;
+    Ok(Quota::with_period(rate.per)
+        .ok_or_else(invalid)?
+        .allow_burst(burst))
+}
+
+/// IPv6 clients by their /64; IPv4 by address.
+pub(super) fn key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & (u128::MAX << 64);
+            IpAddr::V6(Ipv6Addr::from(bits))
+        }
+        v4 => v4,
+    }
+}
+
+/// What [`RateLimitLayer`](super::RateLimitLayer) leaves in the request
+/// extensions: its limiters and the client to charge. An `Arc` and an
+/// address, so inserting it costs no allocation per request.
+#[derive(Clone)]
+pub(crate) struct Charge {
+    pub(super) quotas: Arc<Quotas>,
+    pub(super) client: IpAddr,
+}
+
+/// The 429 for `class`, if a rate-limit layer in front is tracking this
+/// request and its client is over quota. Without a layer, nothing is
+/// limited.
+pub(crate) fn charge(extensions: &http::Extensions, class: Class) -> Option<Response> {
+    let charge = extensions.get::<Charge>()?;
+    let retry_after = charge.quotas.check(class, charge.client)?;
+    tracing::debug!(target: "tower_users::rejection", class = ?class, "rate limited");
+    Some(Error::RateLimited { retry_after }.into_response())
+}
