@@ -2,17 +2,17 @@
 
 use std::io::Write;
 
-use tracing::subscriber::NoSubscriber;
-
 use super::{BoxFuture, MailError, Mailer, OutgoingEmail};
 
 /// The default mailer: shows each email to the developer instead of sending
 /// it, so the link can be copied.
 ///
-/// With a `tracing` subscriber in place, the email is logged at INFO level,
-/// target `tower_users::mail`. Without one (a quickstart that never set one
-/// up), that event would go nowhere while the outbox counts the email as
-/// delivered, so it is written to stderr instead.
+/// With a `tracing` subscriber that records INFO events of target
+/// `tower_users::mail`, the email is logged there. Without one (a
+/// quickstart that never set one up, or `tracing_subscriber::fmt::init()`,
+/// which keeps only errors unless `RUST_LOG` says otherwise), that event
+/// would go nowhere while the outbox counts the email as delivered, so it
+/// is written to stderr instead.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -35,10 +35,7 @@ pub struct LogMailer;
 impl Mailer for LogMailer {
     fn send<'a>(&'a self, email: &'a OutgoingEmail) -> BoxFuture<'a, Result<(), MailError>> {
         Box::pin(async move {
-            // The dispatcher of this thread: a scoped one, else the global
-            // one, else the no-op that drops every event.
-            let unheard = tracing::dispatcher::get_default(|d| d.is::<NoSubscriber>());
-            if unheard {
+            if !heard_by_the_log() {
                 return write_to_stderr(email).map_err(MailError::transient);
             }
             tracing::info!(
@@ -53,11 +50,17 @@ impl Mailer for LogMailer {
     }
 }
 
+/// Whether the current subscriber (scoped, else global; none drops every
+/// event) would record the email's event.
+fn heard_by_the_log() -> bool {
+    tracing::enabled!(target: "tower_users::mail", tracing::Level::INFO)
+}
+
 /// The email as a developer reads it; one write, so that two emails never
 /// interleave.
 fn write_to_stderr(email: &OutgoingEmail) -> std::io::Result<()> {
     let shown = format!(
-        "tower-users: email not sent (no mailer configured, and no tracing subscriber)\n\
+        "tower-users: email not sent (no mailer configured, and the log does not record INFO from tower_users::mail)\n\
          To: {}\nSubject: {}\n\n{}\n",
         email.to,
         email.subject,
@@ -84,6 +87,19 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn the_email_goes_to_stderr_unless_a_subscriber_records_info() {
+        assert!(!heard_by_the_log(), "no subscriber here");
+        let errors_only = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::ERROR)
+            .finish();
+        tracing::subscriber::with_default(errors_only, || assert!(!heard_by_the_log()));
+        let info = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        tracing::subscriber::with_default(info, || assert!(heard_by_the_log()));
     }
 
     /// With a subscriber the email is an event like any other (the stderr

@@ -522,7 +522,7 @@ async fn at_the_default_connection_cap_the_server_waits_and_serves_again() {
 /// `TraceLayer`; credentials are marked sensitive first, so even at TRACE
 /// the log shows that an `Authorization` header came, never the token.
 #[tokio::test]
-async fn the_server_log_at_trace_level_never_shows_a_bearer_token() {
+async fn the_server_log_at_trace_level_never_shows_a_token() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("log.redb");
     let log_path = dir.path().join("server.log");
@@ -540,6 +540,15 @@ async fn the_server_log_at_trace_level_never_shows_a_bearer_token() {
         c.get("/users/me", Some(&token)).await.status,
         StatusCode::OK
     );
+    // A token in a path is as secret as one in a header.
+    let path_token = "a-made-up-reset-token-9f8e7d6c5b4a";
+    let r = c
+        .post_json(
+            &format!("/users/password-reset/{path_token}"),
+            serde_json::json!({"password": "another long password"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
     // The access token's signature: the part no other log line could hold.
     let signature = token.rsplit('.').next().unwrap();
     let text = wait_for_line(&log_path, |l| {
@@ -558,6 +567,8 @@ async fn the_server_log_at_trace_level_never_shows_a_bearer_token() {
         "the request's headers were not logged, or not masked:\n{text}"
     );
     assert!(!text.contains(signature), "the token is in the log");
+    let text = wait_for_line(&log_path, |l| l.contains("/users/password-reset/{token}")).await;
+    assert!(!text.contains(path_token), "the path token is in the log");
 }
 
 /// A newcomer's app sets up no tracing subscriber (the profile example has
