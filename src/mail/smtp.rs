@@ -130,7 +130,13 @@ impl SmtpMailer {
                 ("tls", "required") => TlsMode::Required,
                 ("tls", "none") => TlsMode::None,
                 ("tls", "opportunistic") => TlsMode::Opportunistic,
-                _ => return Err(invalid(format!("unknown option {key:?}={value:?}"))),
+                ("tls", _) => {
+                    return Err(invalid(format!(
+                        "tls={value:?}: expected required, none or opportunistic"
+                    )));
+                }
+                // Only the name: a misplaced value could be a password.
+                _ => return Err(invalid(format!("unknown option {key:?}"))),
             };
             if tls == TlsMode::Implicit {
                 return Err(invalid(
@@ -443,6 +449,7 @@ mod tests {
             "smtp://u:hunter2@h:port",
             "smtp://u:hunter2@h?tls",
             "smtp://u:hunter2@h?retries=3",
+            "smtp://u@h?password=hunter2",
             "smtps://u:hunter2@h?tls=required",
             "smtp://u:%ff@h",
         ] {
