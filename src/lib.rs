@@ -109,6 +109,12 @@ pub mod token;
 mod user;
 mod users;
 
+/// The README's Rust blocks, compiled (and run unless `no_run`) as doctests,
+/// so the quickstart and the hyper setup cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 /// What `store_conformance!` names, so that a store crate needs only
 /// tower-users and tokio as dependencies to run it.
 #[cfg(any(test, feature = "test-util"))]
