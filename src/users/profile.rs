@@ -50,7 +50,10 @@ impl ProfileFields {
     ///
     /// Fails with [`Error::Internal`] (a logged 500 when returned from a
     /// handler) if they do not fit `T`: the stored data and the type
-    /// disagree, which no request can cause.
+    /// disagree. No request can cause that, but an account created without
+    /// fields (the bootstrapped superuser, users from before `with_profile`)
+    /// has an empty profile, which fits `T` only if all its fields have
+    /// defaults.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, Error> {
         T::deserialize(&self.0).map_err(|e| {
             Error::internal(format!(
