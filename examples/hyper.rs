@@ -1,20 +1,21 @@
 //! tower-users served by plain hyper: what `examples/axum.rs` does, with no
 //! axum anywhere. The app needs neither axum-core nor tower in its own
 //! Cargo.toml: the body, response and tower plumbing it touches are
-//! re-exported from `tower_users::http`.
+//! re-exported from `tower_users::http` (`tests/outside-apps` builds this
+//! file with only what it uses).
 //!
 //! ```text
 //! TOWER_USERS_SUPERUSER='root@example.com:kettle staple zebra' cargo run --example hyper
 //! curl -X POST localhost:3000/users/register -H 'content-type: application/json' \
-//!      -d '{"email":"a@example.com","password":"correct horse battery"}'
+//!      -d '{"email":"a@example.com","password":"correct horse battery","display_name":"Ann"}'
 //! ```
 //!
-//! Routes: `/hello` (any signed-in user), `/maybe` (anyone), `/verified`
-//! (a verified email), `/admin` (a superuser), and the lifecycle under
-//! `/users`, rate-limited per client. `TOWER_USERS_SUPERUSER`
-//! (`email:password`, optional) creates the first superuser;
-//! `TOWER_USERS_BIND` (127.0.0.1:3000) and `RUST_LOG` as usual. Uses an
-//! in-memory store and a random secret: data is gone on exit.
+//! Routes: `/hello` (any signed-in user, greeted by display name), `/maybe`
+//! (anyone), `/verified` (a verified email), `/admin` (a superuser), and
+//! the lifecycle under `/users`, rate-limited per client.
+//! `TOWER_USERS_SUPERUSER` (`email:password`, optional) creates the first
+//! superuser; `TOWER_USERS_BIND` (127.0.0.1:3000) and `RUST_LOG` as usual.
+//! Uses an in-memory store and a random secret: data is gone on exit.
 
 use std::convert::Infallible;
 
@@ -23,17 +24,26 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use rand::RngCore;
+use serde::{Deserialize, Serialize};
 use tower_users::http::{
-    Body, Layer, PeerAddrLayer, RateLimitConfig, RateLimitLayer, Response, ServiceExt, service_fn,
+    Body, Layer, PeerAddrLayer, RateLimitLayer, Response, ServiceExt, service_fn,
 };
 use tower_users::{CurrentUser, CurrentUserLayer, Error, RedbStore, Users, UsersService};
 
-/// The user the guard layer put in, if any.
-fn email(req: &Request<Incoming>) -> String {
+/// The app's own user fields, sent beside email and password at
+/// registration. A wrong type or an unknown field is a 422.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AppProfile {
+    /// Optional: the superuser from the environment is created without one.
+    display_name: Option<String>,
+}
+
+/// The user `CurrentUserLayer` put in front of this route.
+fn user(req: &Request<Incoming>) -> &CurrentUser {
     req.extensions()
         .get::<CurrentUser>()
-        .map(|user| user.email.to_string())
-        .unwrap_or_default()
+        .expect("the route is behind CurrentUserLayer::new")
 }
 
 fn text(body: String) -> Result<Response, Infallible> {
@@ -41,7 +51,15 @@ fn text(body: String) -> Result<Response, Infallible> {
 }
 
 async fn hello(req: Request<Incoming>) -> Result<Response, Infallible> {
-    text(format!("hello {}", email(&req)))
+    let user = user(&req);
+    let profile: AppProfile = match user.profile.parse() {
+        Ok(profile) => profile,
+        Err(err) => return Ok(err.into_response()),
+    };
+    let name = profile
+        .display_name
+        .unwrap_or_else(|| user.email.to_string());
+    text(format!("hello {name}"))
 }
 
 async fn maybe(req: Request<Incoming>) -> Result<Response, Infallible> {
@@ -52,18 +70,20 @@ async fn maybe(req: Request<Incoming>) -> Result<Response, Infallible> {
 }
 
 async fn verified_only(req: Request<Incoming>) -> Result<Response, Infallible> {
-    text(format!("{} is verified", email(&req)))
+    text(format!("{} is verified", user(&req).email))
 }
 
 async fn admin_only(req: Request<Incoming>) -> Result<Response, Infallible> {
-    text(format!("{} is an administrator", email(&req)))
+    text(format!("{} is an administrator", user(&req).email))
 }
 
 /// The users core, with the superuser from `TOWER_USERS_SUPERUSER`, if set.
 async fn users() -> Result<Users, Box<dyn std::error::Error>> {
     let mut secret = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut secret);
-    let mut builder = Users::builder(RedbStore::in_memory()?).with_secret(secret);
+    let mut builder = Users::builder(RedbStore::in_memory()?)
+        .with_secret(secret)
+        .with_profile::<AppProfile>();
     if let Ok(spec) = std::env::var("TOWER_USERS_SUPERUSER") {
         let (email, password) = spec
             .split_once(':')
@@ -93,8 +113,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let admin = CurrentUserLayer::new(users.clone())
         .superuser()
         .layer(service_fn(admin_only));
-    let lifecycle =
-        RateLimitLayer::try_new(RateLimitConfig::default())?.layer(UsersService::new(users));
+    let lifecycle = UsersService::new(users);
 
     let app = service_fn(move |req: Request<Incoming>| {
         let (hello, maybe, verified, admin, lifecycle) = (
@@ -118,6 +137,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     });
+    // Per-client quotas on login, register, the emails and the tokens,
+    // wherever those endpoints are mounted; the app's routes are not counted.
+    let app = RateLimitLayer::default().layer(app);
 
     let bind = std::env::var("TOWER_USERS_BIND").unwrap_or_else(|_| "127.0.0.1:3000".into());
     let listener = tokio::net::TcpListener::bind(bind).await?;

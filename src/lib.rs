@@ -14,8 +14,11 @@
 //!   [`UsersService`] under a prefix (`/users` by default), answering JSON
 //!   or `application/problem+json` with a stable `code`.
 //! - [`CurrentUser`]: an extractor (axum-core `FromRequestParts`) and a
-//!   tower layer for the app's own handlers, with guards for verified users
-//!   and superusers.
+//!   tower layer ([`CurrentUserLayer`]) for the app's own handlers, with
+//!   guards for verified users, superusers, and any rule of the app's on
+//!   the user ([`CurrentUserLayer::require`]). Plain hyper and tower apps
+//!   need neither axum-core nor tower of their own: what they touch is
+//!   re-exported from [`http`].
 //!
 //! Around them:
 //!
@@ -32,6 +35,10 @@
 //!
 //! Data lives in a [`Store`](store::Store); [`RedbStore`] keeps it in one
 //! embedded redb file.
+//!
+//! What clients see on the wire (routes, bodies, status codes, error codes)
+//! is the [HTTP contract](http::api), also served as an OpenAPI document
+//! ([`http::OPENAPI`]).
 //!
 //! ## The core, without HTTP
 //!
@@ -63,7 +70,7 @@
 //! use std::net::SocketAddr;
 //!
 //! use axum::{Router, routing::get};
-//! use tower_users::http::{RateLimitConfig, RateLimitLayer};
+//! use tower_users::http::RateLimitLayer;
 //! use tower_users::{CurrentUser, RedbStore, Users, UsersService};
 //!
 //! async fn hello(user: CurrentUser) -> String {
@@ -81,7 +88,7 @@
 //!     .with_state(users)
 //!     // Per-client quotas on the lifecycle endpoints, wherever they are
 //!     // mounted; /hello is not counted.
-//!     .layer(RateLimitLayer::new(RateLimitConfig::default()));
+//!     .layer(RateLimitLayer::default());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
 //! // ConnectInfo names each client, for the rate limits and the login lockout.
 //! let app = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -101,6 +108,12 @@ pub mod store;
 pub mod token;
 mod user;
 mod users;
+
+/// The README's Rust blocks, compiled (and run unless `no_run`) as doctests,
+/// so the quickstart and the hyper setup cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 /// What `store_conformance!` names, so that a store crate needs only
 /// tower-users and tokio as dependencies to run it.

@@ -25,8 +25,11 @@ use crate::user::{User, UserRecord};
 
 /// The authenticated, active user making this request.
 ///
-/// Dereferences to [`User`]. A guard for verified users is [`VerifiedUser`],
-/// for administrators [`Superuser`]. `Option<CurrentUser>` is `None` when no
+/// Dereferences to [`User`], so the app's own fields read back typed with
+/// `user.profile.parse::<AppProfile>()` (see
+/// [`UsersBuilder::with_profile`](crate::UsersBuilder::with_profile)). A
+/// guard for verified users is [`VerifiedUser`], for administrators
+/// [`Superuser`]. `Option<CurrentUser>` is `None` when no
 /// credentials were sent, and still a rejection when bad ones were.
 ///
 /// In axum, take it as a handler argument; the state provides [`Users`]

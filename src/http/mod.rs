@@ -14,11 +14,19 @@
 //! as trusted, so each login counts as the client the proxy reports
 //! ([`ClientIp`]).
 //!
+//! A plain hyper or tower server needs neither axum-core nor tower in its
+//! own `Cargo.toml`: the [`Body`] and [`Response`] the services answer
+//! with, and tower's [`Layer`], [`Service`], [`ServiceBuilder`],
+//! [`ServiceExt`] and [`service_fn`], are re-exported here; [`Error`] and
+//! [`CurrentUserRejection`] answer problem+json with an inherent
+//! `into_response()`. `examples/hyper.rs` in the repository is such a server.
+//!
+//! [`Error`]: crate::Error
+//!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! use http::{Request, StatusCode};
-//! use http_body_util::Full;
-//! use tower::ServiceExt;
+//! use tower_users::http::{Body, ServiceExt};
 //! use tower_users::{RedbStore, Users, UsersService};
 //!
 //! let users = Users::builder(RedbStore::in_memory().unwrap())
@@ -27,7 +35,7 @@
 //!     .unwrap();
 //! let req = Request::post("/users/register")
 //!     .header("content-type", "application/json")
-//!     .body(Full::<bytes::Bytes>::from(r#"{"email":"a@example.com","password":"long enough pw"}"#))
+//!     .body(Body::from(r#"{"email":"a@example.com","password":"long enough pw"}"#))
 //!     .unwrap();
 //! let res = UsersService::new(users).oneshot(req).await.unwrap();
 //! assert_eq!(res.status(), StatusCode::CREATED);

@@ -268,7 +268,11 @@ impl UsersBuilder {
     /// What is stored is `T` serialized again (defaults and renames apply),
     /// so `user.profile.parse::<T>()` ([`ProfileFields::parse`](crate::ProfileFields::parse)) reads it
     /// back typed, on a [`User`](crate::User) or a
-    /// [`CurrentUser`](crate::CurrentUser):
+    /// [`CurrentUser`](crate::CurrentUser). Accounts that never sent fields
+    /// hold an empty profile: the superuser from
+    /// [`with_superuser`](Self::with_superuser), and users stored before
+    /// `with_profile` was set. Where those read theirs, make each field an
+    /// `Option` or `#[serde(default)]`, so the empty profile parses too.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]

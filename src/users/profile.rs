@@ -50,7 +50,10 @@ impl ProfileFields {
     ///
     /// Fails with [`Error::Internal`] (a logged 500 when returned from a
     /// handler) if they do not fit `T`: the stored data and the type
-    /// disagree, which no request can cause.
+    /// disagree. No request can cause that, but an account created without
+    /// fields (the bootstrapped superuser, users from before `with_profile`)
+    /// has an empty profile, which fits `T` only if all its fields have
+    /// defaults.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, Error> {
         T::deserialize(&self.0).map_err(|e| {
             Error::internal(format!(
@@ -94,9 +97,15 @@ impl From<ProfileFields> for Map<String, Value> {
 pub(crate) type ProfileSchema =
     Arc<dyn Fn(ProfileFields) -> Result<ProfileFields, Vec<FieldError>> + Send + Sync>;
 
-/// The field a serde error is about, when its message names one.
-fn field_of(err: &serde_json::Error) -> String {
-    let msg = err.to_string();
+/// The field a serde error is about: where it happened (a mistyped
+/// `display_name`), or, for errors about the object itself (a missing or
+/// unknown field), the field its message names.
+fn field_of(err: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    let path = err.path().to_string();
+    if path != "." {
+        return path;
+    }
+    let msg = err.inner().to_string();
     msg.split('`')
         .nth(1)
         .filter(|f| !f.is_empty() && msg.contains(" field `"))
@@ -108,8 +117,8 @@ fn field_of(err: &serde_json::Error) -> String {
 /// `T` serialized again, so defaults and renames apply.
 pub(crate) fn schema<T: Serialize + DeserializeOwned + 'static>() -> ProfileSchema {
     Arc::new(|raw: ProfileFields| {
-        let typed: T = serde_json::from_value(Value::Object(raw.0))
-            .map_err(|e| vec![FieldError::new(field_of(&e), e.to_string())])?;
+        let typed: T = serde_path_to_error::deserialize(Value::Object(raw.0))
+            .map_err(|e| vec![FieldError::new(field_of(&e), e.inner().to_string())])?;
         match serde_json::to_value(typed) {
             Ok(Value::Object(fields)) => Ok(ProfileFields(fields)),
             _ => Err(vec![FieldError::new(
@@ -165,6 +174,29 @@ mod tests {
             serde_json::to_value(&fields).unwrap(),
             serde_json::json!({"display_name": "Ann", "age": 30})
         );
+    }
+
+    #[test]
+    fn a_refused_field_is_named_whatever_is_wrong_with_it() {
+        #[derive(Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Strict {
+            display_name: String,
+        }
+        let check = schema::<Strict>();
+        for (raw, field) in [
+            (serde_json::json!({"display_name": 5}), "display_name"),
+            (serde_json::json!({}), "display_name"),
+            (
+                serde_json::json!({"display_name": "Ann", "nickname": "A"}),
+                "nickname",
+            ),
+        ] {
+            let fields = ProfileFields::from_typed(&raw).unwrap();
+            let errors = check(fields).unwrap_err();
+            assert_eq!(errors.len(), 1);
+            assert_eq!(errors[0].field, field, "{raw}");
+        }
     }
 
     #[test]

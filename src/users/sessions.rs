@@ -107,8 +107,11 @@ impl Users {
     /// [`Error::Unavailable`]. The HTTP endpoint passes the address that
     /// [`ClientIpLayer`](crate::http::ClientIpLayer) or
     /// [`RateLimitLayer`](crate::http::RateLimitLayer) resolved (through
-    /// trusted proxies), or else the connection's
-    /// [`PeerAddr`](crate::http::PeerAddr).
+    /// trusted proxies), or else the connection's peer: a
+    /// [`PeerAddr`](crate::http::PeerAddr) from
+    /// [`PeerAddrLayer`](crate::http::PeerAddrLayer) on plain hyper, or
+    /// axum's `ConnectInfo<SocketAddr>` (serve with
+    /// `into_make_service_with_connect_info::<SocketAddr>()`).
     ///
     /// Errors as [`login`](Self::login).
     #[tracing::instrument(skip_all, fields(user.id))]

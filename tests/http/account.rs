@@ -420,7 +420,7 @@ async fn custom_profile_fields_are_validated_stored_and_returned() {
         ),
         (
             json!({"email": "q@example.com", "password": "correct horse battery", "display_name": 5}),
-            "profile",
+            "display_name",
         ),
         (
             json!({"email": "q@example.com", "password": "correct horse battery", "display_name": "Q", "age": 3}),

@@ -1,10 +1,12 @@
 //! The axum and hyper examples, run as the binaries a newcomer starts, walk
-//! the same path: sign up, the guarded routes, the superuser from the
-//! environment, the admin list at `GET /users`, and the rate limit on login.
+//! the same path: sign up with the app's typed profile, the guarded routes,
+//! the superuser from the environment, the admin list at `GET /users`, and
+//! the rate limit on login.
 
 use std::net::SocketAddr;
 
 use http::StatusCode;
+use serde_json::json;
 
 use crate::common::{Client, Reply, assert_problem};
 use crate::processes::start;
@@ -19,14 +21,41 @@ fn assert_body(reply: &Reply, body: &str) {
     assert_eq!(String::from_utf8_lossy(&reply.body), body);
 }
 
+/// The example's `AppProfile`: fields of the wrong type or unknown ones
+/// are refused, naming the field; a good one is stored, returned in the
+/// record, and read back typed by `/hello`.
+async fn signed_up_with_profile(c: &Client) -> String {
+    for (bad, field) in [
+        (json!({"display_name": 5}), "display_name"),
+        (
+            json!({"display_name": "Walker", "nickname": "W"}),
+            "nickname",
+        ),
+    ] {
+        let mut body = json!({"email": "walk@example.com", "password": PASSWORD});
+        body.as_object_mut()
+            .unwrap()
+            .extend(bad.as_object().unwrap().clone());
+        let r = c.post_json("/users/register", body).await;
+        assert_problem(&r, 422, "VALIDATION_ERROR");
+        assert_eq!(r.json()["errors"][0]["field"], field, "{:?}", r.json());
+    }
+    let r = c
+        .post_json(
+            "/users/register",
+            json!({"email": "walk@example.com", "password": PASSWORD, "display_name": "Walker"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    assert_eq!(r.json()["display_name"], "Walker");
+    c.access_token("walk@example.com", PASSWORD).await
+}
+
 async fn walk(addr: SocketAddr) {
     let c = Client::new(addr);
-    let (access, _) = c.signed_up("walk@example.com", PASSWORD).await;
+    let access = signed_up_with_profile(&c).await;
 
-    assert_body(
-        &c.get("/hello", Some(&access)).await,
-        "hello walk@example.com",
-    );
+    assert_body(&c.get("/hello", Some(&access)).await, "hello Walker");
     assert_problem(&c.get("/hello", None).await, 401, "UNAUTHORIZED");
     assert_body(&c.get("/maybe", None).await, "anonymous");
     assert_body(
@@ -44,6 +73,11 @@ async fn walk(addr: SocketAddr) {
 
     // The superuser the example created from TOWER_USERS_SUPERUSER.
     let root = c.access_token(ROOT, ROOT_PASSWORD).await;
+    // Created without a profile: no display name, so greeted by email.
+    assert_body(
+        &c.get("/hello", Some(&root)).await,
+        "hello root@example.com",
+    );
     assert_body(
         &c.get("/admin", Some(&root)).await,
         "root@example.com is an administrator",
@@ -84,13 +118,15 @@ fn superuser() -> String {
 }
 
 #[tokio::test]
-async fn the_axum_example_guards_routes_bootstraps_a_superuser_and_limits_logins() {
+async fn the_axum_example_reads_a_typed_profile_guards_routes_bootstraps_a_superuser_and_limits_logins()
+ {
     let running = start("axum", &[("TOWER_USERS_SUPERUSER", &superuser())]);
     walk(running.addr).await;
 }
 
 #[tokio::test]
-async fn the_hyper_example_guards_routes_bootstraps_a_superuser_and_limits_logins() {
+async fn the_hyper_example_reads_a_typed_profile_guards_routes_bootstraps_a_superuser_and_limits_logins()
+ {
     let running = start("hyper", &[("TOWER_USERS_SUPERUSER", &superuser())]);
     walk(running.addr).await;
 }

@@ -124,15 +124,15 @@ impl Default for RateLimitConfig {
 /// use std::net::SocketAddr;
 /// use http::{Request, StatusCode};
 /// use http_body_util::Full;
-/// use tower::{Layer, ServiceExt};
-/// use tower_users::http::{PeerAddr, RateLimitConfig, RateLimitLayer};
+/// use tower_users::http::{Layer, PeerAddr, RateLimitLayer, ServiceExt};
 /// use tower_users::{RedbStore, Users, UsersService};
 ///
 /// let users = Users::builder(RedbStore::in_memory().unwrap())
 ///     .with_secret([7u8; 32])
 ///     .build()
 ///     .unwrap();
-/// let layer = RateLimitLayer::new(RateLimitConfig::default());
+/// // The default quotas (`RateLimitConfig::default()`), no trusted proxies.
+/// let layer = RateLimitLayer::default();
 /// let service = layer.layer(UsersService::new(users));
 /// let peer: SocketAddr = "203.0.113.5:4000".parse().unwrap();
 /// let mut statuses = Vec::new();
@@ -159,9 +159,10 @@ impl Default for RateLimitConfig {
 /// use std::net::SocketAddr;
 /// use http::{Request, StatusCode};
 /// use http_body_util::Full;
-/// use tower::{Layer, ServiceExt, service_fn};
 /// use tower_users::http::endpoints::Login;
-/// use tower_users::http::{PeerAddr, Rate, RateLimitConfig, RateLimitLayer};
+/// use tower_users::http::{
+///     Layer, PeerAddr, Rate, RateLimitConfig, RateLimitLayer, ServiceExt, service_fn,
+/// };
 /// use tower_users::{RedbStore, Users};
 ///
 /// let users = Users::builder(RedbStore::in_memory().unwrap())
@@ -258,6 +259,14 @@ impl RateLimitLayer {
     /// Drops keys that are back at a full burst (the timer does this too).
     pub fn prune(&self) {
         self.quotas.prune();
+    }
+}
+
+/// The default quotas ([`RateLimitConfig::default`]), no trusted proxies:
+/// the safe path needs no configuration, `.layer(RateLimitLayer::default())`.
+impl Default for RateLimitLayer {
+    fn default() -> Self {
+        Self::new(RateLimitConfig::default())
     }
 }
 
@@ -377,6 +386,17 @@ mod tests {
         // Other clients and other classes are untouched.
         assert_eq!(layer.quotas.check(Class::Login, b), None);
         assert_eq!(layer.quotas.check(Class::Register, a), None);
+    }
+
+    #[test]
+    fn the_default_layer_has_the_default_quotas() {
+        let layer = RateLimitLayer::default();
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let burst = RateLimitConfig::default().login.burst;
+        for _ in 0..burst {
+            assert_eq!(layer.quotas.check(Class::Login, a), None);
+        }
+        assert!(layer.quotas.check(Class::Login, a).is_some());
     }
 
     #[test]
