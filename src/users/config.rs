@@ -268,11 +268,13 @@ impl UsersBuilder {
     /// What is stored is `T` serialized again (defaults and renames apply),
     /// so `user.profile.parse::<T>()` ([`ProfileFields::parse`](crate::ProfileFields::parse)) reads it
     /// back typed, on a [`User`](crate::User) or a
-    /// [`CurrentUser`](crate::CurrentUser). Accounts that never sent fields
-    /// hold an empty profile: the superuser from
-    /// [`with_superuser`](Self::with_superuser), and users stored before
-    /// `with_profile` was set. Where those read theirs, make each field an
-    /// `Option` or `#[serde(default)]`, so the empty profile parses too.
+    /// [`CurrentUser`](crate::CurrentUser). The superuser from
+    /// [`with_superuser`](Self::with_superuser) gets what `T` makes of no
+    /// fields (its defaults); if `T` has a required field,
+    /// [`start`](Self::start) fails with a 422-style [`Error::Validation`](crate::Error::Validation)
+    /// naming it. Users stored before `with_profile` was set hold an empty
+    /// profile: where those read theirs, make each field an `Option` or
+    /// `#[serde(default)]`.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]

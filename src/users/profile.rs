@@ -50,9 +50,9 @@ impl ProfileFields {
     ///
     /// Fails with [`Error::Internal`] (a logged 500 when returned from a
     /// handler) if they do not fit `T`: the stored data and the type
-    /// disagree. No request can cause that, but an account created without
-    /// fields (the bootstrapped superuser, users from before `with_profile`)
-    /// has an empty profile, which fits `T` only if all its fields have
+    /// disagree. No request can cause that, and the bootstrapped superuser
+    /// gets `T`'s defaults, but users stored before `with_profile` was set
+    /// have an empty profile, which fits `T` only if all its fields have
     /// defaults.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, Error> {
         T::deserialize(&self.0).map_err(|e| {
@@ -205,5 +205,62 @@ mod tests {
         let err = fields.parse::<Profile>().unwrap_err();
         assert_eq!(err.code(), "INTERNAL");
         assert!(ProfileFields::from_typed(&5).is_err());
+    }
+}
+
+#[cfg(test)]
+mod superuser_tests {
+    #![allow(clippy::unwrap_used)]
+    use serde::{Deserialize, Serialize};
+
+    use crate::{Error, RedbStore, Users};
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct WithDefault {
+        #[serde(default = "team")]
+        team: String,
+    }
+
+    fn team() -> String {
+        "staff".into()
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct Required {
+        display_name: String,
+    }
+
+    #[tokio::test]
+    async fn the_bootstrapped_superuser_gets_the_profile_types_defaults() {
+        let users = Users::builder(RedbStore::in_memory().unwrap())
+            .with_secret([5u8; 32])
+            .with_profile::<WithDefault>()
+            .with_superuser("root@example.com", "kettle staple zebra")
+            .start()
+            .await
+            .unwrap();
+        let root = users
+            .login("root@example.com", "kettle staple zebra")
+            .await
+            .unwrap();
+        let me = users.authenticate(&root.access_token).await.unwrap();
+        assert_eq!(
+            me.user.profile.parse::<WithDefault>().unwrap(),
+            WithDefault { team: team() }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_profile_type_the_superuser_cannot_fill_stops_the_start() {
+        let started = Users::builder(RedbStore::in_memory().unwrap())
+            .with_secret([5u8; 32])
+            .with_profile::<Required>()
+            .with_superuser("root@example.com", "kettle staple zebra")
+            .start()
+            .await;
+        let Err(Error::Validation(fields)) = started else {
+            panic!("the start went on with a superuser whose profile cannot be read");
+        };
+        assert_eq!(fields[0].field, "display_name");
     }
 }

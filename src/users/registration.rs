@@ -129,7 +129,12 @@ impl Users {
             return Ok(promoted);
         }
         self.check_new_password(password, &email).await?;
+        // The profile the app's type makes of no fields (its defaults), so
+        // the superuser's reads back typed like anyone's; a type with
+        // required fields refuses it here, at start, not in a handler.
+        let profile = self.accept_profile(ProfileFields::new()).await?;
         let mut user = User::new(email, self.inner.passwords.hash(password).await?);
+        user.profile = profile;
         user.is_superuser = true;
         user.is_verified = true;
         self.store().create_user(&user, None).await?;
