@@ -77,7 +77,9 @@ use crate::mail::BoxFuture;
 ///
 /// In axum, the same layer guards a group of routes with `route_layer`,
 /// and their handlers take [`CurrentUser`] as an argument (the one the layer
-/// found is reused, not authenticated twice):
+/// found is reused, not authenticated twice, when the layer and the state
+/// share one [`Users`]; a user a layer on another `Users` found is checked
+/// again):
 ///
 /// ```
 /// use axum::{Router, routing::get};
