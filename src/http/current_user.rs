@@ -22,6 +22,7 @@ use crate::error::Error;
 use crate::store::SessionId;
 use crate::token::MAX_TOKEN_LEN;
 use crate::user::{User, UserRecord};
+use crate::users::Issuer;
 
 /// The authenticated, active user making this request.
 ///
@@ -88,6 +89,9 @@ use crate::user::{User, UserRecord};
 pub struct CurrentUser {
     user: User,
     session: SessionId,
+    /// The `Users` that authenticated it: one found in the request
+    /// extensions is reused only by services on that same `Users`.
+    issuer: Issuer,
 }
 
 /// Why [`CurrentUser`] (or a guard) refused a request.
@@ -185,7 +189,9 @@ impl CurrentUser {
     /// Authenticates the request whose head is `parts`.
     ///
     /// A `CurrentUser` already in the extensions (put there by
-    /// [`CurrentUserLayer`](super::CurrentUserLayer)) is reused.
+    /// [`CurrentUserLayer`](super::CurrentUserLayer)) is reused if the layer
+    /// was built on this `users` (or a clone); otherwise the request is
+    /// authenticated again, so a token of another `Users` counts for nothing.
     pub async fn from_parts(parts: &Parts, users: &Users) -> Result<Self, CurrentUserRejection> {
         Self::optional_from_parts(parts, users)
             .await?
@@ -198,7 +204,8 @@ impl CurrentUser {
         parts: &Parts,
         users: &Users,
     ) -> Result<Option<Self>, CurrentUserRejection> {
-        if let Some(user) = parts.extensions.get::<CurrentUser>() {
+        let reused = parts.extensions.get::<CurrentUser>();
+        if let Some(user) = reused.filter(|user| users.issued(&user.issuer)) {
             return Ok(Some(user.clone()));
         }
         let Some(token) = bearer(parts)? else {
@@ -208,6 +215,7 @@ impl CurrentUser {
         Ok(Some(CurrentUser {
             user: auth.user,
             session: auth.session,
+            issuer: users.issuer(),
         }))
     }
 
@@ -461,5 +469,38 @@ mod tests {
         }
         let huge = format!("Bearer {}", "a".repeat(MAX_TOKEN_LEN + 100));
         assert!(bearer(&parts(Some(&huge))).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_user_in_the_extensions_is_reused_only_by_the_users_that_made_it() {
+        let users = || {
+            Users::builder(crate::RedbStore::in_memory().unwrap())
+                .with_secret([7u8; 32])
+                .build()
+                .unwrap()
+        };
+        let (a, b) = (users(), users());
+        a.register("ann@example.com", "correct horse battery")
+            .await
+            .unwrap();
+        let tokens = a
+            .login("ann@example.com", "correct horse battery")
+            .await
+            .unwrap();
+        let bearer = format!("Bearer {}", tokens.access_token);
+        let ann = CurrentUser::from_parts(&parts(Some(&bearer)), &a)
+            .await
+            .unwrap();
+        // No credentials on the request: only the user in its extensions.
+        let mut vouched = parts(None);
+        vouched.extensions.insert(ann);
+        let reused = CurrentUser::optional_from_parts(&vouched, &a.clone()).await;
+        assert_eq!(reused.unwrap().unwrap().email.as_str(), "ann@example.com");
+        let elsewhere = CurrentUser::optional_from_parts(&vouched, &b).await;
+        assert!(elsewhere.unwrap().is_none());
+        assert!(matches!(
+            CurrentUser::from_parts(&vouched, &b).await,
+            Err(CurrentUserRejection::MissingCredentials)
+        ));
     }
 }

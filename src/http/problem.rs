@@ -75,16 +75,7 @@ impl Error {
     /// `code` and headers (`WWW-Authenticate`, `Retry-After`), as the
     /// endpoints answer it: for servers without axum, no trait to import.
     pub fn into_response(self) -> Response {
-        if let Error::Internal(source) = &self {
-            tracing::error!(error = %source, source = ?source, "internal error");
-        } else {
-            tracing::trace!(target: "tower_users::rejection", code = self.code(), "request refused");
-        }
-        let mut res = Response::new(Body::from(problem_body(&self)));
-        *res.status_mut() = self.status();
-        problem_headers(&self, res.headers_mut());
-        res.extensions_mut().insert(ErrorCode(self.code()));
-        res
+        problem_response::<Body>(&self)
     }
 }
 
@@ -95,7 +86,14 @@ pub struct ErrorCode(pub &'static str);
 
 /// `err` as a problem+json response with any body type that can be made
 /// from bytes (for middleware wrapping services with their own body type).
+/// Every error response is made here, so none leaves without its log line
+/// (an internal failure at ERROR, whichever service or layer hit it).
 pub(crate) fn problem_response<B: From<bytes::Bytes>>(err: &Error) -> http::Response<B> {
+    if let Error::Internal(source) = err {
+        tracing::error!(error = %source, source = ?source, "internal error");
+    } else {
+        tracing::trace!(target: "tower_users::rejection", code = err.code(), "request refused");
+    }
     let mut res = http::Response::new(B::from(problem_body(err)));
     *res.status_mut() = err.status();
     problem_headers(err, res.headers_mut());

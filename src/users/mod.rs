@@ -97,6 +97,15 @@ pub struct Users {
     inner: Arc<Inner>,
 }
 
+/// Which [`Users`] vouched for something (a [`CurrentUser`] in the request
+/// extensions), so a service built on another one does not take its word.
+/// A `Weak`, so it keeps no `Users` alive, yet holds the allocation: no
+/// `Users` made later can reuse the address and pass for this one.
+///
+/// [`CurrentUser`]: crate::CurrentUser
+#[derive(Clone, Debug)]
+pub(crate) struct Issuer(std::sync::Weak<Inner>);
+
 struct Inner {
     store: Arc<dyn DynStore>,
     tokens: Tokens,
@@ -147,6 +156,16 @@ impl Users {
     /// ([`UsersBuilder::with_secret`]); everything else has a safe default.
     pub fn builder(store: impl Store) -> UsersBuilder {
         UsersBuilder::new(Arc::new(store))
+    }
+
+    /// This instance, as [`Issuer`] records it.
+    pub(crate) fn issuer(&self) -> Issuer {
+        Issuer(Arc::downgrade(&self.inner))
+    }
+
+    /// Whether `issuer` is this instance (or a clone of it).
+    pub(crate) fn issued(&self, issuer: &Issuer) -> bool {
+        std::ptr::eq(issuer.0.as_ptr(), Arc::as_ptr(&self.inner))
     }
 
     /// The largest request body the HTTP services accept, in bytes.

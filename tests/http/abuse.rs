@@ -112,6 +112,38 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
     assert_problem(&spoof, 429, "RATE_LIMITED");
 }
 
+/// nginx appends the real client to whatever line the client sent, so a
+/// byte of garbage from the client must not make everyone the proxy.
+#[tokio::test]
+async fn a_non_utf8_forwarded_entry_does_not_hide_the_client_the_proxy_appended() {
+    let s = server_with(|b| b).await;
+    let config = RateLimitConfig {
+        email_requests: Rate::new(1, Duration::from_secs(60)),
+        trusted_proxies: vec![TrustedProxy::parse("127.0.0.0/8").unwrap()],
+        ..RateLimitConfig::default()
+    };
+    let addr = serve_limited(s.users.clone(), config).await;
+    let from = |line: &'static [u8]| {
+        let req = http::Request::post(format!("http://{addr}/users/verify/request"))
+            .header("host", addr.to_string())
+            .header("content-type", "application/json")
+            .header(
+                "x-forwarded-for",
+                http::HeaderValue::from_bytes(line).unwrap(),
+            )
+            .body(json!({"email": "x@example.com"}).to_string().into())
+            .unwrap();
+        crate::common::send(addr, req)
+    };
+    let a = from(b"\xff, 198.51.100.1").await;
+    let b = from(b"\xff, 198.51.100.2").await;
+    assert_eq!(
+        (a.status, b.status),
+        (StatusCode::ACCEPTED, StatusCode::ACCEPTED)
+    );
+    assert_problem(&from(b"\xfe, 198.51.100.1").await, 429, "RATE_LIMITED");
+}
+
 #[tokio::test]
 async fn repeated_failures_lock_the_account_even_for_the_right_password() {
     let s = server_with(|b| b).await;

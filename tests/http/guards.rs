@@ -414,3 +414,60 @@ async fn the_layer_requires_a_user_unless_optional_and_always_refuses_bad_tokens
         assert_unauthorized(&optional.get("/", Some(token)).await);
     }
 }
+
+/// Serves `service` on a fresh listener.
+async fn listen<S>(service: S) -> SocketAddr
+where
+    S: tower::Service<
+            Request<hyper::body::Incoming>,
+            Response = Response<tower_users::http::Body>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let service = service.clone();
+            let svc = hyper::service::service_fn(move |req| service.clone().oneshot(req));
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc),
+            );
+        }
+    });
+    addr
+}
+
+/// A layer on one `Users` in front of services on another: the user it
+/// vouched for is not taken on trust; the token is checked again against
+/// the services' own `Users`, where it means nothing.
+#[tokio::test]
+async fn a_user_vouched_for_by_a_layer_on_another_users_is_authenticated_again() {
+    let (a, b) = (server().await, server().await);
+    let a_root = token_of(&Client::new(a.addr), "aroot@example.com").await;
+    change(&a, "aroot@example.com", |u| u.is_superuser = true).await;
+    let b_root = token_of(&Client::new(b.addr), "broot@example.com").await;
+    change(&b, "broot@example.com", |u| u.is_superuser = true).await;
+    let b_service = UsersService::new(b.users.clone());
+    let a_on_b = Client::new(
+        listen(CurrentUserLayer::optional(a.users.clone()).layer(b_service.clone())).await,
+    );
+    let b_on_b =
+        Client::new(listen(CurrentUserLayer::optional(b.users.clone()).layer(b_service)).await);
+
+    // A's superuser is nobody to B's list, or to B's `me`.
+    assert_unauthorized(&a_on_b.get("/users", Some(&a_root)).await);
+    assert_unauthorized(&a_on_b.get("/users/me", Some(&a_root)).await);
+    // A layer on B itself still admits B's superuser, and only B's.
+    let list = b_on_b.get("/users", Some(&b_root)).await;
+    assert_eq!(list.status, StatusCode::OK, "{:?}", list.json());
+    assert_problem(
+        &b_on_b.get("/users", Some(&a_root)).await,
+        401,
+        "UNAUTHORIZED",
+    );
+}

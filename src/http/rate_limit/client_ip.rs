@@ -146,32 +146,36 @@ pub(crate) fn client_ip(
 
 /// The hops named in `header`, nearest last; `None` for a hop that names
 /// no address (`unknown`, an obfuscated identifier, garbage).
+///
+/// Split on the raw bytes, each element decoded on its own: a proxy appends
+/// its hop after a comma to whatever line the client sent, so one
+/// non-UTF-8 byte the client put on that line must spoil only the client's
+/// own element, not hide the hop the proxy added after it. (A comma is
+/// never part of a multi-byte UTF-8 sequence, and no address holds one.)
 fn hops(headers: &HeaderMap, header: ForwardedHeader) -> Vec<Option<IpAddr>> {
-    let mut chain = Vec::new();
     let name = match header {
         ForwardedHeader::XForwardedFor => "x-forwarded-for",
         ForwardedHeader::Forwarded => "forwarded",
     };
-    for value in headers.get_all(name) {
-        let Ok(value) = value.to_str() else {
-            // An unreadable line: nothing before it can be trusted.
-            chain.clear();
-            chain.push(None);
-            continue;
-        };
-        match header {
-            ForwardedHeader::XForwardedFor => {
-                chain.extend(value.split(',').map(|node| parse_node(node.trim())));
-            }
-            ForwardedHeader::Forwarded => chain.extend(rfc7239::parse(value).map(|element| {
-                element
-                    .ok()
-                    .and_then(|e| e.forwarded_for)
-                    .and_then(|node| node.ip().copied())
-            })),
-        }
-    }
-    chain
+    headers
+        .get_all(name)
+        .iter()
+        .flat_map(|value| {
+            value.as_bytes().split(|&b| b == b',').map(|element| {
+                let element = std::str::from_utf8(element).ok()?.trim();
+                match header {
+                    ForwardedHeader::XForwardedFor => parse_node(element),
+                    ForwardedHeader::Forwarded => forwarded_for(element),
+                }
+            })
+        })
+        .collect()
+}
+
+/// The `for=` address of one `Forwarded` element (no commas in it).
+fn forwarded_for(element: &str) -> Option<IpAddr> {
+    let element = rfc7239::parse(element).next()?.ok()?;
+    element.forwarded_for?.ip().copied()
 }
 
 /// An `X-Forwarded-For` entry: an address, possibly with a port or in
@@ -278,6 +282,37 @@ mod tests {
             client_ip(ip("127.0.0.1"), &h, &trusted, ForwardedHeader::Forwarded),
             ip("127.0.0.1")
         );
+    }
+
+    #[test]
+    fn a_non_utf8_element_spoils_only_itself() {
+        let trusted = [TrustedProxy::parse("10.0.0.0/8").unwrap()];
+        let client = |name: &str, value: &[u8], header| {
+            let mut h = HeaderMap::new();
+            h.append(
+                http::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                http::HeaderValue::from_bytes(value).unwrap(),
+            );
+            client_ip(ip("10.0.0.1"), &h, &trusted, header)
+        };
+        let xff = |value: &[u8]| client("x-forwarded-for", value, ForwardedHeader::XForwardedFor);
+        let fwd = |value: &[u8]| client("forwarded", value, ForwardedHeader::Forwarded);
+        // The client's garbage on the left; the hop the proxy appended counts.
+        assert_eq!(xff(b"\xff, 198.51.100.7"), ip("198.51.100.7"));
+        assert_eq!(
+            xff(b"6.6.6.6\xfe, 198.51.100.7, 10.0.0.2"),
+            ip("198.51.100.7")
+        );
+        assert_eq!(fwd(b"for=\xff, for=198.51.100.7"), ip("198.51.100.7"));
+        assert_eq!(
+            fwd(b"for=1.2.3.4;x=\"\xff, for=198.51.100.7;proto=https"),
+            ip("198.51.100.7")
+        );
+        // Garbage where the client should be: the last trusted hop, as
+        // for any unreadable hop.
+        assert_eq!(xff(b"198.51.100.7, \xff"), ip("10.0.0.1"));
+        assert_eq!(xff(b"198.51.100.7, \xff, 10.0.0.2"), ip("10.0.0.2"));
+        assert_eq!(fwd(b"for=198.51.100.7, for=\xff"), ip("10.0.0.1"));
     }
 
     #[test]

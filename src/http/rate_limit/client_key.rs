@@ -32,7 +32,8 @@ use super::client_ip::{ForwardedHeader, TrustedProxy, canonical, client_ip, conn
 /// # drop(layer);
 /// ```
 ///
-/// IPv6 clients are limited by their /64, whatever the key returns.
+/// IPv6 clients are limited by their /64, whatever the key returns; an
+/// IPv4-mapped address (`::ffff:192.0.2.1`) as the IPv4 client it maps.
 ///
 /// [`PeerAddr`]: super::PeerAddr
 pub trait ClientKey: Send + Sync + 'static {

@@ -13,6 +13,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 use super::RateLimitConfig;
+use super::client_ip::canonical;
 use crate::error::{ConfigError, Error};
 
 /// Which quota a request counts against.
@@ -102,9 +103,15 @@ fn quota(rate: super::Rate, name: &'static str) -> Result<Quota, ConfigError> {
         .allow_burst(burst))
 }
 
-/// IPv6 clients by their /64; IPv4 by address.
+/// IPv6 clients by their /64; IPv4 by address. An IPv4-mapped address is
+/// its IPv4 client: masked as IPv6, every such client would be `::`, one
+/// bucket for all. Canonicalised here because a [`ClientIp`] the app set or
+/// a custom [`ClientKey`] may hand over any form.
+///
+/// [`ClientIp`]: super::ClientIp
+/// [`ClientKey`]: super::ClientKey
 pub(super) fn key(ip: IpAddr) -> IpAddr {
-    match ip {
+    match canonical(ip) {
         IpAddr::V6(v6) => {
             let bits = u128::from(v6) & (u128::MAX << 64);
             IpAddr::V6(Ipv6Addr::from(bits))
@@ -130,4 +137,60 @@ pub(crate) fn charge(extensions: &http::Extensions, class: Class) -> Option<Resp
     let retry_after = charge.quotas.check(class, charge.client)?;
     tracing::debug!(target: "tower_users::rejection", class = ?class, "rate limited");
     Some(Error::RateLimited { retry_after }.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+    use std::time::Duration;
+
+    use http::{Request, StatusCode};
+    use http_body_util::Full;
+    use tower::{Layer, ServiceExt};
+
+    use super::key;
+    use crate::http::endpoints::Login;
+    use crate::http::{Rate, RateLimitConfig, RateLimitLayer};
+    use crate::{RedbStore, Users};
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn ipv4_mapped_clients_are_keyed_as_their_ipv4_address() {
+        assert_eq!(key(ip("::ffff:192.0.2.1")), ip("192.0.2.1"));
+        assert_ne!(key(ip("::ffff:192.0.2.1")), key(ip("::ffff:198.51.100.2")));
+    }
+
+    /// A client key that returns mapped addresses (as a dual-stack socket
+    /// reports IPv4 peers) still gives each client its own quota.
+    #[tokio::test]
+    async fn mapped_addresses_from_a_client_key_are_separate_clients() {
+        let users = Users::builder(RedbStore::in_memory().unwrap())
+            .with_secret([7u8; 32])
+            .build()
+            .unwrap();
+        let config = RateLimitConfig {
+            login: Rate::new(1, Duration::from_secs(60)),
+            ..RateLimitConfig::default()
+        };
+        let service = RateLimitLayer::new(config)
+            .with_client_key(|parts: &http::request::Parts| {
+                parts.headers.get("x-client")?.to_str().ok()?.parse().ok()
+            })
+            .layer(Login::new(users));
+        let mut statuses = Vec::new();
+        for client in ["::ffff:192.0.2.1", "::ffff:198.51.100.2"] {
+            let req = Request::post("/")
+                .header("content-type", "application/json")
+                .header("x-client", client)
+                .body(Full::<bytes::Bytes>::from(
+                    r#"{"email":"a@example.com","password":"guess"}"#,
+                ))
+                .unwrap();
+            statuses.push(service.clone().oneshot(req).await.unwrap().status());
+        }
+        assert_eq!(statuses, [StatusCode::UNAUTHORIZED; 2]);
+    }
 }
