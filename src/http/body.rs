@@ -215,10 +215,10 @@ impl Fields {
 
     /// Renames a field (form logins send `username` for the email).
     pub(crate) fn alias(mut self, from: &str, to: &str) -> Self {
-        if !self.map.contains_key(to) {
-            if let Some(v) = self.map.remove(from) {
-                self.map.insert(to.to_owned(), v);
-            }
+        if !self.map.contains_key(to)
+            && let Some(v) = self.map.remove(from)
+        {
+            self.map.insert(to.to_owned(), v);
         }
         self
     }

@@ -115,11 +115,11 @@ impl Users {
                 next.is_active = change.is_active.unwrap_or(user.is_active);
                 next.is_verified = change.is_verified.unwrap_or(user.is_verified);
                 next.is_superuser = change.is_superuser.unwrap_or(user.is_superuser);
-                if let Some(email) = &email {
-                    if *email != user.email {
-                        next.email = email.clone();
-                        next.pending_email = None;
-                    }
+                if let Some(email) = &email
+                    && *email != user.email
+                {
+                    next.email = email.clone();
+                    next.pending_email = None;
                 }
                 if let Some(hash) = &hash {
                     next.password_hash = hash.clone();

@@ -114,7 +114,7 @@ impl Default for RateLimitConfig {
 /// wrap each connection's service in [`PeerAddrLayer`]. A request with no
 /// client shares one quota with all the others like it (a warning says so,
 /// once). IPv6 clients are keyed by their /64, the block one subscriber
-/// usually gets. With several layers stacked, the innermost one's quotas
+/// usually gets; an IPv4-mapped address counts as its IPv4 client. With several layers stacked, the innermost one's quotas
 /// apply.
 ///
 /// In front of [`UsersService`](crate::UsersService):
@@ -206,6 +206,15 @@ impl Default for RateLimitConfig {
 pub struct RateLimitLayer {
     quotas: Arc<Quotas>,
     key: Arc<dyn ClientKey>,
+    pruning: Arc<Pruning>,
+}
+
+/// The pruning timer: started with the layer inside a tokio runtime, or
+/// else by the first request (a layer built before the runtime would
+/// otherwise keep every key it ever saw).
+struct Pruning {
+    started: std::sync::atomic::AtomicBool,
+    every: Duration,
 }
 
 impl std::fmt::Debug for RateLimitLayer {
@@ -215,18 +224,34 @@ impl std::fmt::Debug for RateLimitLayer {
 }
 
 impl RateLimitLayer {
-    /// A layer with `config`. Fails on a zero burst or period. Inside a tokio
-    /// runtime it starts the pruning timer, which ends with the last clone.
+    /// A layer with `config`. Fails on a zero burst or period. It starts the
+    /// pruning timer (inside a tokio runtime, else at the first request),
+    /// which ends with the last clone.
     pub fn try_new(config: RateLimitConfig) -> Result<Self, ConfigError> {
         let quotas = Arc::new(Quotas::new(&config)?);
-        if tokio::runtime::Handle::try_current().is_ok() {
-            tokio::spawn(prune_loop(Arc::downgrade(&quotas), config.prune_every));
-        }
         let key = ProxyChain::new(config.trusted_proxies, config.forwarded_header);
-        Ok(RateLimitLayer {
+        let layer = RateLimitLayer {
             quotas,
             key: Arc::new(key),
-        })
+            pruning: Arc::new(Pruning {
+                started: false.into(),
+                every: config.prune_every,
+            }),
+        };
+        layer.start_pruning();
+        Ok(layer)
+    }
+
+    /// Starts the pruning timer once, if a tokio runtime is there to run it.
+    fn start_pruning(&self) {
+        use std::sync::atomic::Ordering;
+        if self.pruning.started.load(Ordering::Relaxed)
+            || tokio::runtime::Handle::try_current().is_err()
+            || self.pruning.started.swap(true, Ordering::Relaxed)
+        {
+            return;
+        }
+        tokio::spawn(prune_loop(Arc::downgrade(&self.quotas), self.pruning.every));
     }
 
     /// A layer with `config`; the defaults cannot fail.
@@ -332,6 +357,7 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> S::Future {
+        self.layer.start_pruning();
         let (mut parts, body) = req.into_parts();
         // A ClientIpLayer outside (or the app) has resolved the client already.
         let resolved = parts.extensions.get::<ClientIp>().map(|c| c.0);
@@ -397,6 +423,47 @@ mod tests {
             assert_eq!(layer.quotas.check(Class::Login, a), None);
         }
         assert!(layer.quotas.check(Class::Login, a).is_some());
+    }
+
+    #[test]
+    fn a_layer_built_before_the_runtime_starts_pruning_at_its_first_request() {
+        let layer = RateLimitLayer::new(RateLimitConfig {
+            tokens: Rate::new(1, Duration::from_millis(1)),
+            prune_every: Duration::from_millis(20),
+            ..RateLimitConfig::default()
+        });
+        assert!(
+            !layer
+                .pruning
+                .started
+                .load(std::sync::atomic::Ordering::Relaxed)
+        );
+        for i in 0..100u32 {
+            layer
+                .quotas
+                .check(Class::Token, IpAddr::from(i.to_be_bytes()));
+        }
+        assert_eq!(layer.tracked_keys(), 100);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut service = layer
+                .clone()
+                .layer(tower::service_fn(|_req: Request<()>| async {
+                    Ok::<_, std::convert::Infallible>(())
+                }));
+            service.call(Request::new(())).await.unwrap();
+            // The timer's first prune comes one period in; waited for, not
+            // assumed after a fixed sleep.
+            let pruned = tokio::time::timeout(Duration::from_secs(10), async {
+                while layer.tracked_keys() > 0 {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            });
+            pruned.await.expect("no pruning timer ran");
+        });
     }
 
     #[test]
