@@ -42,7 +42,7 @@ use tower_http::sensitive_headers::{
 use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tower_users::http::{
     ClientIpLayer, ForwardedHeader, PeerAddr, RateLimit, RateLimitConfig, RateLimitLayer,
-    ResolveClientIp, TrustedProxy,
+    ResolveClientIp, TrustedProxy, redacted_path,
 };
 use tower_users::mail::{SmtpMailer, Templates};
 use tower_users::store::Store;
@@ -358,25 +358,13 @@ async fn shutdown_signal() {
 }
 
 /// The span of one request in tower-http's log: method, path and headers
-/// (credentials already masked), with the tokens of `/verify/{token}` and
-/// `/password-reset/{token}` masked too, since a token in a log is a
-/// token anyone who reads the log can redeem. The query is left out.
+/// (credentials already masked), with the tokens in `/verify/{token}` and
+/// `/password-reset/{token}` masked too. The query is left out.
 fn request_span(req: &Request<Incoming>) -> tracing::Span {
-    let mut path = String::new();
-    let mut after_token_route = false;
-    for segment in req.uri().path().split('/').skip(1) {
-        path.push('/');
-        path.push_str(if after_token_route {
-            "{token}"
-        } else {
-            segment
-        });
-        after_token_route = matches!(segment, "verify" | "password-reset");
-    }
     tracing::debug_span!(
         "request",
         method = %req.method(),
-        path = %path,
+        path = %redacted_path(req.uri().path()),
         headers = ?req.headers(),
     )
 }

@@ -50,6 +50,7 @@ mod layer;
 pub(crate) mod openapi;
 mod problem;
 mod rate_limit;
+mod redact;
 mod service;
 
 pub use current_user::{CurrentUser, CurrentUserRejection, Superuser, VerifiedUser};
@@ -60,6 +61,7 @@ pub use rate_limit::{
     PeerAddrLayer, ProxyChain, Rate, RateLimit, RateLimitConfig, RateLimitLayer, ResolveClientIp,
     TrustedProxy,
 };
+pub use redact::redacted_path;
 pub use service::UsersService;
 
 // What a plain hyper or tower server touches, so that it needs neither
