@@ -127,7 +127,6 @@ pub mod __private {
 pub use error::{BoxError, ConfigError, Error, FieldError};
 pub use hooks::{Hooks, NoHooks};
 pub use http::{CurrentUser, CurrentUserLayer, Superuser, UsersService, VerifiedUser};
-pub use mail::BoxFuture;
 pub use password::{PasswordParams, PasswordPolicy};
 pub use store::RedbStore;
 pub use token::{MAX_TOKEN_LEN, MIN_SECRET_LEN};

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use super::{BoxFuture, MailError, Mailer, OutgoingEmail};
+use super::{MailError, Mailer, OutgoingEmail};
 
 /// The default mailer: shows each email to the developer instead of sending
 /// it, so the link can be copied.
@@ -33,20 +33,18 @@ use super::{BoxFuture, MailError, Mailer, OutgoingEmail};
 pub struct LogMailer;
 
 impl Mailer for LogMailer {
-    fn send<'a>(&'a self, email: &'a OutgoingEmail) -> BoxFuture<'a, Result<(), MailError>> {
-        Box::pin(async move {
-            if !heard_by_the_log() {
-                return write_to_stderr(email).map_err(MailError::transient);
-            }
-            tracing::info!(
-                target: "tower_users::mail",
-                to = %email.to,
-                subject = %email.subject,
-                "email written to the log (no SMTP configured):\n{}",
-                email.text
-            );
-            Ok(())
-        })
+    async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError> {
+        if !heard_by_the_log() {
+            return write_to_stderr(email).map_err(MailError::transient);
+        }
+        tracing::info!(
+            target: "tower_users::mail",
+            to = %email.to,
+            subject = %email.subject,
+            "email written to the log (no SMTP configured):\n{}",
+            email.text
+        );
+        Ok(())
     }
 }
 

@@ -12,6 +12,7 @@
 //! `{token}` placeholder. The default links put the token in the URL
 //! fragment, so it never reaches server logs or `Referer` headers.
 
+mod dyn_mailer;
 mod link;
 mod log_mailer;
 mod message;
@@ -22,6 +23,7 @@ mod templates;
 use std::future::Future;
 use std::pin::Pin;
 
+pub(crate) use dyn_mailer::DynMailer;
 pub use link::LinkTemplate;
 pub use log_mailer::LogMailer;
 pub use message::{EmailKind, OutgoingEmail};
@@ -31,8 +33,10 @@ pub use templates::{Rendered, Templates};
 
 use crate::error::BoxError;
 
-/// A boxed, sendable future, as returned by [`Mailer`] (also at the crate root).
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// A boxed, sendable future: what the object-safe shims over the app's
+/// traits and the endpoint services return. Crate-private: no public trait
+/// asks an app to write one.
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Why a delivery failed, and whether trying again could help.
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +70,38 @@ impl MailError {
 
 /// Delivers rendered emails. The outbox calls it, one email at a time, and
 /// retries transient failures: an implementation should not retry itself.
+///
+/// Written as a plain `async fn`; here, one that hands each email to a
+/// channel (a test's inbox, or a queue another service drains):
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use tokio::sync::mpsc;
+/// use tower_users::mail::{MailError, Mailer, OutgoingEmail};
+/// use tower_users::{RedbStore, Users};
+///
+/// struct Channel(mpsc::UnboundedSender<OutgoingEmail>);
+///
+/// impl Mailer for Channel {
+///     async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError> {
+///         // Transient: the outbox tries again later.
+///         self.0.send(email.clone()).map_err(MailError::transient)
+///     }
+/// }
+///
+/// let (tx, mut inbox) = mpsc::unbounded_channel();
+/// let users = Users::builder(RedbStore::in_memory()?)
+///     .with_secret([7u8; 32])
+///     .with_mailer(Channel(tx))
+///     .build()?;
+/// users.register("ann@example.com", "correct horse battery").await?;
+/// let email = inbox.recv().await.ok_or("no email")?;
+/// assert!(email.link.contains("#token="));
+/// # Ok(())
+/// # }
+/// ```
 pub trait Mailer: Send + Sync + 'static {
     /// Sends one email.
-    fn send<'a>(&'a self, email: &'a OutgoingEmail) -> BoxFuture<'a, Result<(), MailError>>;
+    fn send(&self, email: &OutgoingEmail) -> impl Future<Output = Result<(), MailError>> + Send;
 }

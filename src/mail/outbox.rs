@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-use super::Mailer;
+use super::DynMailer;
 use crate::hooks::DynHooks;
 use crate::store::{DynStore, QueuedEmail};
 
@@ -76,7 +76,7 @@ pub(crate) struct Outbox {
 #[derive(Clone)]
 struct WorkerParts {
     store: Arc<dyn DynStore>,
-    mailer: Arc<dyn Mailer>,
+    mailer: Arc<dyn DynMailer>,
     hooks: Arc<dyn DynHooks>,
     config: OutboxConfig,
 }
@@ -84,7 +84,7 @@ struct WorkerParts {
 impl Outbox {
     pub(crate) fn new(
         store: Arc<dyn DynStore>,
-        mailer: Arc<dyn Mailer>,
+        mailer: Arc<dyn DynMailer>,
         hooks: Arc<dyn DynHooks>,
         config: OutboxConfig,
     ) -> Self {

@@ -14,7 +14,7 @@ use tokio::sync::Mutex;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use super::{BoxFuture, MailError, Mailer, OutgoingEmail};
+use super::{MailError, Mailer, OutgoingEmail};
 use crate::error::ConfigError;
 
 /// How the connection is secured.
@@ -345,39 +345,37 @@ fn classify(refusal: Refusal) -> MailError {
 }
 
 impl Mailer for SmtpMailer {
-    fn send<'a>(&'a self, email: &'a OutgoingEmail) -> BoxFuture<'a, Result<(), MailError>> {
-        Box::pin(async move {
-            let body = self.build(email)?;
-            let mut slot = self.inner.conn.lock().await;
-            // A kept connection may have been closed by the server while
-            // idle: if it fails for any reason but a definite reply, retry
-            // once on a fresh one.
-            if let Some(mut conn) = slot.take() {
-                match self.send_on(&mut conn, &body, &email.to).await {
-                    Ok(()) => {
-                        *slot = Some(conn);
-                        return Ok(());
-                    }
-                    // A definite answer about this email: the session is
-                    // sound, but after a failed transaction start afresh.
-                    Err(Refusal::Message(err @ mail_send::Error::UnexpectedReply(_))) => {
-                        return Err(classify(Refusal::Message(err)));
-                    }
-                    Err(Refusal::Message(err) | Refusal::Server(err)) => {
-                        tracing::debug!(error = %err, "kept SMTP connection failed; reconnecting")
-                    }
+    async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError> {
+        let body = self.build(email)?;
+        let mut slot = self.inner.conn.lock().await;
+        // A kept connection may have been closed by the server while
+        // idle: if it fails for any reason but a definite reply, retry
+        // once on a fresh one.
+        if let Some(mut conn) = slot.take() {
+            match self.send_on(&mut conn, &body, &email.to).await {
+                Ok(()) => {
+                    *slot = Some(conn);
+                    return Ok(());
+                }
+                // A definite answer about this email: the session is
+                // sound, but after a failed transaction start afresh.
+                Err(Refusal::Message(err @ mail_send::Error::UnexpectedReply(_))) => {
+                    return Err(classify(Refusal::Message(err)));
+                }
+                Err(Refusal::Message(err) | Refusal::Server(err)) => {
+                    tracing::debug!(error = %err, "kept SMTP connection failed; reconnecting")
                 }
             }
-            let mut conn = self
-                .connect()
-                .await
-                .map_err(|e| classify(Refusal::Server(e)))?;
-            self.send_on(&mut conn, &body, &email.to)
-                .await
-                .map_err(classify)?;
-            *slot = Some(conn);
-            Ok(())
-        })
+        }
+        let mut conn = self
+            .connect()
+            .await
+            .map_err(|e| classify(Refusal::Server(e)))?;
+        self.send_on(&mut conn, &body, &email.to)
+            .await
+            .map_err(classify)?;
+        *slot = Some(conn);
+        Ok(())
     }
 }
 

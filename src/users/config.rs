@@ -6,7 +6,7 @@ use super::{Config, Inner, Users};
 use crate::error::ConfigError;
 use crate::hooks::{DynHooks, Hooks, NoHooks};
 use crate::mail::outbox::Outbox;
-use crate::mail::{LinkTemplate, LogMailer, Mailer, OutboxConfig, Templates};
+use crate::mail::{DynMailer, LinkTemplate, LogMailer, Mailer, OutboxConfig, Templates};
 use crate::password::{HashingConfig, PasswordParams, PasswordPolicy, Passwords};
 use crate::store::DynStore;
 use crate::token::Tokens;
@@ -56,7 +56,7 @@ pub struct UsersBuilder {
     store: Arc<dyn DynStore>,
     secret: Option<Vec<u8>>,
     audience: String,
-    mailer: Arc<dyn Mailer>,
+    mailer: Arc<dyn DynMailer>,
     hooks: Arc<dyn DynHooks>,
     public_url: String,
     verify_link: Option<LinkTemplate>,

@@ -53,16 +53,16 @@ use crate::user::{Email, User, UserId};
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use tokio::sync::mpsc;
-/// use tower_users::mail::{BoxFuture, MailError, Mailer, OutgoingEmail};
+/// use tower_users::mail::{MailError, Mailer, OutgoingEmail};
 /// use tower_users::{Error, RedbStore, Users};
 ///
 /// /// Passes every email on to the test instead of sending it.
 /// struct Inbox(mpsc::UnboundedSender<OutgoingEmail>);
 ///
 /// impl Mailer for Inbox {
-///     fn send<'a>(&'a self, email: &'a OutgoingEmail) -> BoxFuture<'a, Result<(), MailError>> {
+///     async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError> {
 ///         let _ = self.0.send(email.clone());
-///         Box::pin(async { Ok(()) })
+///         Ok(())
 ///     }
 /// }
 ///

@@ -15,13 +15,13 @@ impl Users {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # use tower_users::mail::{BoxFuture, MailError, Mailer, OutgoingEmail};
+    /// # use tower_users::mail::{MailError, Mailer, OutgoingEmail};
     /// # use tower_users::{Error, RedbStore, Users};
     /// # struct Inbox(tokio::sync::mpsc::UnboundedSender<OutgoingEmail>);
     /// # impl Mailer for Inbox {
-    /// #     fn send<'a>(&'a self, email: &'a OutgoingEmail) -> BoxFuture<'a, Result<(), MailError>> {
+    /// #     async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError> {
     /// #         let _ = self.0.send(email.clone());
-    /// #         Box::pin(async { Ok(()) })
+    /// #         Ok(())
     /// #     }
     /// # }
     /// # let (outbox, mut inbox) = tokio::sync::mpsc::unbounded_channel();
@@ -63,13 +63,13 @@ impl Users {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # use tower_users::mail::{BoxFuture, MailError, Mailer, OutgoingEmail};
+    /// # use tower_users::mail::{MailError, Mailer, OutgoingEmail};
     /// # use tower_users::{Error, RedbStore, Users};
     /// # struct Inbox(tokio::sync::mpsc::UnboundedSender<OutgoingEmail>);
     /// # impl Mailer for Inbox {
-    /// #     fn send<'a>(&'a self, email: &'a OutgoingEmail) -> BoxFuture<'a, Result<(), MailError>> {
+    /// #     async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError> {
     /// #         let _ = self.0.send(email.clone());
-    /// #         Box::pin(async { Ok(()) })
+    /// #         Ok(())
     /// #     }
     /// # }
     /// # let (outbox, mut inbox) = tokio::sync::mpsc::unbounded_channel();

@@ -14,7 +14,7 @@ use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
 use tower_users::http::{PeerAddr, RateLimitConfig, RateLimitLayer};
-use tower_users::mail::{BoxFuture, EmailKind, MailError, Mailer, OutgoingEmail};
+use tower_users::mail::{EmailKind, MailError, Mailer, OutgoingEmail};
 use tower_users::{CurrentUser, RedbStore, Users, UsersBuilder, UsersService};
 
 /// Keeps every email the server sends, in order.
@@ -22,9 +22,9 @@ use tower_users::{CurrentUser, RedbStore, Users, UsersBuilder, UsersService};
 pub struct Outbox(Arc<Mutex<Vec<OutgoingEmail>>>);
 
 impl Mailer for Outbox {
-    fn send<'a>(&'a self, email: &'a OutgoingEmail) -> BoxFuture<'a, Result<(), MailError>> {
+    async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError> {
         self.0.lock().unwrap().push(email.clone());
-        Box::pin(async { Ok(()) })
+        Ok(())
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use http::StatusCode;
 use serde_json::json;
-use tower_users::mail::{BoxFuture, OutboxConfig, OutgoingEmail, SmtpMailer};
+use tower_users::mail::{OutboxConfig, OutgoingEmail, SmtpMailer};
 use tower_users::{Hooks, RedbStore, Users};
 
 use crate::common::{Client, SECRET, assert_problem, drained, serve};
@@ -304,19 +304,14 @@ struct Recorded {
 }
 
 impl tower_users::mail::Mailer for Recorded {
-    fn send<'a>(
-        &'a self,
-        email: &'a OutgoingEmail,
-    ) -> BoxFuture<'a, Result<(), tower_users::mail::MailError>> {
-        Box::pin(async move {
-            let result = self.smtp.send(email).await;
-            let outcome = match &result {
-                Ok(()) => "sent".to_owned(),
-                Err(err) => format!("{err}: {:?}", err.source),
-            };
-            self.attempts.0.lock().unwrap().push(outcome);
-            result
-        })
+    async fn send(&self, email: &OutgoingEmail) -> Result<(), tower_users::mail::MailError> {
+        let result = self.smtp.send(email).await;
+        let outcome = match &result {
+            Ok(()) => "sent".to_owned(),
+            Err(err) => format!("{err}: {:?}", err.source),
+        };
+        self.attempts.0.lock().unwrap().push(outcome);
+        result
     }
 }
 
@@ -327,10 +322,12 @@ struct PanicsOnce {
 }
 
 impl tower_users::mail::Mailer for PanicsOnce {
-    fn send<'a>(
-        &'a self,
-        email: &'a OutgoingEmail,
-    ) -> BoxFuture<'a, Result<(), tower_users::mail::MailError>> {
+    // Not an `async fn`: the panic comes from the call itself, before any
+    // future exists.
+    fn send(
+        &self,
+        email: &OutgoingEmail,
+    ) -> impl Future<Output = Result<(), tower_users::mail::MailError>> + Send {
         if !self
             .panicked
             .swap(true, std::sync::atomic::Ordering::SeqCst)
