@@ -56,7 +56,9 @@ pub struct UsersBuilder {
     store: Arc<dyn DynStore>,
     secret: Option<Vec<u8>>,
     audience: String,
-    mailer: Arc<dyn DynMailer>,
+    /// `None` until the app sets one: the default [`LogMailer`], which
+    /// `build` warns about.
+    mailer: Option<Arc<dyn DynMailer>>,
     hooks: Arc<dyn DynHooks>,
     public_url: String,
     verify_link: Option<LinkTemplate>,
@@ -73,7 +75,7 @@ impl UsersBuilder {
             store,
             secret: None,
             audience: DEFAULT_AUDIENCE.to_owned(),
-            mailer: Arc::new(LogMailer),
+            mailer: None,
             hooks: Arc::new(NoHooks),
             public_url: "http://localhost:3000".to_owned(),
             verify_link: None,
@@ -128,10 +130,12 @@ impl UsersBuilder {
         self
     }
 
-    /// Where emails go; defaults to [`LogMailer`]. See
+    /// Where emails go; defaults to [`LogMailer`], which writes each email,
+    /// link and token included, to the log (or stderr) and which
+    /// [`build`](Self::build) warns about once. Use
     /// [`SmtpMailer`](crate::mail::SmtpMailer) for real delivery.
     pub fn with_mailer(mut self, mailer: impl Mailer) -> Self {
-        self.mailer = Arc::new(mailer);
+        self.mailer = Some(Arc::new(mailer));
         self
     }
 
@@ -428,12 +432,18 @@ impl UsersBuilder {
             .reset_link
             .unwrap_or_else(|| LinkTemplate::default_for(&self.public_url, "password-reset"));
         self.templates.check()?;
-        let outbox = Outbox::new(
-            self.store.clone(),
-            self.mailer,
-            self.hooks.clone(),
-            self.outbox,
-        );
+        let mailer = self.mailer.unwrap_or_else(|| {
+            // Once per `Users`, here rather than per email: a server that
+            // forgot its SMTP setting would otherwise log every verify and
+            // reset token, and the warning is what says so at start-up.
+            tracing::warn!(
+                target: "tower_users::mail",
+                "no mailer set: emails, with their links and tokens, are written to the log \
+                 (or stderr), not sent; set one with with_mailer(SmtpMailer::from_url(..))"
+            );
+            Arc::new(LogMailer)
+        });
+        let outbox = Outbox::new(self.store.clone(), mailer, self.hooks.clone(), self.outbox);
         Ok(Users {
             inner: Arc::new(Inner {
                 store: self.store,
@@ -458,12 +468,57 @@ fn ttl_of(ttl: std::time::Duration) -> time::Duration {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
     use crate::{ConfigError, RedbStore, Users};
 
     fn builder() -> crate::UsersBuilder {
         Users::builder(RedbStore::in_memory().unwrap()).with_secret([3u8; 32])
+    }
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// What `build` logs at WARN and above, as a server's log shows it.
+    fn warnings_of_build(builder: crate::UsersBuilder) -> String {
+        let log = Captured::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || builder.build().unwrap());
+        String::from_utf8(log.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn the_default_mailer_is_warned_about_once_at_build() {
+        let text = warnings_of_build(builder());
+        assert_eq!(text.matches("no mailer set").count(), 1, "{text}");
+        assert!(text.contains("WARN"), "{text}");
+        assert!(
+            text.contains("with_mailer(SmtpMailer::from_url(..))"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_mailer_set_by_the_app_is_not_warned_about() {
+        // Even the default type, chosen on purpose, is the app's decision.
+        let text = warnings_of_build(builder().with_mailer(crate::mail::LogMailer));
+        assert!(!text.contains("no mailer set"), "{text}");
     }
 
     #[test]

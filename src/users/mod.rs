@@ -45,9 +45,9 @@ use crate::user::{Email, User, UserId};
 /// [`status`](Error::status) are what the HTTP side answers.
 ///
 /// The whole lifecycle, with a [`Mailer`](crate::mail::Mailer) that hands
-/// the emails to the caller instead of sending them, as a test would (a
-/// server uses the default [`LogMailer`](crate::mail::LogMailer) or an
-/// [`SmtpMailer`](crate::mail::SmtpMailer)):
+/// the emails to the caller instead of sending them, as a test would (in
+/// development the default [`LogMailer`](crate::mail::LogMailer); in
+/// production an [`SmtpMailer`](crate::mail::SmtpMailer)):
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
