@@ -54,7 +54,7 @@ mod redact;
 mod service;
 
 pub use current_user::{CurrentUser, CurrentUserRejection, Superuser, VerifiedUser};
-pub use layer::{CurrentUserLayer, OptionalUserLayer, RequireUser};
+pub use layer::{CurrentUserLayer, CurrentUserService, OptionalUserLayer};
 pub use problem::ErrorCode;
 pub use rate_limit::{
     AddPeerAddr, ClientIp, ClientIpLayer, ClientKey, ConnectionPeer, ForwardedHeader, PeerAddr,
