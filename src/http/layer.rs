@@ -207,6 +207,7 @@ impl<S> Layer<S> for CurrentUserLayer {
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use std::convert::Infallible;
 /// use http::{Request, StatusCode};
+/// use tower_users::http::{Body, Layer, Response, ServiceExt, service_fn};
 /// use tower_users::{CurrentUser, OptionalUserLayer, RedbStore, Users};
 ///
 /// let users = Users::builder(RedbStore::in_memory()?)
