@@ -28,7 +28,9 @@ use serde::{Deserialize, Serialize};
 use tower_users::http::{
     Body, Layer, PeerAddrLayer, RateLimitLayer, Response, ServiceExt, service_fn,
 };
-use tower_users::{CurrentUser, CurrentUserLayer, Error, RedbStore, Users, UsersService};
+use tower_users::{
+    CurrentUser, CurrentUserLayer, Error, OptionalUserLayer, RedbStore, Users, UsersService,
+};
 
 /// The app's own user fields, sent beside email and password at
 /// registration. A wrong type or an unknown field is a 422.
@@ -101,12 +103,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only on a terminal, never in a log file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let users = users().await?;
 
     // Each route is a tower service behind its guard layer.
     let hello = CurrentUserLayer::new(users.clone()).layer(service_fn(hello));
-    let maybe = CurrentUserLayer::optional(users.clone()).layer(service_fn(maybe));
+    let maybe = OptionalUserLayer::new(users.clone()).layer(service_fn(maybe));
     let verified = CurrentUserLayer::new(users.clone())
         .verified()
         .layer(service_fn(verified_only));

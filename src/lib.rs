@@ -126,7 +126,9 @@ pub mod __private {
 
 pub use error::{BoxError, ConfigError, Error, FieldError};
 pub use hooks::{Hooks, NoHooks};
-pub use http::{CurrentUser, CurrentUserLayer, Superuser, UsersService, VerifiedUser};
+pub use http::{
+    CurrentUser, CurrentUserLayer, OptionalUserLayer, Superuser, UsersService, VerifiedUser,
+};
 pub use password::{PasswordParams, PasswordPolicy};
 pub use store::RedbStore;
 pub use token::{MAX_TOKEN_LEN, MIN_SECRET_LEN};

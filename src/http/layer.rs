@@ -34,7 +34,7 @@ use crate::mail::BoxFuture;
 ///   predicate holds.
 ///
 /// Where anonymous callers are welcome too, use
-/// [`CurrentUserLayer::optional`]: that layer has no guards, so a guarded
+/// [`OptionalUserLayer`]: that layer has no guards, so a guarded
 /// route can never be opened to anonymous callers by mistake.
 ///
 /// The user is read from the store on every request, so a change (a
@@ -148,13 +148,6 @@ impl CurrentUserLayer {
         }
     }
 
-    /// Lets requests without credentials through (with no [`CurrentUser`]
-    /// in the extensions); bad credentials are still refused, as with
-    /// `Option<CurrentUser>`. The layer it returns takes no guards.
-    pub fn optional(users: Users) -> OptionalUserLayer {
-        OptionalUserLayer { users }
-    }
-
     /// Also requires a verified email: 403 `UNVERIFIED_USER` otherwise.
     pub fn verified(self) -> Self {
         self.with_guard(Guard::Verified)
@@ -192,9 +185,9 @@ impl CurrentUserLayer {
 }
 
 impl<S> Layer<S> for CurrentUserLayer {
-    type Service = RequireUser<S>;
-    fn layer(&self, inner: S) -> RequireUser<S> {
-        RequireUser {
+    type Service = CurrentUserService<S>;
+    fn layer(&self, inner: S) -> CurrentUserService<S> {
+        CurrentUserService {
             inner,
             rule: Arc::new(Rule {
                 users: self.users.clone(),
@@ -206,7 +199,8 @@ impl<S> Layer<S> for CurrentUserLayer {
 }
 
 /// Like [`CurrentUserLayer`], but requests without credentials go through
-/// with no [`CurrentUser`]; made by [`CurrentUserLayer::optional`].
+/// with no [`CurrentUser`]. Bad credentials are still refused, as with
+/// `Option<CurrentUser>`; it takes no guards.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -214,7 +208,7 @@ impl<S> Layer<S> for CurrentUserLayer {
 /// use std::convert::Infallible;
 /// use http::{Request, StatusCode};
 /// use tower_users::http::{Body, Layer, Response, ServiceExt, service_fn};
-/// use tower_users::{CurrentUser, CurrentUserLayer, RedbStore, Users};
+/// use tower_users::{CurrentUser, OptionalUserLayer, RedbStore, Users};
 ///
 /// let users = Users::builder(RedbStore::in_memory()?)
 ///     .with_secret(b"an example secret of at least 32 bytes!!")
@@ -226,7 +220,7 @@ impl<S> Layer<S> for CurrentUserLayer {
 ///     };
 ///     Ok::<_, Infallible>(Response::new(Body::from(who)))
 /// });
-/// let greet = CurrentUserLayer::optional(users).layer(greet);
+/// let greet = OptionalUserLayer::new(users).layer(greet);
 ///
 /// let res = greet.clone().oneshot(Request::new(Body::empty())).await?;
 /// assert_eq!(res.status(), StatusCode::OK);
@@ -245,6 +239,14 @@ pub struct OptionalUserLayer {
     users: Users,
 }
 
+impl OptionalUserLayer {
+    /// Lets requests without credentials through (with no [`CurrentUser`]
+    /// in the extensions); bad credentials are still refused.
+    pub fn new(users: Users) -> Self {
+        OptionalUserLayer { users }
+    }
+}
+
 impl fmt::Debug for OptionalUserLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OptionalUserLayer").finish_non_exhaustive()
@@ -252,9 +254,9 @@ impl fmt::Debug for OptionalUserLayer {
 }
 
 impl<S> Layer<S> for OptionalUserLayer {
-    type Service = RequireUser<S>;
-    fn layer(&self, inner: S) -> RequireUser<S> {
-        RequireUser {
+    type Service = CurrentUserService<S>;
+    fn layer(&self, inner: S) -> CurrentUserService<S> {
+        CurrentUserService {
             inner,
             rule: Arc::new(Rule {
                 users: self.users.clone(),
@@ -295,14 +297,14 @@ impl Rule {
 
 /// The service made by [`CurrentUserLayer`] and [`OptionalUserLayer`].
 #[derive(Clone)]
-pub struct RequireUser<S> {
+pub struct CurrentUserService<S> {
     inner: S,
     rule: Arc<Rule>,
 }
 
-impl<S: fmt::Debug> fmt::Debug for RequireUser<S> {
+impl<S: fmt::Debug> fmt::Debug for CurrentUserService<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequireUser")
+        f.debug_struct("CurrentUserService")
             .field("inner", &self.inner)
             .field("optional", &self.rule.optional)
             .field("guards", &self.rule.guards)
@@ -310,7 +312,7 @@ impl<S: fmt::Debug> fmt::Debug for RequireUser<S> {
     }
 }
 
-impl<S, B, ResBody> Service<Request<B>> for RequireUser<S>
+impl<S, B, ResBody> Service<Request<B>> for CurrentUserService<S>
 where
     S: Service<Request<B>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send,

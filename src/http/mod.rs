@@ -54,7 +54,7 @@ mod redact;
 mod service;
 
 pub use current_user::{CurrentUser, CurrentUserRejection, Superuser, VerifiedUser};
-pub use layer::{CurrentUserLayer, OptionalUserLayer, RequireUser};
+pub use layer::{CurrentUserLayer, CurrentUserService, OptionalUserLayer};
 pub use problem::ErrorCode;
 pub use rate_limit::{
     AddPeerAddr, ClientIp, ClientIpLayer, ClientKey, ConnectionPeer, ForwardedHeader, PeerAddr,
@@ -67,8 +67,13 @@ pub use service::UsersService;
 // What a plain hyper or tower server touches, so that it needs neither
 // axum-core nor tower in its own Cargo.toml: the response and body types
 // the services answer with, and tower's service and layer plumbing.
+// Listed as re-exports, not inlined: inlined, their upstream docs would read
+// as this crate's own, with links that resolve nowhere.
+#[doc(no_inline)]
 pub use axum_core::body::Body;
+#[doc(no_inline)]
 pub use axum_core::response::Response;
+#[doc(no_inline)]
 pub use tower::{Layer, Service, ServiceBuilder, ServiceExt, service_fn};
 
 #[doc = include_str!("../../docs/API.md")]

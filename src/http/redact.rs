@@ -6,6 +6,11 @@
 /// place of the URI, which `DefaultMakeSpan` records as it is (the query is
 /// best left out too).
 ///
+/// Recognizes the paths [`UsersService`](crate::UsersService) serves;
+/// [`Verify`](super::endpoints::Verify) or
+/// [`ResetPassword`](super::endpoints::ResetPassword) mounted under other
+/// names are not masked.
+///
 /// ```
 /// use tower_users::http::redacted_path;
 ///

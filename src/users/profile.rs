@@ -16,9 +16,26 @@ use crate::user::RECORD_FIELDS;
 /// stored and sent: a JSON object, flattened into the user record.
 ///
 /// Read them as the app's type with [`parse`](Self::parse), on a [`User`]
-/// (`user.profile.parse::<Profile>()`, also through `CurrentUser`) or in
+/// (`user.profile.parse::<AppProfile>()`, also through `CurrentUser`) or in
 /// [`Hooks::validate_profile`](crate::Hooks::validate_profile). Serialized,
 /// it is exactly the object.
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+/// use tower_users::ProfileFields;
+///
+/// #[derive(Debug, PartialEq, Serialize, Deserialize)]
+/// struct AppProfile {
+///     display_name: String,
+/// }
+///
+/// let ann = AppProfile { display_name: "Ann".into() };
+/// let fields = ProfileFields::from_typed(&ann)?;
+/// // Stored and sent as the object itself, flattened into the user record.
+/// assert_eq!(fields.as_map()["display_name"], "Ann");
+/// assert_eq!(fields.parse::<AppProfile>()?, ann);
+/// # Ok::<(), tower_users::Error>(())
+/// ```
 ///
 /// [`User`]: crate::User
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,7 +1,7 @@
 //! The axum and hyper examples, run as the binaries a newcomer starts, walk
 //! the same path: sign up with the app's typed profile, the guarded routes,
 //! the superuser from the environment, the admin list at `GET /users`, and
-//! the rate limit on login.
+//! the rate limit on login (the profile example limits logins too).
 
 use std::net::SocketAddr;
 
@@ -96,10 +96,13 @@ async fn walk(addr: SocketAddr) {
         "{emails:?}"
     );
     assert!(emails.contains(&ROOT.to_owned()), "{emails:?}");
+    assert_logins_are_rate_limited(&c).await;
+}
 
-    // A burst of logins from one client, each for another (unknown)
-    // account so the per-account lockout never counts: only a rate limit
-    // on the lifecycle routes can answer 429.
+/// A burst of logins from one client, each for another (unknown)
+/// account so the per-account lockout never counts: only a rate limit
+/// on the lifecycle routes can answer 429.
+async fn assert_logins_are_rate_limited(c: &Client) {
     let mut statuses = Vec::new();
     for i in 0..16 {
         let r = c.login(&format!("nobody{i}@example.com"), PASSWORD).await;
@@ -129,4 +132,12 @@ async fn the_hyper_example_reads_a_typed_profile_guards_routes_bootstraps_a_supe
  {
     let running = start("hyper", &[("TOWER_USERS_SUPERUSER", &superuser())]);
     walk(running.addr).await;
+}
+
+/// The profile example is a newcomer's starting point too: its lifecycle
+/// routes are rate-limited like the other examples'.
+#[tokio::test]
+async fn the_profile_example_limits_logins() {
+    let running = start("profile", &[]);
+    assert_logins_are_rate_limited(&Client::new(running.addr)).await;
 }

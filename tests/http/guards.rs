@@ -15,10 +15,12 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tower::util::BoxCloneService;
 use tower::{Layer, ServiceExt};
-use tower_users::http::RequireUser;
+use tower_users::http::CurrentUserService;
 use tower_users::store::{Store, UserUpdate};
 use tower_users::token::Purpose;
-use tower_users::{CurrentUser, CurrentUserLayer, Superuser, Users, UsersService, VerifiedUser};
+use tower_users::{
+    CurrentUser, CurrentUserLayer, OptionalUserLayer, Superuser, Users, UsersService, VerifiedUser,
+};
 
 use crate::common::{Client, Reply, TestServer, assert_problem, server};
 
@@ -61,7 +63,7 @@ type Handler = BoxCloneService<Request<hyper::body::Incoming>, Response<Full<Byt
 /// reports what the layer left in the request extensions.
 async fn layered<L>(layer: L) -> SocketAddr
 where
-    L: Layer<Handler, Service = RequireUser<Handler>>,
+    L: Layer<Handler, Service = CurrentUserService<Handler>>,
 {
     let handler = tower::service_fn(|req: Request<hyper::body::Incoming>| async move {
         let who = match req.extensions().get::<CurrentUser>() {
@@ -256,7 +258,7 @@ async fn an_inactive_user_is_refused_by_every_guard_with_a_live_session() {
     for route in ["/current", "/maybe", "/verified", "/admin"] {
         assert_problem(&app.get(route, Some(&token)).await, 403, "INACTIVE_USER");
     }
-    let optional = Client::new(layered(CurrentUserLayer::optional(s.users.clone())).await);
+    let optional = Client::new(layered(OptionalUserLayer::new(s.users.clone())).await);
     assert_problem(&optional.get("/", Some(&token)).await, 403, "INACTIVE_USER");
     for layer in guard_layers(&s.users) {
         let stack = Client::new(layered(layer).await);
@@ -403,7 +405,7 @@ async fn the_layer_requires_a_user_unless_optional_and_always_refuses_bad_tokens
     let good = token_of(&Client::new(s.addr), "a@example.com").await;
     let bad = bad_tokens(&s, &good).await;
     let required = Client::new(layered(CurrentUserLayer::new(s.users.clone())).await);
-    let optional = Client::new(layered(CurrentUserLayer::optional(s.users.clone())).await);
+    let optional = Client::new(layered(OptionalUserLayer::new(s.users.clone())).await);
 
     assert_ok(&required.get("/", Some(&good)).await, "layer a@example.com");
     assert_ok(&optional.get("/", Some(&good)).await, "layer a@example.com");
@@ -453,11 +455,10 @@ async fn a_user_vouched_for_by_a_layer_on_another_users_is_authenticated_again()
     let b_root = token_of(&Client::new(b.addr), "broot@example.com").await;
     change(&b, "broot@example.com", |u| u.is_superuser = true).await;
     let b_service = UsersService::new(b.users.clone());
-    let a_on_b = Client::new(
-        listen(CurrentUserLayer::optional(a.users.clone()).layer(b_service.clone())).await,
-    );
+    let a_on_b =
+        Client::new(listen(OptionalUserLayer::new(a.users.clone()).layer(b_service.clone())).await);
     let b_on_b =
-        Client::new(listen(CurrentUserLayer::optional(b.users.clone()).layer(b_service)).await);
+        Client::new(listen(OptionalUserLayer::new(b.users.clone()).layer(b_service)).await);
 
     // A's superuser is nobody to B's list, or to B's `me`.
     assert_unauthorized(&a_on_b.get("/users", Some(&a_root)).await);

@@ -44,8 +44,9 @@ pub(crate) fn connection_peer(extensions: &http::Extensions) -> Option<SocketAdd
 
 /// How to give the crate each request's client, named in every warning
 /// about a missing one.
-pub(super) const HOW_TO_NAME_CLIENTS: &str = "Serve axum apps with \
-     into_make_service_with_connect_info::<SocketAddr>(); on hyper, wrap each \
+pub(super) const HOW_TO_NAME_CLIENTS: &str = "Serve axum 0.8 apps with \
+     into_make_service_with_connect_info::<SocketAddr>() (another axum major's \
+     ConnectInfo is another type, not read); on hyper, wrap each \
      connection's service in tower_users::http::PeerAddrLayer::new(peer); or insert \
      tower_users::http::PeerAddr (or ClientIp) per request yourself.";
 

@@ -22,15 +22,19 @@ use super::client_ip::{ForwardedHeader, TrustedProxy, canonical, client_ip, conn
 /// ```
 /// use std::net::IpAddr;
 /// use http::request::Parts;
-/// use tower_users::http::{RateLimitConfig, RateLimitLayer};
+/// use tower_users::http::RateLimitLayer;
 ///
 /// // Behind a load balancer that always sets `Fly-Client-IP` itself.
-/// let layer = RateLimitLayer::new(RateLimitConfig::default()).with_client_key(|parts: &Parts| {
+/// let layer = RateLimitLayer::default().with_client_key(|parts: &Parts| {
 ///     let value = parts.headers.get("fly-client-ip")?.to_str().ok()?;
 ///     value.parse::<IpAddr>().ok()
 /// });
 /// # drop(layer);
 /// ```
+///
+/// Trust such a header only if the app cannot be reached except through
+/// that load balancer: otherwise any client sets the header and gets a
+/// fresh quota.
 ///
 /// IPv6 clients are limited by their /64, whatever the key returns; an
 /// IPv4-mapped address (`::ffff:192.0.2.1`) as the IPv4 client it maps.
@@ -52,8 +56,30 @@ where
 }
 
 /// The connection's peer: the [`PeerAddr`](super::PeerAddr) in the request
-/// extensions, else axum's `ConnectInfo<SocketAddr>` (feature `axum`, on by
-/// default). Forwarding headers are ignored.
+/// extensions, else axum 0.8's `ConnectInfo<SocketAddr>` (feature `axum`,
+/// on by default). Another axum major's `ConnectInfo` is another type and
+/// is not seen: such requests have no client, and
+/// [`RateLimitLayer`](super::RateLimitLayer) warns once that they share one
+/// quota. Forwarding headers are ignored: the right key when clients
+/// connect directly, with no proxy in front.
+///
+/// ```
+/// use std::net::{IpAddr, SocketAddr};
+/// use http::Request;
+/// use tower_users::http::{ClientKey, ConnectionPeer, PeerAddr, RateLimitLayer};
+///
+/// let layer = RateLimitLayer::default().with_client_key(ConnectionPeer);
+/// # drop(layer);
+///
+/// // What it reads: the peer that hyper (PeerAddrLayer) or axum recorded.
+/// let peer: SocketAddr = "203.0.113.5:4000".parse().unwrap();
+/// let mut req = Request::new(());
+/// req.headers_mut().insert("x-forwarded-for", "198.51.100.7".parse().unwrap());
+/// req.extensions_mut().insert(PeerAddr(peer));
+/// let (parts, ()) = req.into_parts();
+/// // A header the client wrote is not believed.
+/// assert_eq!(ConnectionPeer.client(&parts), Some(peer.ip()));
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ConnectionPeer;
 
@@ -67,6 +93,34 @@ impl ClientKey for ConnectionPeer {
 /// a trusted proxy, the nearest hop in its forwarding header that is not
 /// one. Walks right to left, so a client cannot buy a fresh quota by
 /// prepending addresses.
+///
+/// [`RateLimitLayer::default`](super::RateLimitLayer::default) uses one
+/// that trusts nobody. Behind proxies in `10.0.0.0/8`:
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use http::Request;
+/// use tower_users::http::{
+///     ClientKey, ForwardedHeader, PeerAddr, ProxyChain, RateLimitLayer, TrustedProxy,
+/// };
+///
+/// let proxies = vec![TrustedProxy::parse("10.0.0.0/8").unwrap()];
+/// let chain = ProxyChain::new(proxies, ForwardedHeader::XForwardedFor);
+/// let layer = RateLimitLayer::default().with_client_key(chain.clone());
+/// # drop(layer);
+///
+/// // The proxy at 10.0.0.1 reports the client; what the client prepended
+/// // (203.0.113.9) is not believed.
+/// let mut req = Request::new(());
+/// req.headers_mut().insert(
+///     "x-forwarded-for",
+///     "203.0.113.9, 198.51.100.7".parse().unwrap(),
+/// );
+/// let proxy: SocketAddr = "10.0.0.1:443".parse().unwrap();
+/// req.extensions_mut().insert(PeerAddr(proxy));
+/// let (parts, ()) = req.into_parts();
+/// assert_eq!(chain.client(&parts), Some("198.51.100.7".parse().unwrap()));
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct ProxyChain {
     trusted: Arc<[TrustedProxy]>,

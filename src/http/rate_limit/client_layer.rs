@@ -24,7 +24,7 @@ use super::client_key::ProxyChain;
 /// unchanged.
 ///
 /// ```
-/// use tower::Layer;
+/// use tower_users::http::Layer;
 /// use tower_users::http::{ClientIpLayer, ForwardedHeader, TrustedProxy};
 /// use tower_users::{RedbStore, Users, UsersService};
 ///

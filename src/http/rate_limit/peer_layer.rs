@@ -18,15 +18,15 @@ use super::client_ip::PeerAddr;
 /// ```no_run
 /// use hyper_util::rt::TokioIo;
 /// use hyper_util::service::TowerToHyperService;
-/// use tower::Layer;
-/// use tower_users::http::{PeerAddrLayer, RateLimitConfig, RateLimitLayer};
+/// use tower_users::http::Layer;
+/// use tower_users::http::{PeerAddrLayer, RateLimitLayer};
 /// use tower_users::{RedbStore, Users, UsersService};
 ///
 /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let users = Users::builder(RedbStore::in_memory()?)
 ///     .with_secret([7u8; 32])
 ///     .build()?;
-/// let app = RateLimitLayer::new(RateLimitConfig::default()).layer(UsersService::new(users));
+/// let app = RateLimitLayer::default().layer(UsersService::new(users));
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
 /// loop {
 ///     let (stream, peer) = listener.accept().await?;

@@ -6,7 +6,7 @@
 //! app's own routes behind the layer are never counted.
 
 use std::net::{IpAddr, Ipv6Addr};
-use std::sync::Arc;
+use std::sync::{Arc, Once};
 
 use axum_core::response::Response;
 use governor::clock::{Clock, DefaultClock};
@@ -129,11 +129,42 @@ pub(crate) struct Charge {
     pub(super) client: IpAddr,
 }
 
+impl Class {
+    /// As the warning names it.
+    fn name(self) -> &'static str {
+        match self {
+            Class::Login => "login",
+            Class::Register => "register",
+            Class::EmailRequest => "email-sending",
+            Class::Token => "token",
+        }
+    }
+}
+
+static UNLIMITED_WARNED: Once = Once::new();
+
+/// Forgetting the layer must not fail silently: the first endpoint that
+/// answers without one says so (once per process, so a server that runs
+/// without limits on purpose is not flooded).
+fn warn_unlimited(once: &Once, class: Class) {
+    once.call_once(|| {
+        tracing::warn!(
+            "a tower-users {} endpoint answered with no RateLimitLayer in front: its \
+             requests are not rate-limited. Apply `.layer(RateLimitLayer::default())` \
+             around the tower-users services (said once).",
+            class.name()
+        );
+    });
+}
+
 /// The 429 for `class`, if a rate-limit layer in front is tracking this
 /// request and its client is over quota. Without a layer, nothing is
-/// limited.
+/// limited (a warning says so, once).
 pub(crate) fn charge(extensions: &http::Extensions, class: Class) -> Option<Response> {
-    let charge = extensions.get::<Charge>()?;
+    let Some(charge) = extensions.get::<Charge>() else {
+        warn_unlimited(&UNLIMITED_WARNED, class);
+        return None;
+    };
     let retry_after = charge.quotas.check(class, charge.client)?;
     tracing::debug!(target: "tower_users::rejection", class = ?class, "rate limited");
     Some(Error::RateLimited { retry_after }.into_response())
@@ -148,13 +179,67 @@ mod tests {
     use http_body_util::Full;
     use tower::{Layer, ServiceExt};
 
-    use super::key;
+    use super::{Class, key, warn_unlimited};
     use crate::http::endpoints::Login;
     use crate::http::{Rate, RateLimitConfig, RateLimitLayer};
     use crate::{RedbStore, Users};
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// An endpoint with no layer in front warns once, naming its class and
+    /// the fix; later requests stay quiet.
+    #[test]
+    fn an_endpoint_without_the_layer_warns_once_naming_the_fix() {
+        let log = Captured::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let once = std::sync::Once::new();
+        tracing::subscriber::with_default(subscriber, || {
+            warn_unlimited(&once, Class::Login);
+            warn_unlimited(&once, Class::Register);
+        });
+        let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains("WARN"), "{text}");
+        assert!(text.contains("login endpoint"), "{text}");
+        assert!(text.contains(".layer(RateLimitLayer::default())"), "{text}");
+    }
+
+    /// Through the endpoint itself: no `Charge`, no limit, and the
+    /// process-wide warning has fired by the time it answers.
+    #[tokio::test]
+    async fn login_without_the_layer_is_unlimited_and_has_warned() {
+        let users = Users::builder(RedbStore::in_memory().unwrap())
+            .with_secret([7u8; 32])
+            .build()
+            .unwrap();
+        let req = Request::post("/")
+            .header("content-type", "application/json")
+            .body(Full::<bytes::Bytes>::from(
+                r#"{"email":"a@example.com","password":"guess"}"#,
+            ))
+            .unwrap();
+        let res = Login::new(users).oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert!(super::UNLIMITED_WARNED.is_completed());
     }
 
     #[test]
