@@ -105,6 +105,8 @@ pub mod http;
 pub mod mail;
 mod password;
 pub mod store;
+#[cfg(test)]
+mod test_log;
 pub mod token;
 mod user;
 mod users;

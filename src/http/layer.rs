@@ -353,38 +353,16 @@ fn reject<ResBody: From<Bytes>>(rejection: CurrentUserRejection) -> Response<Res
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use super::*;
-
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     /// A store failure met by a guard layer is a 500 the operator hears
     /// about, as it is from the endpoints.
     #[test]
     fn a_store_failure_in_a_guard_layer_is_a_500_logged_at_error() {
-        let log = Captured::default();
-        let writer = log.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
         let failure = CurrentUserRejection::Internal(crate::Error::internal("store is down"));
-        let res: Response<Bytes> =
-            tracing::subscriber::with_default(subscriber, || reject(failure));
+        let (res, text): (Response<Bytes>, _) =
+            crate::test_log::logged(tracing::Level::TRACE, || reject(failure));
         assert_eq!(res.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
-        let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
         assert!(
             text.contains("ERROR") && text.contains("store is down"),
             "{text}"

@@ -69,23 +69,8 @@ fn write_to_stderr(email: &OutgoingEmail) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use super::*;
     use crate::mail::EmailKind;
-
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     #[test]
     fn the_email_goes_to_stderr_unless_a_subscriber_records_info() {
@@ -104,12 +89,6 @@ mod tests {
     /// path is seen by a process test, `tests/http/processes.rs`).
     #[test]
     fn with_a_subscriber_the_email_is_logged() {
-        let log = Captured::default();
-        let writer = log.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
         let email = OutgoingEmail::new(
             uuid::Uuid::now_v7(),
             EmailKind::Verify,
@@ -120,13 +99,12 @@ mod tests {
             "http://localhost:3000/verify#token=abc",
             time::OffsetDateTime::now_utc(),
         );
-        tracing::subscriber::with_default(subscriber, || {
+        let ((), text) = crate::test_log::logged(tracing::Level::TRACE, || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .build()
                 .unwrap();
             rt.block_on(LogMailer.send(&email)).unwrap();
         });
-        let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
         assert!(text.contains("verify#token=abc"), "{text}");
         assert!(text.contains("ann@example.com"), "{text}");
     }

@@ -468,7 +468,6 @@ fn ttl_of(ttl: std::time::Duration) -> time::Duration {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
     use crate::{ConfigError, RedbStore, Users};
@@ -477,30 +476,9 @@ mod tests {
         Users::builder(RedbStore::in_memory().unwrap()).with_secret([3u8; 32])
     }
 
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     /// What `build` logs at WARN and above, as a server's log shows it.
     fn warnings_of_build(builder: crate::UsersBuilder) -> String {
-        let log = Captured::default();
-        let writer = log.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_max_level(tracing::Level::WARN)
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::with_default(subscriber, || builder.build().unwrap());
-        String::from_utf8(log.0.lock().unwrap().clone()).unwrap()
+        crate::test_log::logged(tracing::Level::WARN, || builder.build().unwrap()).1
     }
 
     #[test]

@@ -188,35 +188,15 @@ mod tests {
         s.parse().unwrap()
     }
 
-    #[derive(Clone, Default)]
-    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     /// An endpoint with no layer in front warns once, naming its class and
     /// the fix; later requests stay quiet.
     #[test]
     fn an_endpoint_without_the_layer_warns_once_naming_the_fix() {
-        let log = Captured::default();
-        let writer = log.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
         let once = std::sync::Once::new();
-        tracing::subscriber::with_default(subscriber, || {
+        let ((), text) = crate::test_log::logged(tracing::Level::TRACE, || {
             warn_unlimited(&once, Class::Login);
             warn_unlimited(&once, Class::Register);
         });
-        let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
         assert_eq!(text.lines().count(), 1, "{text}");
         assert!(text.contains("WARN"), "{text}");
         assert!(text.contains("login endpoint"), "{text}");
