@@ -1,4 +1,5 @@
-//! Persistence: the [`Store`] trait and its embedded redb implementation.
+//! Persistence: the [`Store`] trait, its embedded redb implementation, and
+//! (feature `postgres`) [`PostgresStore`](postgres::PostgresStore).
 //!
 //! The trait speaks only domain types. Every guarantee the lifecycle relies on
 //! (email uniqueness, single-use tokens, refresh rotation with reuse
@@ -21,6 +22,8 @@
 
 mod conformance;
 mod dyn_store;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod redb;
 
 use std::future::Future;
@@ -29,6 +32,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub(crate) use dyn_store::DynStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresConfig, PostgresStore};
 pub use redb::RedbStore;
 
 use crate::mail::OutgoingEmail;

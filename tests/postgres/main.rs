@@ -1,0 +1,318 @@
+//! `PostgresStore` on a real PostgreSQL server started by the tests: the
+//! store conformance suite, the concurrency cases of several instances
+//! sharing one database, and the migrations.
+#![allow(clippy::unwrap_used)]
+
+mod server;
+
+use std::collections::BTreeSet;
+
+use sqlx::postgres::PgPoolOptions;
+use time::{Duration, OffsetDateTime};
+use tower_users::store::{
+    PostgresConfig, PostgresStore, Rotation, Session, SessionId, SpentToken, Store, StoreError,
+    TokenDigest, UserUpdate,
+};
+use tower_users::{Email, User};
+
+tower_users::store_conformance!(conformance, crate::server::lazy_store);
+
+/// The server, or `None` after the loud skip message.
+macro_rules! server_or_skip {
+    () => {
+        match server::server() {
+            Some(server) => server,
+            None => return,
+        }
+    };
+}
+
+fn user(email: &str) -> User {
+    User::new(Email::parse(email).unwrap(), "$argon2id$x".into())
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc().replace_nanosecond(0).unwrap()
+}
+
+/// Twenty registrations of one address at once, each on its own
+/// connection (as on several instances): one account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_registrations_of_one_email_make_one_account() {
+    let server = server_or_skip!();
+    let store = server::store(server, 20).await;
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.create_user(&user("race@example.com"), None).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(StoreError::EmailTaken) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(ok, 1);
+    let email = Email::parse("race@example.com").unwrap();
+    assert!(store.user_by_email(&email).await.unwrap().is_some());
+    assert_eq!(store.list_users(None, 100).await.unwrap().len(), 1);
+}
+
+/// One single-use token redeemed at once by ten writers that do not
+/// otherwise conflict (each updates its own user): one wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_redemptions_of_one_token_succeed_once() {
+    let server = server_or_skip!();
+    let store = server::store(server, 10).await;
+    let token = SpentToken {
+        id: uuid::Uuid::now_v7(),
+        expires_at: now() + Duration::hours(1),
+    };
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let u = user(&format!("u{i}@example.com"));
+        store.create_user(&u, None).await.unwrap();
+        let mut verified = u.clone();
+        verified.is_verified = true;
+        let update = UserUpdate::new(&u, verified).spending(token);
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move { store.update_user(update).await }));
+    }
+    let mut ok = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(StoreError::TokenSpent) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(ok, 1);
+    let verified = store.list_users(None, 100).await.unwrap();
+    assert_eq!(verified.iter().filter(|u| u.is_verified).count(), 1);
+}
+
+/// The same token redeemed for one user from ten connections: one wins,
+/// the rest lose the compare-and-swap or find the token spent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_redemptions_for_one_user_succeed_once() {
+    let server = server_or_skip!();
+    let store = server::store(server, 10).await;
+    let u = user("a@example.com");
+    store.create_user(&u, None).await.unwrap();
+    let token = SpentToken {
+        id: uuid::Uuid::now_v7(),
+        expires_at: now() + Duration::hours(1),
+    };
+    let mut verified = u.clone();
+    verified.is_verified = true;
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let store = store.clone();
+            let update = UserUpdate::new(&u, verified.clone()).spending(token);
+            tokio::spawn(async move { store.update_user(update).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(StoreError::Conflict | StoreError::TokenSpent) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(ok, 1);
+}
+
+/// One refresh token presented ten times at once: one rotation, the reuse
+/// is detected as the redb store detects it (the session is revoked), and
+/// the token the winner got is dead with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_refreshes_with_one_token_rotate_once_and_revoke_on_reuse() {
+    let server = server_or_skip!();
+    let store = server::store(server, 10).await;
+    let u = user("a@example.com");
+    store.create_user(&u, None).await.unwrap();
+    let session = Session {
+        id: SessionId::new(),
+        user_id: u.id,
+        password_version: 0,
+        created_at: now(),
+        expires_at: now() + Duration::hours(1),
+    };
+    store
+        .create_session(&session, TokenDigest([1; 32]))
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..10u8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let next = TokenDigest([100 + i; 32]);
+                (
+                    next,
+                    store
+                        .rotate_refresh(TokenDigest([1; 32]), next, now())
+                        .await,
+                )
+            })
+        })
+        .collect();
+    let (mut rotated, mut reused) = (Vec::new(), 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            (next, Ok(Rotation::Rotated(s))) => {
+                assert_eq!(s, session);
+                rotated.push(next);
+            }
+            (_, Ok(Rotation::Reused)) => reused += 1,
+            (_, Ok(Rotation::Unknown)) => {}
+            (_, other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(rotated.len(), 1, "exactly one presentation rotates");
+    assert!(reused >= 1, "the replay is seen as reuse");
+    assert!(
+        store
+            .session_with_user(session.id, now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let after = store
+        .rotate_refresh(rotated[0], TokenDigest([9; 32]), now())
+        .await
+        .unwrap();
+    assert_eq!(after, Rotation::Unknown);
+}
+
+/// Concurrent failed logins on one key, from separate connections, each
+/// count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_failed_logins_all_count() {
+    let server = server_or_skip!();
+    let store = server::store(server, 10).await;
+    let t0 = now();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .record_login_failure("a@example.com", t0, t0 - Duration::days(1))
+                    .await
+            })
+        })
+        .collect();
+    let mut counts = BTreeSet::new();
+    for task in tasks {
+        counts.insert(task.await.unwrap().unwrap().count);
+    }
+    assert_eq!(counts, (1..=20).collect());
+}
+
+/// Two instances starting at once on an empty database: both open, the
+/// schema is migrated once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_migrating_at_once_both_start() {
+    let server = server_or_skip!();
+    let schema = server::fresh_schema();
+    let open = || {
+        let (url, schema) = (server.url(), schema.clone());
+        tokio::spawn(async move {
+            let pool = PgPoolOptions::new()
+                .max_connections(2)
+                .connect(&url)
+                .await
+                .unwrap();
+            PostgresStore::from_pool_with(pool, PostgresConfig::default().schema(schema)).await
+        })
+    };
+    let (a, b) = (open(), open());
+    let (a, b) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
+    a.create_user(&user("a@example.com"), None).await.unwrap();
+    assert!(
+        b.user_by_email(&Email::parse("a@example.com").unwrap())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let versions: Vec<i32> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT version FROM {schema}.schema_migrations"
+    )))
+    .fetch_all(a.pool())
+    .await
+    .unwrap();
+    assert_eq!(versions, vec![1]);
+}
+
+/// A database migrated by a newer tower-users is refused, not misread.
+#[tokio::test]
+async fn a_schema_from_a_newer_version_is_refused() {
+    let server = server_or_skip!();
+    let schema = server::fresh_schema();
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&server.url())
+        .await
+        .unwrap();
+    let config = PostgresConfig::default().schema(schema.clone());
+    let store = PostgresStore::from_pool_with(pool.clone(), config.clone())
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {schema}.schema_migrations (version) VALUES (999)"
+    )))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let err = PostgresStore::from_pool_with(pool, config)
+        .await
+        .unwrap_err();
+    let StoreError::Backend(source) = &err else {
+        panic!("expected a backend error, got {err:?}");
+    };
+    assert!(source.to_string().contains("newer"), "{source}");
+}
+
+/// With a table prefix, an app's own table references the users table with
+/// a foreign key, as the module docs show, and deleting a user still works.
+#[tokio::test]
+async fn an_app_table_can_reference_the_users_table() {
+    let server = server_or_skip!();
+    let schema = server::fresh_schema();
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&server.url())
+        .await
+        .unwrap();
+    let config = PostgresConfig::default()
+        .schema(schema.clone())
+        .table_prefix("tu_");
+    let store = PostgresStore::from_pool_with(pool, config).await.unwrap();
+    let u = user("a@example.com");
+    store.create_user(&u, None).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE TABLE {schema}.orders (id bigserial PRIMARY KEY, \
+         user_id uuid NOT NULL REFERENCES {schema}.tu_users (id) ON DELETE CASCADE)"
+    )))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {schema}.orders (user_id) VALUES ($1)"
+    )))
+    .bind(u.id.0)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    assert!(store.delete_user(u.id).await.unwrap());
+    let left: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM {schema}.orders"
+    )))
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(left, 0);
+}
