@@ -128,64 +128,68 @@ async fn concurrent_redemptions_for_one_user_succeed_once() {
 
 /// One refresh token presented ten times at once: one rotation, the reuse
 /// is detected as the redb store detects it (the session is revoked), and
-/// the token the winner got is dead with it.
+/// the token the winner got is dead with it. Several rounds, each started
+/// together behind a barrier, so that a lost race shows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_refreshes_with_one_token_rotate_once_and_revoke_on_reuse() {
     let server = server_or_skip!();
     let store = server::store(server, 10).await;
     let u = user("a@example.com");
     store.create_user(&u, None).await.unwrap();
-    let session = Session {
-        id: SessionId::new(),
-        user_id: u.id,
-        password_version: 0,
-        created_at: now(),
-        expires_at: now() + Duration::hours(1),
-    };
-    store
-        .create_session(&session, TokenDigest([1; 32]))
-        .await
-        .unwrap();
-    let tasks: Vec<_> = (0..10u8)
-        .map(|i| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                let next = TokenDigest([100 + i; 32]);
-                (
-                    next,
-                    store
-                        .rotate_refresh(TokenDigest([1; 32]), next, now())
-                        .await,
-                )
+    for round in 0..20u8 {
+        let session = Session {
+            id: SessionId::new(),
+            user_id: u.id,
+            password_version: 0,
+            created_at: now(),
+            expires_at: now() + Duration::hours(1),
+        };
+        let first = TokenDigest([round; 32]);
+        store.create_session(&session, first).await.unwrap();
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(10));
+        let tasks: Vec<_> = (0..10u8)
+            .map(|i| {
+                let (store, barrier) = (store.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    let mut next = [i; 32];
+                    next[0] = 100 + round;
+                    let next = TokenDigest(next);
+                    barrier.wait().await;
+                    (next, store.rotate_refresh(first, next, now()).await)
+                })
             })
-        })
-        .collect();
-    let (mut rotated, mut reused) = (Vec::new(), 0);
-    for task in tasks {
-        match task.await.unwrap() {
-            (next, Ok(Rotation::Rotated(s))) => {
-                assert_eq!(s, session);
-                rotated.push(next);
+            .collect();
+        let (mut rotated, mut reused) = (Vec::new(), 0);
+        for task in tasks {
+            match task.await.unwrap() {
+                (next, Ok(Rotation::Rotated(s))) => {
+                    assert_eq!(s, session);
+                    rotated.push(next);
+                }
+                (_, Ok(Rotation::Reused)) => reused += 1,
+                (_, Ok(Rotation::Unknown)) => {}
+                (_, other) => panic!("unexpected {other:?}"),
             }
-            (_, Ok(Rotation::Reused)) => reused += 1,
-            (_, Ok(Rotation::Unknown)) => {}
-            (_, other) => panic!("unexpected {other:?}"),
         }
-    }
-    assert_eq!(rotated.len(), 1, "exactly one presentation rotates");
-    assert!(reused >= 1, "the replay is seen as reuse");
-    assert!(
-        store
-            .session_with_user(session.id, now())
+        assert_eq!(
+            rotated.len(),
+            1,
+            "round {round}: exactly one presentation rotates"
+        );
+        assert!(reused >= 1, "round {round}: the replay is seen as reuse");
+        assert!(
+            store
+                .session_with_user(session.id, now())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let after = store
+            .rotate_refresh(rotated[0], TokenDigest([255; 32]), now())
             .await
-            .unwrap()
-            .is_none()
-    );
-    let after = store
-        .rotate_refresh(rotated[0], TokenDigest([9; 32]), now())
-        .await
-        .unwrap();
-    assert_eq!(after, Rotation::Unknown);
+            .unwrap();
+        assert_eq!(after, Rotation::Unknown);
+    }
 }
 
 /// Concurrent failed logins on one key, from separate connections, each

@@ -157,13 +157,21 @@ pub fn lazy_store() -> PostgresStore {
         .expect("valid names")
 }
 
-/// A migrated store in a fresh schema, with `connections` in its pool.
+/// A migrated store in a fresh schema, with `connections` in its pool, all
+/// open already: concurrent tasks then meet in the database at once rather
+/// than one after another while connections are being opened.
 pub async fn store(server: &Server, connections: u32) -> PostgresStore {
     let pool = PgPoolOptions::new()
         .max_connections(connections)
+        .min_connections(connections)
         .connect(&server.url())
         .await
         .expect("connects");
+    let mut open = Vec::new();
+    for _ in 0..connections {
+        open.push(pool.acquire().await.expect("a connection"));
+    }
+    drop(open);
     PostgresStore::from_pool_with(pool, PostgresConfig::default().schema(fresh_schema()))
         .await
         .expect("migrates")
