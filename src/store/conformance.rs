@@ -455,6 +455,36 @@ macro_rules! store_conformance {
             }
 
             #[::tokio::test]
+            async fn login_failure_keys_and_profiles_may_hold_any_character() {
+                // The lockout keys join their parts with NUL; profile
+                // fields are whatever JSON the app stores.
+                let s = store();
+                let t0 = $crate::__private::time::OffsetDateTime::now_utc()
+                    .replace_nanosecond(0)
+                    .unwrap();
+                let day = $crate::__private::time::Duration::days(1);
+                let key = "a@example.com\u{0}1\u{0}192.0.2.1";
+                s.record_login_failure(key, t0, t0 - day).await.unwrap();
+                let f = s.login_failures(key, t0 - day).await.unwrap().unwrap();
+                assert_eq!(f.count, 1);
+                assert!(
+                    s.login_failures("a@example.com", t0 - day)
+                        .await
+                        .unwrap()
+                        .is_none()
+                );
+                s.clear_login_failures(key).await.unwrap();
+                assert!(s.login_failures(key, t0 - day).await.unwrap().is_none());
+
+                let mut u = user("a@example.com");
+                let fields: ::std::collections::BTreeMap<&str, &str> =
+                    [("nick", "a\u{0}b\u{1b}")].into_iter().collect();
+                u.profile = $crate::ProfileFields::from_typed(&fields).unwrap();
+                s.create_user(&u, None).await.unwrap();
+                assert_eq!(s.user(u.id).await.unwrap().unwrap(), u);
+            }
+
+            #[::tokio::test]
             async fn a_password_change_can_keep_the_callers_session() {
                 let s = store();
                 let u = user("a@example.com");

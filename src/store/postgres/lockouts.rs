@@ -24,7 +24,7 @@ impl PostgresStore {
             "SELECT failures, last_failure FROM {s}.{p}login_failures \
              WHERE key = $1 AND last_failure >= $2",
         ))
-        .bind(key)
+        .bind(key.as_bytes())
         .bind(forget_before)
         .fetch_optional(&self.pool)
         .await
@@ -50,7 +50,7 @@ impl PostgresStore {
                last_failure = $2 \
              RETURNING failures, last_failure",
         ))
-        .bind(key)
+        .bind(key.as_bytes())
         .bind(now)
         .bind(forget_before)
         .fetch_one(&self.pool)
@@ -76,7 +76,7 @@ impl PostgresStore {
             self.names
                 .sql("DELETE FROM {s}.{p}login_failures WHERE key = $1"),
         )
-        .bind(key)
+        .bind(key.as_bytes())
         .execute(&self.pool)
         .await
         .map_err(db)?;

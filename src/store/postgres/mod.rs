@@ -19,13 +19,13 @@
 //!
 //! | table | holds | key |
 //! | --- | --- | --- |
-//! | `tower_users.users` | one row per account: `id uuid`, `email text` (normalized, unique index `users_email_key`), `password_hash`, `password_version bigint`, `is_active`, `is_verified`, `is_superuser`, `created_at timestamptz`, `pending_email`, `profile jsonb` | `id` |
+//! | `tower_users.users` | one row per account: `id uuid`, `email text` (normalized, unique index `users_email_key`), `password_hash`, `password_version bigint`, `is_active`, `is_verified`, `is_superuser`, `created_at timestamptz`, `pending_email`, `profile json` | `id` |
 //! | `tower_users.sessions` | login sessions: `user_id` → `users` (cascade), `password_version`, `created_at`, `expires_at` | `id` |
 //! | `tower_users.refresh_tokens` | SHA-256 digests of refresh tokens, `spent` kept for reuse detection; `session_id` → `sessions` (cascade) | `digest` |
 //! | `tower_users.spent_tokens` | single-use tokens already spent, until they expire | `id` |
 //! | `tower_users.outbox` | emails waiting to be sent | `id` |
 //! | `tower_users.dead_letters` | emails given up on | `id` |
-//! | `tower_users.login_failures` | failed-login counters per normalized email | `key` |
+//! | `tower_users.login_failures` | failed-login counters per account (and client); the key is UTF-8 `bytea`, as it holds NUL separators | `key` |
 //! | `tower_users.secrets` | the generated signing secret | `name` |
 //!
 //! An app's own tables may reference an account:

@@ -40,7 +40,7 @@ fn to_u64(n: i64, what: &str) -> Result<u64, StoreError> {
     u64::try_from(n).map_err(|_| corrupt(what))
 }
 
-/// The profile fields as the JSON text bound to a `jsonb` parameter.
+/// The profile fields as the JSON text bound to a `json` parameter.
 pub(super) fn profile_json(user: &User) -> Result<String, StoreError> {
     serde_json::to_string(&user.profile).map_err(StoreError::backend)
 }

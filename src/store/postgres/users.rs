@@ -34,7 +34,7 @@ impl PostgresStore {
         sqlx::query(self.names.sql(
             "INSERT INTO {s}.{p}users (id, email, password_hash, password_version, is_active, \
              is_verified, is_superuser, created_at, pending_email, profile) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::json)",
         ))
         .bind(user.id.0)
         .bind(user.email.as_str())
@@ -164,7 +164,7 @@ impl PostgresStore {
         sqlx::query(self.names.sql(
             "UPDATE {s}.{p}users SET email = $2, password_hash = $3, password_version = $4, \
              is_active = $5, is_verified = $6, is_superuser = $7, created_at = $8, \
-             pending_email = $9, profile = $10::jsonb WHERE id = $1",
+             pending_email = $9, profile = $10::json WHERE id = $1",
         ))
         .bind(new.id.0)
         .bind(new.email.as_str())

@@ -15,8 +15,9 @@ CREATE TABLE {s}.{p}users (
     is_superuser boolean NOT NULL,
     created_at timestamptz NOT NULL,
     pending_email text,
-    -- The app's own profile fields, as one JSON object.
-    profile jsonb NOT NULL DEFAULT '{}'
+    -- The app's own profile fields, as one JSON object. `json`, not `jsonb`:
+    -- jsonb refuses the escape \u0000, which a field's value may hold.
+    profile json NOT NULL DEFAULT '{}'
 );
 CREATE UNIQUE INDEX {p}users_email_key ON {s}.{p}users (email);
 CREATE INDEX {p}users_active_superusers ON {s}.{p}users (id)
@@ -86,9 +87,11 @@ CREATE TABLE {s}.{p}dead_letters (
     dead_at timestamptz NOT NULL DEFAULT now()
 );
 
--- Consecutive failed logins per account key (the normalized email).
+-- Consecutive failed logins per counter key: the normalized email, alone or
+-- with the client. UTF-8 bytes, as the keys hold NUL separators, which
+-- PostgreSQL's text cannot.
 CREATE TABLE {s}.{p}login_failures (
-    key text PRIMARY KEY,
+    key bytea PRIMARY KEY,
     failures bigint NOT NULL,
     last_failure timestamptz NOT NULL
 );
