@@ -3,6 +3,7 @@
 //! sharing one database, and the migrations.
 #![allow(clippy::unwrap_used)]
 
+mod example;
 mod server;
 
 use std::collections::BTreeSet;
