@@ -17,6 +17,7 @@ use tower_users::store::{
 use tower_users::{Email, User};
 
 tower_users::store_conformance!(conformance, crate::server::lazy_store);
+tower_users::store_conformance!(serializable, crate::server::lazy_serializable_store);
 
 /// The server, or `None` after the loud skip message.
 macro_rules! server_or_skip {

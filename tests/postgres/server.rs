@@ -10,10 +10,11 @@
 use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::str::FromStr as _;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tower_users::store::{PostgresConfig, PostgresStore};
 
 /// A running server.
@@ -146,13 +147,26 @@ pub fn fresh_schema() -> String {
 /// caller's runtime. Without PostgreSQL the process ends here after the
 /// loud skip message: the macro's tests cannot return early themselves.
 pub fn lazy_store() -> PostgresStore {
+    lazy_store_at("read committed")
+}
+
+/// [`lazy_store`] with every transaction SERIALIZABLE, as on CockroachDB:
+/// concurrent writers then fail with serialization errors (40001) that the
+/// store must retry.
+pub fn lazy_serializable_store() -> PostgresStore {
+    lazy_store_at("serializable")
+}
+
+fn lazy_store_at(isolation: &str) -> PostgresStore {
     let Some(server) = server() else {
         std::process::exit(0);
     };
+    let options = PgConnectOptions::from_str(&server.url())
+        .expect("a valid URL")
+        .options([("default_transaction_isolation", isolation)]);
     let pool = PgPoolOptions::new()
         .max_connections(8)
-        .connect_lazy(&server.url())
-        .expect("a valid URL");
+        .connect_lazy_with(options);
     PostgresStore::lazy(pool, PostgresConfig::default().schema(fresh_schema()))
         .expect("valid names")
 }
