@@ -194,6 +194,76 @@ async fn concurrent_refreshes_with_one_token_rotate_once_and_revoke_on_reuse() {
     }
 }
 
+/// A password change ending every session while those sessions refresh,
+/// from other connections (as a reset on one instance while the client
+/// refreshes on another): no error, and no session outlives the change.
+/// The two lock sessions and refresh tokens in opposite orders, so
+/// PostgreSQL may break a deadlock by aborting one; the store retries it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_password_change_racing_refreshes_ends_every_session() {
+    let server = server_or_skip!();
+    let store = server::store(server, 12).await;
+    let mut u = user("a@example.com");
+    store.create_user(&u, None).await.unwrap();
+    for round in 0..10u8 {
+        let mut sessions = Vec::new();
+        for i in 0..8u8 {
+            let session = Session {
+                id: SessionId::new(),
+                user_id: u.id,
+                password_version: u.password_version,
+                created_at: now(),
+                expires_at: now() + Duration::hours(1),
+            };
+            let digest = TokenDigest([
+                round, i, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                0, 0, 0, 0, 0, 1,
+            ]);
+            store.create_session(&session, digest).await.unwrap();
+            sessions.push((session, digest));
+        }
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(sessions.len() + 1));
+        let mut refreshes = Vec::new();
+        for (i, (_, digest)) in sessions.iter().enumerate() {
+            let (store, barrier, digest) = (store.clone(), barrier.clone(), *digest);
+            let mut next = digest.0;
+            next[31] = 2 + i as u8;
+            refreshes.push(tokio::spawn(async move {
+                barrier.wait().await;
+                store.rotate_refresh(digest, TokenDigest(next), now()).await
+            }));
+        }
+        let mut changed = u.clone();
+        changed.password_version += 1;
+        let update = UserUpdate::new(&u, changed.clone()).revoking_sessions();
+        let change = {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.update_user(update).await
+            })
+        };
+        for refresh in refreshes {
+            let rotation = refresh.await.unwrap().unwrap();
+            assert!(
+                matches!(rotation, Rotation::Rotated(_) | Rotation::Unknown),
+                "{rotation:?}"
+            );
+        }
+        change.await.unwrap().unwrap();
+        for (session, _) in &sessions {
+            assert!(
+                store
+                    .session_with_user(session.id, now())
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+        }
+        u = changed;
+    }
+}
+
 /// Concurrent failed logins on one key, from separate connections, each
 /// count.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,6 +1,5 @@
 //! Sessions and refresh-token rotation.
 
-use sqlx::Row as _;
 use time::OffsetDateTime;
 
 use super::rows::{SESSION_COLUMNS, USER_COLUMNS, session_from, to_i64, user_from};
@@ -79,12 +78,13 @@ impl PostgresStore {
         now: OffsetDateTime,
     ) -> Result<Rotation, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db)?;
-        // The token row stays locked to the end: a second presentation of
-        // the same token waits here, then reads it spent.
+        // The session row first, then its token: the order in which a
+        // password change deletes them (sessions, then tokens by cascade),
+        // so the two never deadlock. A second presentation of the same token
+        // waits here for the first to commit.
         let row = sqlx::query(self.names.sql(&format!(
-            "SELECT {SESSION_COLUMNS}, r.spent FROM {{s}}.{{p}}refresh_tokens r \
-             JOIN {{s}}.{{p}}sessions s ON s.id = r.session_id \
-             WHERE r.digest = $1 FOR UPDATE OF r"
+            "SELECT {SESSION_COLUMNS} FROM {{s}}.{{p}}sessions s WHERE s.id = \
+             (SELECT session_id FROM {{s}}.{{p}}refresh_tokens WHERE digest = $1) FOR UPDATE"
         )))
         .bind(presented.0.as_slice())
         .fetch_optional(&mut *tx)
@@ -94,7 +94,19 @@ impl PostgresStore {
             return Ok(Rotation::Unknown);
         };
         let session = session_from(&row)?;
-        let spent: bool = row.try_get("spent").map_err(db)?;
+        // A statement of its own, so that (at READ COMMITTED) it reads what
+        // the presentation we waited for committed.
+        let spent: Option<bool> = sqlx::query_scalar(
+            self.names
+                .sql("SELECT spent FROM {s}.{p}refresh_tokens WHERE digest = $1"),
+        )
+        .bind(presented.0.as_slice())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let Some(spent) = spent else {
+            return Ok(Rotation::Unknown);
+        };
         let ended = if session.expires_at <= now {
             Some(Rotation::Unknown)
         } else if spent {
