@@ -1,5 +1,5 @@
 //! Persistence: the [`Store`] trait, its embedded redb implementation, and
-//! (feature `postgres`) [`PostgresStore`](postgres::PostgresStore).
+//! (feature `postgres`) `PostgresStore`.
 //!
 //! The trait speaks only domain types. Every guarantee the lifecycle relies on
 //! (email uniqueness, single-use tokens, refresh rotation with reuse
