@@ -399,6 +399,41 @@ macro_rules! store_conformance {
             }
 
             #[::tokio::test]
+            async fn claims_return_due_mail_soonest_first() {
+                let s = store();
+                let now = $crate::__private::time::OffsetDateTime::now_utc()
+                    .replace_nanosecond(0)
+                    .unwrap();
+                let lease = $crate::__private::time::Duration::minutes(5);
+                let (a, b) = (mail("a@example.com"), mail("b@example.com"));
+                let mut later = mail("later@example.com");
+                later.next_attempt_at = now + $crate::__private::time::Duration::hours(1);
+                for m in [&later, &b, &a] {
+                    s.enqueue_mail(m).await.unwrap();
+                }
+                let claimed = s.claim_mail(now, 1, lease).await.unwrap();
+                assert_eq!(claimed.len(), 1);
+                let claimed = s.claim_mail(now, 10, lease).await.unwrap();
+                // Whatever a store leased is not due again within the lease;
+                // an unleased one returns both. The later one is not due.
+                let ids: Vec<_> = claimed.iter().map(|m| m.email.id).collect();
+                assert!(!ids.contains(&later.email.id), "{ids:?}");
+                assert!(ids.len() <= 2);
+                // Once the lease ends, every unfinished email is due again.
+                let then = now + lease + $crate::__private::time::Duration::seconds(1);
+                let all = s.claim_mail(then, 10, lease).await.unwrap();
+                let ids: Vec<_> = all.iter().map(|m| m.email.id).collect();
+                assert_eq!(ids, vec![a.email.id, b.email.id]);
+                s.finish_mail(&all[0], None).await.unwrap();
+                s.finish_mail(&all[1], None).await.unwrap();
+                let much_later = now + $crate::__private::time::Duration::hours(2);
+                let left = s.claim_mail(much_later, 10, lease).await.unwrap();
+                let ids: Vec<_> = left.iter().map(|m| m.email.id).collect();
+                assert_eq!(ids, vec![later.email.id]);
+                assert_eq!(s.pending_mail().await.unwrap(), 1);
+            }
+
+            #[::tokio::test]
             async fn login_failures_count_up_reset_and_are_forgotten() {
                 let s = store();
                 let t0 = $crate::__private::time::OffsetDateTime::now_utc()

@@ -344,6 +344,21 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<QueuedEmail>, StoreError>> + Send;
 
+    /// Claims up to `limit` emails due at `now` for delivery, soonest
+    /// first: the outbox worker's read. A store that several processes
+    /// share must hide each claimed email from other claims until
+    /// `now + lease` (moving its `next_attempt_at` there), so that two
+    /// workers never send one email at once, and one claimed by a process
+    /// that died is claimed again once the lease ends. A store only one
+    /// process can open (redb) may return what [`due_mail`](Store::due_mail)
+    /// does.
+    fn claim_mail(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+        lease: time::Duration,
+    ) -> impl Future<Output = Result<Vec<QueuedEmail>, StoreError>> + Send;
+
     /// Stores a failed attempt: the new `attempts`, `next_attempt_at` and
     /// `last_error` of `mail`.
     fn reschedule_mail(

@@ -10,6 +10,8 @@ use std::collections::BTreeSet;
 
 use sqlx::postgres::PgPoolOptions;
 use time::{Duration, OffsetDateTime};
+use tower_users::mail::{EmailKind, OutgoingEmail};
+use tower_users::store::QueuedEmail;
 use tower_users::store::{
     PostgresConfig, PostgresStore, Rotation, Session, SessionId, SpentToken, Store, StoreError,
     TokenDigest, UserUpdate,
@@ -261,6 +263,86 @@ async fn a_password_change_racing_refreshes_ends_every_session() {
             );
         }
         u = changed;
+    }
+}
+
+/// Two instances' outbox workers claiming at once never get one email
+/// both; what they claimed is hidden until the lease ends, and then (as
+/// after an instance died mid-send) claimed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_workers_claiming_at_once_never_share_an_email() {
+    let server = server_or_skip!();
+    let store = server::store(server, 4).await;
+    let lease = Duration::minutes(5);
+    let t0 = now();
+    for round in 0..10 {
+        let mut queued = BTreeSet::new();
+        for i in 0..40 {
+            let mail = QueuedEmail::new(OutgoingEmail::new(
+                uuid::Uuid::now_v7(),
+                EmailKind::Verify,
+                format!("r{round}m{i}@example.com"),
+                "subject",
+                "text",
+                "<p>html</p>",
+                "http://x/#token=t",
+                t0 + Duration::hours(1),
+            ));
+            store.enqueue_mail(&mail).await.unwrap();
+            queued.insert(mail.email.id);
+        }
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let claim = || {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.claim_mail(now(), 32, lease).await.unwrap()
+            })
+        };
+        let (one, two) = (claim(), claim());
+        let (one, two) = (one.await.unwrap(), two.await.unwrap());
+        let one: BTreeSet<_> = one.iter().map(|m| m.email.id).collect();
+        let two: BTreeSet<_> = two.iter().map(|m| m.email.id).collect();
+        assert!(
+            one.is_disjoint(&two),
+            "round {round}: an email claimed twice"
+        );
+        assert_eq!(
+            one.len() + two.len(),
+            40,
+            "round {round}: every due email claimed"
+        );
+        assert!(
+            store
+                .claim_mail(now(), 100, lease)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let after = store
+            .claim_mail(now() + lease + Duration::seconds(1), 100, lease)
+            .await
+            .unwrap();
+        let after: BTreeSet<_> = after.iter().map(|m| m.email.id).collect();
+        assert_eq!(
+            after, queued,
+            "round {round}: claimed again after the lease"
+        );
+        for id in &after {
+            let mut mail = QueuedEmail::new(OutgoingEmail::new(
+                *id,
+                EmailKind::Verify,
+                "x@example.com",
+                "s",
+                "t",
+                "h",
+                "l",
+                t0,
+            ));
+            mail.attempts = 0;
+            store.finish_mail(&mail, None).await.unwrap();
+        }
+        assert_eq!(store.pending_mail().await.unwrap(), 0);
     }
 }
 

@@ -53,7 +53,9 @@
 //! of two concurrent presentations rotates and the other is seen as reuse;
 //! failed logins are counted by one upsert. Removing an active superuser
 //! takes a transaction-level advisory lock before checking that another
-//! remains, so two demoting each other cannot both succeed.
+//! remains, so two demoting each other cannot both succeed. Outbox workers
+//! claim mail with a lease (`FOR UPDATE SKIP LOCKED`), so instances sharing
+//! the database never claim one email twice.
 //! [`session_with_user`](Store::session_with_user), the hot path of every
 //! authenticated request, is one indexed join in one round trip.
 
@@ -305,6 +307,16 @@ impl Store for PostgresStore {
     ) -> Result<Vec<QueuedEmail>, StoreError> {
         self.ready().await?;
         retrying!(self.mail_due(now, limit))
+    }
+
+    async fn claim_mail(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+        lease: time::Duration,
+    ) -> Result<Vec<QueuedEmail>, StoreError> {
+        self.ready().await?;
+        retrying!(self.claim(now, limit, lease))
     }
 
     async fn reschedule_mail(&self, mail: &QueuedEmail) -> Result<(), StoreError> {

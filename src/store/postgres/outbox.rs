@@ -1,5 +1,6 @@
 //! The mail outbox and its dead letters.
 
+use sqlx::Row as _;
 use sqlx::{Postgres, Transaction};
 use time::OffsetDateTime;
 
@@ -76,6 +77,44 @@ impl PostgresStore {
         .await
         .map_err(db)?;
         rows.iter().map(mail_from).collect()
+    }
+
+    pub(super) async fn claim(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+        lease: time::Duration,
+    ) -> Result<Vec<QueuedEmail>, StoreError> {
+        // One statement: rows another worker is claiming are skipped, not
+        // waited for, and a row claimed meanwhile is no longer due when it
+        // is re-read, so no two claims return one email within a lease.
+        let columns: String = MAIL_COLUMNS
+            .split(", ")
+            .map(|c| format!("o.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows = sqlx::query(self.names.sql(&format!(
+            "WITH due AS (SELECT id, next_attempt_at AS due_at FROM {{s}}.{{p}}outbox \
+               WHERE next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2 \
+               FOR UPDATE SKIP LOCKED) \
+             UPDATE {{s}}.{{p}}outbox o SET next_attempt_at = $3 FROM due WHERE o.id = due.id \
+             RETURNING {columns}, due.due_at"
+        )))
+        .bind(now)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(now + lease)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let mut claimed = rows
+            .iter()
+            .map(|row| {
+                let due_at: OffsetDateTime = row.try_get("due_at").map_err(db)?;
+                Ok((due_at, mail_from(row)?))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        claimed.sort_by_key(|(due_at, mail)| (*due_at, mail.email.id));
+        Ok(claimed.into_iter().map(|(_, mail)| mail).collect())
     }
 
     pub(super) async fn reschedule(&self, mail: &QueuedEmail) -> Result<(), StoreError> {
