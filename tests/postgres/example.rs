@@ -22,7 +22,7 @@ fn example_server() -> PathBuf {
 }
 
 /// One HTTP/1.1 request on a fresh connection: the status and the body.
-async fn request(
+pub async fn request(
     host: &str,
     method: &str,
     path: &str,
@@ -49,11 +49,65 @@ async fn request(
     (status, serde_json::from_str(body).unwrap_or_default())
 }
 
-#[tokio::test]
-async fn the_example_server_runs_on_postgres_from_one_variable() {
-    let Some(server) = server::server() else {
-        return;
-    };
+/// An example server process on `url`, killed on drop; its stderr (the
+/// log) is collected.
+pub struct Instance {
+    pub host: String,
+    pub log: std::sync::Arc<std::sync::Mutex<String>>,
+    _child: tokio::process::Child,
+}
+
+/// Starts the example server on `url` in `dir`, with `envs` besides.
+pub async fn start(url: &str, dir: &std::path::Path, envs: &[(&str, &str)]) -> Instance {
+    let mut cmd = Command::new(example_server());
+    for (name, _) in std::env::vars() {
+        if name.starts_with("TOWER_USERS_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.current_dir(dir)
+        .env("TOWER_USERS_DATABASE_URL", url)
+        .env("TOWER_USERS_BIND", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .spawn()
+        .expect("the server example (built by cargo build --features postgres --example server)");
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let sink = log.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = stderr.next_line().await {
+            let mut log = sink.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next_line().await.unwrap().unwrap_or_default();
+    let host = first
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| {
+            panic!(
+                "unexpected first line {first:?}; log:\n{}",
+                log.lock().unwrap()
+            )
+        })
+        .to_owned();
+    Instance {
+        host,
+        log,
+        _child: child,
+    }
+}
+
+/// A fresh database on the test server; its URL.
+pub async fn fresh_database(server: &server::Server) -> String {
     let database = server::fresh_schema();
     let admin = PgPoolOptions::new()
         .max_connections(1)
@@ -64,29 +118,18 @@ async fn the_example_server_runs_on_postgres_from_one_variable() {
         .execute(&admin)
         .await
         .unwrap();
-    let url = format!("postgres://postgres@127.0.0.1:{}/{database}", server.port);
+    format!("postgres://postgres@127.0.0.1:{}/{database}", server.port)
+}
+
+#[tokio::test]
+async fn the_example_server_runs_on_postgres_from_one_variable() {
+    let Some(server) = server::server() else {
+        return;
+    };
+    let url = fresh_database(server).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(example_server());
-    for (name, _) in std::env::vars() {
-        if name.starts_with("TOWER_USERS_") {
-            cmd.env_remove(name);
-        }
-    }
-    let mut child = cmd
-        .current_dir(dir.path())
-        .env("TOWER_USERS_DATABASE_URL", &url)
-        .env("TOWER_USERS_BIND", "127.0.0.1:0")
-        .env("RUST_LOG", "warn,tower_users=debug")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the server example (built by cargo test --features postgres)");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next_line().await.unwrap().unwrap_or_default();
-    let host = first
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-        .to_owned();
+    let instance = start(&url, dir.path(), &[]).await;
+    let host = instance.host.clone();
 
     let credentials =
         serde_json::json!({"email": "pg@example.com", "password": "correct horse battery"});
@@ -118,5 +161,4 @@ async fn the_example_server_runs_on_postgres_from_one_variable() {
         .unwrap();
     assert_eq!(emails, vec!["pg@example.com".to_owned()]);
     assert!(!dir.path().join("tower-users.redb").exists());
-    child.kill().await.unwrap();
 }

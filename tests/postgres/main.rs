@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod example;
+mod instances;
 mod server;
 
 use std::collections::BTreeSet;
