@@ -29,6 +29,19 @@ pub async fn request(
     bearer: Option<&str>,
     body: Option<serde_json::Value>,
 ) -> (u16, serde_json::Value) {
+    try_request(host, method, path, bearer, body)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path} on {host}: {e}"))
+}
+
+/// [`request`], or the I/O error of a server that went away.
+pub async fn try_request(
+    host: &str,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> std::io::Result<(u16, serde_json::Value)> {
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let auth = bearer
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
@@ -38,15 +51,18 @@ pub async fn request(
          Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
-    let mut stream = TcpStream::connect(host).await.unwrap();
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(body.as_bytes()).await.unwrap();
+    let mut stream = TcpStream::connect(host).await?;
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body.as_bytes()).await?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    let raw = String::from_utf8(raw).unwrap();
-    let status = raw[9..12].parse().unwrap();
-    let (_, body) = raw.split_once("\r\n\r\n").unwrap();
-    (status, serde_json::from_str(body).unwrap_or_default())
+    stream.read_to_end(&mut raw).await?;
+    let raw = String::from_utf8_lossy(&raw);
+    let status = raw
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no HTTP response: {raw:?}")))?;
+    let body = raw.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    Ok((status, serde_json::from_str(body).unwrap_or_default()))
 }
 
 /// An example server process on `url`, killed on drop; its stderr (the
@@ -54,7 +70,14 @@ pub async fn request(
 pub struct Instance {
     pub host: String,
     pub log: std::sync::Arc<std::sync::Mutex<String>>,
-    _child: tokio::process::Child,
+    child: tokio::process::Child,
+}
+
+impl Instance {
+    /// kill -9.
+    pub async fn kill(&mut self) {
+        self.child.kill().await.unwrap();
+    }
 }
 
 /// Starts the example server on `url` in `dir`, with `envs` besides.
@@ -99,11 +122,7 @@ pub async fn start(url: &str, dir: &std::path::Path, envs: &[(&str, &str)]) -> I
             )
         })
         .to_owned();
-    Instance {
-        host,
-        log,
-        _child: child,
-    }
+    Instance { host, log, child }
 }
 
 /// A fresh database on the test server; its URL.

@@ -175,3 +175,81 @@ async fn two_instances_on_one_database_behave_as_one_server() {
         "sent {on_a} on A, {on_b} on B"
     );
 }
+
+/// kill -9 of one instance in the middle of a registration storm spread
+/// over both: every registration either instance acknowledged is in the
+/// database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_one_instance_mid_storm_loses_no_acknowledged_registration() {
+    let Some((mut a, b, url, _dir)) = two_instances().await else {
+        return;
+    };
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let host = if i % 2 == 0 {
+                a.host.clone()
+            } else {
+                b.host.clone()
+            };
+            tokio::spawn(async move {
+                let email = format!("storm{i}@example.com");
+                let body = credentials(&email, PASSWORD);
+                let reply =
+                    crate::example::try_request(&host, "POST", "/users/register", None, Some(body))
+                        .await;
+                (email, reply)
+            })
+        })
+        .collect();
+    // Kill A once some registrations were acknowledged, others in flight.
+    let db = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM tower_users.users")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        if n >= 5 || started.elapsed() > std::time::Duration::from_secs(30) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    a.kill().await;
+    let mut acknowledged = Vec::new();
+    let mut refused = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            (email, Ok((201, _))) => acknowledged.push(email),
+            (_, Ok((status, body))) => panic!("unexpected {status}: {body}"),
+            (_, Err(_)) => refused += 1,
+        }
+    }
+    assert!(!acknowledged.is_empty());
+    let stored: Vec<String> = sqlx::query_scalar("SELECT email FROM tower_users.users")
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    for email in &acknowledged {
+        assert!(
+            stored.contains(email),
+            "{email} was acknowledged but is gone"
+        );
+    }
+    // B kept serving through A's death.
+    let (status, _) = request(
+        &b.host,
+        "POST",
+        "/users/register",
+        None,
+        Some(credentials("after@example.com", PASSWORD)),
+    )
+    .await;
+    assert_eq!(
+        status, 201,
+        "{refused} requests to the killed instance failed"
+    );
+}
