@@ -30,7 +30,8 @@ pub struct Server {
 const SCRIPT: &str = r#"
 set -eu
 bin="$1"; port="$2"
-dir=$(mktemp -d "${TMPDIR:-/tmp}/tower-users-pg.XXXXXX")
+# /tmp, not $TMPDIR: the postgres user must be able to reach it.
+dir=$(mktemp -d /tmp/tower-users-pg.XXXXXX)
 if [ "$(id -u)" = 0 ]; then chown postgres "$dir"; fi
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 cleanup() {
