@@ -33,6 +33,8 @@ bin="$1"; port="$2"
 # /tmp, not $TMPDIR: the postgres user must be able to reach it.
 dir=$(mktemp -d /tmp/tower-users-pg.XXXXXX)
 if [ "$(id -u)" = 0 ]; then chown postgres "$dir"; fi
+# A working directory the postgres user may enter.
+cd "$dir"
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 cleanup() {
   as_pg "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
