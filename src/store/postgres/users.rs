@@ -86,11 +86,13 @@ impl PostgresStore {
         limit: usize,
     ) -> Result<Vec<User>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // From the nil id (below every UUIDv7) when starting: a plain range
+        // on the primary key, which the index serves page by page.
         let rows = sqlx::query(self.names.sql(&format!(
             "SELECT {USER_COLUMNS} FROM {{s}}.{{p}}users u \
-             WHERE $1::uuid IS NULL OR u.id > $1 ORDER BY u.id LIMIT $2"
+             WHERE u.id > $1 ORDER BY u.id LIMIT $2"
         )))
-        .bind(after.map(|a| a.0))
+        .bind(after.map_or(uuid::Uuid::nil(), |a| a.0))
         .bind(limit)
         .fetch_all(&self.pool)
         .await
