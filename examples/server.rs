@@ -16,6 +16,14 @@
 //! `TOWER_USERS_TEMPLATES` (a directory of template overrides),
 //! `TOWER_USERS_MAX_CONNECTIONS` (connections served at once; by default
 //! what the open-file limit leaves after a reserve) and `RUST_LOG`.
+//!
+//! `TOWER_USERS_DATABASE_URL=postgres://user:pass@host/db` keeps everything
+//! in PostgreSQL instead of the redb file (`TOWER_USERS_DB` is then unused);
+//! it needs the `postgres` feature:
+//!
+//! ```text
+//! cargo run --release --features postgres --example server
+//! ```
 
 use std::convert::Infallible;
 use std::io;
@@ -56,7 +64,7 @@ fn env(name: &str, default: &str) -> String {
 
 /// The signing secret: from the environment, or generated once and kept in
 /// the database so tokens survive restarts.
-async fn secret(store: &RedbStore) -> Result<Vec<u8>, BoxError> {
+async fn secret(store: &impl Store) -> Result<Vec<u8>, BoxError> {
     if let Ok(secret) = std::env::var("TOWER_USERS_SECRET") {
         return Ok(secret.into_bytes());
     }
@@ -66,17 +74,45 @@ async fn secret(store: &RedbStore) -> Result<Vec<u8>, BoxError> {
     if created {
         tracing::warn!(
             "TOWER_USERS_SECRET is not set: generated a signing secret and kept it in the \
-             database file. Set TOWER_USERS_SECRET in production."
+             database. Set TOWER_USERS_SECRET in production."
         );
     } else {
-        tracing::warn!("TOWER_USERS_SECRET is not set: using the secret kept in the database file");
+        tracing::warn!("TOWER_USERS_SECRET is not set: using the secret kept in the database");
     }
     Ok(secret)
 }
 
 async fn build_users() -> Result<Users, BoxError> {
+    if let Ok(url) = std::env::var("TOWER_USERS_DATABASE_URL") {
+        let users = configure(postgres(&url).await?).await?;
+        // Not the URL: it may hold a password.
+        tracing::info!("store open on PostgreSQL");
+        return Ok(users);
+    }
     let db = env("TOWER_USERS_DB", "tower-users.redb");
-    let store = RedbStore::open(&db)?;
+    let users = configure(RedbStore::open(&db)?).await?;
+    tracing::info!(db = %db, "store open");
+    Ok(users)
+}
+
+/// The PostgreSQL store at `url`, migrated.
+#[cfg(feature = "postgres")]
+async fn postgres(url: &str) -> Result<tower_users::PostgresStore, BoxError> {
+    Ok(tower_users::PostgresStore::connect(url).await?)
+}
+
+/// Without the feature, a set URL must not quietly fall back to a redb file.
+#[cfg(not(feature = "postgres"))]
+async fn postgres(_url: &str) -> Result<RedbStore, BoxError> {
+    Err(
+        "TOWER_USERS_DATABASE_URL is set, but this build has no PostgreSQL support: \
+         run with `--features postgres` (or unset it to use the redb file)"
+            .into(),
+    )
+}
+
+/// `Users` on `store`, configured from the environment.
+async fn configure(store: impl Store) -> Result<Users, BoxError> {
     let secret = secret(&store).await?;
     let mut builder = Users::builder(store)
         .with_secret(secret)
@@ -100,9 +136,7 @@ async fn build_users() -> Result<Users, BoxError> {
         // the server starts: `start` never takes the account over.
         builder = builder.with_superuser(email, password);
     }
-    let users = builder.start().await?;
-    tracing::info!(db = %db, "store open");
-    Ok(users)
+    Ok(builder.start().await?)
 }
 
 /// What every connection shares: the lifecycle service, rate-limited

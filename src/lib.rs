@@ -132,6 +132,8 @@ pub use http::{
     CurrentUser, CurrentUserLayer, OptionalUserLayer, Superuser, UsersService, VerifiedUser,
 };
 pub use password::{PasswordParams, PasswordPolicy};
+#[cfg(feature = "postgres")]
+pub use store::PostgresStore;
 pub use store::RedbStore;
 pub use token::{MAX_TOKEN_LEN, MIN_SECRET_LEN};
 pub use user::{Email, MAX_EMAIL_LEN, User, UserId, UserRecord};

@@ -156,6 +156,11 @@ struct Worker {
 
 const BATCH: usize = 32;
 
+/// How long a claimed batch stays hidden from other instances' workers
+/// sharing the store: far longer than a batch takes to send, yet short
+/// enough that mail claimed by an instance that died goes out soon after.
+const CLAIM_LEASE: time::Duration = time::Duration::minutes(5);
+
 /// How long after a request its email's delivery starts.
 pub(crate) const WAKE_DELAY: Duration = Duration::from_millis(20);
 
@@ -188,7 +193,7 @@ impl Worker {
     /// Delivers one batch of due mail; true if the batch was full.
     async fn deliver_due(&mut self) -> Result<bool, crate::store::StoreError> {
         let now = OffsetDateTime::now_utc();
-        let due = self.parts.store.due_mail(now, BATCH).await?;
+        let due = self.parts.store.claim_mail(now, BATCH, CLAIM_LEASE).await?;
         let full = due.len() == BATCH;
         for mail in due {
             if *self.stop.borrow() {

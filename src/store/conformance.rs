@@ -399,6 +399,41 @@ macro_rules! store_conformance {
             }
 
             #[::tokio::test]
+            async fn claims_return_due_mail_soonest_first() {
+                let s = store();
+                let now = $crate::__private::time::OffsetDateTime::now_utc()
+                    .replace_nanosecond(0)
+                    .unwrap();
+                let lease = $crate::__private::time::Duration::minutes(5);
+                let (a, b) = (mail("a@example.com"), mail("b@example.com"));
+                let mut later = mail("later@example.com");
+                later.next_attempt_at = now + $crate::__private::time::Duration::hours(1);
+                for m in [&later, &b, &a] {
+                    s.enqueue_mail(m).await.unwrap();
+                }
+                let claimed = s.claim_mail(now, 1, lease).await.unwrap();
+                assert_eq!(claimed.len(), 1);
+                let claimed = s.claim_mail(now, 10, lease).await.unwrap();
+                // Whatever a store leased is not due again within the lease;
+                // an unleased one returns both. The later one is not due.
+                let ids: Vec<_> = claimed.iter().map(|m| m.email.id).collect();
+                assert!(!ids.contains(&later.email.id), "{ids:?}");
+                assert!(ids.len() <= 2);
+                // Once the lease ends, every unfinished email is due again.
+                let then = now + lease + $crate::__private::time::Duration::seconds(1);
+                let all = s.claim_mail(then, 10, lease).await.unwrap();
+                let ids: Vec<_> = all.iter().map(|m| m.email.id).collect();
+                assert_eq!(ids, vec![a.email.id, b.email.id]);
+                s.finish_mail(&all[0], None).await.unwrap();
+                s.finish_mail(&all[1], None).await.unwrap();
+                let much_later = now + $crate::__private::time::Duration::hours(2);
+                let left = s.claim_mail(much_later, 10, lease).await.unwrap();
+                let ids: Vec<_> = left.iter().map(|m| m.email.id).collect();
+                assert_eq!(ids, vec![later.email.id]);
+                assert_eq!(s.pending_mail().await.unwrap(), 1);
+            }
+
+            #[::tokio::test]
             async fn login_failures_count_up_reset_and_are_forgotten() {
                 let s = store();
                 let t0 = $crate::__private::time::OffsetDateTime::now_utc()
@@ -452,6 +487,36 @@ macro_rules! store_conformance {
                         .unwrap()
                         .is_none()
                 );
+            }
+
+            #[::tokio::test]
+            async fn login_failure_keys_and_profiles_may_hold_any_character() {
+                // The lockout keys join their parts with NUL; profile
+                // fields are whatever JSON the app stores.
+                let s = store();
+                let t0 = $crate::__private::time::OffsetDateTime::now_utc()
+                    .replace_nanosecond(0)
+                    .unwrap();
+                let day = $crate::__private::time::Duration::days(1);
+                let key = "a@example.com\u{0}1\u{0}192.0.2.1";
+                s.record_login_failure(key, t0, t0 - day).await.unwrap();
+                let f = s.login_failures(key, t0 - day).await.unwrap().unwrap();
+                assert_eq!(f.count, 1);
+                assert!(
+                    s.login_failures("a@example.com", t0 - day)
+                        .await
+                        .unwrap()
+                        .is_none()
+                );
+                s.clear_login_failures(key).await.unwrap();
+                assert!(s.login_failures(key, t0 - day).await.unwrap().is_none());
+
+                let mut u = user("a@example.com");
+                let fields: ::std::collections::BTreeMap<&str, &str> =
+                    [("nick", "a\u{0}b\u{1b}")].into_iter().collect();
+                u.profile = $crate::ProfileFields::from_typed(&fields).unwrap();
+                s.create_user(&u, None).await.unwrap();
+                assert_eq!(s.user(u.id).await.unwrap().unwrap(), u);
             }
 
             #[::tokio::test]

@@ -21,7 +21,12 @@ type Res<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
 pub(crate) trait DynStore: Send + Sync + 'static {
     fn create_user<'a>(&'a self, user: &'a User, mail: Option<&'a QueuedEmail>) -> Res<'a, ()>;
     fn enqueue_mail<'a>(&'a self, mail: &'a QueuedEmail) -> Res<'a, ()>;
-    fn due_mail(&self, now: OffsetDateTime, limit: usize) -> Res<'_, Vec<QueuedEmail>>;
+    fn claim_mail(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+        lease: time::Duration,
+    ) -> Res<'_, Vec<QueuedEmail>>;
     fn reschedule_mail<'a>(&'a self, mail: &'a QueuedEmail) -> Res<'a, ()>;
     fn finish_mail<'a>(&'a self, mail: &'a QueuedEmail, dead: Option<&'a str>) -> Res<'a, ()>;
     fn pending_mail(&self) -> Res<'_, u64>;
@@ -65,8 +70,13 @@ impl<S: Store> DynStore for S {
     fn enqueue_mail<'a>(&'a self, mail: &'a QueuedEmail) -> Res<'a, ()> {
         Box::pin(Store::enqueue_mail(self, mail))
     }
-    fn due_mail(&self, now: OffsetDateTime, limit: usize) -> Res<'_, Vec<QueuedEmail>> {
-        Box::pin(Store::due_mail(self, now, limit))
+    fn claim_mail(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+        lease: time::Duration,
+    ) -> Res<'_, Vec<QueuedEmail>> {
+        Box::pin(Store::claim_mail(self, now, limit, lease))
     }
     fn reschedule_mail<'a>(&'a self, mail: &'a QueuedEmail) -> Res<'a, ()> {
         Box::pin(Store::reschedule_mail(self, mail))

@@ -1,4 +1,5 @@
-//! Persistence: the [`Store`] trait and its embedded redb implementation.
+//! Persistence: the [`Store`] trait, its embedded redb implementation, and
+//! (feature `postgres`) `PostgresStore`.
 //!
 //! The trait speaks only domain types. Every guarantee the lifecycle relies on
 //! (email uniqueness, single-use tokens, refresh rotation with reuse
@@ -21,6 +22,8 @@
 
 mod conformance;
 mod dyn_store;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod redb;
 
 use std::future::Future;
@@ -29,6 +32,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub(crate) use dyn_store::DynStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresConfig, PostgresStore};
 pub use redb::RedbStore;
 
 use crate::mail::OutgoingEmail;
@@ -337,6 +342,21 @@ pub trait Store: Send + Sync + 'static {
         &self,
         now: OffsetDateTime,
         limit: usize,
+    ) -> impl Future<Output = Result<Vec<QueuedEmail>, StoreError>> + Send;
+
+    /// Claims up to `limit` emails due at `now` for delivery, soonest
+    /// first: the outbox worker's read. A store that several processes
+    /// share must hide each claimed email from other claims until
+    /// `now + lease` (moving its `next_attempt_at` there), so that two
+    /// workers never send one email at once, and one claimed by a process
+    /// that died is claimed again once the lease ends. A store only one
+    /// process can open (redb) may return what [`due_mail`](Store::due_mail)
+    /// does.
+    fn claim_mail(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+        lease: time::Duration,
     ) -> impl Future<Output = Result<Vec<QueuedEmail>, StoreError>> + Send;
 
     /// Stores a failed attempt: the new `attempts`, `next_attempt_at` and

@@ -665,6 +665,18 @@ impl Store for RedbStore {
         Ok(found)
     }
 
+    /// One process opens a redb file (redb locks it), so there is no other
+    /// worker to hide a claim from: no lease, and after a crash the
+    /// restarted worker sends what was pending at once.
+    async fn claim_mail(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+        _lease: time::Duration,
+    ) -> Result<Vec<QueuedEmail>, StoreError> {
+        self.due_mail(now, limit).await
+    }
+
     async fn reschedule_mail(&self, mail: &QueuedEmail) -> Result<(), StoreError> {
         let mail = mail.clone();
         self.write(move |tx| {

@@ -1,0 +1,184 @@
+//! The mail outbox and its dead letters.
+
+use sqlx::Row as _;
+use sqlx::{Postgres, Transaction};
+use time::OffsetDateTime;
+
+use super::rows::{MAIL_COLUMNS, mail_from};
+use super::{PostgresStore, db};
+use crate::store::{QueuedEmail, StoreError};
+
+/// The thirteen values of an outbox row, in `MAIL_COLUMNS` order.
+const MAIL_VALUES: &str = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13";
+
+/// Binds `mail` to a query written with `MAIL_VALUES`.
+fn bind_mail<'q>(
+    query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    mail: &'q QueuedEmail,
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    let e = &mail.email;
+    query
+        .bind(e.id)
+        .bind(e.kind.as_str())
+        .bind(&e.to)
+        .bind(&e.subject)
+        .bind(&e.text)
+        .bind(&e.html)
+        .bind(&e.link)
+        .bind(e.expires_at)
+        .bind(i64::from(mail.attempts))
+        .bind(mail.created_at)
+        .bind(mail.next_attempt_at)
+        .bind(mail.last_error.as_deref())
+        .bind(mail.decoy)
+}
+
+impl PostgresStore {
+    /// Queues `mail` in the caller's transaction, so that it is sent if and
+    /// only if the change that caused it commits.
+    pub(super) async fn insert_mail_in(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        mail: &QueuedEmail,
+    ) -> Result<(), StoreError> {
+        let sql = self.names.sql(&format!(
+            "INSERT INTO {{s}}.{{p}}outbox ({MAIL_COLUMNS}) VALUES ({MAIL_VALUES})"
+        ));
+        bind_mail(sqlx::query(sql), mail)
+            .execute(&mut **tx)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    pub(super) async fn insert_mail(&self, mail: &QueuedEmail) -> Result<(), StoreError> {
+        let sql = self.names.sql(&format!(
+            "INSERT INTO {{s}}.{{p}}outbox ({MAIL_COLUMNS}) VALUES ({MAIL_VALUES})"
+        ));
+        bind_mail(sqlx::query(sql), mail)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    pub(super) async fn mail_due(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<QueuedEmail>, StoreError> {
+        let rows = sqlx::query(self.names.sql(&format!(
+            "SELECT {MAIL_COLUMNS} FROM {{s}}.{{p}}outbox WHERE next_attempt_at <= $1 \
+             ORDER BY next_attempt_at, id LIMIT $2"
+        )))
+        .bind(now)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter().map(mail_from).collect()
+    }
+
+    pub(super) async fn claim(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+        lease: time::Duration,
+    ) -> Result<Vec<QueuedEmail>, StoreError> {
+        // One statement: rows another worker is claiming are skipped, not
+        // waited for, and a row claimed meanwhile is no longer due when it
+        // is re-read, so no two claims return one email within a lease.
+        let columns: String = MAIL_COLUMNS
+            .split(", ")
+            .map(|c| format!("o.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows = sqlx::query(self.names.sql(&format!(
+            "WITH due AS (SELECT id, next_attempt_at AS due_at FROM {{s}}.{{p}}outbox \
+               WHERE next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2 \
+               FOR UPDATE SKIP LOCKED) \
+             UPDATE {{s}}.{{p}}outbox o SET next_attempt_at = $3 FROM due WHERE o.id = due.id \
+             RETURNING {columns}, due.due_at"
+        )))
+        .bind(now)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(now + lease)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let mut claimed = rows
+            .iter()
+            .map(|row| {
+                let due_at: OffsetDateTime = row.try_get("due_at").map_err(db)?;
+                Ok((due_at, mail_from(row)?))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        claimed.sort_by_key(|(due_at, mail)| (*due_at, mail.email.id));
+        Ok(claimed.into_iter().map(|(_, mail)| mail).collect())
+    }
+
+    pub(super) async fn reschedule(&self, mail: &QueuedEmail) -> Result<(), StoreError> {
+        // No row means delivered or dead-lettered meanwhile: nothing to do.
+        sqlx::query(self.names.sql(
+            "UPDATE {s}.{p}outbox SET attempts = $2, next_attempt_at = $3, last_error = $4 \
+             WHERE id = $1",
+        ))
+        .bind(mail.email.id)
+        .bind(i64::from(mail.attempts))
+        .bind(mail.next_attempt_at)
+        .bind(mail.last_error.as_deref())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    pub(super) async fn finish(
+        &self,
+        mail: &QueuedEmail,
+        dead_letter: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query(self.names.sql("DELETE FROM {s}.{p}outbox WHERE id = $1"))
+            .bind(mail.email.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        if let Some(reason) = dead_letter {
+            let mut dead = mail.clone();
+            dead.last_error = Some(reason.to_owned());
+            let sql = self.names.sql(&format!(
+                "INSERT INTO {{s}}.{{p}}dead_letters ({MAIL_COLUMNS}) VALUES ({MAIL_VALUES}) \
+                 ON CONFLICT (id) DO UPDATE SET last_error = excluded.last_error, \
+                 attempts = excluded.attempts, dead_at = now()"
+            ));
+            bind_mail(sqlx::query(sql), &dead)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    pub(super) async fn count_pending(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(self.names.sql("SELECT count(*) FROM {s}.{p}outbox"))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    pub(super) async fn list_dead_letters(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<QueuedEmail>, StoreError> {
+        let rows = sqlx::query(self.names.sql(&format!(
+            "SELECT {MAIL_COLUMNS} FROM {{s}}.{{p}}dead_letters ORDER BY id LIMIT $1"
+        )))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter().map(mail_from).collect()
+    }
+}

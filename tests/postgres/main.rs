@@ -1,0 +1,477 @@
+//! `PostgresStore` on a real PostgreSQL server started by the tests: the
+//! store conformance suite, the concurrency cases of several instances
+//! sharing one database, and the migrations.
+#![allow(clippy::unwrap_used)]
+
+mod example;
+mod instances;
+mod server;
+
+use std::collections::BTreeSet;
+
+use sqlx::postgres::PgPoolOptions;
+use time::{Duration, OffsetDateTime};
+use tower_users::mail::{EmailKind, OutgoingEmail};
+use tower_users::store::QueuedEmail;
+use tower_users::store::{
+    PostgresConfig, PostgresStore, Rotation, Session, SessionId, SpentToken, Store, StoreError,
+    TokenDigest, UserUpdate,
+};
+use tower_users::{Email, User};
+
+tower_users::store_conformance!(conformance, crate::server::lazy_store);
+tower_users::store_conformance!(serializable, crate::server::lazy_serializable_store);
+
+/// The server, or `None` after the loud skip message.
+macro_rules! server_or_skip {
+    () => {
+        match server::server() {
+            Some(server) => server,
+            None => return,
+        }
+    };
+}
+
+fn user(email: &str) -> User {
+    User::new(Email::parse(email).unwrap(), "$argon2id$x".into())
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc().replace_nanosecond(0).unwrap()
+}
+
+/// Twenty registrations of one address at once, each on its own
+/// connection (as on several instances): one account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_registrations_of_one_email_make_one_account() {
+    let server = server_or_skip!();
+    let store = server::store(server, 20).await;
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.create_user(&user("race@example.com"), None).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(StoreError::EmailTaken) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(ok, 1);
+    let email = Email::parse("race@example.com").unwrap();
+    assert!(store.user_by_email(&email).await.unwrap().is_some());
+    assert_eq!(store.list_users(None, 100).await.unwrap().len(), 1);
+}
+
+/// One single-use token redeemed at once by ten writers that do not
+/// otherwise conflict (each updates its own user): one wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_redemptions_of_one_token_succeed_once() {
+    let server = server_or_skip!();
+    let store = server::store(server, 10).await;
+    let token = SpentToken {
+        id: uuid::Uuid::now_v7(),
+        expires_at: now() + Duration::hours(1),
+    };
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let u = user(&format!("u{i}@example.com"));
+        store.create_user(&u, None).await.unwrap();
+        let mut verified = u.clone();
+        verified.is_verified = true;
+        let update = UserUpdate::new(&u, verified).spending(token);
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move { store.update_user(update).await }));
+    }
+    let mut ok = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(StoreError::TokenSpent) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(ok, 1);
+    let verified = store.list_users(None, 100).await.unwrap();
+    assert_eq!(verified.iter().filter(|u| u.is_verified).count(), 1);
+}
+
+/// The same token redeemed for one user from ten connections: one wins,
+/// the rest lose the compare-and-swap or find the token spent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_redemptions_for_one_user_succeed_once() {
+    let server = server_or_skip!();
+    let store = server::store(server, 10).await;
+    let u = user("a@example.com");
+    store.create_user(&u, None).await.unwrap();
+    let token = SpentToken {
+        id: uuid::Uuid::now_v7(),
+        expires_at: now() + Duration::hours(1),
+    };
+    let mut verified = u.clone();
+    verified.is_verified = true;
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let store = store.clone();
+            let update = UserUpdate::new(&u, verified.clone()).spending(token);
+            tokio::spawn(async move { store.update_user(update).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(StoreError::Conflict | StoreError::TokenSpent) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(ok, 1);
+}
+
+/// One refresh token presented ten times at once: one rotation, the reuse
+/// is detected as the redb store detects it (the session is revoked), and
+/// the token the winner got is dead with it. Several rounds, each started
+/// together behind a barrier, so that a lost race shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_refreshes_with_one_token_rotate_once_and_revoke_on_reuse() {
+    let server = server_or_skip!();
+    let store = server::store(server, 10).await;
+    let u = user("a@example.com");
+    store.create_user(&u, None).await.unwrap();
+    for round in 0..20u8 {
+        let session = Session {
+            id: SessionId::new(),
+            user_id: u.id,
+            password_version: 0,
+            created_at: now(),
+            expires_at: now() + Duration::hours(1),
+        };
+        let first = TokenDigest([round; 32]);
+        store.create_session(&session, first).await.unwrap();
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(10));
+        let tasks: Vec<_> = (0..10u8)
+            .map(|i| {
+                let (store, barrier) = (store.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    let mut next = [i; 32];
+                    next[0] = 100 + round;
+                    let next = TokenDigest(next);
+                    barrier.wait().await;
+                    (next, store.rotate_refresh(first, next, now()).await)
+                })
+            })
+            .collect();
+        let (mut rotated, mut reused) = (Vec::new(), 0);
+        for task in tasks {
+            match task.await.unwrap() {
+                (next, Ok(Rotation::Rotated(s))) => {
+                    assert_eq!(s, session);
+                    rotated.push(next);
+                }
+                (_, Ok(Rotation::Reused)) => reused += 1,
+                (_, Ok(Rotation::Unknown)) => {}
+                (_, other) => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(
+            rotated.len(),
+            1,
+            "round {round}: exactly one presentation rotates"
+        );
+        assert!(reused >= 1, "round {round}: the replay is seen as reuse");
+        assert!(
+            store
+                .session_with_user(session.id, now())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let after = store
+            .rotate_refresh(rotated[0], TokenDigest([255; 32]), now())
+            .await
+            .unwrap();
+        assert_eq!(after, Rotation::Unknown);
+    }
+}
+
+/// A password change ending every session while those sessions refresh,
+/// from other connections (as a reset on one instance while the client
+/// refreshes on another): no error, and no session outlives the change.
+/// The two lock sessions and refresh tokens in opposite orders, so
+/// PostgreSQL may break a deadlock by aborting one; the store retries it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_password_change_racing_refreshes_ends_every_session() {
+    let server = server_or_skip!();
+    let store = server::store(server, 12).await;
+    let mut u = user("a@example.com");
+    store.create_user(&u, None).await.unwrap();
+    for round in 0..10u8 {
+        let mut sessions = Vec::new();
+        for i in 0..8u8 {
+            let session = Session {
+                id: SessionId::new(),
+                user_id: u.id,
+                password_version: u.password_version,
+                created_at: now(),
+                expires_at: now() + Duration::hours(1),
+            };
+            let digest = TokenDigest([
+                round, i, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                0, 0, 0, 0, 0, 1,
+            ]);
+            store.create_session(&session, digest).await.unwrap();
+            sessions.push((session, digest));
+        }
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(sessions.len() + 1));
+        let mut refreshes = Vec::new();
+        for (i, (_, digest)) in sessions.iter().enumerate() {
+            let (store, barrier, digest) = (store.clone(), barrier.clone(), *digest);
+            let mut next = digest.0;
+            next[31] = 2 + i as u8;
+            refreshes.push(tokio::spawn(async move {
+                barrier.wait().await;
+                store.rotate_refresh(digest, TokenDigest(next), now()).await
+            }));
+        }
+        let mut changed = u.clone();
+        changed.password_version += 1;
+        let update = UserUpdate::new(&u, changed.clone()).revoking_sessions();
+        let change = {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.update_user(update).await
+            })
+        };
+        for refresh in refreshes {
+            let rotation = refresh.await.unwrap().unwrap();
+            assert!(
+                matches!(rotation, Rotation::Rotated(_) | Rotation::Unknown),
+                "{rotation:?}"
+            );
+        }
+        change.await.unwrap().unwrap();
+        for (session, _) in &sessions {
+            assert!(
+                store
+                    .session_with_user(session.id, now())
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+        }
+        u = changed;
+    }
+}
+
+/// Two instances' outbox workers claiming at once never get one email
+/// both; what they claimed is hidden until the lease ends, and then (as
+/// after an instance died mid-send) claimed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_workers_claiming_at_once_never_share_an_email() {
+    let server = server_or_skip!();
+    let store = server::store(server, 4).await;
+    let lease = Duration::minutes(5);
+    let t0 = now();
+    for round in 0..10 {
+        let mut queued = BTreeSet::new();
+        for i in 0..40 {
+            let mail = QueuedEmail::new(OutgoingEmail::new(
+                uuid::Uuid::now_v7(),
+                EmailKind::Verify,
+                format!("r{round}m{i}@example.com"),
+                "subject",
+                "text",
+                "<p>html</p>",
+                "http://x/#token=t",
+                t0 + Duration::hours(1),
+            ));
+            store.enqueue_mail(&mail).await.unwrap();
+            queued.insert(mail.email.id);
+        }
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let claim = || {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.claim_mail(now(), 32, lease).await.unwrap()
+            })
+        };
+        let (one, two) = (claim(), claim());
+        let (one, two) = (one.await.unwrap(), two.await.unwrap());
+        let one: BTreeSet<_> = one.iter().map(|m| m.email.id).collect();
+        let two: BTreeSet<_> = two.iter().map(|m| m.email.id).collect();
+        assert!(
+            one.is_disjoint(&two),
+            "round {round}: an email claimed twice"
+        );
+        assert_eq!(
+            one.len() + two.len(),
+            40,
+            "round {round}: every due email claimed"
+        );
+        assert!(
+            store
+                .claim_mail(now(), 100, lease)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let after = store
+            .claim_mail(now() + lease + Duration::seconds(1), 100, lease)
+            .await
+            .unwrap();
+        let after: BTreeSet<_> = after.iter().map(|m| m.email.id).collect();
+        assert_eq!(
+            after, queued,
+            "round {round}: claimed again after the lease"
+        );
+        for id in &after {
+            let mut mail = QueuedEmail::new(OutgoingEmail::new(
+                *id,
+                EmailKind::Verify,
+                "x@example.com",
+                "s",
+                "t",
+                "h",
+                "l",
+                t0,
+            ));
+            mail.attempts = 0;
+            store.finish_mail(&mail, None).await.unwrap();
+        }
+        assert_eq!(store.pending_mail().await.unwrap(), 0);
+    }
+}
+
+/// Concurrent failed logins on one key, from separate connections, each
+/// count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_failed_logins_all_count() {
+    let server = server_or_skip!();
+    let store = server::store(server, 10).await;
+    let t0 = now();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .record_login_failure("a@example.com", t0, t0 - Duration::days(1))
+                    .await
+            })
+        })
+        .collect();
+    let mut counts = BTreeSet::new();
+    for task in tasks {
+        counts.insert(task.await.unwrap().unwrap().count);
+    }
+    assert_eq!(counts, (1..=20).collect());
+}
+
+/// Two instances starting at once on an empty database: both open, the
+/// schema is migrated once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_migrating_at_once_both_start() {
+    let server = server_or_skip!();
+    let schema = server::fresh_schema();
+    let open = || {
+        let (url, schema) = (server.url(), schema.clone());
+        tokio::spawn(async move {
+            let pool = PgPoolOptions::new()
+                .max_connections(2)
+                .connect(&url)
+                .await
+                .unwrap();
+            PostgresStore::from_pool_with(pool, PostgresConfig::default().schema(schema)).await
+        })
+    };
+    let (a, b) = (open(), open());
+    let (a, b) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
+    a.create_user(&user("a@example.com"), None).await.unwrap();
+    assert!(
+        b.user_by_email(&Email::parse("a@example.com").unwrap())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let versions: Vec<i32> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT version FROM {schema}.schema_migrations"
+    )))
+    .fetch_all(a.pool())
+    .await
+    .unwrap();
+    assert_eq!(versions, vec![1]);
+}
+
+/// A database migrated by a newer tower-users is refused, not misread.
+#[tokio::test]
+async fn a_schema_from_a_newer_version_is_refused() {
+    let server = server_or_skip!();
+    let schema = server::fresh_schema();
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&server.url())
+        .await
+        .unwrap();
+    let config = PostgresConfig::default().schema(schema.clone());
+    let store = PostgresStore::from_pool_with(pool.clone(), config.clone())
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {schema}.schema_migrations (version) VALUES (999)"
+    )))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let err = PostgresStore::from_pool_with(pool, config)
+        .await
+        .unwrap_err();
+    let StoreError::Backend(source) = &err else {
+        panic!("expected a backend error, got {err:?}");
+    };
+    assert!(source.to_string().contains("newer"), "{source}");
+}
+
+/// With a table prefix, an app's own table references the users table with
+/// a foreign key, as the module docs show, and deleting a user still works.
+#[tokio::test]
+async fn an_app_table_can_reference_the_users_table() {
+    let server = server_or_skip!();
+    let schema = server::fresh_schema();
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&server.url())
+        .await
+        .unwrap();
+    let config = PostgresConfig::default()
+        .schema(schema.clone())
+        .table_prefix("tu_");
+    let store = PostgresStore::from_pool_with(pool, config).await.unwrap();
+    let u = user("a@example.com");
+    store.create_user(&u, None).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE TABLE {schema}.orders (id bigserial PRIMARY KEY, \
+         user_id uuid NOT NULL REFERENCES {schema}.tu_users (id) ON DELETE CASCADE)"
+    )))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {schema}.orders (user_id) VALUES ($1)"
+    )))
+    .bind(u.id.0)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    assert!(store.delete_user(u.id).await.unwrap());
+    let left: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM {schema}.orders"
+    )))
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(left, 0);
+}
