@@ -219,7 +219,12 @@ impl Reply {
 }
 
 pub async fn send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Reply {
-    let stream = TcpStream::connect(addr).await.unwrap();
+    send_over(TcpStream::connect(addr).await.unwrap(), req).await
+}
+
+/// Sends `req` over a connection the caller opened (from a chosen local
+/// address, say).
+pub async fn send_over(stream: TcpStream, req: Request<Full<Bytes>>) -> Reply {
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .unwrap();

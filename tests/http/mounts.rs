@@ -10,7 +10,7 @@ use axum::Router;
 use axum::routing::get;
 use bytes::Bytes;
 use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use serde_json::{Value, json};
@@ -20,7 +20,7 @@ use tower_users::http::endpoints::{Login, Register};
 use tower_users::http::{PeerAddrLayer, Rate, RateLimitConfig, RateLimitLayer};
 use tower_users::{Users, UsersService};
 
-use crate::common::{Client, Reply, assert_problem, server};
+use crate::common::{Client, Reply, assert_problem, send_over, server};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -131,25 +131,12 @@ async fn post_from(from: [u8; 4], addr: SocketAddr, path: &str, body: Value) -> 
     socket.bind(SocketAddr::from((from, 0))).unwrap();
     let stream = socket.connect(addr).await.unwrap();
     assert_eq!(stream.local_addr().unwrap().ip(), IpAddr::from(from));
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
     let req = Request::post(path)
         .header("host", addr.to_string())
         .header("content-type", "application/json")
         .body(Full::<Bytes>::from(body.to_string()))
         .unwrap();
-    let res = tokio::time::timeout(Duration::from_secs(30), sender.send_request(req))
-        .await
-        .expect("request hung")
-        .unwrap();
-    let (parts, body) = res.into_parts();
-    Reply {
-        status: parts.status,
-        headers: parts.headers,
-        body: body.collect().await.unwrap().to_bytes(),
-    }
+    send_over(stream, req).await
 }
 
 const ONE: [u8; 4] = [127, 0, 0, 1];
