@@ -319,6 +319,16 @@ impl Store for PostgresStore {
         retrying!(self.claim(now, limit, lease))
     }
 
+    async fn renew_claim(
+        &self,
+        mail: &QueuedEmail,
+        now: OffsetDateTime,
+        lease: time::Duration,
+    ) -> Result<bool, StoreError> {
+        self.ready().await?;
+        retrying!(self.renew(mail, now, lease))
+    }
+
     async fn reschedule_mail(&self, mail: &QueuedEmail) -> Result<(), StoreError> {
         self.ready().await?;
         retrying!(self.reschedule(mail))

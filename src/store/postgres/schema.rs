@@ -83,10 +83,16 @@ struct Migration {
 
 /// Every schema version, oldest first. Never edit an applied one: add the
 /// next version.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: include_str!("migrations/0001_initial.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: include_str!("migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        sql: include_str!("migrations/0002_outbox_claim_token.sql"),
+    },
+];
 
 /// Creates the schema if needed and applies the missing migrations, all in
 /// one transaction under a transaction-level advisory lock keyed by the
