@@ -95,11 +95,20 @@ const MIGRATIONS: &[Migration] = &[
 ];
 
 /// Creates the schema if needed and applies the missing migrations, all in
-/// one transaction under a transaction-level advisory lock keyed by the
-/// schema: a second instance starting at the same moment waits, then finds
-/// the work done. A database migrated by a newer version is refused.
+/// one READ COMMITTED transaction under a transaction-level advisory lock
+/// keyed by the schema: a second instance starting at the same moment
+/// waits, then finds the work done. A database migrated by a newer version is refused.
 pub(super) async fn migrate(pool: &PgPool, names: &Names) -> Result<(), StoreError> {
     let mut tx = pool.begin().await.map_err(db)?;
+    // Whatever the database's default: at REPEATABLE READ or SERIALIZABLE
+    // the snapshot is fixed by the lock statement, before the instance
+    // that holds the lock commits, so the waiter would not see its schema
+    // and would create it again (42P06). READ COMMITTED reads afresh after
+    // the wait.
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
         .bind(format!("tower-users migrate {}", names.schema))
         .execute(&mut *tx)
