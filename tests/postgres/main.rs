@@ -5,6 +5,7 @@
 
 mod example;
 mod fencing;
+mod housekeeping;
 mod instances;
 mod server;
 
