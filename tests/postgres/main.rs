@@ -494,3 +494,28 @@ async fn an_app_table_can_reference_the_users_table() {
     .unwrap();
     assert_eq!(left, 0);
 }
+
+/// A schema named by a reserved word works: the name is quoted wherever it
+/// is spliced into SQL.
+#[tokio::test]
+async fn a_schema_named_by_a_reserved_word_works() {
+    let server = server_or_skip!();
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&server.url())
+        .await
+        .unwrap();
+    let store = PostgresStore::from_pool_with(pool, PostgresConfig::default().schema("user"))
+        .await
+        .unwrap();
+    let u = user("a@example.com");
+    store.create_user(&u, None).await.unwrap();
+    assert_eq!(store.user(u.id).await.unwrap(), Some(u));
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'user'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert!(tables > 0);
+}
