@@ -157,7 +157,8 @@ impl Outbox {
     }
 
     /// Stops the worker after the email it is sending, if any. Mail still
-    /// queued stays in the store for the next start.
+    /// queued stays in the store for the next start; what it had claimed
+    /// but not sent is released, due at once for other instances' workers.
     pub(crate) async fn shutdown(&self) {
         let _ = self.stop.send(true);
         let task = self.task.lock().ok().and_then(|mut t| t.take());
@@ -210,13 +211,34 @@ impl Worker {
         let lease = self.parts.config.lease();
         let due = self.parts.store.claim_mail(now, BATCH, lease).await?;
         let full = due.len() == BATCH;
-        for mail in due {
+        let mut due = due.into_iter();
+        while let Some(mail) = due.next() {
             if *self.stop.borrow() {
+                self.release(std::iter::once(mail).chain(due)).await;
                 return Ok(false);
             }
             self.deliver(mail).await;
         }
         Ok(full)
+    }
+
+    /// Gives back claimed emails this worker will not send (it is
+    /// stopping), so that another instance's worker sends them now rather
+    /// than once the lease ends. A renewal for no time at all: due at once,
+    /// and only if the claim still holds.
+    async fn release(&self, unsent: impl Iterator<Item = QueuedEmail>) {
+        let now = crate::user::now_seconds();
+        for mail in unsent {
+            let released = self
+                .parts
+                .store
+                .renew_claim(&mail, now, time::Duration::ZERO)
+                .await;
+            if let Err(err) = released {
+                // It goes out once the lease ends.
+                tracing::warn!(mail.id = %mail.email.id, error = %err, "outbox: could not release a claim");
+            }
+        }
     }
 
     async fn deliver(&self, mut mail: QueuedEmail) {

@@ -131,3 +131,46 @@ async fn a_worker_whose_claim_was_taken_does_not_send_it() {
     );
     users.shutdown().await;
 }
+
+/// A worker stopped while sending the first email of its batch gives the
+/// rest back: another instance can claim them at once, not after the lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_worker_releases_what_it_did_not_send() {
+    let Some(server) = server::server() else {
+        return;
+    };
+    let store = server::store(server, 4).await;
+    let (first, second) = (mail("1@example.com"), mail("2@example.com"));
+    store.enqueue_mail(&first).await.unwrap();
+    store.enqueue_mail(&second).await.unwrap();
+    let (tx, mut sent) = mpsc::unbounded_channel();
+    let release = Arc::new(Notify::new());
+    let users = Users::builder(store.clone())
+        .with_secret(b"integration-test-secret-of-32-bytes-or-more")
+        .with_mailer(SlowRelay {
+            sent: tx,
+            release: release.clone(),
+            first: true.into(),
+        })
+        .build()
+        .unwrap();
+    let guard = std::time::Duration::from_secs(60);
+    let got = tokio::time::timeout(guard, sent.recv()).await.unwrap();
+    assert_eq!(got, Some(first.email.id));
+
+    let shutdown = users.shutdown();
+    tokio::pin!(shutdown);
+    // One poll asks the worker to stop; it is still sending the first.
+    assert!(
+        tokio::time::timeout(std::time::Duration::ZERO, &mut shutdown)
+            .await
+            .is_err()
+    );
+    release.notify_one();
+    tokio::time::timeout(guard, shutdown).await.unwrap();
+
+    let lease = Duration::minutes(5);
+    let left = store.claim_mail(now(), 32, lease).await.unwrap();
+    let left: Vec<_> = left.iter().map(|m| m.email.id).collect();
+    assert_eq!(left, vec![second.email.id]);
+}
