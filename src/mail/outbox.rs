@@ -26,6 +26,13 @@ pub struct OutboxConfig {
     pub max_delay: Duration,
     /// After this long in the outbox an email is dead-lettered (default 24 h).
     pub max_age: Duration,
+    /// How long a worker's claim hides an email from other instances'
+    /// workers sharing the store (default 5 min). The claim is renewed just
+    /// before each email of a batch is sent, and one send is cut off after
+    /// half of it (counted as a failed attempt), so a slow mail relay cannot
+    /// outlive the claim; an email claimed by an instance that died goes out
+    /// once it ends.
+    pub claim_lease: Duration,
 }
 
 impl Default for OutboxConfig {
@@ -34,6 +41,7 @@ impl Default for OutboxConfig {
             base_delay: Duration::from_secs(2),
             max_delay: Duration::from_secs(10 * 60),
             max_age: Duration::from_secs(24 * 60 * 60),
+            claim_lease: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -56,6 +64,17 @@ impl OutboxConfig {
         let capped = exp.min(self.max_delay);
         let half = capped / 2;
         half + half.mul_f64(rand::thread_rng().r#gen::<f64>())
+    }
+
+    /// The claim lease as the store takes it.
+    fn lease(&self) -> time::Duration {
+        time::Duration::try_from(self.claim_lease).unwrap_or(time::Duration::MAX)
+    }
+
+    /// How long one send may take: half the lease, so that the claim
+    /// renewed just before it still holds when it ends.
+    fn send_timeout(&self) -> Duration {
+        self.claim_lease / 2
     }
 
     /// How often an idle worker looks for due mail.
@@ -138,7 +157,8 @@ impl Outbox {
     }
 
     /// Stops the worker after the email it is sending, if any. Mail still
-    /// queued stays in the store for the next start.
+    /// queued stays in the store for the next start; what it had claimed
+    /// but not sent is released, due at once for other instances' workers.
     pub(crate) async fn shutdown(&self) {
         let _ = self.stop.send(true);
         let task = self.task.lock().ok().and_then(|mut t| t.take());
@@ -155,11 +175,6 @@ struct Worker {
 }
 
 const BATCH: usize = 32;
-
-/// How long a claimed batch stays hidden from other instances' workers
-/// sharing the store: far longer than a batch takes to send, yet short
-/// enough that mail claimed by an instance that died goes out soon after.
-const CLAIM_LEASE: time::Duration = time::Duration::minutes(5);
 
 /// How long after a request its email's delivery starts.
 pub(crate) const WAKE_DELAY: Duration = Duration::from_millis(20);
@@ -193,10 +208,13 @@ impl Worker {
     /// Delivers one batch of due mail; true if the batch was full.
     async fn deliver_due(&mut self) -> Result<bool, crate::store::StoreError> {
         let now = OffsetDateTime::now_utc();
-        let due = self.parts.store.claim_mail(now, BATCH, CLAIM_LEASE).await?;
+        let lease = self.parts.config.lease();
+        let due = self.parts.store.claim_mail(now, BATCH, lease).await?;
         let full = due.len() == BATCH;
-        for mail in due {
+        let mut due = due.into_iter();
+        while let Some(mail) = due.next() {
             if *self.stop.borrow() {
+                self.release(std::iter::once(mail).chain(due)).await;
                 return Ok(false);
             }
             self.deliver(mail).await;
@@ -204,9 +222,44 @@ impl Worker {
         Ok(full)
     }
 
+    /// Gives back claimed emails this worker will not send (it is
+    /// stopping), so that another instance's worker sends them now rather
+    /// than once the lease ends. A renewal for no time at all: due at once,
+    /// and only if the claim still holds.
+    async fn release(&self, unsent: impl Iterator<Item = QueuedEmail>) {
+        let now = crate::user::now_seconds();
+        for mail in unsent {
+            let released = self
+                .parts
+                .store
+                .renew_claim(&mail, now, time::Duration::ZERO)
+                .await;
+            if let Err(err) = released {
+                // It goes out once the lease ends.
+                tracing::warn!(mail.id = %mail.email.id, error = %err, "outbox: could not release a claim");
+            }
+        }
+    }
+
     async fn deliver(&self, mut mail: QueuedEmail) {
         let p = &self.parts;
         let id = mail.email.id;
+        // The batch was claimed at once and is sent one by one: by now the
+        // lease may have run out and another worker claimed this email.
+        // Renewing fences the send: only the current holder sends it.
+        let now = OffsetDateTime::now_utc();
+        match p.store.renew_claim(&mail, now, p.config.lease()).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(mail.id = %id, "outbox: claim lost to another worker; not sending");
+                return;
+            }
+            Err(err) => {
+                // Its lease ends on its own; sending unfenced could send it twice.
+                tracing::error!(mail.id = %id, error = %err, "outbox: could not renew a claim");
+                return;
+            }
+        }
         if mail.decoy {
             if let Err(err) = p.store.finish_mail(&mail, None).await {
                 tracing::error!(mail.id = %id, error = %err, "outbox: could not clear a decoy");
@@ -217,13 +270,24 @@ impl Worker {
         // counts as a failed attempt and the worker goes on.
         let mailer = p.mailer.clone();
         let email = mail.email.clone();
-        let sent = tokio::spawn(async move { mailer.send(&email).await })
-            .await
-            .unwrap_or_else(|panic| {
-                Err(super::MailError::transient(format!(
-                    "mailer panicked: {panic}"
-                )))
-            });
+        let timeout = p.config.send_timeout();
+        let sent = tokio::spawn(async move {
+            // An app's mailer may have no timeout of its own; one stuck past
+            // the lease would let another worker send the email too.
+            tokio::time::timeout(timeout, mailer.send(&email))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(super::MailError::transient(format!(
+                        "mailer timed out after {timeout:?}"
+                    )))
+                })
+        })
+        .await
+        .unwrap_or_else(|panic| {
+            Err(super::MailError::transient(format!(
+                "mailer panicked: {panic}"
+            )))
+        });
         match sent {
             Ok(()) => {
                 tracing::info!(mail.id = %id, kind = mail.email.kind.as_str(), attempts = mail.attempts + 1, "email delivered");
@@ -275,6 +339,7 @@ mod tests {
             base_delay: Duration::from_secs(2),
             max_delay: Duration::from_secs(60),
             max_age: Duration::from_secs(3600),
+            claim_lease: Duration::from_secs(300),
         };
         for _ in 0..100 {
             let first = c.backoff(1);
@@ -294,6 +359,7 @@ mod tests {
             base_delay: Duration::from_secs(2),
             max_delay: Duration::from_secs(60),
             max_age: Duration::from_secs(3600),
+            claim_lease: Duration::from_secs(300),
         };
         let late: std::collections::HashSet<Duration> = (0..50).map(|_| c.backoff(40)).collect();
         assert!(late.len() > 25, "{late:?}");

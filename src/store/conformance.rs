@@ -434,6 +434,29 @@ macro_rules! store_conformance {
             }
 
             #[::tokio::test]
+            async fn a_claim_is_renewed_while_the_email_is_queued() {
+                let s = store();
+                let now = $crate::__private::time::OffsetDateTime::now_utc()
+                    .replace_nanosecond(0)
+                    .unwrap();
+                let lease = $crate::__private::time::Duration::minutes(5);
+                s.enqueue_mail(&mail("a@example.com")).await.unwrap();
+                let claimed = s.claim_mail(now, 10, lease).await.unwrap().remove(0);
+                assert!(s.renew_claim(&claimed, now, lease).await.unwrap());
+                let mut failed = claimed.clone();
+                failed.attempts = 1;
+                failed.last_error = Some("421 try later".into());
+                s.reschedule_mail(&failed).await.unwrap();
+                // Its holder still holds it after recording a failure.
+                let due = s.due_mail(now + lease, 10).await.unwrap();
+                assert_eq!(due.len(), 1);
+                assert_eq!(due[0].attempts, 1);
+                assert!(s.renew_claim(&failed, now, lease).await.unwrap());
+                s.finish_mail(&failed, None).await.unwrap();
+                assert!(!s.renew_claim(&failed, now, lease).await.unwrap());
+            }
+
+            #[::tokio::test]
             async fn login_failures_count_up_reset_and_are_forgotten() {
                 let s = store();
                 let t0 = $crate::__private::time::OffsetDateTime::now_utc()

@@ -27,6 +27,12 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         limit: usize,
         lease: time::Duration,
     ) -> Res<'_, Vec<QueuedEmail>>;
+    fn renew_claim<'a>(
+        &'a self,
+        mail: &'a QueuedEmail,
+        now: OffsetDateTime,
+        lease: time::Duration,
+    ) -> Res<'a, bool>;
     fn reschedule_mail<'a>(&'a self, mail: &'a QueuedEmail) -> Res<'a, ()>;
     fn finish_mail<'a>(&'a self, mail: &'a QueuedEmail, dead: Option<&'a str>) -> Res<'a, ()>;
     fn pending_mail(&self) -> Res<'_, u64>;
@@ -77,6 +83,14 @@ impl<S: Store> DynStore for S {
         lease: time::Duration,
     ) -> Res<'_, Vec<QueuedEmail>> {
         Box::pin(Store::claim_mail(self, now, limit, lease))
+    }
+    fn renew_claim<'a>(
+        &'a self,
+        mail: &'a QueuedEmail,
+        now: OffsetDateTime,
+        lease: time::Duration,
+    ) -> Res<'a, bool> {
+        Box::pin(Store::renew_claim(self, mail, now, lease))
     }
     fn reschedule_mail<'a>(&'a self, mail: &'a QueuedEmail) -> Res<'a, ()> {
         Box::pin(Store::reschedule_mail(self, mail))

@@ -142,6 +142,15 @@ pub struct QueuedEmail {
     /// A stand-in queued for an unknown address, so that the request costs
     /// the same as a real one; the worker drops it without sending.
     pub decoy: bool,
+    /// The claim this copy was returned under by
+    /// [`claim_mail`](Store::claim_mail), if the store fences claims: while
+    /// set, [`renew_claim`](Store::renew_claim),
+    /// [`reschedule_mail`](Store::reschedule_mail) and dead-lettering act
+    /// only if the email is still held under it, so a worker whose lease
+    /// ran out and was claimed again by another cannot undo that one's
+    /// work. `None` (a store one process owns, or a copy not from a claim)
+    /// acts on the email by id.
+    pub claim: Option<Uuid>,
 }
 
 impl QueuedEmail {
@@ -155,6 +164,7 @@ impl QueuedEmail {
             next_attempt_at: now,
             last_error: None,
             decoy: false,
+            claim: None,
         }
     }
 }
@@ -359,8 +369,21 @@ pub trait Store: Send + Sync + 'static {
         lease: time::Duration,
     ) -> impl Future<Output = Result<Vec<QueuedEmail>, StoreError>> + Send;
 
+    /// Extends the claim on `mail` to `now + lease`, just before it is
+    /// sent; false if the claim no longer holds (the email was finished, or
+    /// its lease ran out and another worker claimed it), and then the
+    /// worker must not send it. A store one process owns (redb) answers
+    /// whether the email is still queued.
+    fn renew_claim(
+        &self,
+        mail: &QueuedEmail,
+        now: OffsetDateTime,
+        lease: time::Duration,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Stores a failed attempt: the new `attempts`, `next_attempt_at` and
-    /// `last_error` of `mail`.
+    /// `last_error` of `mail`; nothing if its [`claim`](QueuedEmail::claim)
+    /// no longer holds.
     fn reschedule_mail(
         &self,
         mail: &QueuedEmail,
@@ -368,6 +391,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Takes `mail` out of the outbox: delivered, or (with `dead_letter`)
     /// given up on and kept in the dead-letter list with that reason.
+    /// Delivered mail is removed whoever holds it now (it went out, and a
+    /// worker that claimed it since then finds its claim gone and does not
+    /// send it again); dead-lettering needs the
+    /// [`claim`](QueuedEmail::claim) to hold, as another worker may still
+    /// deliver it.
     fn finish_mail(
         &self,
         mail: &QueuedEmail,

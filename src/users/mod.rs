@@ -196,8 +196,9 @@ impl Users {
     }
 
     /// Stops the outbox worker after the email it is sending. Queued mail
-    /// stays in the store and goes out after the next start. Call it when the
-    /// server shuts down.
+    /// stays in the store and goes out after the next start; mail it had
+    /// claimed but not sent is released at once to other instances sharing
+    /// the store. Call it when the server shuts down.
     pub async fn shutdown(&self) {
         self.inner.outbox.shutdown().await;
     }

@@ -17,6 +17,7 @@ fn quick_outbox() -> OutboxConfig {
         base_delay: Duration::from_millis(100),
         max_delay: Duration::from_millis(400),
         max_age: Duration::from_secs(3600),
+        ..OutboxConfig::default()
     }
 }
 

@@ -12,10 +12,11 @@
 //! Every table lives in one schema (default `tower_users`), and every table
 //! and index name starts with an optional prefix (default none); see
 //! [`PostgresConfig`]. Opening the store creates the schema if it is missing
-//! and applies the embedded migrations it lacks, in one transaction under an
-//! advisory lock, so instances starting together do not race. Its version is
+//! and applies the embedded migrations it lacks, in one READ COMMITTED
+//! transaction under an advisory lock, so instances starting together do
+//! not race. Its version is
 //! in `schema_migrations`; a database migrated by a newer tower-users is
-//! refused. Version 1, with the default names:
+//! refused. Version 2, with the default names:
 //!
 //! | table | holds | key |
 //! | --- | --- | --- |
@@ -23,7 +24,7 @@
 //! | `tower_users.sessions` | login sessions: `user_id` → `users` (cascade), `password_version`, `created_at`, `expires_at` | `id` |
 //! | `tower_users.refresh_tokens` | SHA-256 digests of refresh tokens, `spent` kept for reuse detection; `session_id` → `sessions` (cascade) | `digest` |
 //! | `tower_users.spent_tokens` | single-use tokens already spent, until they expire | `id` |
-//! | `tower_users.outbox` | emails waiting to be sent | `id` |
+//! | `tower_users.outbox` | emails waiting to be sent; `claim_token uuid` names the worker claim that holds one (version 2) | `id` |
 //! | `tower_users.dead_letters` | emails given up on | `id` |
 //! | `tower_users.login_failures` | failed-login counters per account (and client); the key is UTF-8 `bytea`, as it holds NUL separators | `key` |
 //! | `tower_users.secrets` | the generated signing secret | `name` |
@@ -55,7 +56,9 @@
 //! takes a transaction-level advisory lock before checking that another
 //! remains, so two demoting each other cannot both succeed. Outbox workers
 //! claim mail with a lease (`FOR UPDATE SKIP LOCKED`), so instances sharing
-//! the database never claim one email twice.
+//! the database never claim one email twice, and under a token that a
+//! later claim replaces, so a worker that outlived its lease can neither
+//! send nor reschedule an email another worker now holds.
 //! [`session_with_user`](Store::session_with_user), the hot path of every
 //! authenticated request, is one indexed join in one round trip.
 
@@ -317,6 +320,16 @@ impl Store for PostgresStore {
     ) -> Result<Vec<QueuedEmail>, StoreError> {
         self.ready().await?;
         retrying!(self.claim(now, limit, lease))
+    }
+
+    async fn renew_claim(
+        &self,
+        mail: &QueuedEmail,
+        now: OffsetDateTime,
+        lease: time::Duration,
+    ) -> Result<bool, StoreError> {
+        self.ready().await?;
+        retrying!(self.renew(mail, now, lease))
     }
 
     async fn reschedule_mail(&self, mail: &QueuedEmail) -> Result<(), StoreError> {

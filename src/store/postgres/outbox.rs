@@ -11,6 +11,10 @@ use crate::store::{QueuedEmail, StoreError};
 /// The thirteen values of an outbox row, in `MAIL_COLUMNS` order.
 const MAIL_VALUES: &str = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13";
 
+/// The row of `$1`, if still held under the claim `$2` (any, when `$2` is
+/// null: a copy not from a claim).
+const HELD: &str = "id = $1 AND ($2::uuid IS NULL OR claim_token = $2)";
+
 /// Binds `mail` to a query written with `MAIL_VALUES`.
 fn bind_mail<'q>(
     query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
@@ -87,7 +91,11 @@ impl PostgresStore {
     ) -> Result<Vec<QueuedEmail>, StoreError> {
         // One statement: rows another worker is claiming are skipped, not
         // waited for, and a row claimed meanwhile is no longer due when it
-        // is re-read, so no two claims return one email within a lease.
+        // is re-read, so no two claims return one email within a lease. The
+        // fresh token fences the claim: once it is replaced, the worker
+        // holding the old one can no longer renew, reschedule or
+        // dead-letter these rows.
+        let token = uuid::Uuid::now_v7();
         let columns: String = MAIL_COLUMNS
             .split(", ")
             .map(|c| format!("o.{c}"))
@@ -97,12 +105,14 @@ impl PostgresStore {
             "WITH due AS (SELECT id, next_attempt_at AS due_at FROM {{s}}.{{p}}outbox \
                WHERE next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2 \
                FOR UPDATE SKIP LOCKED) \
-             UPDATE {{s}}.{{p}}outbox o SET next_attempt_at = $3 FROM due WHERE o.id = due.id \
+             UPDATE {{s}}.{{p}}outbox o SET next_attempt_at = $3, claim_token = $4 \
+               FROM due WHERE o.id = due.id \
              RETURNING {columns}, due.due_at"
         )))
         .bind(now)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .bind(now + lease)
+        .bind(token)
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
@@ -110,20 +120,42 @@ impl PostgresStore {
             .iter()
             .map(|row| {
                 let due_at: OffsetDateTime = row.try_get("due_at").map_err(db)?;
-                Ok((due_at, mail_from(row)?))
+                let mut mail = mail_from(row)?;
+                mail.claim = Some(token);
+                Ok((due_at, mail))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         claimed.sort_by_key(|(due_at, mail)| (*due_at, mail.email.id));
         Ok(claimed.into_iter().map(|(_, mail)| mail).collect())
     }
 
-    pub(super) async fn reschedule(&self, mail: &QueuedEmail) -> Result<(), StoreError> {
-        // No row means delivered or dead-lettered meanwhile: nothing to do.
-        sqlx::query(self.names.sql(
-            "UPDATE {s}.{p}outbox SET attempts = $2, next_attempt_at = $3, last_error = $4 \
-             WHERE id = $1",
-        ))
+    pub(super) async fn renew(
+        &self,
+        mail: &QueuedEmail,
+        now: OffsetDateTime,
+        lease: time::Duration,
+    ) -> Result<bool, StoreError> {
+        let renewed = sqlx::query(self.names.sql(&format!(
+            "UPDATE {{s}}.{{p}}outbox SET next_attempt_at = $3 WHERE {HELD}"
+        )))
         .bind(mail.email.id)
+        .bind(mail.claim)
+        .bind(now + lease)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(renewed.rows_affected() == 1)
+    }
+
+    pub(super) async fn reschedule(&self, mail: &QueuedEmail) -> Result<(), StoreError> {
+        // No row means delivered, dead-lettered, or claimed again by another
+        // worker meanwhile: nothing to do.
+        sqlx::query(self.names.sql(&format!(
+            "UPDATE {{s}}.{{p}}outbox SET attempts = $3, next_attempt_at = $4, last_error = $5 \
+             WHERE {HELD}"
+        )))
+        .bind(mail.email.id)
+        .bind(mail.claim)
         .bind(i64::from(mail.attempts))
         .bind(mail.next_attempt_at)
         .bind(mail.last_error.as_deref())
@@ -138,13 +170,28 @@ impl PostgresStore {
         mail: &QueuedEmail,
         dead_letter: Option<&str>,
     ) -> Result<(), StoreError> {
+        let Some(reason) = dead_letter else {
+            // Delivered: removed whoever holds it now, so that a worker
+            // that claimed it since finds its claim gone and skips it.
+            sqlx::query(self.names.sql("DELETE FROM {s}.{p}outbox WHERE id = $1"))
+                .bind(mail.email.id)
+                .execute(&self.pool)
+                .await
+                .map_err(db)?;
+            return Ok(());
+        };
         let mut tx = self.pool.begin().await.map_err(db)?;
-        sqlx::query(self.names.sql("DELETE FROM {s}.{p}outbox WHERE id = $1"))
-            .bind(mail.email.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        if let Some(reason) = dead_letter {
+        let taken = sqlx::query(
+            self.names
+                .sql(&format!("DELETE FROM {{s}}.{{p}}outbox WHERE {HELD}")),
+        )
+        .bind(mail.email.id)
+        .bind(mail.claim)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        // Another worker holds it now and may yet deliver it.
+        if taken.rows_affected() == 1 {
             let mut dead = mail.clone();
             dead.last_error = Some(reason.to_owned());
             let sql = self.names.sql(&format!(

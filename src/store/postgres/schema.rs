@@ -7,8 +7,11 @@ use crate::store::StoreError;
 
 use super::db;
 
-/// The schema and table-name prefix of one store, validated so that they can
-/// be spliced into SQL unquoted.
+/// The schema and table-name prefix of one store, validated so that they
+/// cannot inject SQL. The schema is spliced in double quotes, as it may be a
+/// reserved word (`user`); a table or index name is the prefix followed by a
+/// fixed suffix (`users`, `outbox_due`), none of which is a reserved word in
+/// any such combination, so it needs none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Names {
     schema: String,
@@ -30,7 +33,8 @@ fn plain_identifier(s: &str) -> bool {
 
 impl Names {
     /// Refuses anything but lower-case ASCII identifiers: names are spliced
-    /// into SQL, and such names need no quoting and cannot inject.
+    /// into SQL, and such names cannot inject, and mean the same quoted or
+    /// not (PostgreSQL folds unquoted names to lower case).
     pub(super) fn new(schema: &str, prefix: &str) -> Result<Self, StoreError> {
         if !plain_identifier(schema) || schema.len() > MAX_IDENTIFIER {
             return Err(StoreError::backend(format!(
@@ -51,9 +55,10 @@ impl Names {
         })
     }
 
-    /// `sql` with `{s}` replaced by the schema and `{p}` by the prefix.
+    /// `sql` with `{s}` replaced by the quoted schema and `{p}` by the
+    /// prefix.
     pub(super) fn expand(&self, sql: &str) -> String {
-        sql.replace("{s}", &self.schema)
+        sql.replace("{s}", &format!("\"{}\"", self.schema))
             .replace("{p}", &self.prefix)
     }
 
@@ -83,17 +88,32 @@ struct Migration {
 
 /// Every schema version, oldest first. Never edit an applied one: add the
 /// next version.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: include_str!("migrations/0001_initial.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: include_str!("migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        sql: include_str!("migrations/0002_outbox_claim_token.sql"),
+    },
+];
 
 /// Creates the schema if needed and applies the missing migrations, all in
-/// one transaction under a transaction-level advisory lock keyed by the
-/// schema: a second instance starting at the same moment waits, then finds
-/// the work done. A database migrated by a newer version is refused.
+/// one READ COMMITTED transaction under a transaction-level advisory lock
+/// keyed by the schema: a second instance starting at the same moment
+/// waits, then finds the work done. A database migrated by a newer version is refused.
 pub(super) async fn migrate(pool: &PgPool, names: &Names) -> Result<(), StoreError> {
     let mut tx = pool.begin().await.map_err(db)?;
+    // Whatever the database's default: at REPEATABLE READ or SERIALIZABLE
+    // the snapshot is fixed by the lock statement, before the instance
+    // that holds the lock commits, so the waiter would not see its schema
+    // and would create it again (42P06). READ COMMITTED reads afresh after
+    // the wait.
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
         .bind(format!("tower-users migrate {}", names.schema))
         .execute(&mut *tx)
@@ -175,7 +195,7 @@ mod tests {
         let names = Names::new("auth", "tu_").unwrap();
         assert_eq!(
             names.expand("SELECT * FROM {s}.{p}users"),
-            "SELECT * FROM auth.tu_users"
+            "SELECT * FROM \"auth\".tu_users"
         );
         assert_eq!(names.email_index(), "tu_users_email_key");
     }

@@ -677,6 +677,22 @@ impl Store for RedbStore {
         self.due_mail(now, limit).await
     }
 
+    /// No other process can have claimed it: the claim holds while the
+    /// email is queued.
+    async fn renew_claim(
+        &self,
+        mail: &QueuedEmail,
+        _now: OffsetDateTime,
+        _lease: time::Duration,
+    ) -> Result<bool, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let outbox = tx.open_table(OUTBOX).map_err(backend)?;
+        Ok(outbox
+            .get(mail.email.id.as_u128())
+            .map_err(backend)?
+            .is_some())
+    }
+
     async fn reschedule_mail(&self, mail: &QueuedEmail) -> Result<(), StoreError> {
         let mail = mail.clone();
         self.write(move |tx| {
