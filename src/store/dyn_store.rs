@@ -48,6 +48,13 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         forget_before: OffsetDateTime,
     ) -> Res<'a, LoginFailures>;
     fn clear_login_failures<'a>(&'a self, key: &'a str) -> Res<'a, ()>;
+    fn rate_limit<'a>(
+        &'a self,
+        key: &'a str,
+        now: OffsetDateTime,
+        burst: u32,
+        per: time::Duration,
+    ) -> Res<'a, Option<time::Duration>>;
     fn dead_letters(&self, limit: usize) -> Res<'_, Vec<QueuedEmail>>;
     fn user(&self, id: UserId) -> Res<'_, Option<User>>;
     fn user_by_email<'a>(&'a self, email: &'a Email) -> Res<'a, Option<User>>;
@@ -118,6 +125,15 @@ impl<S: Store> DynStore for S {
     }
     fn clear_login_failures<'a>(&'a self, key: &'a str) -> Res<'a, ()> {
         Box::pin(Store::clear_login_failures(self, key))
+    }
+    fn rate_limit<'a>(
+        &'a self,
+        key: &'a str,
+        now: OffsetDateTime,
+        burst: u32,
+        per: time::Duration,
+    ) -> Res<'a, Option<time::Duration>> {
+        Box::pin(Store::rate_limit(self, key, now, burst, per))
     }
     fn dead_letters(&self, limit: usize) -> Res<'_, Vec<QueuedEmail>> {
         Box::pin(Store::dead_letters(self, limit))

@@ -22,6 +22,7 @@
 
 mod conformance;
 mod dyn_store;
+mod gcra;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod redb;
@@ -434,6 +435,22 @@ pub trait Store: Send + Sync + 'static {
         &self,
         key: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Charges one request to the rate-limit bucket `key` at `now`, as one
+    /// atomic step: `None` if it passes, or how long to wait before one
+    /// would. The bucket allows `burst` at once and one more every `per`
+    /// (GCRA: the store keeps each key's theoretical arrival time); a
+    /// `burst` of zero counts as one. Stores that several processes share
+    /// must decide within one statement or transaction, so that concurrent
+    /// charges of an exhausted bucket from several instances cannot both
+    /// pass. Idle buckets (back at a full burst) may be deleted on the way.
+    fn rate_limit(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+        burst: u32,
+        per: time::Duration,
+    ) -> impl Future<Output = Result<Option<time::Duration>, StoreError>> + Send;
 
     /// A small named secret kept with the data (the generated signing key).
     fn get_or_create_secret(

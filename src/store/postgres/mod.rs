@@ -28,6 +28,7 @@
 //! | `tower_users.dead_letters` | emails given up on | `id` |
 //! | `tower_users.login_failures` | failed-login counters per account (and client); the key is UTF-8 `bytea`, as it holds NUL separators | `key` |
 //! | `tower_users.secrets` | the generated signing secret | `name` |
+//! | `tower_users.rate_limits` | rate-limit buckets shared by every instance (version 3): `tat bigint`, the GCRA theoretical arrival time in Unix microseconds, and `passed`, the last charge's verdict; idle ones are deleted a few at a time | `key` |
 //!
 //! An app's own tables may reference an account:
 //!
@@ -64,6 +65,7 @@
 
 mod lockouts;
 mod outbox;
+mod rate_limits;
 mod rows;
 mod schema;
 mod sessions;
@@ -124,6 +126,8 @@ pub struct PostgresStore {
     /// Set once the schema is migrated: at construction, or for
     /// [`lazy`](PostgresStore::lazy) at the first operation.
     migrated: Arc<tokio::sync::OnceCell<()>>,
+    /// Rate-limit charges so far, to prune idle buckets every so often.
+    charges: Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -213,6 +217,7 @@ impl PostgresStore {
             pool,
             names: Arc::new(Names::new(&config.schema, &config.table_prefix)?),
             migrated: Arc::new(tokio::sync::OnceCell::new()),
+            charges: Arc::default(),
         })
     }
 
@@ -378,6 +383,17 @@ impl Store for PostgresStore {
     async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
         self.ready().await?;
         retrying!(self.clear_failures(key))
+    }
+
+    async fn rate_limit(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+        burst: u32,
+        per: time::Duration,
+    ) -> Result<Option<time::Duration>, StoreError> {
+        self.ready().await?;
+        retrying!(self.charge_bucket(key, now, burst, per))
     }
 
     async fn get_or_create_secret(

@@ -97,6 +97,10 @@ const MIGRATIONS: &[Migration] = &[
         version: 2,
         sql: include_str!("migrations/0002_outbox_claim_token.sql"),
     },
+    Migration {
+        version: 3,
+        sql: include_str!("migrations/0003_rate_limits.sql"),
+    },
 ];
 
 /// Creates the schema if needed and applies the missing migrations, all in

@@ -6,6 +6,7 @@
 //! redb's default immediate durability, so a 2xx means the change is on disk.
 
 mod codec;
+mod rate_limits;
 mod tables;
 
 use std::path::Path;
@@ -31,6 +32,8 @@ use crate::user::{Email, User, UserId};
 #[derive(Clone)]
 pub struct RedbStore {
     db: Arc<Database>,
+    /// Rate-limit charges so far, to prune idle buckets every so often.
+    charges: Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl std::fmt::Debug for RedbStore {
@@ -132,9 +135,13 @@ impl RedbStore {
             tx.open_table(DEAD_LETTERS).map_err(backend)?;
             tx.open_table(LOCKOUTS).map_err(backend)?;
             tx.open_table(LOCKOUT_AGE).map_err(backend)?;
+            tx.open_table(RATE_LIMITS).map_err(backend)?;
         }
         tx.commit().map_err(backend)?;
-        Ok(RedbStore { db: Arc::new(db) })
+        Ok(RedbStore {
+            db: Arc::new(db),
+            charges: Arc::default(),
+        })
     }
 
     /// Runs `f` in one write transaction on the blocking pool and commits
@@ -836,6 +843,16 @@ impl Store for RedbStore {
             Ok(())
         })
         .await
+    }
+
+    async fn rate_limit(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+        burst: u32,
+        per: time::Duration,
+    ) -> Result<Option<time::Duration>, StoreError> {
+        self.charge_bucket(key, now, burst, per).await
     }
 
     async fn get_or_create_secret(

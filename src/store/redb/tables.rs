@@ -43,5 +43,9 @@ pub(super) const LOCKOUTS: TableDefinition<&str, (u32, i64)> = TableDefinition::
 /// (last failure, account key) → (): lets old counters be pruned oldest first.
 pub(super) const LOCKOUT_AGE: TableDefinition<(i64, &str), ()> =
     TableDefinition::new("lockout_age_v2");
+/// rate-limit bucket key → its theoretical arrival time (GCRA, unix
+/// microseconds); a bucket whose time has passed is at a full burst and
+/// may go.
+pub(super) const RATE_LIMITS: TableDefinition<&str, i64> = TableDefinition::new("rate_limits_v2");
 /// small named values: the generated signing secret.
 pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta_v2");
