@@ -207,6 +207,11 @@ impl Users {
         &*self.inner.store
     }
 
+    /// The store, for a rate limiter that keeps its buckets there.
+    pub(crate) fn shared_store(&self) -> Arc<dyn DynStore> {
+        self.inner.store.clone()
+    }
+
     /// The built-in policy, then the app's `validate_password` hook, both on
     /// the NFKC form that will be hashed.
     async fn check_new_password(&self, password: &str, email: &Email) -> Result<(), Error> {

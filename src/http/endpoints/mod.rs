@@ -91,19 +91,30 @@ macro_rules! endpoint {
                 B::Data: Send,
                 B::Error: Into<$crate::BoxError>,
             {
+                #[allow(unused_mut)]
+                let mut asking: Option<$crate::mail::BoxFuture<'static, Option<axum_core::response::Response>>> = None;
                 $(
                     let limited = true $(&& matches!(*req.method(), $(http::Method::$method)|+))?;
-                    if limited
-                        && let Some(res) = $crate::http::rate_limit::charge(
+                    if limited {
+                        use $crate::http::rate_limit::Charged;
+                        match $crate::http::rate_limit::charge(
                             req.extensions(),
                             $crate::http::rate_limit::Class::$class,
-                        )
-                    {
-                        return Box::pin(async move { Ok(res) });
+                        ) {
+                            Charged::Passed => {}
+                            Charged::Refused(res) => return Box::pin(async move { Ok(res) }),
+                            Charged::Asking(verdict) => asking = Some(verdict),
+                        }
                     }
                 )?
                 let users = self.users.clone();
                 Box::pin(async move {
+                    // A store-kept limit is charged before any other work.
+                    if let Some(verdict) = asking
+                        && let Some(res) = verdict.await
+                    {
+                        return Ok(res);
+                    }
                     Ok($crate::http::body::guarded(users, req, $handler).await)
                 })
             }

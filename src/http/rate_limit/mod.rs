@@ -27,9 +27,11 @@ pub use client_ip::{ClientIp, ForwardedHeader, PeerAddr, TrustedProxy};
 pub use client_key::{ClientKey, ConnectionPeer, ProxyChain};
 pub use client_layer::{ClientIpLayer, ResolveClientIp};
 pub use peer_layer::{AddPeerAddr, PeerAddrLayer};
-pub(crate) use quota::{Class, charge};
+pub(crate) use quota::{Charged, Class, charge};
 
+use crate::Users;
 use crate::error::ConfigError;
+use crate::store::DynStore;
 use quota::{Charge, Quotas};
 
 /// A burst and a sustained rate.
@@ -203,6 +205,8 @@ impl Default for RateLimitConfig {
 #[derive(Clone)]
 pub struct RateLimitLayer {
     quotas: Arc<Quotas>,
+    /// Where the buckets live if not in memory.
+    store: Option<Arc<dyn DynStore>>,
     key: Arc<dyn ClientKey>,
     pruning: Arc<Pruning>,
 }
@@ -230,6 +234,7 @@ impl RateLimitLayer {
         let key = ProxyChain::new(config.trusted_proxies, config.forwarded_header);
         let layer = RateLimitLayer {
             quotas,
+            store: None,
             key: Arc::new(key),
             pruning: Arc::new(Pruning {
                 started: false.into(),
@@ -274,7 +279,27 @@ impl RateLimitLayer {
         self
     }
 
-    /// How many client keys are tracked now (for monitoring and tests).
+    /// Keeps the buckets in the store of `users` instead of in this
+    /// process's memory, so that every instance sharing that store (several
+    /// servers on one PostgreSQL database behind a balancer) charges the
+    /// same quotas: without it each instance allows a client its own full
+    /// quota. Each charge of a lifecycle endpoint is then one atomic store
+    /// operation (one statement on PostgreSQL) awaited before the
+    /// endpoint does anything else; `GET /users/me` and the app's own
+    /// routes are never charged. If the store fails, the endpoint answers
+    /// 503 `SERVICE_UNAVAILABLE` with `Retry-After` rather than serve
+    /// unlimited. The store prunes idle buckets itself.
+    ///
+    /// One instance (on redb, or alone on PostgreSQL) is better served by
+    /// the default in-memory limiter: no store round trip per request.
+    #[must_use]
+    pub fn in_store(mut self, users: &Users) -> Self {
+        self.store = Some(users.shared_store());
+        self
+    }
+
+    /// How many client keys are tracked in memory now (for monitoring and
+    /// tests; none while the buckets are [in a store](Self::in_store)).
     pub fn tracked_keys(&self) -> usize {
         self.quotas.tracked_keys()
     }
@@ -379,6 +404,7 @@ where
         });
         parts.extensions.insert(Charge {
             quotas: self.layer.quotas.clone(),
+            store: self.layer.store.clone(),
             client,
         });
         self.inner.call(Request::from_parts(parts, body))

@@ -12,14 +12,20 @@ use axum_core::response::Response;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
-use super::RateLimitConfig;
 use super::client_ip::canonical;
+use super::{Rate, RateLimitConfig};
 use crate::error::{ConfigError, Error};
+use crate::mail::BoxFuture;
+use crate::store::DynStore;
+
+/// `Retry-After` when the store that keeps the buckets failed: long
+/// enough not to hammer a struggling database, short enough for a blip.
+const STORE_FAILED_RETRY_AFTER: u64 = 5;
 
 /// Which quota a request counts against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Class {
-    Login,
+    Login = 0,
     Register,
     /// The endpoints that can send an email.
     EmailRequest,
@@ -36,6 +42,8 @@ pub(super) struct Quotas {
     email_requests: Limiter,
     tokens: Limiter,
     clock: DefaultClock,
+    /// The configured rates, for buckets kept in a store.
+    rates: [Rate; 4],
 }
 
 impl Quotas {
@@ -48,7 +56,17 @@ impl Quotas {
             email_requests: keyed(config.email_requests, "rate_limit.email_requests")?,
             tokens: keyed(config.tokens, "rate_limit.tokens")?,
             clock: DefaultClock::default(),
+            rates: [
+                config.login,
+                config.register,
+                config.email_requests,
+                config.tokens,
+            ],
         })
+    }
+
+    fn rate(&self, class: Class) -> Rate {
+        self.rates[class as usize]
     }
 
     fn limiter(&self, class: Class) -> &Limiter {
@@ -75,7 +93,7 @@ impl Quotas {
             Ok(()) => None,
             Err(not_until) => {
                 let wait = not_until.wait_time_from(self.clock.now());
-                Some(wait.as_secs_f64().ceil().max(1.0) as u64)
+                Some(seconds(wait.as_secs_f64()))
             }
         }
     }
@@ -121,12 +139,29 @@ pub(super) fn key(ip: IpAddr) -> IpAddr {
 }
 
 /// What [`RateLimitLayer`](super::RateLimitLayer) leaves in the request
-/// extensions: its limiters and the client to charge. An `Arc` and an
-/// address, so inserting it costs no allocation per request.
+/// extensions: its limiters, the store if it keeps the buckets there, and
+/// the client to charge. `Arc`s and an address, so inserting it costs no
+/// allocation per request.
 #[derive(Clone)]
 pub(crate) struct Charge {
     pub(super) quotas: Arc<Quotas>,
+    pub(super) store: Option<Arc<dyn DynStore>>,
     pub(super) client: IpAddr,
+}
+
+/// What charging a request decided, or will.
+pub(crate) enum Charged {
+    /// Within quota (or no layer in front): answer it.
+    Passed,
+    /// Decided at once: answer this instead.
+    Refused(Response),
+    /// Asked of the store: `Some` response to answer instead.
+    Asking(BoxFuture<'static, Option<Response>>),
+}
+
+/// Whole seconds for `Retry-After`, at least one.
+fn seconds(wait: f64) -> u64 {
+    wait.ceil().max(1.0) as u64
 }
 
 impl Class {
@@ -136,6 +171,16 @@ impl Class {
             Class::Login => "login",
             Class::Register => "register",
             Class::EmailRequest => "email-sending",
+            Class::Token => "token",
+        }
+    }
+
+    /// Its buckets' key prefix in a store.
+    fn bucket(self) -> &'static str {
+        match self {
+            Class::Login => "login",
+            Class::Register => "register",
+            Class::EmailRequest => "email",
             Class::Token => "token",
         }
     }
@@ -157,17 +202,49 @@ fn warn_unlimited(once: &Once, class: Class) {
     });
 }
 
-/// The 429 for `class`, if a rate-limit layer in front is tracking this
-/// request and its client is over quota. Without a layer, nothing is
-/// limited (a warning says so, once).
-pub(crate) fn charge(extensions: &http::Extensions, class: Class) -> Option<Response> {
+/// Charges `class` to the request's client, if a rate-limit layer in front
+/// is tracking it: over quota, a 429. Without a layer, nothing is limited
+/// (a warning says so, once).
+///
+/// With the buckets in a store, the charge is one atomic store operation,
+/// awaited before any other work. If the store fails, the request is
+/// refused with a 503 and `Retry-After` rather than let through: an outage
+/// of the limiter must not lift the limit that guards password guessing
+/// and email sending, and the endpoint would need the same store anyway.
+pub(crate) fn charge(extensions: &http::Extensions, class: Class) -> Charged {
     let Some(charge) = extensions.get::<Charge>() else {
         warn_unlimited(&UNLIMITED_WARNED, class);
-        return None;
+        return Charged::Passed;
     };
-    let retry_after = charge.quotas.check(class, charge.client)?;
+    let Some(store) = charge.store.clone() else {
+        return match charge.quotas.check(class, charge.client) {
+            None => Charged::Passed,
+            Some(retry_after) => Charged::Refused(limited(class, retry_after)),
+        };
+    };
+    let rate = charge.quotas.rate(class);
+    let bucket = format!("{} {}", class.bucket(), key(charge.client));
+    Charged::Asking(Box::pin(async move {
+        let per = time::Duration::try_from(rate.per).unwrap_or(time::Duration::MAX);
+        let now = time::OffsetDateTime::now_utc();
+        match store.rate_limit(&bucket, now, rate.burst, per).await {
+            Ok(None) => None,
+            Ok(Some(wait)) => Some(limited(class, seconds(wait.as_seconds_f64()))),
+            Err(err) => {
+                tracing::error!(
+                    error = &err as &dyn std::error::Error,
+                    "rate limiting in the store failed; refusing the request"
+                );
+                let retry_after = STORE_FAILED_RETRY_AFTER;
+                Some(Error::Unavailable { retry_after }.into_response())
+            }
+        }
+    }))
+}
+
+fn limited(class: Class, retry_after: u64) -> Response {
     tracing::debug!(target: "tower_users::rejection", class = ?class, "rate limited");
-    Some(Error::RateLimited { retry_after }.into_response())
+    Error::RateLimited { retry_after }.into_response()
 }
 
 #[cfg(test)]
