@@ -702,6 +702,69 @@ macro_rules! store_conformance {
             }
 
             #[::tokio::test]
+            async fn rate_limit_buckets_pass_a_burst_then_say_how_long_to_wait() {
+                use $crate::__private::time::{Duration, OffsetDateTime};
+                let s = store();
+                let now = OffsetDateTime::now_utc();
+                let per = Duration::seconds(10);
+                for _ in 0..3 {
+                    assert_eq!(s.rate_limit("login a", now, 3, per).await.unwrap(), None);
+                }
+                // Three spent at once: the next one is a period away, and a
+                // refusal does not push it further.
+                for _ in 0..2 {
+                    let wait = s.rate_limit("login a", now, 3, per).await.unwrap();
+                    assert_eq!(wait, Some(per));
+                }
+                // Other buckets are untouched.
+                assert_eq!(s.rate_limit("login b", now, 3, per).await.unwrap(), None);
+                assert_eq!(s.rate_limit("token a", now, 1, per).await.unwrap(), None);
+                // A period later, exactly one more passes.
+                let later = now + per;
+                assert_eq!(s.rate_limit("login a", later, 3, per).await.unwrap(), None);
+                let wait = s.rate_limit("login a", later, 3, per).await.unwrap();
+                assert_eq!(wait, Some(per));
+                // Long idle, the whole burst is back.
+                let idle = now + Duration::hours(1);
+                for _ in 0..3 {
+                    assert_eq!(s.rate_limit("login a", idle, 3, per).await.unwrap(), None);
+                }
+                assert!(s.rate_limit("login a", idle, 3, per).await.unwrap().is_some());
+            }
+
+            /// Charges released together from sixteen threads, as from
+            /// several instances: no more than the burst passes.
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn concurrent_charges_of_one_bucket_never_pass_more_than_the_burst() {
+                use $crate::__private::time::{Duration, OffsetDateTime};
+                use ::std::sync::{Arc, Barrier};
+                const CHARGES: usize = 16;
+                let s = store();
+                let now = OffsetDateTime::now_utc();
+                let runtime = ::tokio::runtime::Handle::current();
+                let barrier = Arc::new(Barrier::new(CHARGES));
+                let threads: Vec<_> = (0..CHARGES)
+                    .map(|_| {
+                        let (s, runtime, barrier) = (s.clone(), runtime.clone(), barrier.clone());
+                        ::std::thread::spawn(move || {
+                            barrier.wait();
+                            runtime.block_on(s.rate_limit("register x", now, 5, Duration::hours(1)))
+                        })
+                    })
+                    .collect();
+                let verdicts = ::tokio::task::spawn_blocking(move || {
+                    threads
+                        .into_iter()
+                        .map(|t| t.join().unwrap().unwrap())
+                        .collect::<Vec<_>>()
+                })
+                .await
+                .unwrap();
+                let passed = verdicts.iter().filter(|v| v.is_none()).count();
+                assert_eq!(passed, 5, "{verdicts:?}");
+            }
+
+            #[::tokio::test]
             async fn secrets_are_created_once() {
                 let s = store();
                 let (first, created) = s.get_or_create_secret("k", vec![1; 32]).await.unwrap();
