@@ -18,8 +18,9 @@
 //! what the open-file limit leaves after a reserve) and `RUST_LOG`.
 //!
 //! `TOWER_USERS_DATABASE_URL=postgres://user:pass@host/db` keeps everything
-//! in PostgreSQL instead of the redb file (`TOWER_USERS_DB` is then unused);
-//! it needs the `postgres` feature:
+//! in PostgreSQL instead of the redb file (`TOWER_USERS_DB` is then unused),
+//! the rate limits' buckets too, so that several instances on one database
+//! share each client's quotas; it needs the `postgres` feature:
 //!
 //! ```text
 //! cargo run --release --features postgres --example server
@@ -164,7 +165,16 @@ fn app(users: Users) -> Result<App, BoxError> {
         tracing::warn!("rate limiting is off (TOWER_USERS_RATE_LIMIT=off)");
         Either::Right(lifecycle)
     } else {
-        Either::Left(RateLimitLayer::try_new(config)?.layer(lifecycle))
+        let limits = RateLimitLayer::try_new(config)?;
+        // Instances sharing a database share their clients' quotas too: in
+        // memory, each would allow every client its own full quota.
+        let limits = if std::env::var_os("TOWER_USERS_DATABASE_URL").is_some() {
+            tracing::info!("rate limits are kept in PostgreSQL, shared by every instance");
+            limits.in_store(&users)
+        } else {
+            limits
+        };
+        Either::Left(limits.layer(lifecycle))
     };
     let lifecycle = clients.layer(lifecycle);
     Ok(App { users, lifecycle })

@@ -253,3 +253,48 @@ async fn killing_one_instance_mid_storm_loses_no_acknowledged_registration() {
         "{refused} requests to the killed instance failed"
     );
 }
+
+/// With the rate limits on, logins from one client alternating between two
+/// instances spend one quota kept in the database: the default login burst
+/// (10) passes, the next is refused on whichever instance it reaches. Kept
+/// in each process's memory, the two would allow 20.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_one_rate_limit_per_client() {
+    let Some(server) = server::server() else {
+        return;
+    };
+    let url = fresh_database(server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = start(&url, dir.path(), &[]).await;
+    let b = start(&url, dir.path(), &[]).await;
+    let hosts = [a.host.as_str(), b.host.as_str()];
+    let user = credentials("limited@example.com", PASSWORD);
+    let (status, _) = request(hosts[0], "POST", "/users/register", None, Some(user)).await;
+    assert_eq!(status, 201);
+    let burst = tower_users::http::RateLimitConfig::default().login.burst;
+    for i in 0..burst {
+        let (status, body) = request(
+            hosts[i as usize % 2],
+            "POST",
+            "/users/login",
+            None,
+            Some(credentials("limited@example.com", PASSWORD)),
+        )
+        .await;
+        assert_eq!(status, 200, "login {i}: {body}");
+    }
+    for host in hosts {
+        let (status, body) = request(
+            host,
+            "POST",
+            "/users/login",
+            None,
+            Some(credentials("limited@example.com", PASSWORD)),
+        )
+        .await;
+        assert_eq!((status, body["code"].as_str()), (429, Some("RATE_LIMITED")), "{body}");
+    }
+    // `GET /users/me` is never charged: the exhausted client still reaches it.
+    let (status, body) = request(hosts[1], "GET", "/users/me", None, None).await;
+    assert_eq!(status, 401, "{body}");
+}
