@@ -7,6 +7,7 @@ mod example;
 mod fencing;
 mod housekeeping;
 mod instances;
+mod rate_limits;
 mod server;
 
 use std::collections::BTreeSet;

@@ -510,6 +510,62 @@ mod tests {
         assert_eq!(layer.tracked_keys(), 0);
     }
 
+    /// Two layers on one store, as two instances on one database: one
+    /// quota per client between them, refused with `Retry-After`; `GET
+    /// /users/me` is never charged.
+    #[tokio::test]
+    async fn layers_keeping_buckets_in_one_store_share_each_clients_quota() {
+        use http::StatusCode;
+        use tower::ServiceExt;
+
+        let users = Users::builder(crate::RedbStore::in_memory().unwrap())
+            .with_secret([7u8; 32])
+            .build()
+            .unwrap();
+        let config = RateLimitConfig {
+            login: Rate::new(2, Duration::from_secs(60)),
+            ..RateLimitConfig::default()
+        };
+        let instance = || {
+            RateLimitLayer::new(config.clone())
+                .in_store(&users)
+                .layer(crate::UsersService::new(users.clone()))
+        };
+        let (a, b) = (instance(), instance());
+        let request = |method: &str, path: &str| {
+            let mut req = Request::builder()
+                .method(method)
+                .uri(path)
+                .header("content-type", "application/json")
+                .body(crate::http::Body::from(
+                    r#"{"email":"a@example.com","password":"guess"}"#,
+                ))
+                .unwrap();
+            req.extensions_mut()
+                .insert(PeerAddr("192.0.2.1:4000".parse().unwrap()));
+            req
+        };
+        for _ in 0..5 {
+            let me = a.clone().oneshot(request("GET", "/users/me")).await.unwrap();
+            assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+        }
+        let first = a.clone().oneshot(request("POST", "/users/login")).await;
+        let second = b.clone().oneshot(request("POST", "/users/login")).await;
+        assert_eq!(first.unwrap().status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(second.unwrap().status(), StatusCode::UNAUTHORIZED);
+        let third = a.clone().oneshot(request("POST", "/users/login")).await;
+        let third = third.unwrap();
+        assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
+        let retry_after: u64 = third.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&retry_after), "{retry_after}");
+        // Nothing was kept in memory.
+        assert_eq!(a.layer.tracked_keys(), 0);
+    }
+
     #[test]
     fn zero_bursts_and_periods_are_configuration_errors() {
         for config in [
