@@ -729,15 +729,20 @@ macro_rules! store_conformance {
                 for _ in 0..3 {
                     assert_eq!(s.rate_limit("login a", idle, 3, per).await.unwrap(), None);
                 }
-                assert!(s.rate_limit("login a", idle, 3, per).await.unwrap().is_some());
+                assert!(
+                    s.rate_limit("login a", idle, 3, per)
+                        .await
+                        .unwrap()
+                        .is_some()
+                );
             }
 
             /// Charges released together from sixteen threads, as from
             /// several instances: no more than the burst passes.
             #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn concurrent_charges_of_one_bucket_never_pass_more_than_the_burst() {
-                use $crate::__private::time::{Duration, OffsetDateTime};
                 use ::std::sync::{Arc, Barrier};
+                use $crate::__private::time::{Duration, OffsetDateTime};
                 const CHARGES: usize = 16;
                 let s = store();
                 let now = OffsetDateTime::now_utc();

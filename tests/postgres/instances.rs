@@ -292,7 +292,11 @@ async fn two_instances_share_one_rate_limit_per_client() {
             Some(credentials("limited@example.com", PASSWORD)),
         )
         .await;
-        assert_eq!((status, body["code"].as_str()), (429, Some("RATE_LIMITED")), "{body}");
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (429, Some("RATE_LIMITED")),
+            "{body}"
+        );
     }
     // `GET /users/me` is never charged: the exhausted client still reaches it.
     let (status, body) = request(hosts[1], "GET", "/users/me", None, None).await;

@@ -31,7 +31,9 @@ async fn a_failing_store_refuses_limited_requests_with_503_and_retry_after() {
         .layer(UsersService::new(users.clone()));
     let mut req = Request::post("/users/login")
         .header("content-type", "application/json")
-        .body(Body::from(r#"{"email":"a@example.com","password":"guess"}"#))
+        .body(Body::from(
+            r#"{"email":"a@example.com","password":"guess"}"#,
+        ))
         .unwrap();
     req.extensions_mut()
         .insert(PeerAddr("192.0.2.1:4000".parse().unwrap()));

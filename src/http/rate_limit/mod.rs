@@ -546,7 +546,11 @@ mod tests {
             req
         };
         for _ in 0..5 {
-            let me = a.clone().oneshot(request("GET", "/users/me")).await.unwrap();
+            let me = a
+                .clone()
+                .oneshot(request("GET", "/users/me"))
+                .await
+                .unwrap();
             assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
         }
         let first = a.clone().oneshot(request("POST", "/users/login")).await;
