@@ -1,5 +1,6 @@
-//! [`RateLimitLayer`]: per-client rate limits on governor, charged by the
-//! endpoint that answers, whatever path it is mounted at.
+//! [`RateLimitLayer`]: per-client rate limits on governor (or, for several
+//! instances, in their shared store), charged by the endpoint that
+//! answers, whatever path it is mounted at.
 //!
 //! The layer names the client ([`ClientKey`]) and leaves the request a
 //! handle to its limiters; each endpoint service charges its own class
