@@ -1,4 +1,4 @@
-//! Rate limits kept in a PostgreSQL store that cannot be reached.
+//! Rate-limit buckets in PostgreSQL: pruning, and a store that fails.
 
 use std::time::Duration;
 
@@ -40,4 +40,43 @@ async fn a_failing_store_refuses_limited_requests_with_503_and_retry_after() {
     let res = service.oneshot(req).await.unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(res.headers()["retry-after"], "5");
+}
+
+/// Buckets back at a full burst are deleted on the way (every 256th
+/// charge), so requests from ever new addresses do not grow the table
+/// without bound; a bucket still spent is kept.
+#[tokio::test]
+async fn idle_buckets_are_pruned_and_spent_ones_kept() {
+    use time::OffsetDateTime;
+    use tower_users::store::Store;
+
+    let Some(server) = crate::server::server() else {
+        return;
+    };
+    let schema = crate::server::fresh_schema();
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&server.url())
+        .await
+        .unwrap();
+    let config = PostgresConfig::default().schema(schema.clone());
+    let store = PostgresStore::from_pool_with(pool, config).await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    let per = time::Duration::seconds(1);
+    for i in 0..255 {
+        let key = format!("login 192.0.2.{i}");
+        assert_eq!(store.rate_limit(&key, now, 1, per).await.unwrap(), None);
+    }
+    // An hour later, past the clock-skew margin: the 256th charge prunes
+    // the buckets from before, and its own, still spent, stays.
+    let later = now + time::Duration::hours(1);
+    let wait = store.rate_limit("login spent", later, 1, time::Duration::hours(2));
+    assert_eq!(wait.await.unwrap(), None);
+    let keys: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT key FROM {schema}.rate_limits"
+    )))
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(keys, ["login spent"]);
 }

@@ -54,3 +54,31 @@ impl RedbStore {
         .map_err(StoreError::backend)?
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ::redb::{ReadableDatabase, ReadableTableMetadata};
+
+    use super::*;
+    use crate::store::Store;
+
+    /// Every 256th charge drops the buckets back at a full burst and keeps
+    /// the spent ones.
+    #[tokio::test]
+    async fn idle_buckets_are_pruned_and_spent_ones_kept() {
+        let store = RedbStore::in_memory().unwrap();
+        let now = OffsetDateTime::now_utc();
+        let per = time::Duration::seconds(1);
+        for i in 0..255 {
+            let key = format!("login 192.0.2.{i}");
+            assert_eq!(store.rate_limit(&key, now, 1, per).await.unwrap(), None);
+        }
+        let later = now + time::Duration::minutes(1);
+        let spent = store.rate_limit("login spent", later, 1, time::Duration::hours(1));
+        assert_eq!(spent.await.unwrap(), None);
+        let tx = store.db.begin_read().unwrap();
+        let buckets = tx.open_table(RATE_LIMITS).unwrap();
+        assert_eq!(buckets.len().unwrap(), 1);
+        assert!(buckets.get("login spent").unwrap().is_some());
+    }
+}
