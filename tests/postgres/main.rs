@@ -39,6 +39,23 @@ fn user(email: &str) -> User {
     User::new(Email::parse(email).unwrap(), "$argon2id$x".into())
 }
 
+/// How many of `tasks` succeeded; each failure must be one `expected`
+/// allows (the loser's answer in a race), anything else fails the test.
+async fn successes(
+    tasks: Vec<tokio::task::JoinHandle<Result<(), StoreError>>>,
+    expected: impl Fn(&StoreError) -> bool,
+) -> usize {
+    let mut ok = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(e) if expected(&e) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    ok
+}
+
 fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc().replace_nanosecond(0).unwrap()
 }
@@ -55,14 +72,7 @@ async fn twenty_concurrent_registrations_of_one_email_make_one_account() {
             tokio::spawn(async move { store.create_user(&user("race@example.com"), None).await })
         })
         .collect();
-    let mut ok = 0;
-    for task in tasks {
-        match task.await.unwrap() {
-            Ok(()) => ok += 1,
-            Err(StoreError::EmailTaken) => {}
-            Err(e) => panic!("unexpected {e:?}"),
-        }
-    }
+    let ok = successes(tasks, |e| matches!(e, StoreError::EmailTaken)).await;
     assert_eq!(ok, 1);
     let email = Email::parse("race@example.com").unwrap();
     assert!(store.user_by_email(&email).await.unwrap().is_some());
@@ -89,14 +99,7 @@ async fn concurrent_redemptions_of_one_token_succeed_once() {
         let store = store.clone();
         tasks.push(tokio::spawn(async move { store.update_user(update).await }));
     }
-    let mut ok = 0;
-    for task in tasks {
-        match task.await.unwrap() {
-            Ok(()) => ok += 1,
-            Err(StoreError::TokenSpent) => {}
-            Err(e) => panic!("unexpected {e:?}"),
-        }
-    }
+    let ok = successes(tasks, |e| matches!(e, StoreError::TokenSpent)).await;
     assert_eq!(ok, 1);
     let verified = store.list_users(None, 100).await.unwrap();
     assert_eq!(verified.iter().filter(|u| u.is_verified).count(), 1);
@@ -123,14 +126,10 @@ async fn concurrent_redemptions_for_one_user_succeed_once() {
             tokio::spawn(async move { store.update_user(update).await })
         })
         .collect();
-    let mut ok = 0;
-    for task in tasks {
-        match task.await.unwrap() {
-            Ok(()) => ok += 1,
-            Err(StoreError::Conflict | StoreError::TokenSpent) => {}
-            Err(e) => panic!("unexpected {e:?}"),
-        }
-    }
+    let ok = successes(tasks, |e| {
+        matches!(e, StoreError::Conflict | StoreError::TokenSpent)
+    })
+    .await;
     assert_eq!(ok, 1);
 }
 
