@@ -10,7 +10,7 @@ use http::{Method, Request};
 use tower_service::Service;
 
 use super::endpoints::{
-    AdminUser, ListUsers, Login, Logout, Me, PathToken, PathUserId, Refresh, Register,
+    AdminUser, ListUsers, Login, Logout, LogoutAll, Me, PathToken, PathUserId, Refresh, Register,
     ResetPassword, ResetRequest, Verify, VerifyRequest,
 };
 use crate::Users;
@@ -20,8 +20,8 @@ use crate::mail::BoxFuture;
 /// The whole lifecycle API as one tower `Service`.
 ///
 /// Routes (under the prefix, `/users` by default): `POST /register`,
-/// `/login`, `/refresh`, `/logout`, `/verify/request`, `/verify`,
-/// `/verify/{token}`, `/password-reset/request`, `/password-reset`,
+/// `/login`, `/refresh`, `/logout`, `/logout/all`, `/verify/request`,
+/// `/verify`, `/verify/{token}`, `/password-reset/request`, `/password-reset`,
 /// `/password-reset/{token}`; `GET`, `PATCH` and `DELETE /me`; and for
 /// superusers `GET /` (the user list) and `GET`, `PATCH`, `DELETE /{id}`;
 /// and `GET /openapi.json`, the OpenAPI 3.1 document of all of them.
@@ -45,6 +45,7 @@ struct Endpoints {
     login: Login,
     refresh: Refresh,
     logout: Logout,
+    logout_all: LogoutAll,
     verify_request: VerifyRequest,
     verify: Verify,
     reset_request: ResetRequest,
@@ -61,6 +62,7 @@ enum Route {
     Login,
     Refresh,
     Logout,
+    LogoutAll,
     VerifyRequest,
     Verify(Option<String>),
     ResetRequest,
@@ -80,6 +82,7 @@ impl Route {
             "/login" => Route::Login,
             "/refresh" => Route::Refresh,
             "/logout" => Route::Logout,
+            "/logout/all" => Route::LogoutAll,
             "/verify/request" => Route::VerifyRequest,
             "/verify" => Route::Verify(None),
             "/password-reset/request" => Route::ResetRequest,
@@ -128,6 +131,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/login"),
     ("POST", "/refresh"),
     ("POST", "/logout"),
+    ("POST", "/logout/all"),
     ("POST", "/verify/request"),
     ("POST", "/verify"),
     ("POST", "/verify/{token}"),
@@ -163,6 +167,7 @@ impl UsersService {
             login: Login::new(users.clone()),
             refresh: Refresh::new(users.clone()),
             logout: Logout::new(users.clone()),
+            logout_all: LogoutAll::new(users.clone()),
             verify_request: VerifyRequest::new(users.clone()),
             verify: Verify::new(users.clone()),
             reset_request: ResetRequest::new(users.clone()),
@@ -223,6 +228,7 @@ where
             Route::Login => self.inner.login.respond(req),
             Route::Refresh => self.inner.refresh.respond(req),
             Route::Logout => self.inner.logout.respond(req),
+            Route::LogoutAll => self.inner.logout_all.respond(req),
             Route::VerifyRequest => self.inner.verify_request.respond(req),
             Route::ResetRequest => self.inner.reset_request.respond(req),
             Route::Me => self.inner.me.respond(req),

@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::password::Verified;
 use crate::store::{Rotation, Session, SessionId, StoreError, UserUpdate};
 use crate::token::{MAX_TOKEN_LEN, Purpose, digest, new_refresh_token};
-use crate::user::{User, UserRecord};
+use crate::user::{User, UserId, UserRecord};
 
 /// What a login or refresh returns: the token response of the
 /// [HTTP contract](crate::http::api).
@@ -282,6 +282,47 @@ impl Users {
     /// ```
     pub async fn logout(&self, session: SessionId) -> Result<(), Error> {
         self.store().delete_session(session).await?;
+        Ok(())
+    }
+
+    /// Ends every session of `user`, the caller's own included: on every
+    /// device, access and refresh tokens stop working at once. Sessions
+    /// started after this call are not touched. The password and any
+    /// outstanding verify or reset link stay valid.
+    ///
+    /// An unknown user is [`Error::Unauthorized`] (a deleted account has no
+    /// sessions left to end).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use tower_users::{Error, RedbStore, Users};
+    /// # let users = Users::builder(RedbStore::in_memory()?)
+    /// #     .with_secret(b"an example secret of at least 32 bytes!!")
+    /// #     .build()?;
+    /// let alice = users.register("alice@example.com", "correct horse battery").await?;
+    /// let laptop = users.login("alice@example.com", "correct horse battery").await?;
+    /// let phone = users.login("alice@example.com", "correct horse battery").await?;
+    ///
+    /// users.logout_everywhere(alice.id).await?;
+    /// assert!(users.authenticate(&laptop.access_token).await.is_err());
+    /// assert!(users.authenticate(&phone.access_token).await.is_err());
+    /// assert!(users.refresh(&phone.refresh_token).await.is_err());
+    /// // The password still works: a new login starts a new session.
+    /// users.login("alice@example.com", "correct horse battery").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[tracing::instrument(skip_all, fields(user.id = %user))]
+    pub async fn logout_everywhere(&self, user: UserId) -> Result<(), Error> {
+        // An update that changes nothing but deletes the sessions in its
+        // transaction: the one way every store already ends them all at
+        // once (a password change or a reset does the same).
+        self.change_user(user, Error::Unauthorized, |current| {
+            Ok(UserUpdate::new(current, current.clone()).revoking_sessions())
+        })
+        .await?;
+        tracing::info!("logged out everywhere");
         Ok(())
     }
 

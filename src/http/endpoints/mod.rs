@@ -20,7 +20,7 @@ pub use admin::{AdminUser, ListUsers, PathUserId};
 pub use me::Me;
 pub use password_reset::{ResetPassword, ResetRequest};
 pub use registration::Register;
-pub use sessions::{Login, Logout, Refresh};
+pub use sessions::{Login, Logout, LogoutAll, Refresh};
 pub use verification::{Verify, VerifyRequest};
 
 /// A token taken from the request path (`/verify/{token}`), set by

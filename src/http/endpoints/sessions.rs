@@ -31,6 +31,13 @@ endpoint! {
     Logout => logout
 }
 
+endpoint! {
+    /// `POST /logout/all` with a bearer token: 204; every session of the
+    /// caller ends, this one included (see
+    /// [`Users::logout_everywhere`](crate::Users::logout_everywhere)).
+    LogoutAll => logout_all
+}
+
 async fn login<B: RequestBody>(
     users: Users,
     parts: Parts,
@@ -72,5 +79,15 @@ async fn logout<B>(
 ) -> Result<axum_core::response::Response, Error> {
     let user = CurrentUser::from_parts(&parts, &users).await?;
     users.logout(user.session()).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+async fn logout_all<B>(
+    users: Users,
+    parts: Parts,
+    _body: B,
+) -> Result<axum_core::response::Response, Error> {
+    let user = CurrentUser::from_parts(&parts, &users).await?;
+    users.logout_everywhere(user.id).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }

@@ -243,6 +243,17 @@ fn operation(method: &str, path: &str) -> Op {
                 None,
             )
         },
+        ("POST", "/logout/all") => Op {
+            bearer: true,
+            errors: &[401, 403],
+            ..op(
+                "logoutEverywhere",
+                "End every session of the caller",
+                StatusCode::NO_CONTENT,
+                "Every session ended, the calling one included.",
+                None,
+            )
+        },
         ("POST", "/verify/request") => Op {
             body: json(name::<requests::EmailRequest>()),
             errors: BODY,
