@@ -1,5 +1,7 @@
 //! The main job: the whole user lifecycle on an embedded redb file, with no
-//! configuration needed.
+//! configuration needed: the API under `/users`, and the pages for browsers
+//! at the root (`/signup`, `/login`, `/account`, and `/verify` and
+//! `/password-reset`, where the emailed links lead).
 //!
 //! ```text
 //! cargo run --release --example server
@@ -13,7 +15,8 @@
 //! `TOWER_USERS_TRUSTED_PROXIES` (comma-separated addresses or CIDR blocks
 //! whose forwarding header is believed), `TOWER_USERS_FORWARDED_HEADER`
 //! (`x-forwarded-for`, the default, or `forwarded`), `TOWER_USERS_SUPERUSER` (`email:password`),
-//! `TOWER_USERS_TEMPLATES` (a directory of template overrides),
+//! `TOWER_USERS_TEMPLATES` (a directory of template overrides; the pages' in
+//! its `pages/`),
 //! `TOWER_USERS_MAX_CONNECTIONS` (connections served at once; by default
 //! what the open-file limit leaves after a reserve) and `RUST_LOG`.
 //!
@@ -54,6 +57,7 @@ use tower_users::http::{
     ResolveClientIp, TrustedProxy, redacted_path,
 };
 use tower_users::mail::{SmtpMailer, Templates};
+use tower_users::pages::{PageTemplates, PagesService};
 use tower_users::store::Store;
 use tower_users::{CurrentUser, RedbStore, Users, UsersService};
 
@@ -140,12 +144,14 @@ async fn configure(store: impl Store) -> Result<Users, BoxError> {
     Ok(builder.start().await?)
 }
 
-/// What every connection shares: the lifecycle service, rate-limited
-/// unless `TOWER_USERS_RATE_LIMIT=off`, behind trusted proxies either way.
+/// What every connection shares: the lifecycle service and the pages,
+/// rate-limited (sharing each client's quotas) unless
+/// `TOWER_USERS_RATE_LIMIT=off`, behind trusted proxies either way.
 #[derive(Clone)]
 struct App {
     users: Users,
     lifecycle: ResolveClientIp<Either<RateLimit<UsersService>, UsersService>>,
+    pages: ResolveClientIp<Either<RateLimit<PagesService>, PagesService>>,
 }
 
 fn app(users: Users) -> Result<App, BoxError> {
@@ -161,9 +167,15 @@ fn app(users: Users) -> Result<App, BoxError> {
     // The login lockout counts per client: resolve it even without limits.
     let clients = ClientIpLayer::new(config.trusted_proxies.clone(), config.forwarded_header);
     let lifecycle = UsersService::new(users.clone());
-    let lifecycle = if env("TOWER_USERS_RATE_LIMIT", "on") == "off" {
+    let mut pages = PagesService::new(users.clone());
+    if let Ok(dir) = std::env::var("TOWER_USERS_TEMPLATES") {
+        // The pages' overrides sit in `pages/`, as in the repository.
+        let dir = std::path::Path::new(&dir).join("pages");
+        pages = pages.with_templates(PageTemplates::embedded().with_overrides_from(dir)?);
+    }
+    let (lifecycle, pages) = if env("TOWER_USERS_RATE_LIMIT", "on") == "off" {
         tracing::warn!("rate limiting is off (TOWER_USERS_RATE_LIMIT=off)");
-        Either::Right(lifecycle)
+        (Either::Right(lifecycle), Either::Right(pages))
     } else {
         let limits = RateLimitLayer::try_new(config)?;
         // Instances sharing a database share their clients' quotas too: in
@@ -174,10 +186,20 @@ fn app(users: Users) -> Result<App, BoxError> {
         } else {
             limits
         };
-        Either::Left(limits.layer(lifecycle))
+        // One layer for both: a form on a page and its API endpoint draw
+        // on the same quota.
+        (
+            Either::Left(limits.layer(lifecycle)),
+            Either::Left(limits.layer(pages)),
+        )
     };
     let lifecycle = clients.layer(lifecycle);
-    Ok(App { users, lifecycle })
+    let pages = clients.layer(pages);
+    Ok(App {
+        users,
+        lifecycle,
+        pages,
+    })
 }
 
 async fn route(app: Arc<App>, req: Request<Incoming>) -> Result<Response, Infallible> {
@@ -202,7 +224,9 @@ async fn route(app: Arc<App>, req: Request<Incoming>) -> Result<Response, Infall
         (_, path) if path == "/users" || path.starts_with("/users/") => {
             app.lifecycle.clone().oneshot(req).await
         }
-        _ => Ok(tower_users::Error::NotFound.into_response()),
+        // Everything else is a page (or the pages' own 404): where the
+        // emailed links lead.
+        _ => app.pages.clone().oneshot(req).await,
     }
 }
 

@@ -103,6 +103,7 @@ mod error;
 mod hooks;
 pub mod http;
 pub mod mail;
+pub mod pages;
 mod password;
 pub mod store;
 #[cfg(test)]

@@ -42,14 +42,14 @@
 //! # });
 //! ```
 
-mod body;
+pub(crate) mod body;
 mod current_user;
 pub mod endpoints;
 mod layer;
 #[cfg(test)]
 pub(crate) mod openapi;
 mod problem;
-mod rate_limit;
+pub(crate) mod rate_limit;
 mod redact;
 mod service;
 

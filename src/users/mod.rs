@@ -168,6 +168,11 @@ impl Users {
         std::ptr::eq(issuer.0.as_ptr(), Arc::as_ptr(&self.inner))
     }
 
+    /// The application's name, as the emails and pages show it.
+    pub fn app_name(&self) -> &str {
+        &self.inner.config.app_name
+    }
+
     /// The largest request body the HTTP services accept, in bytes.
     pub fn body_limit(&self) -> usize {
         self.inner.config.body_limit

@@ -15,6 +15,7 @@ mod mail;
 mod malformed;
 mod mounts;
 mod openapi;
+mod pages;
 mod password_reset;
 mod processes;
 mod readme;
