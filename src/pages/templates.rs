@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use minijinja::syntax::SyntaxConfig;
 use minijinja::{Environment, Value, context};
 
 use crate::error::ConfigError;
@@ -71,8 +72,11 @@ impl PageTemplates {
     pub fn embedded() -> Self {
         let mut env = Environment::new();
         // Block tags leave no blank lines behind in the HTML.
-        env.set_trim_blocks(true);
-        env.set_lstrip_blocks(true);
+        let syntax = SyntaxConfig::builder().trim_blocks(true).lstrip_blocks(true).build();
+        match syntax {
+            Ok(syntax) => env.set_syntax(syntax),
+            Err(err) => tracing::error!(error = %err, "page template syntax refused"),
+        }
         // minijinja escapes `.html` templates and leaves `.css` alone.
         for (name, source) in EMBEDDED {
             // Checked by the tests below: a failure would be a build defect.
