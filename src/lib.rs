@@ -22,6 +22,9 @@
 //!
 //! Around them:
 //!
+//! - [`pages`]: the pages a browser meets (sign up, log in, forgot
+//!   password, the emailed links' landing pages, the account page), as one
+//!   tower `Service`, [`PagesService`](pages::PagesService).
 //! - [`mail`]: minijinja templates, an SMTP mailer, and a durable outbox
 //!   that delivers with retries and survives restarts.
 //! - [`http::RateLimitLayer`]: per-client rate limits, and

@@ -32,12 +32,13 @@ pub(super) async fn show(pages: &Pages, parts: &Parts) -> Response {
     };
     let page = account_page(pages, &user);
     let page = match query(parts, "done").as_deref() {
-        Some("welcome") => page.notice(
-            "Welcome! We sent you an email: open its link to verify your address.",
-        ),
+        Some("welcome") => {
+            page.notice("Welcome! We sent you an email: open its link to verify your address.")
+        }
         Some("resend") => page.notice("A new verification email is on its way."),
-        Some("password") => page
-            .notice("Your password has been changed. Your other sessions have been logged out."),
+        Some("password") => {
+            page.notice("Your password has been changed. Your other sessions have been logged out.")
+        }
         Some("email") => page.notice(
             "We sent a confirmation link to your new address. The change takes effect once \
              you open it.",
@@ -116,12 +117,8 @@ pub(super) async fn act(pages: &Pages, parts: &Parts, form: &Form) -> Response {
         Ok(next) => redirect(pages, next, Vec::new()),
         Err(err) => {
             let form_name = action;
-            let mut page = account_page(pages, &user).failed(
-                &err,
-                form_name,
-                same,
-                "current_password",
-            );
+            let mut page =
+                account_page(pages, &user).failed(&err, form_name, same, "current_password");
             if action == "email" {
                 page = page.value("email", form.get("email"));
             }

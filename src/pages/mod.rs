@@ -252,10 +252,12 @@ where
             .and_then(Route::parse);
         let Some(route) = route else {
             return Box::pin(async move {
-                Ok(Page::message("Page not found", ("/account", "Go to your account"))
-                    .status(StatusCode::NOT_FOUND)
-                    .alert("There is no page at this address.")
-                    .render(&pages))
+                Ok(
+                    Page::message("Page not found", ("/account", "Go to your account"))
+                        .status(StatusCode::NOT_FOUND)
+                        .alert("There is no page at this address.")
+                        .render(&pages),
+                )
             });
         };
         let method = req.method().clone();
@@ -266,10 +268,11 @@ where
         }
         if method != Method::POST || !route.allow().ends_with("POST") {
             return Box::pin(async move {
-                let mut res = Page::message("Method not allowed", ("/account", "Go to your account"))
-                    .status(StatusCode::METHOD_NOT_ALLOWED)
-                    .alert("This page cannot be used that way.")
-                    .render(&pages);
+                let mut res =
+                    Page::message("Method not allowed", ("/account", "Go to your account"))
+                        .status(StatusCode::METHOD_NOT_ALLOWED)
+                        .alert("This page cannot be used that way.")
+                        .render(&pages);
                 res.headers_mut()
                     .insert(ALLOW, HeaderValue::from_static(route.allow()));
                 Ok(res)
@@ -333,15 +336,19 @@ async fn show(pages: &Pages, route: Route, parts: &Parts) -> Response {
 
 async fn post<B: RequestBody>(_users: Users, parts: Parts, body: B) -> Result<Response, Error> {
     let Some(Posted(pages, route)) = parts.extensions.get::<Posted>().cloned() else {
-        return Err(Error::internal("pages: a POST reached the handler unrouted"));
+        return Err(Error::internal(
+            "pages: a POST reached the handler unrouted",
+        ));
     };
     let form = match Form::read(&parts, body).await {
         Ok(form) => form,
         Err(err) => {
-            return Ok(Page::message("The form could not be sent", ("/account", "Go back"))
-                .status(err.status())
-                .alert(explain(&err))
-                .render(&pages));
+            return Ok(
+                Page::message("The form could not be sent", ("/account", "Go back"))
+                    .status(err.status())
+                    .alert(explain(&err))
+                    .render(&pages),
+            );
         }
     };
     Ok(match route {

@@ -155,7 +155,10 @@ impl Page {
         ctx.insert("values", Value::from_pairs(self.values));
         ctx.insert("csp_nonce", nonce.as_str().into());
         ctx.extend(self.extra);
-        let html = match pages.templates.render(self.template, Value::from_pairs(ctx)) {
+        let html = match pages
+            .templates
+            .render(self.template, Value::from_pairs(ctx))
+        {
             Ok(html) => html,
             Err(err) => {
                 tracing::error!(template = self.template, error = %err, "page template failed");
@@ -212,7 +215,10 @@ pub(super) fn explain(err: &Error) -> String {
         }
         Error::InvalidToken => "This link has expired or was already used.".to_owned(),
         Error::RateLimited { retry_after } => {
-            format!("Too many attempts. Try again in {}.", duration(*retry_after))
+            format!(
+                "Too many attempts. Try again in {}.",
+                duration(*retry_after)
+            )
         }
         Error::Unavailable { retry_after } => format!(
             "We are busy right now. Try again in {}.",

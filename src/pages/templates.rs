@@ -12,20 +12,38 @@ use crate::error::ConfigError;
 /// Every page template, by the name an override file takes.
 const EMBEDDED: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/pages/base.html")),
-    ("_form.html", include_str!("../../templates/pages/_form.html")),
-    ("signup.html", include_str!("../../templates/pages/signup.html")),
-    ("login.html", include_str!("../../templates/pages/login.html")),
+    (
+        "_form.html",
+        include_str!("../../templates/pages/_form.html"),
+    ),
+    (
+        "signup.html",
+        include_str!("../../templates/pages/signup.html"),
+    ),
+    (
+        "login.html",
+        include_str!("../../templates/pages/login.html"),
+    ),
     (
         "forgot_password.html",
         include_str!("../../templates/pages/forgot_password.html"),
     ),
-    ("verify.html", include_str!("../../templates/pages/verify.html")),
+    (
+        "verify.html",
+        include_str!("../../templates/pages/verify.html"),
+    ),
     (
         "password_reset.html",
         include_str!("../../templates/pages/password_reset.html"),
     ),
-    ("account.html", include_str!("../../templates/pages/account.html")),
-    ("message.html", include_str!("../../templates/pages/message.html")),
+    (
+        "account.html",
+        include_str!("../../templates/pages/account.html"),
+    ),
+    (
+        "message.html",
+        include_str!("../../templates/pages/message.html"),
+    ),
     ("pages.css", include_str!("../../templates/pages/pages.css")),
 ];
 
@@ -72,7 +90,10 @@ impl PageTemplates {
     pub fn embedded() -> Self {
         let mut env = Environment::new();
         // Block tags leave no blank lines behind in the HTML.
-        let syntax = SyntaxConfig::builder().trim_blocks(true).lstrip_blocks(true).build();
+        let syntax = SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .build();
         match syntax {
             Ok(syntax) => env.set_syntax(syntax),
             Err(err) => tracing::error!(error = %err, "page template syntax refused"),
@@ -114,7 +135,7 @@ impl PageTemplates {
     /// with and without errors.
     fn check(&self) -> Result<(), ConfigError> {
         let user = context! { email => "a@example.com", is_verified => false,
-                              pending_email => "b@example.com" };
+        pending_email => "b@example.com" };
         let errors = Value::from_iter(
             [
                 "signup.email",

@@ -39,7 +39,10 @@ async fn site() -> Site {
     let users = builder(store, outbox.clone()).build().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let (api, pages) = (UsersService::new(users.clone()), PagesService::new(users.clone()));
+    let (api, pages) = (
+        UsersService::new(users.clone()),
+        PagesService::new(users.clone()),
+    );
     tokio::spawn(async move {
         loop {
             let Ok((stream, peer)) = listener.accept().await else {
@@ -135,8 +138,12 @@ impl Browser {
     /// Posts `fields` as a same-origin form, as a browser does.
     async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
         let origin = self.origin();
-        self.post_from(path, fields, &[("origin", &origin), ("sec-fetch-site", "same-origin")])
-            .await
+        self.post_from(
+            path,
+            fields,
+            &[("origin", &origin), ("sec-fetch-site", "same-origin")],
+        )
+        .await
     }
 
     async fn post_from(
@@ -207,8 +214,18 @@ async fn every_page_renders_with_its_heading_labels_and_button() {
     for (path, h1, labels, button) in [
         ("/signup", "Sign up", &["Email", "Password"][..], "Sign up"),
         ("/login", "Log in", &["Email", "Password"], "Log in"),
-        ("/forgot-password", "Forgot password", &["Email"], "Send reset link"),
-        ("/verify", "Verify your email", &["Email"], "Send a new link"),
+        (
+            "/forgot-password",
+            "Forgot password",
+            &["Email"],
+            "Send reset link",
+        ),
+        (
+            "/verify",
+            "Verify your email",
+            &["Email"],
+            "Send a new link",
+        ),
         (
             "/password-reset",
             "Set a new password",
@@ -219,7 +236,10 @@ async fn every_page_renders_with_its_heading_labels_and_button() {
         let html = assert_html(&b.get(path).await, StatusCode::OK);
         assert!(html.contains(&format!("<h1>{h1}</h1>")), "{path}: {html}");
         for label in labels {
-            assert!(html.contains(&format!(">{label}</label>")), "{path}: {label}");
+            assert!(
+                html.contains(&format!(">{label}</label>")),
+                "{path}: {label}"
+            );
         }
         assert!(
             html.contains(&format!(r#"<button type="submit">{button}</button>"#)),
@@ -249,7 +269,10 @@ async fn the_link_pages_read_the_token_from_the_fragment_with_a_script_the_polic
             .nth(1)
             .and_then(|n| n.split('\'').next())
             .unwrap();
-        assert!(html.contains(&format!(r#"<script nonce="{nonce}">"#)), "{path}");
+        assert!(
+            html.contains(&format!(r#"<script nonce="{nonce}">"#)),
+            "{path}"
+        );
         assert!(csp.contains("form-action 'self'"));
     }
 }
@@ -272,7 +295,10 @@ async fn sign_up_errors_are_shown_on_their_field_escaped() {
     let r = b
         .post(
             "/signup",
-            &[("email", "<script>alert(1)</script>"), ("password", PASSWORD)],
+            &[
+                ("email", "<script>alert(1)</script>"),
+                ("password", PASSWORD),
+            ],
         )
         .await;
     let html = assert_html(&r, StatusCode::UNPROCESSABLE_ENTITY);
@@ -285,15 +311,24 @@ async fn sign_up_errors_are_shown_on_their_field_escaped() {
     // A weak password: the error is tied to the password field, which
     // takes the focus; the email is kept.
     let r = b
-        .post("/signup", &[("email", "weak@example.com"), ("password", "short")])
+        .post(
+            "/signup",
+            &[("email", "weak@example.com"), ("password", "short")],
+        )
         .await;
     let html = assert_html(&r, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(html.contains("Password must be at least 8 characters."), "{html}");
+    assert!(
+        html.contains("Password must be at least 8 characters."),
+        "{html}"
+    );
     let input = html
         .split("<input")
         .find(|i| i.contains(r#"id="signup-password""#))
         .unwrap();
-    assert!(input.contains(r#"aria-describedby="signup-password-error""#), "{input}");
+    assert!(
+        input.contains(r#"aria-describedby="signup-password-error""#),
+        "{input}"
+    );
     assert!(input.contains("autofocus"));
     assert!(html.contains(r#"value="weak@example.com""#));
 
@@ -301,7 +336,10 @@ async fn sign_up_errors_are_shown_on_their_field_escaped() {
     b.sign_up("taken@example.com").await;
     let mut other = Browser::new(s.addr);
     let r = other
-        .post("/signup", &[("email", "taken@example.com"), ("password", PASSWORD)])
+        .post(
+            "/signup",
+            &[("email", "taken@example.com"), ("password", PASSWORD)],
+        )
         .await;
     let html = assert_html(&r, StatusCode::CONFLICT);
     assert!(html.contains("An account with this email already exists."));
@@ -310,16 +348,25 @@ async fn sign_up_errors_are_shown_on_their_field_escaped() {
 #[tokio::test]
 async fn a_wrong_password_is_said_in_words_and_nobody_is_signed_in() {
     let s = site().await;
-    s.users.register("wrong@example.com", PASSWORD).await.unwrap();
+    s.users
+        .register("wrong@example.com", PASSWORD)
+        .await
+        .unwrap();
     let mut b = Browser::new(s.addr);
     let r = b
         .post(
             "/login",
-            &[("email", "wrong@example.com"), ("password", "not the password")],
+            &[
+                ("email", "wrong@example.com"),
+                ("password", "not the password"),
+            ],
         )
         .await;
     let html = assert_html(&r, StatusCode::UNAUTHORIZED);
-    assert!(html.contains(r#"role="alert">Wrong email or password.<"#), "{html}");
+    assert!(
+        html.contains(r#"role="alert">Wrong email or password.<"#),
+        "{html}"
+    );
     assert!(r.headers.get("set-cookie").is_none());
     assert_eq!(b.get("/account").await.status, StatusCode::SEE_OTHER);
 }
@@ -327,7 +374,10 @@ async fn a_wrong_password_is_said_in_words_and_nobody_is_signed_in() {
 #[tokio::test]
 async fn forgot_password_sends_the_link_and_the_reset_page_sets_the_password_once() {
     let s = site().await;
-    s.users.register("reset@example.com", PASSWORD).await.unwrap();
+    s.users
+        .register("reset@example.com", PASSWORD)
+        .await
+        .unwrap();
     let mut b = Browser::new(s.addr);
     let r = b
         .post("/forgot-password", &[("email", "reset@example.com")])
@@ -344,10 +394,16 @@ async fn forgot_password_sends_the_link_and_the_reset_page_sets_the_password_onc
     // A weak password: said on the field, and the token is kept for the
     // next try (in the form, not in a URL).
     let r = b
-        .post("/password-reset", &[("token", &token), ("password", "short")])
+        .post(
+            "/password-reset",
+            &[("token", &token), ("password", "short")],
+        )
         .await;
     let html = assert_html(&r, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(html.contains(r#"aria-describedby="reset-password-error""#), "{html}");
+    assert!(
+        html.contains(r#"aria-describedby="reset-password-error""#),
+        "{html}"
+    );
     assert!(html.contains(&format!(r#"value="{token}""#)));
 
     let r = b
@@ -374,7 +430,9 @@ async fn forgot_password_sends_the_link_and_the_reset_page_sets_the_password_onc
     // Only the new password logs in.
     let c = Client::new(s.addr);
     assert_eq!(
-        c.login("reset@example.com", "a brand new password").await.status,
+        c.login("reset@example.com", "a brand new password")
+            .await
+            .status,
         StatusCode::OK
     );
     assert_problem(
@@ -387,10 +445,16 @@ async fn forgot_password_sends_the_link_and_the_reset_page_sets_the_password_onc
 #[tokio::test]
 async fn the_verify_page_verifies_once_and_offers_a_new_link_after() {
     let s = site().await;
-    s.users.register("verify@example.com", PASSWORD).await.unwrap();
+    s.users
+        .register("verify@example.com", PASSWORD)
+        .await
+        .unwrap();
     let token = s.outbox.token_for("verify@example.com").await;
     let mut b = Browser::new(s.addr);
-    let html = assert_html(&b.post("/verify", &[("token", &token)]).await, StatusCode::OK);
+    let html = assert_html(
+        &b.post("/verify", &[("token", &token)]).await,
+        StatusCode::OK,
+    );
     assert!(html.contains("Your email is verified"), "{html}");
 
     let r = b.post("/verify", &[("token", &token)]).await;
@@ -402,25 +466,40 @@ async fn the_verify_page_verifies_once_and_offers_a_new_link_after() {
     assert_html(&r, StatusCode::BAD_REQUEST);
 
     // Asking for a new link: sent to an unverified account.
-    s.users.register("later@example.com", PASSWORD).await.unwrap();
-    s.outbox.wait_for("later@example.com", EmailKind::Verify).await;
+    s.users
+        .register("later@example.com", PASSWORD)
+        .await
+        .unwrap();
+    s.outbox
+        .wait_for("later@example.com", EmailKind::Verify)
+        .await;
     s.outbox.clear();
-    let r = b.post("/verify/resend", &[("email", "later@example.com")]).await;
+    let r = b
+        .post("/verify/resend", &[("email", "later@example.com")])
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     let html = assert_html(&b.get(location(&r)).await, StatusCode::OK);
     assert!(html.contains("Check your email"));
-    s.outbox.wait_for("later@example.com", EmailKind::Verify).await;
+    s.outbox
+        .wait_for("later@example.com", EmailKind::Verify)
+        .await;
 }
 
 #[tokio::test]
 async fn a_cross_origin_form_post_is_refused_before_anything_happens() {
     let s = site().await;
-    s.users.register("xorigin@example.com", PASSWORD).await.unwrap();
+    s.users
+        .register("xorigin@example.com", PASSWORD)
+        .await
+        .unwrap();
     let mut b = Browser::new(s.addr);
     let fields = [("email", "xorigin@example.com"), ("password", PASSWORD)];
     // A same-site page on another port, and a page on another site.
     for headers in [
-        &[("sec-fetch-site", "same-site"), ("origin", "http://localhost:1")][..],
+        &[
+            ("sec-fetch-site", "same-site"),
+            ("origin", "http://localhost:1"),
+        ][..],
         &[("sec-fetch-site", "cross-site")],
         &[("origin", "http://evil.example")],
     ] {
@@ -429,12 +508,20 @@ async fn a_cross_origin_form_post_is_refused_before_anything_happens() {
         assert!(html.contains("another site"), "{html}");
         assert!(r.headers.get("set-cookie").is_none());
         let r = b
-            .post_from("/forgot-password", &[("email", "xorigin@example.com")], headers)
+            .post_from(
+                "/forgot-password",
+                &[("email", "xorigin@example.com")],
+                headers,
+            )
             .await;
         assert_html(&r, StatusCode::FORBIDDEN);
     }
     crate::common::drained(&s.users).await;
-    assert_eq!(s.outbox.count_to("xorigin@example.com"), 1, "only the sign-up email");
+    assert_eq!(
+        s.outbox.count_to("xorigin@example.com"),
+        1,
+        "only the sign-up email"
+    );
 }
 
 #[tokio::test]
@@ -462,5 +549,8 @@ async fn logout_all_over_the_api_ends_every_session() {
         .request(http::Method::POST, "/users/logout/all", None, None)
         .await;
     assert_problem(&r, 401, "UNAUTHORIZED");
-    assert_eq!(c.login("all@example.com", PASSWORD).await.status, StatusCode::OK);
+    assert_eq!(
+        c.login("all@example.com", PASSWORD).await.status,
+        StatusCode::OK
+    );
 }
