@@ -325,6 +325,10 @@ async fn show(pages: &Pages, route: Route, parts: &Parts) -> Response {
         Route::Root => return redirect(pages, "/account", Vec::new()),
         Route::Stylesheet => return render::stylesheet(pages),
         Route::Account => return account::show(pages, parts).await,
+        // Already signed in: nothing to do here.
+        Route::SignUp | Route::LogIn if signed_in(pages, parts).await => {
+            return redirect(pages, "/account", Vec::new());
+        }
         Route::SignUp => public::signup_page(),
         Route::LogIn => public::login_page(parts),
         Route::ForgotPassword => public::forgot_page(parts),
@@ -332,6 +336,14 @@ async fn show(pages: &Pages, route: Route, parts: &Parts) -> Response {
         Route::PasswordReset => links::reset_landing(),
     };
     page.render(pages)
+}
+
+/// Whether the request carries a session that checks out.
+async fn signed_in(pages: &Pages, parts: &Parts) -> bool {
+    matches!(
+        crate::http::CurrentUser::optional_from_parts(parts, &pages.users).await,
+        Ok(Some(_))
+    )
 }
 
 async fn post<B: RequestBody>(_users: Users, parts: Parts, body: B) -> Result<Response, Error> {
