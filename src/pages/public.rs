@@ -26,12 +26,18 @@ pub(super) async fn signup(pages: &Pages, parts: &Parts, form: &Form) -> Respons
     }
     // Signed in at once, as the user just proved the password.
     let client = crate::http::rate_limit::request_client(&parts.extensions);
-    match users.login_from(email, password, client).await {
-        Ok(pair) => match session::sign_in(users, &pair) {
-            Ok(cookies) => redirect(pages, "/account?done=welcome", cookies),
-            Err(err) => failed(err),
-        },
-        Err(err) => failed(err),
+    let signed_in = match users.login_from(email, password, client).await {
+        Ok(pair) => session::sign_in(users, &pair),
+        Err(err) => Err(err),
+    };
+    match signed_in {
+        Ok(cookies) => redirect(pages, "/account?done=welcome", cookies),
+        // The account exists all the same: saying the sign-up failed would
+        // send the visitor into "already exists".
+        Err(err) => {
+            tracing::warn!(error = %err, "signed up, but the sign-in after it failed");
+            redirect(pages, "/login?done=created", Vec::new())
+        }
     }
 }
 
@@ -41,6 +47,7 @@ pub(super) fn login_page(parts: &Parts) -> Page {
         Some("logout") => page.notice("You are logged out."),
         Some("logout_all") => page.notice("You are logged out on every device."),
         Some("deleted") => page.notice("Your account has been deleted."),
+        Some("created") => page.notice("Your account has been created. Log in to continue."),
         _ => page,
     }
 }

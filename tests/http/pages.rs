@@ -554,3 +554,325 @@ async fn logout_all_over_the_api_ends_every_session() {
         StatusCode::OK
     );
 }
+
+/// The `<dt>`/`<dd>` pair of the account page for `term`.
+fn account_entry(html: &str, term: &str) -> Option<String> {
+    let (_, rest) = html.split_once(&format!("<dt>{term}</dt><dd>"))?;
+    Some(rest.split("</dd>").next()?.to_owned())
+}
+
+#[tokio::test]
+async fn sign_up_signs_in_and_the_verify_link_marks_the_account_verified() {
+    let s = site().await;
+    let mut b = Browser::new(s.addr);
+    let r = b
+        .post(
+            "/signup",
+            &[("email", "alice@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", text(&r));
+    assert!(location(&r).starts_with("/account"));
+    assert!(r.headers.get("set-cookie").is_some(), "signed in by cookie");
+
+    let html = assert_html(&b.get(location(&r)).await, StatusCode::OK);
+    assert!(html.contains("<h1>Your account</h1>"));
+    assert_eq!(account_entry(&html, "Email").unwrap(), "alice@example.com");
+    assert_eq!(account_entry(&html, "Status").unwrap(), "Not verified");
+    for form in [
+        "Resend verification email",
+        "Change password",
+        "Change email",
+        "Log out",
+        "Log out everywhere",
+        "Delete account",
+    ] {
+        assert!(html.contains(&format!(r#"aria-label="{form}""#)), "{form}");
+    }
+    assert!(!csrf_token(&html).is_empty());
+
+    let token = s.outbox.token_for("alice@example.com").await;
+    let html = assert_html(
+        &b.post("/verify", &[("token", &token)]).await,
+        StatusCode::OK,
+    );
+    assert!(html.contains("Your email is verified"));
+    let html = assert_html(&b.get("/account").await, StatusCode::OK);
+    assert_eq!(account_entry(&html, "Status").unwrap(), "Verified");
+    assert!(!html.contains(r#"aria-label="Resend verification email""#));
+}
+
+#[tokio::test]
+async fn log_in_signs_in_and_log_out_signs_out() {
+    let s = site().await;
+    s.users.register("bob@example.com", PASSWORD).await.unwrap();
+    let mut b = Browser::new(s.addr);
+    let r = b
+        .post(
+            "/login",
+            &[("email", "bob@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", text(&r));
+    assert_eq!(location(&r), "/account");
+    assert_html(&b.get("/account").await, StatusCode::OK);
+
+    let r = b.act("logout", &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", text(&r));
+    let html = assert_html(&b.get(location(&r)).await, StatusCode::OK);
+    assert!(html.contains("You are logged out."));
+    assert_eq!(b.get("/account").await.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn the_account_forms_change_the_password_with_errors_on_their_fields() {
+    let s = site().await;
+    let mut b = Browser::new(s.addr);
+    b.sign_up("carol@example.com").await;
+
+    let r = b
+        .act(
+            "password",
+            &[
+                ("current_password", "not it at all"),
+                ("password", "a fresh new password"),
+            ],
+        )
+        .await;
+    let html = assert_html(&r, StatusCode::UNAUTHORIZED);
+    assert!(
+        html.contains(r#"aria-describedby="password-current_password-error""#),
+        "{html}"
+    );
+    let r = b
+        .act(
+            "password",
+            &[("current_password", PASSWORD), ("password", "short")],
+        )
+        .await;
+    let html = assert_html(&r, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        html.contains(r#"aria-describedby="password-password-error""#),
+        "{html}"
+    );
+
+    let r = b
+        .act(
+            "password",
+            &[
+                ("current_password", PASSWORD),
+                ("password", "a fresh new password"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", text(&r));
+    // This browser stays signed in; the new password is the one that works.
+    let html = assert_html(&b.get(location(&r)).await, StatusCode::OK);
+    assert!(html.contains("Your password has been changed."));
+    let c = Client::new(s.addr);
+    assert_eq!(
+        c.login("carol@example.com", "a fresh new password")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_problem(
+        &c.login("carol@example.com", PASSWORD).await,
+        401,
+        "INVALID_CREDENTIALS",
+    );
+}
+
+#[tokio::test]
+async fn the_email_change_waits_for_the_link_sent_to_the_new_address() {
+    let s = site().await;
+    let mut b = Browser::new(s.addr);
+    b.sign_up("dave@example.com").await;
+    s.users
+        .register("taken2@example.com", PASSWORD)
+        .await
+        .unwrap();
+
+    let r = b
+        .act(
+            "email",
+            &[
+                ("email", "taken2@example.com"),
+                ("current_password", PASSWORD),
+            ],
+        )
+        .await;
+    let html = assert_html(&r, StatusCode::CONFLICT);
+    assert!(
+        html.contains(r#"aria-describedby="email-email-error""#),
+        "{html}"
+    );
+    // What was typed comes back escaped.
+    let r = b
+        .act(
+            "email",
+            &[("email", "\"><b>x</b>"), ("current_password", PASSWORD)],
+        )
+        .await;
+    let html = assert_html(&r, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        !html.contains("<b>x</b>") && html.contains("&lt;b&gt;x"),
+        "{html}"
+    );
+
+    let r = b
+        .act(
+            "email",
+            &[
+                ("email", "dave@new.example"),
+                ("current_password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", text(&r));
+    let html = assert_html(&b.get(location(&r)).await, StatusCode::OK);
+    assert_eq!(
+        account_entry(&html, "Pending email").unwrap(),
+        "dave@new.example"
+    );
+    assert_eq!(account_entry(&html, "Email").unwrap(), "dave@example.com");
+    s.outbox
+        .wait_for("dave@example.com", EmailKind::EmailChangeNotice)
+        .await;
+    let link = s
+        .outbox
+        .wait_for("dave@new.example", EmailKind::EmailChange)
+        .await
+        .link;
+    let token = link.split_once("#token=").unwrap().1;
+    let html = assert_html(
+        &b.post("/verify", &[("token", token)]).await,
+        StatusCode::OK,
+    );
+    assert!(html.contains("Your email is verified"));
+    let html = assert_html(&b.get("/account").await, StatusCode::OK);
+    assert_eq!(account_entry(&html, "Email").unwrap(), "dave@new.example");
+    assert!(account_entry(&html, "Pending email").is_none());
+}
+
+#[tokio::test]
+async fn resend_verification_sends_another_link() {
+    let s = site().await;
+    let mut b = Browser::new(s.addr);
+    b.sign_up("erin@example.com").await;
+    s.outbox
+        .wait_for("erin@example.com", EmailKind::Verify)
+        .await;
+    let r = b.act("resend", &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", text(&r));
+    let html = assert_html(&b.get(location(&r)).await, StatusCode::OK);
+    assert!(html.contains(r#"role="status""#) && html.contains("verification email"));
+    crate::common::drained(&s.users).await;
+    assert_eq!(s.outbox.count_to("erin@example.com"), 2);
+}
+
+#[tokio::test]
+async fn log_out_everywhere_ends_the_other_browsers_and_api_sessions() {
+    let s = site().await;
+    let mut laptop = Browser::new(s.addr);
+    laptop.sign_up("frank@example.com").await;
+    let mut phone = Browser::new(s.addr);
+    let r = phone
+        .post(
+            "/login",
+            &[("email", "frank@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let c = Client::new(s.addr);
+    let api = c.access_token("frank@example.com", PASSWORD).await;
+
+    let r = laptop.act("logout_all", &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", text(&r));
+    let html = assert_html(&laptop.get(location(&r)).await, StatusCode::OK);
+    assert!(html.contains("You are logged out on every device."));
+    for browser in [&mut laptop, &mut phone] {
+        let r = browser.get("/account").await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        assert_eq!(location(&r), "/login");
+    }
+    assert_problem(&c.get("/users/me", Some(&api)).await, 401, "UNAUTHORIZED");
+}
+
+#[tokio::test]
+async fn delete_account_needs_the_password_and_then_the_account_is_gone() {
+    let s = site().await;
+    let mut b = Browser::new(s.addr);
+    b.sign_up("gina@example.com").await;
+    let r = b
+        .act("delete", &[("current_password", "wrong password!")])
+        .await;
+    let html = assert_html(&r, StatusCode::UNAUTHORIZED);
+    assert!(
+        html.contains(r#"aria-describedby="delete-current_password-error""#),
+        "{html}"
+    );
+
+    let r = b.act("delete", &[("current_password", PASSWORD)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", text(&r));
+    let html = assert_html(&b.get(location(&r)).await, StatusCode::OK);
+    assert!(html.contains("Your account has been deleted."));
+    assert_eq!(b.get("/account").await.status, StatusCode::SEE_OTHER);
+    let c = Client::new(s.addr);
+    assert_problem(
+        &c.login("gina@example.com", PASSWORD).await,
+        401,
+        "INVALID_CREDENTIALS",
+    );
+}
+
+#[tokio::test]
+async fn an_account_form_without_the_sessions_token_or_from_another_origin_is_refused() {
+    let s = site().await;
+    let mut b = Browser::new(s.addr);
+    b.sign_up("hank@example.com").await;
+    let html = text(&b.get("/account").await);
+    let token = csrf_token(&html);
+    let delete = |t: &'static str| {
+        [
+            ("action", "delete"),
+            ("current_password", PASSWORD),
+            ("csrf_token", t),
+        ]
+    };
+
+    // No token, and a wrong one.
+    let r = b.post("/account", &delete("")).await;
+    assert_html(&r, StatusCode::FORBIDDEN);
+    let r = b
+        .post(
+            "/account",
+            &delete("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+        )
+        .await;
+    assert_html(&r, StatusCode::FORBIDDEN);
+    // The right token, from a page on another origin of the same site (so
+    // the Lax cookie rides along), and from another site.
+    let fields = [
+        ("action", "delete"),
+        ("current_password", PASSWORD),
+        ("csrf_token", token.as_str()),
+    ];
+    for headers in [
+        &[
+            ("sec-fetch-site", "same-site"),
+            ("origin", "http://localhost:1"),
+        ][..],
+        &[("origin", "http://evil.example")],
+    ] {
+        let r = b.post_from("/account", &fields, headers).await;
+        assert_html(&r, StatusCode::FORBIDDEN);
+    }
+    // Nothing happened: the account is there, the browser signed in.
+    assert_html(&b.get("/account").await, StatusCode::OK);
+    let c = Client::new(s.addr);
+    assert_eq!(
+        c.login("hank@example.com", PASSWORD).await.status,
+        StatusCode::OK
+    );
+}
