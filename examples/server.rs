@@ -18,7 +18,15 @@
 //! `TOWER_USERS_TEMPLATES` (a directory of template overrides; the pages' in
 //! its `pages/`),
 //! `TOWER_USERS_MAX_CONNECTIONS` (connections served at once; by default
-//! what the open-file limit leaves after a reserve) and `RUST_LOG`.
+//! what the open-file limit leaves after a reserve),
+//! `TOWER_USERS_CORS_ORIGINS` (comma-separated origins of single-page apps
+//! allowed to call with credentials), `TOWER_USERS_COOKIES` (`plain-http`
+//! drops `Secure` and the `__Host-` prefix, for plain-HTTP development) and
+//! `RUST_LOG`.
+//!
+//! The cookie transport is on: a login with `"cookie": true` signs a browser
+//! in with a `__Host-` session cookie (browsers keep `Secure` cookies from
+//! `http://localhost` too).
 //!
 //! `TOWER_USERS_DATABASE_URL=postgres://user:pass@host/db` keeps everything
 //! in PostgreSQL instead of the redb file (`TOWER_USERS_DB` is then unused),
@@ -48,6 +56,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tower::util::Either;
 use tower::{Layer, ServiceBuilder, ServiceExt, service_fn};
+use tower_http::cors::CorsLayer;
 use tower_http::sensitive_headers::{
     SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer,
 };
@@ -59,7 +68,7 @@ use tower_users::http::{
 use tower_users::mail::{SmtpMailer, Templates};
 use tower_users::pages::{PageTemplates, PagesService};
 use tower_users::store::Store;
-use tower_users::{CurrentUser, RedbStore, Users, UsersService};
+use tower_users::{CookieSettings, CurrentUser, RedbStore, Users, UsersService};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -121,7 +130,8 @@ async fn configure(store: impl Store) -> Result<Users, BoxError> {
     let secret = secret(&store).await?;
     let mut builder = Users::builder(store)
         .with_secret(secret)
-        .with_public_url(env("TOWER_USERS_PUBLIC_URL", "http://localhost:3000"));
+        .with_public_url(env("TOWER_USERS_PUBLIC_URL", "http://localhost:3000"))
+        .with_cookies(cookie_settings()?);
     match std::env::var("TOWER_USERS_SMTP_URL") {
         Ok(url) => {
             let from = env("TOWER_USERS_MAIL_FROM", "no-reply@localhost");
@@ -142,6 +152,62 @@ async fn configure(store: impl Store) -> Result<Users, BoxError> {
         builder = builder.with_superuser(email, password);
     }
     Ok(builder.start().await?)
+}
+
+/// The origins of `TOWER_USERS_CORS_ORIGINS`: named one by one, never `*`
+/// (a wildcard cannot go with credentials, and would let any site act with
+/// the visitor's cookie).
+fn cors_origins() -> Result<Vec<HeaderValue>, BoxError> {
+    let mut origins = Vec::new();
+    for origin in env("TOWER_USERS_CORS_ORIGINS", "").split(',') {
+        let origin = origin.trim();
+        if origin.is_empty() {
+            continue;
+        }
+        if origin == "*" {
+            return Err("TOWER_USERS_CORS_ORIGINS must name origins; `*` is refused".into());
+        }
+        origins.push(HeaderValue::from_str(origin)?);
+    }
+    Ok(origins)
+}
+
+/// The cookie transport: `Secure` with the `__Host-` prefix unless
+/// `TOWER_USERS_COOKIES=plain-http`; the CORS origins are trusted by its
+/// CSRF check (the token is still required of them).
+fn cookie_settings() -> Result<CookieSettings, BoxError> {
+    let mut settings = match env("TOWER_USERS_COOKIES", "secure").as_str() {
+        "secure" => CookieSettings::default(),
+        "plain-http" => {
+            tracing::warn!(
+                "cookies without Secure (TOWER_USERS_COOKIES=plain-http): localhost only"
+            );
+            CookieSettings::plain_http_localhost()
+        }
+        _ => return Err("TOWER_USERS_COOKIES must be `secure` or `plain-http`".into()),
+    };
+    for origin in cors_origins()? {
+        settings = settings.with_trusted_origin(origin.to_str()?);
+    }
+    Ok(settings)
+}
+
+/// CORS for the single-page apps of `TOWER_USERS_CORS_ORIGINS`, with
+/// credentials, and `X-CSRF-Token` allowed and exposed; none when unset.
+fn cors() -> Result<Option<CorsLayer>, BoxError> {
+    let origins = cors_origins()?;
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let csrf = HeaderName::from_static("x-csrf-token");
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(origins)
+            .allow_credentials(true)
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+            .allow_headers([http::header::CONTENT_TYPE, AUTHORIZATION, csrf.clone()])
+            .expose_headers([csrf]),
+    ))
 }
 
 /// What every connection shares: the lifecycle service and the pages,
@@ -474,7 +540,8 @@ async fn main() -> Result<(), BoxError> {
                 // an error: the default ERROR line per 5xx would flood the log.
                 .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
         )
-        .layer(SetSensitiveResponseHeadersLayer::from_shared(secret));
+        .layer(SetSensitiveResponseHeadersLayer::from_shared(secret))
+        .option_layer(cors()?);
 
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();

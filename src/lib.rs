@@ -133,7 +133,8 @@ pub mod __private {
 pub use error::{BoxError, ConfigError, Error, FieldError};
 pub use hooks::{Hooks, NoHooks};
 pub use http::{
-    CurrentUser, CurrentUserLayer, OptionalUserLayer, Superuser, UsersService, VerifiedUser,
+    CookieSettings, CurrentUser, CurrentUserLayer, OptionalUserLayer, Superuser, Transport,
+    UsersService, VerifiedUser,
 };
 pub use password::{PasswordParams, PasswordPolicy};
 #[cfg(feature = "postgres")]

@@ -208,6 +208,11 @@ impl Fields {
         }
     }
 
+    /// Records a problem with `name` found by the caller.
+    pub(crate) fn error(&mut self, name: &str, message: &str) {
+        self.errors.push(FieldError::new(name, message));
+    }
+
     /// Every field not taken yet: the app's custom fields.
     pub(crate) fn rest(&mut self) -> Map<String, Value> {
         std::mem::take(&mut self.map)

@@ -281,7 +281,9 @@ impl Rule {
         &self,
         parts: &http::request::Parts,
     ) -> Result<Option<CurrentUser>, CurrentUserRejection> {
-        let Some(user) = CurrentUser::optional_from_parts(parts, &self.users).await? else {
+        // The CSRF checks too: the layer cannot read a form body, so a
+        // cookie-authenticated state-changing request needs `X-CSRF-Token`.
+        let Some(user) = CurrentUser::optional_checked(parts, &self.users).await? else {
             return if self.optional {
                 Ok(None)
             } else {

@@ -43,6 +43,8 @@
 //! ```
 
 pub(crate) mod body;
+pub mod cookies;
+pub mod csrf;
 mod current_user;
 pub mod endpoints;
 mod layer;
@@ -53,6 +55,7 @@ pub(crate) mod rate_limit;
 mod redact;
 mod service;
 
+pub use cookies::{CookieSettings, Transport};
 pub use current_user::{CurrentUser, CurrentUserRejection, Superuser, VerifiedUser};
 pub use layer::{CurrentUserLayer, CurrentUserService, OptionalUserLayer};
 pub use problem::ErrorCode;

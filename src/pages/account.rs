@@ -53,8 +53,8 @@ pub(super) async fn act(pages: &Pages, parts: &Parts, form: &Form) -> Response {
         Ok(user) => user,
         Err(res) => return res,
     };
-    if let Err(err) = session::check_csrf(&pages.users, parts, &user, form.get("csrf_token")) {
-        return session::refused(pages, err.code());
+    if session::check_csrf(&pages.users, parts, &user, form.get("csrf_token")).is_err() {
+        return session::refused(pages);
     }
     let users = &pages.users;
     let action = form.get("action");

@@ -16,10 +16,11 @@
 //! (POST/redirect/GET), minijinja templates ([`PageTemplates`], overridable
 //! one file at a time), no JavaScript but the few lines that read a link's
 //! token from the URL fragment, so the token never reaches a URL or a
-//! server log. Every POST passes the `Sec-Fetch-Site` / `Origin` check of
-//! tower-http's [`CsrfLayer`](tower_http::csrf::CsrfLayer) (logins too, so
-//! no other site can sign a browser into an account of its choosing), and
-//! the account page's forms also carry the session's CSRF token.
+//! server log. Every POST passes the API's `Sec-Fetch-Site` / `Origin`
+//! check ([`csrf`](crate::http::csrf), tower-http's policy, with the origins
+//! the app trusts), logins too, so no other site can sign a browser into an
+//! account of its choosing; the account page's forms also carry the
+//! session's CSRF token.
 //!
 //! The session is the cookie of the API's cookie transport; the pages call
 //! [`Users`] directly, never over HTTP. The default email links,
@@ -56,13 +57,10 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use axum_core::body::Body;
 use axum_core::response::Response;
 use http::header::{ALLOW, HeaderValue, RETRY_AFTER};
 use http::request::Parts;
 use http::{Method, Request, StatusCode};
-use tower_http::csrf::{Csrf, CsrfLayer, ProtectionError, ResponseForProtectionError};
-use tower_layer::Layer;
 use tower_service::Service;
 
 pub use templates::PageTemplates;
@@ -83,7 +81,8 @@ use render::{Page, explain, redirect};
 /// stands for (log in, sign up, emails, links).
 #[derive(Clone, Debug)]
 pub struct PagesService {
-    inner: Csrf<Router, Refusal>,
+    // Shared: cloning the service (once per request in most servers) is one
+    // reference-count increment.
     pages: Arc<Pages>,
 }
 
@@ -114,11 +113,9 @@ impl PagesService {
     }
 
     fn with(pages: Pages) -> Self {
-        let pages = Arc::new(pages);
-        let inner = CsrfLayer::new()
-            .with_rejection_response(Refusal(pages.clone()))
-            .layer(Router(pages.clone()));
-        PagesService { inner, pages }
+        PagesService {
+            pages: Arc::new(pages),
+        }
     }
 
     /// Renders the pages with `templates` instead of the embedded ones.
@@ -142,35 +139,6 @@ impl PagesService {
             templates: self.pages.templates.clone(),
             prefix: prefix.into().trim_end_matches('/').to_owned(),
         })
-    }
-}
-
-impl<B> Service<Request<B>> for PagesService
-where
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        Box::pin(self.inner.call(req))
-    }
-}
-
-/// The pages' answer to a POST that tower-http's CSRF check refused.
-#[derive(Clone)]
-struct Refusal(Arc<Pages>);
-
-impl ResponseForProtectionError<Body> for Refusal {
-    fn response_for_protection_error(&mut self, error: ProtectionError) -> Response {
-        session::refused(&self.0, &error.to_string())
     }
 }
 
@@ -225,11 +193,7 @@ impl Route {
     }
 }
 
-/// The pages behind the CSRF check.
-#[derive(Clone, Debug)]
-struct Router(Arc<Pages>);
-
-impl<B> Service<Request<B>> for Router
+impl<B> Service<Request<B>> for PagesService
 where
     B: http_body::Body + Send + 'static,
     B::Data: Send,
@@ -243,8 +207,8 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let pages = self.0.clone();
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let pages = self.pages.clone();
         let route = req
             .uri()
             .path()
@@ -278,8 +242,16 @@ where
                 Ok(res)
             });
         }
-        let limited = route.class().map(|class| charge(req.extensions(), class));
-        req.extensions_mut().insert(Posted(pages.clone(), route));
+        // Every POST, the login's and the sign-up's too: no page of another
+        // site may sign this browser into an account of its choosing. With
+        // the API's policy, so the origins the app trusts are the same.
+        let (mut parts, body) = req.into_parts();
+        if session::check_origin(&pages.users, &parts).is_err() {
+            return Box::pin(async move { Ok(session::refused(&pages)) });
+        }
+        let limited = route.class().map(|class| charge(&parts.extensions, class));
+        parts.extensions.insert(Posted(pages.clone(), route));
+        let req = Request::from_parts(parts, body);
         let users = pages.users.clone();
         Box::pin(async move {
             if let Some(res) = over_limit(&pages, limited).await {

@@ -143,7 +143,8 @@ impl Page {
         // anything injected does not, and overridden templates keep working.
         let mut nonce = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut nonce);
-        let nonce = base64::engine::general_purpose::STANDARD.encode(nonce);
+        // URL-safe: auto-escaping would turn a `/` into `&#x2f;` in the page.
+        let nonce = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(nonce);
         let mut ctx: BTreeMap<&str, Value> = BTreeMap::new();
         ctx.insert("title", self.title.into());
         ctx.insert("app_name", pages.users.app_name().into());
@@ -214,6 +215,9 @@ pub(super) fn explain(err: &Error) -> String {
             "This is not allowed for your account.".to_owned()
         }
         Error::InvalidToken => "This link has expired or was already used.".to_owned(),
+        Error::CsrfFailed => "This form was sent from another site or from a page that is out \
+                              of date, so nothing was changed. Reload the page and try again."
+            .to_owned(),
         Error::RateLimited { retry_after } => {
             format!(
                 "Too many attempts. Try again in {}.",

@@ -1,5 +1,6 @@
-//! The browser session of the pages: the signed-in user from the session
-//! cookie, signing in and out, and the CSRF token of the account forms.
+//! The browser session of the pages: the cookie transport's session
+//! cookie ([`cookies`](crate::http::cookies)), and its CSRF checks
+//! ([`csrf`](crate::http::csrf)).
 
 use axum_core::response::Response;
 use http::HeaderValue;
@@ -8,6 +9,8 @@ use http::request::Parts;
 use super::Pages;
 use super::render::{Page, explain, redirect};
 use crate::error::Error;
+use crate::http::cookies::{sign_in_cookies, sign_out_cookies};
+use crate::http::csrf;
 use crate::http::{CurrentUser, CurrentUserRejection};
 use crate::{TokenPair, Users};
 
@@ -32,41 +35,41 @@ pub(super) async fn current(pages: &Pages, parts: &Parts) -> Result<CurrentUser,
 
 /// The Set-Cookie values that sign the browser in with `pair`'s session.
 pub(super) fn sign_in(users: &Users, pair: &TokenPair) -> Result<Vec<HeaderValue>, Error> {
-    let _ = (users, pair);
-    Ok(Vec::new())
+    sign_in_cookies(users, pair)
 }
 
 /// The Set-Cookie values that sign the browser out.
 pub(super) fn sign_out(users: &Users) -> Vec<HeaderValue> {
-    let _ = users;
-    Vec::new()
+    sign_out_cookies(users)
 }
 
 /// The CSRF token the account forms carry.
 pub(super) fn csrf_token(users: &Users, user: &CurrentUser) -> String {
-    let _ = (users, user);
-    String::new()
+    csrf::csrf_token(users, user)
 }
 
-/// Ok when the account form came from our own page of this session.
+/// Ok when the account form came from our own page of this session: the
+/// origin check and the session's token (a bearer request needs neither).
 pub(super) fn check_csrf(
     users: &Users,
     parts: &Parts,
     user: &CurrentUser,
     submitted: &str,
 ) -> Result<(), Error> {
-    let _ = (users, parts, user, submitted);
-    Ok(())
+    csrf::check_csrf(users, parts, user, Some(submitted))
 }
 
-/// The answer to a cross-site (or stale) form post, refused for `reason`.
-pub(super) fn refused(pages: &Pages, reason: &str) -> Response {
-    tracing::debug!(target: "tower_users::rejection", reason, "page form refused");
+/// The cross-origin half alone, for every POST of the pages: a login or a
+/// sign-up from another site's page must not sign this browser in.
+pub(super) fn check_origin(users: &Users, parts: &Parts) -> Result<(), Error> {
+    csrf::check_origin(users, parts)
+}
+
+/// The answer to a cross-site (or stale) form post, which the CSRF checks
+/// refused (and logged, with the reason).
+pub(super) fn refused(pages: &Pages) -> Response {
     Page::message("Request refused", ("/account", "Back to your account"))
         .status(http::StatusCode::FORBIDDEN)
-        .alert(
-            "This form was sent from another site or from a page that is out of date, so \
-             nothing was changed. Reload the page and try again.",
-        )
+        .alert(explain(&Error::CsrfFailed))
         .render(pages)
 }

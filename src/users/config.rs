@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::{Config, Inner, Users};
 use crate::error::ConfigError;
 use crate::hooks::{DynHooks, Hooks, NoHooks};
+use crate::http::cookies::{CookieSettings, CookieState, Transport};
 use crate::mail::outbox::Outbox;
 use crate::mail::{DynMailer, LinkTemplate, LogMailer, Mailer, OutboxConfig, Templates};
 use crate::password::{HashingConfig, PasswordParams, PasswordPolicy, Passwords};
@@ -66,6 +67,7 @@ pub struct UsersBuilder {
     templates: Templates,
     outbox: OutboxConfig,
     superuser: Option<(String, String)>,
+    cookies: CookieSettings,
     config: Config,
 }
 
@@ -83,6 +85,7 @@ impl UsersBuilder {
             templates: Templates::embedded(),
             outbox: OutboxConfig::default(),
             superuser: None,
+            cookies: CookieSettings::default(),
             config: Config {
                 app_name: "tower-users".to_owned(),
                 access_ttl: time::Duration::minutes(15),
@@ -101,6 +104,8 @@ impl UsersBuilder {
                 verify_on_register: true,
                 lockout: super::LockoutPolicy::default(),
                 profile: None,
+                cookies: CookieState::unkeyed(),
+                transports: vec![Transport::Bearer, Transport::Cookie],
             },
         }
     }
@@ -167,6 +172,45 @@ impl UsersBuilder {
     /// A custom password-reset link.
     pub fn with_reset_link(mut self, link: LinkTemplate) -> Self {
         self.reset_link = Some(link);
+        self
+    }
+
+    /// How the session cookie is set (default: `Secure`, `__Host-` prefix,
+    /// no trusted cross-origin pages); see the
+    /// [cookie transport](crate::http::cookies). Cookies are only ever set
+    /// for a login that asks for them, so bearer clients see no change.
+    pub fn with_cookies(mut self, settings: CookieSettings) -> Self {
+        self.cookies = settings;
+        self
+    }
+
+    /// Which transports authenticate requests, tried in this order; the
+    /// first that yields a user wins (default: bearer, then cookie). Leave
+    /// [`Transport::Cookie`] out to turn the cookie transport off: a login
+    /// asking for cookies is then refused, and cookies are ignored.
+    /// [`build`](Self::build) refuses an empty list.
+    ///
+    /// ```
+    /// use tower_users::{RedbStore, Transport, Users};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // A browser-first app: the cookie is looked at before any bearer token.
+    /// let users = Users::builder(RedbStore::in_memory()?)
+    ///     .with_secret(b"an example secret of at least 32 bytes!!")
+    ///     .with_transports([Transport::Cookie, Transport::Bearer])
+    ///     .build()?;
+    /// # let _ = users;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_transports(mut self, order: impl IntoIterator<Item = Transport>) -> Self {
+        let mut transports = Vec::new();
+        for transport in order {
+            if !transports.contains(&transport) {
+                transports.push(transport);
+            }
+        }
+        self.config.transports = transports;
         self
     }
 
@@ -393,6 +437,13 @@ impl UsersBuilder {
         let secret = self.secret.ok_or(ConfigError::MissingSecret)?;
         let tokens = Tokens::new(&secret, &self.audience)?;
         let mut config = self.config;
+        config.cookies = CookieState::new(&self.cookies, &secret)?;
+        if config.transports.is_empty() {
+            return Err(ConfigError::Invalid {
+                name: "transports",
+                reason: "at least one transport is needed".into(),
+            });
+        }
         for (name, ttl) in [
             ("access_ttl", config.access_ttl),
             ("session_ttl", config.session_ttl),
@@ -456,6 +507,23 @@ impl UsersBuilder {
                 config,
             }),
         })
+    }
+}
+
+impl Users {
+    /// The cookie transport's names, flags, policy and keys.
+    pub(crate) fn cookie_state(&self) -> &CookieState {
+        &self.inner.config.cookies
+    }
+
+    /// The transports, in the order they are tried.
+    pub(crate) fn transports(&self) -> &[Transport] {
+        &self.inner.config.transports
+    }
+
+    /// How long a session lives, in seconds.
+    pub(crate) fn session_ttl_seconds(&self) -> i64 {
+        self.inner.config.session_ttl.whole_seconds()
     }
 }
 

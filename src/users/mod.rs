@@ -135,6 +135,8 @@ pub(crate) struct Config {
     pub(crate) verify_on_register: bool,
     pub(crate) lockout: LockoutPolicy,
     pub(crate) profile: Option<profile::ProfileSchema>,
+    pub(crate) cookies: crate::http::cookies::CookieState,
+    pub(crate) transports: Vec<crate::http::cookies::Transport>,
 }
 
 impl std::fmt::Debug for Users {

@@ -363,6 +363,17 @@ impl Users {
                 Error::Unauthorized
             })?;
         let session = SessionId(claims.sid.ok_or(Error::Unauthorized)?);
+        self.authenticate_session(session, claims.user_id()).await
+    }
+
+    /// The checks of [`authenticate`](Self::authenticate) after the token's
+    /// own: session `session` is live and `user`'s, begun under the current
+    /// password, and the user active. The session cookie ends here too.
+    pub(crate) async fn authenticate_session(
+        &self,
+        session: SessionId,
+        user_id: crate::user::UserId,
+    ) -> Result<Authenticated, Error> {
         let now = OffsetDateTime::now_utc();
         let (session, user) = self
             .store()
@@ -371,8 +382,7 @@ impl Users {
             .ok_or(Error::Unauthorized)?;
         // The session records the password_version it began under: a
         // password change since then ends it, even before it is deleted.
-        if session.user_id != claims.user_id() || session.password_version != user.password_version
-        {
+        if session.user_id != user_id || session.password_version != user.password_version {
             return Err(Error::Unauthorized);
         }
         if !user.is_active {
@@ -382,5 +392,24 @@ impl Users {
             user,
             session: session.id,
         })
+    }
+}
+
+impl Users {
+    /// The session, user and issue time (unix seconds) named by an access
+    /// token this instance issued: what the session cookie is made from.
+    pub(crate) fn session_of(
+        &self,
+        access_token: &str,
+    ) -> Result<(SessionId, crate::user::UserId, i64), Error> {
+        let claims = self
+            .inner
+            .tokens
+            .decode(access_token, Purpose::Access)
+            .map_err(Error::internal)?;
+        let session = claims
+            .sid
+            .ok_or_else(|| Error::internal("access token without a session"))?;
+        Ok((SessionId(session), claims.user_id(), claims.iat))
     }
 }

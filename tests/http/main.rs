@@ -7,6 +7,7 @@ mod account;
 mod admin;
 mod bursts;
 mod common;
+mod cookies;
 mod examples;
 mod guards;
 mod hooks;

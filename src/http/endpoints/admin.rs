@@ -33,7 +33,7 @@ endpoint! {
 const DEFAULT_PAGE: usize = 50;
 
 async fn superuser(parts: &Parts, users: &Users) -> Result<CurrentUser, Error> {
-    let caller = CurrentUser::from_parts(parts, users).await?;
+    let caller = CurrentUser::checked(parts, users).await?;
     if !caller.is_superuser {
         return Err(Error::Forbidden);
     }

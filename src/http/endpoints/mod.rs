@@ -20,6 +20,8 @@ pub use admin::{AdminUser, ListUsers, PathUserId};
 pub use me::Me;
 pub use password_reset::{ResetPassword, ResetRequest};
 pub use registration::Register;
+#[cfg(test)]
+pub(crate) use sessions::CookieLogin;
 pub use sessions::{Login, Logout, LogoutAll, Refresh};
 pub use verification::{Verify, VerifyRequest};
 

@@ -30,9 +30,11 @@ use utoipa::ToSchema;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{KnownFormat, SchemaFormat};
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::{
-    ComponentsBuilder, Content, Header, InfoBuilder, Object, ObjectBuilder, OpenApi,
+    ComponentsBuilder, Content, Header, InfoBuilder, Object, ObjectBuilder, OneOfBuilder, OpenApi,
     OpenApiBuilder, Paths, Ref, Required, ResponseBuilder, Type,
 };
 
@@ -58,6 +60,7 @@ fn every_error() -> Vec<Error> {
         Error::UnverifiedUser,
         Error::Unauthorized,
         Error::Forbidden,
+        Error::CsrfFailed,
         Error::InvalidToken,
         Error::NotFound,
         Error::MethodNotAllowed,
@@ -79,6 +82,7 @@ fn every_error() -> Vec<Error> {
             | Error::UnverifiedUser
             | Error::Unauthorized
             | Error::Forbidden
+            | Error::CsrfFailed
             | Error::InvalidToken
             | Error::NotFound
             | Error::MethodNotAllowed
@@ -105,6 +109,10 @@ fn cause(err: &Error) -> &'static str {
         Error::UnverifiedUser => "an unverified email",
         Error::Unauthorized => "a missing, malformed, expired or revoked access token",
         Error::Forbidden => "not allowed",
+        Error::CsrfFailed => {
+            "a state-changing request by session cookie from another origin or without \
+             the session's CSRF token"
+        }
         Error::InvalidToken => "a token that is bad, expired, used, stale or of another purpose",
         Error::NotFound => "no such user or route",
         Error::MethodNotAllowed => "a method the route does not take",
@@ -165,8 +173,10 @@ struct Op {
     description: &'static str,
     /// The JSON success body's schema name, if any.
     returns: Option<String>,
+    /// Another success body the same status may carry instead.
+    or_returns: Option<String>,
     body: Body,
-    /// Needs `Authorization: Bearer`.
+    /// Needs credentials: `Authorization: Bearer` or the session cookie.
     bearer: bool,
     /// Error statuses besides the success.
     errors: &'static [u16],
@@ -188,6 +198,7 @@ fn operation(method: &str, path: &str) -> Op {
         status,
         description,
         returns,
+        or_returns: None,
         body: Body::None,
         bearer: false,
         errors: &[],
@@ -213,11 +224,13 @@ fn operation(method: &str, path: &str) -> Op {
                 name::<requests::LoginForm>(),
             ),
             errors: &[408, 413, 415, 422, 429, 401, 403, 503],
+            or_returns: Some(name::<super::endpoints::CookieLogin>()),
             ..op(
                 "login",
                 "Log in",
                 StatusCode::OK,
-                "A new session.",
+                "A new session: its tokens, or with `cookie` set, the session and CSRF \
+                 cookies (Set-Cookie) and the CSRF token.",
                 tokens(),
             )
         },
@@ -516,10 +529,16 @@ fn paths() -> Paths {
         let op = operation(method, path);
         let mut ok = ResponseBuilder::new().description(op.description);
         if let Some(schema) = &op.returns {
-            ok = no_store(ok).content(
-                "application/json",
-                Content::new(Some(Ref::from_schema_name(schema.clone()))),
-            );
+            let one = Ref::from_schema_name(schema.clone());
+            let content = match &op.or_returns {
+                None => Content::new(Some(one)),
+                Some(other) => Content::new(Some(
+                    OneOfBuilder::new()
+                        .item(one)
+                        .item(Ref::from_schema_name(other.clone())),
+                )),
+            };
+            ok = no_store(ok).content("application/json", content);
         } else if path == "/openapi.json" {
             ok = ok.content(
                 "application/json",
@@ -555,7 +574,12 @@ fn paths() -> Paths {
         };
         builder = builder.request_body(body.map(|b| b.build()));
         if op.bearer {
-            builder = builder.security(SecurityRequirement::new("bearer", Vec::<String>::new()));
+            builder = builder
+                .security(SecurityRequirement::new("bearer", Vec::<String>::new()))
+                .security(SecurityRequirement::new(
+                    "sessionCookie",
+                    Vec::<String>::new(),
+                ));
         }
         let params = parameters(method, path);
         if !params.is_empty() {
@@ -575,6 +599,7 @@ fn document() -> OpenApi {
     let components = ComponentsBuilder::new()
         .schema_from::<UserRecord>()
         .schema_from::<TokenPair>()
+        .schema_from::<super::endpoints::CookieLogin>()
         .schema_from::<Page>()
         .schema_from::<Problem<'static>>()
         .schema_from::<FieldError>()
@@ -597,6 +622,15 @@ fn document() -> OpenApi {
                     .bearer_format("JWT")
                     .build(),
             ),
+        )
+        .security_scheme(
+            "sessionCookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "__Host-tu-session",
+                "The session cookie a login with `cookie` set; a state-changing request \
+                 it authenticates also needs the session's CSRF token in `X-CSRF-Token` \
+                 and a same-origin (or trusted) `Sec-Fetch-Site`/`Origin`.",
+            ))),
         )
         .build();
     OpenApiBuilder::new()

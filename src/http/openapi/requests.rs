@@ -27,6 +27,9 @@ pub(super) struct RegisterRequest {
 pub(super) struct LoginRequest {
     email: String,
     password: String,
+    /// Sign a browser in with the session cookie instead of answering tokens.
+    #[schema(required = false)]
+    cookie: bool,
 }
 
 /// `POST /users/login` as an OAuth2 password-grant form.
@@ -36,6 +39,16 @@ pub(super) struct LoginForm {
     password: String,
     #[schema(required = false)]
     grant_type: String,
+    /// `true`: sign a browser in with the session cookie instead of answering tokens.
+    #[schema(required = false, schema_with = true_or_false)]
+    cookie: String,
+}
+
+fn true_or_false() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(["true", "false"]))
+        .build()
 }
 
 /// `POST /users/refresh`.
