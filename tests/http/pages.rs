@@ -878,3 +878,51 @@ async fn an_account_form_without_the_sessions_token_or_from_another_origin_is_re
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn logout_all_over_the_api_by_cookie_needs_the_csrf_token_and_clears_the_cookies() {
+    let s = site().await;
+    s.users.register("ivy@example.com", PASSWORD).await.unwrap();
+    let mut b = Browser::new(s.addr);
+    let origin = b.origin();
+    let same = [
+        ("origin", origin.as_str()),
+        ("sec-fetch-site", "same-origin"),
+    ];
+    let login =
+        serde_json::json!({"email": "ivy@example.com", "password": PASSWORD, "cookie": true});
+    let req = b
+        .request("POST", "/users/login")
+        .header("content-type", "application/json")
+        .header("origin", origin.as_str())
+        .body(Full::from(login.to_string()))
+        .unwrap();
+    let r = send(s.addr, req).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    b.remember(&r);
+    let csrf = r.json()["csrf_token"].as_str().unwrap().to_owned();
+    let mut other = Browser::new(s.addr);
+    other
+        .post(
+            "/login",
+            &[("email", "ivy@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_html(&other.get("/account").await, StatusCode::OK);
+
+    // The cookie alone is not enough: a forged request has no token.
+    let r = b.post_from("/users/logout/all", &[], &same).await;
+    assert_problem(&r, 403, "CSRF_FAILED");
+    assert_html(&other.get("/account").await, StatusCode::OK);
+
+    let with_token = [same[0], same[1], ("x-csrf-token", csrf.as_str())];
+    let r = b.post_from("/users/logout/all", &[], &with_token).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json());
+    assert!(r.headers.get_all("set-cookie").iter().count() >= 1);
+    assert!(
+        b.cookies.is_empty(),
+        "the cookies are cleared: {:?}",
+        b.cookies
+    );
+    assert_eq!(other.get("/account").await.status, StatusCode::SEE_OTHER);
+}
