@@ -926,3 +926,28 @@ async fn logout_all_over_the_api_by_cookie_needs_the_csrf_token_and_clears_the_c
     );
     assert_eq!(other.get("/account").await.status, StatusCode::SEE_OTHER);
 }
+
+#[tokio::test]
+async fn the_example_server_serves_the_pages_where_the_email_links_lead() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("pages.redb");
+    let running = crate::processes::start("server", &[("TOWER_USERS_DB", db.to_str().unwrap())]);
+    let mut b = Browser::new(running.addr);
+    // The default links are `{public_url}/verify#token=…` and
+    // `{public_url}/password-reset#token=…`: the fragment stays in the browser.
+    for (path, h1) in [
+        ("/verify", "Verify your email"),
+        ("/password-reset", "Set a new password"),
+    ] {
+        let html = assert_html(&b.get(path).await, StatusCode::OK);
+        assert!(html.contains(&format!("<h1>{h1}</h1>")), "{path}");
+    }
+    b.sign_up("web@example.com").await;
+    let html = assert_html(&b.get("/account").await, StatusCode::OK);
+    assert_eq!(account_entry(&html, "Email").unwrap(), "web@example.com");
+    // Beside the API and the example's own routes.
+    let c = Client::new(running.addr);
+    assert_eq!(c.get("/healthz", None).await.status, StatusCode::OK);
+    let token = c.access_token("web@example.com", PASSWORD).await;
+    assert_eq!(c.get("/hello", Some(&token)).await.status, StatusCode::OK);
+}
