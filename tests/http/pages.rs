@@ -13,8 +13,10 @@ use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use serde_json::json;
 use tokio::net::TcpListener;
+use tower::Layer;
 use tower::ServiceExt;
-use tower_users::http::PeerAddr;
+use tower::util::Either;
+use tower_users::http::{PeerAddr, Rate, RateLimitConfig, RateLimitLayer};
 use tower_users::mail::EmailKind;
 use tower_users::pages::PagesService;
 use tower_users::{Users, UsersService};
@@ -33,16 +35,29 @@ struct Site {
 }
 
 async fn site() -> Site {
+    site_limited(None).await
+}
+
+/// [`site`], behind a `RateLimitLayer` with `limits` when given.
+async fn site_limited(limits: Option<RateLimitConfig>) -> Site {
     let dir = tempfile::tempdir().unwrap();
     let store = tower_users::RedbStore::open(dir.path().join("users.redb")).unwrap();
     let outbox = Outbox::default();
     let users = builder(store, outbox.clone()).build().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let (api, pages) = (
-        UsersService::new(users.clone()),
-        PagesService::new(users.clone()),
-    );
+    let api = UsersService::new(users.clone());
+    let pages = PagesService::new(users.clone());
+    let (api, pages) = match limits {
+        Some(config) => {
+            let layer = RateLimitLayer::new(config);
+            (
+                Either::Left(layer.layer(api)),
+                Either::Left(layer.layer(pages)),
+            )
+        }
+        None => (Either::Right(api), Either::Right(pages)),
+    };
     tokio::spawn(async move {
         loop {
             let Ok((stream, peer)) = listener.accept().await else {
@@ -950,4 +965,39 @@ async fn the_example_server_serves_the_pages_where_the_email_links_lead() {
     assert_eq!(c.get("/healthz", None).await.status, StatusCode::OK);
     let token = c.access_token("web@example.com", PASSWORD).await;
     assert_eq!(c.get("/hello", Some(&token)).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_form_over_its_rate_limit_gets_a_page_that_says_when_to_retry() {
+    let once = Rate::new(1, std::time::Duration::from_secs(600));
+    let s = site_limited(Some(RateLimitConfig {
+        login: once,
+        email_requests: once,
+        ..RateLimitConfig::default()
+    }))
+    .await;
+    let mut b = Browser::new(s.addr);
+    let fields = [
+        ("email", "limited@example.com"),
+        ("password", "whatever it is"),
+    ];
+    assert_html(&b.post("/login", &fields).await, StatusCode::UNAUTHORIZED);
+    let r = b.post("/login", &fields).await;
+    let html = assert_html(&r, StatusCode::TOO_MANY_REQUESTS);
+    assert!(html.contains("Too many attempts. Try again in"), "{html}");
+    assert!(r.headers.contains_key("retry-after"));
+    // The page and its API endpoint draw on one quota.
+    let r = Client::new(s.addr)
+        .login("limited@example.com", "whatever it is")
+        .await;
+    assert_problem(&r, 429, "RATE_LIMITED");
+    let forgot = [("email", "limited@example.com")];
+    assert_eq!(
+        b.post("/forgot-password", &forgot).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_html(
+        &b.post("/forgot-password", &forgot).await,
+        StatusCode::TOO_MANY_REQUESTS,
+    );
 }
