@@ -45,8 +45,10 @@ use crate::users::Issuer;
 /// credentials were sent, and still a rejection when bad ones were.
 ///
 /// In axum, take it as a handler argument; the state provides [`Users`]
-/// (through `FromRef`). A request without a valid access token never
-/// reaches the handler: it gets 401 `UNAUTHORIZED` (problem+json).
+/// (through `FromRef`). A request without a valid access token or session
+/// cookie never reaches the handler: it gets 401 `UNAUTHORIZED`
+/// (problem+json); a state-changing one the cookie authenticated without
+/// passing the [CSRF checks](super::csrf) gets 403 `CSRF_FAILED`.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]

@@ -40,6 +40,11 @@ use crate::mail::BoxFuture;
 /// The user is read from the store on every request, so a change (a
 /// verified email, a lost role, a deactivation) applies at once.
 ///
+/// A bearer token or the session cookie authenticates (see
+/// [`Transport`](super::Transport)); a state-changing request the cookie
+/// authenticated must also pass the [CSRF checks](super::csrf), with the
+/// token in the `X-CSRF-Token` header, or gets 403 `CSRF_FAILED`.
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {

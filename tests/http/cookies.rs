@@ -622,3 +622,127 @@ async fn a_cookie_request_from_a_disallowed_origin_fails_cors_and_csrf() {
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json());
 }
+
+/// The example server signs browsers in with the `__Host-` cookie and
+/// answers CORS for the origins of `TOWER_USERS_CORS_ORIGINS` only.
+#[tokio::test]
+async fn the_example_server_has_cookies_on_and_cors_for_the_named_origins() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.redb");
+    let running = crate::processes::start(
+        "server",
+        &[
+            ("TOWER_USERS_DB", db.to_str().unwrap()),
+            ("TOWER_USERS_CORS_ORIGINS", APP_ORIGIN),
+        ],
+    );
+    let addr = running.addr;
+    register(addr, "alice@example.com").await;
+    let browser = sign_in(addr, "alice@example.com").await;
+    assert!(browser.set_cookies[0].starts_with("__Host-tu-session="));
+    let r = preflight(addr, APP_ORIGIN).await;
+    assert_eq!(r.headers["access-control-allow-origin"], APP_ORIGIN);
+    assert_eq!(r.headers["access-control-allow-credentials"], "true");
+    let r = preflight(addr, "http://evil.localhost:6666").await;
+    assert!(r.headers.get("access-control-allow-origin").is_none());
+    // The app's cookie request: its origin is trusted, its token required.
+    let logout = |token: Option<&str>| {
+        let mut call = Call::new(Method::POST, "/users/logout")
+            .cookie(&browser.cookie)
+            .header("origin", APP_ORIGIN)
+            .header("sec-fetch-site", "same-site");
+        if let Some(token) = token {
+            call = call.header("x-csrf-token", token);
+        }
+        call.send(addr)
+    };
+    assert_problem(&logout(None).await, 403, "CSRF_FAILED");
+    assert_eq!(
+        logout(Some(&browser.csrf)).await.status,
+        StatusCode::NO_CONTENT
+    );
+}
+
+/// The guard layers and the axum extractors run the CSRF checks on a
+/// cookie-authenticated state-changing request, with the header.
+#[tokio::test]
+async fn guard_layers_and_extractors_check_csrf_on_cookie_requests() {
+    use axum::routing::post;
+    use tower::{Layer, ServiceExt};
+    use tower_users::http::{Body, Response, service_fn};
+    use tower_users::{CurrentUser, CurrentUserLayer, VerifiedUser};
+
+    let s = cookie_server(|b| b).await;
+    register(s.addr, "alice@example.com").await;
+    let browser = sign_in(s.addr, "alice@example.com").await;
+    let request = |method: Method, token: Option<&str>| {
+        let mut req = Request::builder()
+            .method(method)
+            .uri("/action")
+            .header("cookie", &browser.cookie);
+        if let Some(token) = token {
+            req = req.header("x-csrf-token", token);
+        }
+        req.body(Body::empty()).unwrap()
+    };
+    let layered =
+        CurrentUserLayer::new(s.users.clone()).layer(service_fn(|req: Request<Body>| async move {
+            let user = req.extensions().get::<CurrentUser>().unwrap();
+            assert_eq!(user.transport(), Transport::Cookie);
+            Ok::<_, std::convert::Infallible>(Response::new(Body::from("done")))
+        }));
+    let app = axum::Router::new()
+        .route("/action", post(|_: CurrentUser| async { "done" }))
+        .with_state(s.users.clone());
+    let verified = axum::Router::new()
+        .route("/action", post(|_: VerifiedUser| async { "done" }))
+        .with_state(s.users.clone());
+    for (name, res) in [
+        (
+            "layer without token",
+            layered
+                .clone()
+                .oneshot(request(Method::POST, None))
+                .await
+                .unwrap(),
+        ),
+        (
+            "extractor without token",
+            app.clone()
+                .oneshot(request(Method::POST, None))
+                .await
+                .unwrap(),
+        ),
+        (
+            "guard extractor with a wrong token",
+            verified
+                .oneshot(request(Method::POST, Some("x")))
+                .await
+                .unwrap(),
+        ),
+    ] {
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{name}");
+        let code = res.extensions().get::<tower_users::http::ErrorCode>();
+        assert_eq!(
+            code,
+            Some(&tower_users::http::ErrorCode("CSRF_FAILED")),
+            "{name}"
+        );
+    }
+    let res = layered
+        .clone()
+        .oneshot(request(Method::GET, None))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "a safe method needs no token");
+    let res = layered
+        .oneshot(request(Method::POST, Some(&browser.csrf)))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app
+        .oneshot(request(Method::POST, Some(&browser.csrf)))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}

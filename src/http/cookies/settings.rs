@@ -149,7 +149,7 @@ impl CookieState {
 
 /// HMAC-SHA256 of `label` under `secret`: a key for one purpose.
 fn derive(secret: &[u8], label: &[u8]) -> [u8; 32] {
-    mac(secret, &[label]).into()
+    mac(secret, &[label])
 }
 
 /// HMAC-SHA256 of the concatenated `parts` under `key`.
