@@ -346,3 +346,58 @@ async fn post<B: RequestBody>(_users: Users, parts: Parts, body: B) -> Result<Re
         Route::Root | Route::Stylesheet => return Err(Error::MethodNotAllowed),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use axum_core::body::Body;
+    use http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::RedbStore;
+
+    fn pages() -> PagesService {
+        let users = Users::builder(RedbStore::in_memory().unwrap())
+            .with_secret([3u8; 32])
+            .build()
+            .unwrap();
+        PagesService::new(users)
+    }
+
+    async fn call(pages: &PagesService, req: Request<Body>) -> Response {
+        pages.clone().oneshot(req).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn under_a_prefix_the_pages_and_their_links_move_together() {
+        let pages = pages().with_prefix("/auth/");
+        let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+        assert_eq!(
+            call(&pages, get("/auth/login")).await.status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            call(&pages, get("/login")).await.status(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            call(&pages, get("/authlogin")).await.status(),
+            StatusCode::NOT_FOUND
+        );
+        let res = call(&pages, get("/auth/account")).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        assert_eq!(res.headers()["location"], "/auth/login");
+    }
+
+    #[tokio::test]
+    async fn a_post_that_is_not_a_form_is_refused_with_a_page() {
+        let req = Request::post("/login")
+            .header("content-type", "application/json")
+            .body(Body::from("{}"))
+            .unwrap();
+        let res = call(&pages(), req).await;
+        assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(res.headers()["content-type"], "text/html; charset=utf-8");
+    }
+}
