@@ -32,9 +32,6 @@ pub(super) async fn show(pages: &Pages, parts: &Parts) -> Response {
     };
     let page = account_page(pages, &user);
     let page = match query(parts, "done").as_deref() {
-        Some("welcome") => {
-            page.notice("Welcome! We sent you an email: open its link to verify your address.")
-        }
         Some("resend") => page.notice("A new verification email is on its way."),
         Some("password") => {
             page.notice("Your password has been changed. Your other sessions have been logged out.")

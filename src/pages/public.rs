@@ -31,7 +31,7 @@ pub(super) async fn signup(pages: &Pages, parts: &Parts, form: &Form) -> Respons
         Err(err) => Err(err),
     };
     match signed_in {
-        Ok(cookies) => redirect(pages, "/account?done=welcome", cookies),
+        Ok(cookies) => redirect(pages, "/account", cookies),
         // The account exists all the same: saying the sign-up failed would
         // send the visitor into "already exists".
         Err(err) => {
