@@ -21,6 +21,10 @@
 //!    and it is worthless for any other session. It is stateless: nothing
 //!    is stored, and it dies with the session.
 //!
+//! Behind a reverse proxy, pass the browser's `Host` on (or trust the
+//! public origin): a browser without `Sec-Fetch-Site` is checked by its
+//! `Origin` against the `Host` the server sees.
+//!
 //! A refusal is 403 problem+json with the code `CSRF_FAILED`. Requests
 //! authenticated by a bearer token are not subject to either check: a
 //! browser never attaches one on its own.

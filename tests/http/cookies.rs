@@ -306,9 +306,19 @@ async fn a_forged_or_truncated_session_cookie_is_refused() {
     let (body, tag) = forged.rsplit_once('.').unwrap();
     let (head, _) = body.rsplit_once('.').unwrap();
     forged = format!("{head}.99999999999.{tag}");
+    // Values made for another purpose: the access token, the CSRF token.
+    let token = Client::new(s.addr)
+        .access_token("alice@example.com", PASSWORD)
+        .await;
+    let access = format!("__Host-tu-session={token}");
+    let csrf = format!("__Host-tu-session={}", browser.csrf);
+    let long = format!("__Host-tu-session={}", "a.".repeat(5000));
     for bad in [
         truncated,
         &forged,
+        &access,
+        &csrf,
+        &long,
         "__Host-tu-session=",
         "__Host-tu-session=a.b.c.d",
     ] {
