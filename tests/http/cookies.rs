@@ -381,6 +381,17 @@ async fn logout_by_cookie_clears_the_cookies_and_revokes_the_session() {
         .send(s.addr)
         .await;
     assert_problem(&r, 401, "UNAUTHORIZED");
+    // Logging out with the dead cookie is a 401 that still clears it.
+    let r = Call::new(Method::POST, "/users/logout")
+        .cookie(&browser.cookie)
+        .send(s.addr)
+        .await;
+    assert_problem(&r, 401, "UNAUTHORIZED");
+    assert_eq!(r.headers.get_all("set-cookie").iter().count(), 2);
+    // Without any cookie, nothing is set.
+    let r = Call::new(Method::POST, "/users/logout").send(s.addr).await;
+    assert_problem(&r, 401, "UNAUTHORIZED");
+    assert!(r.headers.get("set-cookie").is_none());
 }
 
 #[tokio::test]

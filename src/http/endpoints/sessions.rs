@@ -9,9 +9,9 @@ use crate::error::Error;
 use crate::http::body::{
     Fields, MediaType, RequestBody, form_object, json_object, media_type, read,
 };
-use crate::http::cookies::{Transport, sign_in_cookies, sign_out_cookies};
+use crate::http::cookies::{Transport, session_cookie, sign_in_cookies, sign_out_cookies};
 use crate::http::problem::{empty, private_json};
-use crate::http::{CurrentUser, csrf};
+use crate::http::{CurrentUser, CurrentUserRejection, csrf};
 use crate::user::UserRecord;
 
 endpoint! {
@@ -38,7 +38,8 @@ endpoint! {
 
 endpoint! {
     /// `POST /logout` with a bearer token or the session cookie: 204; the
-    /// calling session ends, and by cookie the cookies are cleared.
+    /// calling session ends, and by cookie the cookies are cleared (a dead
+    /// session cookie gets 401 and is cleared too).
     Logout => logout
 }
 
@@ -139,7 +140,20 @@ async fn logout<B>(
     parts: Parts,
     _body: B,
 ) -> Result<axum_core::response::Response, Error> {
-    let user = CurrentUser::checked(&parts, &users).await?;
+    let user = match CurrentUser::checked(&parts, &users).await {
+        Ok(user) => user,
+        // A dead session cookie (expired, revoked): still 401, but the
+        // browser drops it rather than send it on every request. Clearing
+        // a cookie that authenticates nothing needs no CSRF check.
+        Err(CurrentUserRejection::InvalidToken) if has_session_cookie(&users, &parts) => {
+            let mut res = Error::Unauthorized.into_response();
+            for cookie in sign_out_cookies(&users) {
+                res.headers_mut().append(SET_COOKIE, cookie);
+            }
+            return Ok(res);
+        }
+        Err(rejection) => return Err(rejection.into()),
+    };
     users.logout(user.session()).await?;
     let mut res = empty(StatusCode::NO_CONTENT);
     if user.transport() == Transport::Cookie {
@@ -148,4 +162,10 @@ async fn logout<B>(
         }
     }
     Ok(res)
+}
+
+/// Whether the request carries a session cookie this server reads.
+fn has_session_cookie(users: &Users, parts: &Parts) -> bool {
+    users.transports().contains(&Transport::Cookie)
+        && !matches!(session_cookie(users, parts), Ok(None))
 }
