@@ -21,6 +21,10 @@
 //!    and it is worthless for any other session. It is stateless: nothing
 //!    is stored, and it dies with the session.
 //!
+//! Behind a reverse proxy, pass the browser's `Host` on (or trust the
+//! public origin): a browser without `Sec-Fetch-Site` is checked by its
+//! `Origin` against the `Host` the server sees.
+//!
 //! A refusal is 403 problem+json with the code `CSRF_FAILED`. Requests
 //! authenticated by a bearer token are not subject to either check: a
 //! browser never attaches one on its own.
@@ -137,4 +141,83 @@ fn is_safe(method: &Method) -> bool {
 fn refused(reason: &str) -> Error {
     tracing::debug!(target: "tower_users::rejection", reason, "CSRF check refused a request");
     Error::CsrfFailed
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use http::Request;
+
+    use super::*;
+    use crate::RedbStore;
+    use crate::http::cookies::{sign_in_cookies, sign_out_cookies};
+
+    /// A signed-in browser's `Cookie` header, and its user as the pages see it.
+    async fn signed_in(users: &Users) -> (String, CurrentUser) {
+        users
+            .register("alice@example.com", "correct horse battery")
+            .await
+            .unwrap();
+        let pair = users
+            .login("alice@example.com", "correct horse battery")
+            .await
+            .unwrap();
+        let cookie = sign_in_cookies(users, &pair)
+            .unwrap()
+            .iter()
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let (parts, ()) = Request::get("/account")
+            .header("cookie", &cookie)
+            .body(())
+            .unwrap()
+            .into_parts();
+        let user = CurrentUser::from_parts(&parts, users).await.unwrap();
+        (cookie, user)
+    }
+
+    fn post(cookie: &str, site: &str) -> Parts {
+        Request::post("/account")
+            .header("cookie", cookie)
+            .header("sec-fetch-site", site)
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    }
+
+    #[tokio::test]
+    async fn the_form_field_token_of_this_session_from_this_origin_passes() {
+        let users = Users::builder(RedbStore::in_memory().unwrap())
+            .with_secret([5u8; 32])
+            .with_verify_on_register(false)
+            .build()
+            .unwrap();
+        let (cookie, user) = signed_in(&users).await;
+        assert_eq!(user.transport(), Transport::Cookie);
+        let token = csrf_token(&users, &user);
+        let same = post(&cookie, "same-origin");
+        assert!(check_csrf(&users, &same, &user, Some(&token)).is_ok());
+        for (parts, submitted) in [
+            (post(&cookie, "same-origin"), None),
+            (post(&cookie, "same-origin"), Some("wrong")),
+            (post(&cookie, "cross-site"), Some(token.as_str())),
+            (post(&cookie, "same-site"), Some(token.as_str())),
+        ] {
+            let refused = check_csrf(&users, &parts, &user, submitted);
+            assert!(matches!(refused, Err(Error::CsrfFailed)), "{submitted:?}");
+        }
+        // A safe method needs nothing.
+        let (get, ()) = Request::get("/account").body(()).unwrap().into_parts();
+        assert!(check_csrf(&users, &get, &user, None).is_ok());
+        // The clearing cookies name both cookies, expired.
+        let cleared = sign_out_cookies(&users);
+        assert_eq!(cleared.len(), 2);
+        assert!(
+            cleared
+                .iter()
+                .all(|c| c.to_str().unwrap().contains("Max-Age=0"))
+        );
+    }
 }

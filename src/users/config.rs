@@ -437,7 +437,7 @@ impl UsersBuilder {
         let secret = self.secret.ok_or(ConfigError::MissingSecret)?;
         let tokens = Tokens::new(&secret, &self.audience)?;
         let mut config = self.config;
-        config.cookies = CookieState::new(&self.cookies, &secret)?;
+        config.cookies = CookieState::new(&self.cookies, &secret, &self.public_url)?;
         if config.transports.is_empty() {
             return Err(ConfigError::Invalid {
                 name: "transports",
@@ -587,5 +587,61 @@ mod tests {
                 assert!(matches!(builder.build(), Err(ConfigError::Invalid { .. })));
             }
         }
+    }
+
+    #[test]
+    fn plain_http_cookies_are_refused_off_localhost() {
+        use crate::CookieSettings;
+        let plain = || CookieSettings::plain_http_localhost();
+        for url in [
+            "http://localhost:3000",
+            "http://127.0.0.1:8080",
+            "http://app.localhost",
+            "http://[::1]/",
+        ] {
+            let built = builder().with_public_url(url).with_cookies(plain()).build();
+            assert!(built.is_ok(), "{url}");
+        }
+        for url in [
+            "https://example.com",
+            "http://localhost.example.com",
+            "http://10.0.0.1",
+        ] {
+            let built = builder().with_public_url(url).with_cookies(plain()).build();
+            assert!(
+                matches!(
+                    built,
+                    Err(ConfigError::Invalid {
+                        name: "cookies",
+                        ..
+                    })
+                ),
+                "{url}"
+            );
+        }
+        // The secure default goes anywhere; a malformed trusted origin does not.
+        assert!(
+            builder()
+                .with_public_url("https://example.com")
+                .build()
+                .is_ok()
+        );
+        let odd = CookieSettings::default().with_trusted_origin("not an origin");
+        let built = builder().with_cookies(odd).build();
+        assert!(matches!(
+            built,
+            Err(ConfigError::Invalid {
+                name: "cookies.trusted_origin",
+                ..
+            })
+        ));
+        let none = builder().with_transports([]).build();
+        assert!(matches!(
+            none,
+            Err(ConfigError::Invalid {
+                name: "transports",
+                ..
+            })
+        ));
     }
 }

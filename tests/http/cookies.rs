@@ -306,9 +306,19 @@ async fn a_forged_or_truncated_session_cookie_is_refused() {
     let (body, tag) = forged.rsplit_once('.').unwrap();
     let (head, _) = body.rsplit_once('.').unwrap();
     forged = format!("{head}.99999999999.{tag}");
+    // Values made for another purpose: the access token, the CSRF token.
+    let token = Client::new(s.addr)
+        .access_token("alice@example.com", PASSWORD)
+        .await;
+    let access = format!("__Host-tu-session={token}");
+    let csrf = format!("__Host-tu-session={}", browser.csrf);
+    let long = format!("__Host-tu-session={}", "a.".repeat(5000));
     for bad in [
         truncated,
         &forged,
+        &access,
+        &csrf,
+        &long,
         "__Host-tu-session=",
         "__Host-tu-session=a.b.c.d",
     ] {
@@ -371,6 +381,17 @@ async fn logout_by_cookie_clears_the_cookies_and_revokes_the_session() {
         .send(s.addr)
         .await;
     assert_problem(&r, 401, "UNAUTHORIZED");
+    // Logging out with the dead cookie is a 401 that still clears it.
+    let r = Call::new(Method::POST, "/users/logout")
+        .cookie(&browser.cookie)
+        .send(s.addr)
+        .await;
+    assert_problem(&r, 401, "UNAUTHORIZED");
+    assert_eq!(r.headers.get_all("set-cookie").iter().count(), 2);
+    // Without any cookie, nothing is set.
+    let r = Call::new(Method::POST, "/users/logout").send(s.addr).await;
+    assert_problem(&r, 401, "UNAUTHORIZED");
+    assert!(r.headers.get("set-cookie").is_none());
 }
 
 #[tokio::test]

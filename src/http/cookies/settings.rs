@@ -67,6 +67,9 @@ impl CookieSettings {
     /// and the `__Host-` prefix (browsers refuse a `__Host-` cookie without
     /// `Secure`), and are named `tu-session` and `tu-csrf`. Never use it on
     /// a server reachable by others: anyone on the path reads the cookie.
+    /// [`build`](crate::UsersBuilder::build) refuses it unless the public
+    /// URL ([`with_public_url`](crate::UsersBuilder::with_public_url)) is on
+    /// `localhost`, a `*.localhost` name or a loopback address.
     pub fn plain_http_localhost() -> Self {
         CookieSettings {
             secure: false,
@@ -98,7 +101,19 @@ pub(crate) struct CookieState {
 impl CookieState {
     /// Checks `settings` and derives the keys from `secret`, one per
     /// purpose, so a value made for one use is worthless in another.
-    pub(crate) fn new(settings: &CookieSettings, secret: &[u8]) -> Result<Self, ConfigError> {
+    pub(crate) fn new(
+        settings: &CookieSettings,
+        secret: &[u8],
+        public_url: &str,
+    ) -> Result<Self, ConfigError> {
+        if !settings.secure && !is_local(public_url) {
+            return Err(ConfigError::Invalid {
+                name: "cookies",
+                reason: format!(
+                    "plain-HTTP cookies are for localhost only, but the public URL is {public_url}"
+                ),
+            });
+        }
         let mut origin_policy = CsrfLayer::new();
         for origin in &settings.trusted_origins {
             origin_policy =
@@ -144,6 +159,24 @@ impl CookieState {
         } else {
             "tu-csrf"
         }
+    }
+}
+
+/// Whether `public_url` names this machine: `localhost`, a `*.localhost`
+/// name (RFC 6761 keeps them on the loopback) or a loopback address.
+fn is_local(public_url: &str) -> bool {
+    match url::Url::parse(public_url)
+        .ok()
+        .as_ref()
+        .and_then(url::Url::host)
+    {
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.');
+            name == "localhost" || name.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 

@@ -9,9 +9,9 @@ use crate::error::Error;
 use crate::http::body::{
     Fields, MediaType, RequestBody, form_object, json_object, media_type, read,
 };
-use crate::http::cookies::{Transport, sign_in_cookies, sign_out_cookies};
+use crate::http::cookies::{Transport, session_cookie, sign_in_cookies, sign_out_cookies};
 use crate::http::problem::{empty, private_json};
-use crate::http::{CurrentUser, csrf};
+use crate::http::{CurrentUser, CurrentUserRejection, csrf};
 use crate::user::UserRecord;
 
 endpoint! {
@@ -38,7 +38,8 @@ endpoint! {
 
 endpoint! {
     /// `POST /logout` with a bearer token or the session cookie: 204; the
-    /// calling session ends, and by cookie the cookies are cleared.
+    /// calling session ends, and by cookie the cookies are cleared (a dead
+    /// session cookie gets 401 and is cleared too).
     Logout => logout
 }
 
@@ -147,15 +148,26 @@ async fn logout<B>(
     parts: Parts,
     _body: B,
 ) -> Result<axum_core::response::Response, Error> {
-    let user = CurrentUser::checked(&parts, &users).await?;
-    users.logout(user.session()).await?;
-    let mut res = empty(StatusCode::NO_CONTENT);
-    if user.transport() == Transport::Cookie {
-        for cookie in sign_out_cookies(&users) {
-            res.headers_mut().append(SET_COOKIE, cookie);
+    let user = match CurrentUser::checked(&parts, &users).await {
+        Ok(user) => user,
+        // A dead session cookie (expired, revoked): still 401, but the
+        // browser drops it rather than send it on every request. Clearing
+        // a cookie that authenticates nothing needs no CSRF check.
+        Err(CurrentUserRejection::InvalidToken) if has_session_cookie(&users, &parts) => {
+            return Ok(clearing_cookies(
+                &users,
+                Error::Unauthorized.into_response(),
+            ));
         }
-    }
-    Ok(res)
+        Err(rejection) => return Err(rejection.into()),
+    };
+    users.logout(user.session()).await?;
+    let res = empty(StatusCode::NO_CONTENT);
+    Ok(if user.transport() == Transport::Cookie {
+        clearing_cookies(&users, res)
+    } else {
+        res
+    })
 }
 
 async fn logout_all<B>(
@@ -165,11 +177,27 @@ async fn logout_all<B>(
 ) -> Result<axum_core::response::Response, Error> {
     let user = CurrentUser::checked(&parts, &users).await?;
     users.logout_everywhere(user.id).await?;
-    let mut res = empty(StatusCode::NO_CONTENT);
-    if user.transport() == Transport::Cookie {
-        for cookie in sign_out_cookies(&users) {
-            res.headers_mut().append(SET_COOKIE, cookie);
-        }
+    let res = empty(StatusCode::NO_CONTENT);
+    Ok(if user.transport() == Transport::Cookie {
+        clearing_cookies(&users, res)
+    } else {
+        res
+    })
+}
+
+/// `res` with the session cookies removed from the browser.
+fn clearing_cookies(
+    users: &Users,
+    mut res: axum_core::response::Response,
+) -> axum_core::response::Response {
+    for cookie in sign_out_cookies(users) {
+        res.headers_mut().append(SET_COOKIE, cookie);
     }
-    Ok(res)
+    res
+}
+
+/// Whether the request carries a session cookie this server reads.
+fn has_session_cookie(users: &Users, parts: &Parts) -> bool {
+    users.transports().contains(&Transport::Cookie)
+        && !matches!(session_cookie(users, parts), Ok(None))
 }
