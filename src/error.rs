@@ -70,6 +70,10 @@ pub enum Error {
     /// Authenticated, but not allowed.
     #[error("forbidden")]
     Forbidden,
+    /// Authenticated, but without the role or permission the route
+    /// requires (see [`UsersBuilder::with_role`](crate::UsersBuilder::with_role)).
+    #[error("missing role or permission")]
+    MissingPermission,
     /// A verify, reset or refresh token that is bad, expired, used, stale or
     /// of another purpose.
     #[error("invalid or expired token")]
@@ -112,6 +116,7 @@ impl Error {
             Error::UnverifiedUser => "UNVERIFIED_USER",
             Error::Unauthorized => "UNAUTHORIZED",
             Error::Forbidden => "FORBIDDEN",
+            Error::MissingPermission => "MISSING_PERMISSION",
             Error::InvalidToken => "INVALID_TOKEN",
             Error::NotFound => "NOT_FOUND",
             Error::MethodNotAllowed => "METHOD_NOT_ALLOWED",
@@ -130,7 +135,10 @@ impl Error {
             Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Error::UserExists => StatusCode::CONFLICT,
             Error::InvalidCredentials | Error::Unauthorized => StatusCode::UNAUTHORIZED,
-            Error::InactiveUser | Error::UnverifiedUser | Error::Forbidden => StatusCode::FORBIDDEN,
+            Error::InactiveUser
+            | Error::UnverifiedUser
+            | Error::Forbidden
+            | Error::MissingPermission => StatusCode::FORBIDDEN,
             Error::InvalidToken => StatusCode::BAD_REQUEST,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -153,6 +161,7 @@ impl Error {
             Error::UnverifiedUser => "Unverified user",
             Error::Unauthorized => "Unauthorized",
             Error::Forbidden => "Forbidden",
+            Error::MissingPermission => "Missing permission",
             Error::InvalidToken => "Invalid token",
             Error::NotFound => "Not found",
             Error::MethodNotAllowed => "Method not allowed",

@@ -115,6 +115,14 @@ pub enum CurrentUserRejection {
     /// refused the user.
     #[error("forbidden")]
     Forbidden,
+    /// The route requires a role or permission the user does not hold
+    /// ([`RequireRole`](super::RequireRole),
+    /// [`RequirePermission`](super::RequirePermission),
+    /// [`CurrentUserLayer::role`](super::CurrentUserLayer::role),
+    /// [`CurrentUserLayer::permission`](super::CurrentUserLayer::permission)):
+    /// 403 `MISSING_PERMISSION`.
+    #[error("missing role or permission")]
+    MissingPermission,
     /// The store failed.
     #[error("internal error")]
     Internal(#[source] Error),
@@ -129,6 +137,7 @@ impl From<CurrentUserRejection> for Error {
             CurrentUserRejection::Inactive => Error::InactiveUser,
             CurrentUserRejection::Unverified => Error::UnverifiedUser,
             CurrentUserRejection::Forbidden => Error::Forbidden,
+            CurrentUserRejection::MissingPermission => Error::MissingPermission,
             CurrentUserRejection::Internal(err) => err,
         }
     }
@@ -141,6 +150,7 @@ impl From<Error> for CurrentUserRejection {
             Error::InactiveUser => CurrentUserRejection::Inactive,
             Error::UnverifiedUser => CurrentUserRejection::Unverified,
             Error::Forbidden => CurrentUserRejection::Forbidden,
+            Error::MissingPermission => CurrentUserRejection::MissingPermission,
             other => CurrentUserRejection::Internal(other),
         }
     }

@@ -42,6 +42,7 @@
 //! # });
 //! ```
 
+mod authorization;
 mod body;
 mod current_user;
 pub mod endpoints;
@@ -53,6 +54,7 @@ mod rate_limit;
 mod redact;
 mod service;
 
+pub use authorization::{RequirePermission, RequireRole};
 pub use current_user::{CurrentUser, CurrentUserRejection, Superuser, VerifiedUser};
 pub use layer::{CurrentUserLayer, CurrentUserService, OptionalUserLayer};
 pub use problem::ErrorCode;
