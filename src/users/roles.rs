@@ -178,6 +178,13 @@ impl Users {
         role: &str,
         grant: bool,
     ) -> Result<User, Error> {
+        // Already as asked: answer without a write (an fsync, and a
+        // compare-and-swap a concurrent writer would have to retry).
+        let current = self.get_user(id).await?;
+        let unknown = !self.inner.config.roles.defines(role) && !current.roles.contains(role);
+        if !unknown && current.roles.contains(role) == grant {
+            return Ok(current);
+        }
         let mut before = None;
         let after = self
             .change_user(id, Error::NotFound, |user| {

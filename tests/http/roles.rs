@@ -4,6 +4,7 @@
 //! `::role`) follow on the user's next request, with the same access token.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::routing::get;
@@ -11,8 +12,8 @@ use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tower_users::{
-    CurrentUser, CurrentUserLayer, Permission, RequirePermission, RequireRole, Role, Users,
-    UsersService,
+    CurrentUser, CurrentUserLayer, Hooks, Permission, RequirePermission, RequireRole, Role, User,
+    Users, UsersService,
 };
 
 use crate::common::{Client, TestServer, assert_problem, server_with};
@@ -301,4 +302,48 @@ async fn concurrent_grants_of_different_roles_all_land() {
         let me = c.get("/users/me", Some(&alice)).await.json();
         assert_eq!(roles(&me), Vec::<&str>::new());
     }
+}
+
+/// Records each `after_update` as (roles before, roles after).
+#[derive(Clone, Default)]
+struct RoleChanges(Arc<Mutex<Vec<(Vec<String>, Vec<String>)>>>);
+
+impl Hooks for RoleChanges {
+    async fn after_update(&self, before: &User, after: &User) {
+        let names = |u: &User| u.roles.iter().cloned().collect();
+        self.0.lock().unwrap().push((names(before), names(after)));
+    }
+}
+
+#[tokio::test]
+async fn each_role_change_runs_the_update_hook_once_and_a_no_op_none() {
+    let changes = RoleChanges::default();
+    let hooks = changes.clone();
+    let s = server_with(move |b| b.with_role("editor", ["posts:write"]).with_hooks(hooks)).await;
+    let c = Client::new(s.addr);
+    s.users
+        .ensure_superuser("root@example.com", ROOT_PASSWORD)
+        .await
+        .unwrap();
+    let root = c.access_token("root@example.com", ROOT_PASSWORD).await;
+    let (alice, _) = c.signed_up("alice@example.com", PASSWORD).await;
+    let id = c.get("/users/me", Some(&alice)).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    changes.0.lock().unwrap().clear();
+    for _ in 0..2 {
+        assert_eq!(grant(&c, &root, &id, "editor").await.status, StatusCode::OK);
+    }
+    for _ in 0..2 {
+        assert_eq!(
+            revoke(&c, &root, &id, "editor").await.status,
+            StatusCode::OK
+        );
+    }
+    let editor = vec!["editor".to_owned()];
+    assert_eq!(
+        *changes.0.lock().unwrap(),
+        [(vec![], editor.clone()), (editor, vec![])]
+    );
 }
