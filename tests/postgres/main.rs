@@ -8,6 +8,7 @@ mod fencing;
 mod housekeeping;
 mod instances;
 mod rate_limits;
+mod roles;
 mod server;
 
 use std::collections::BTreeSet;
