@@ -304,9 +304,12 @@ async fn concurrent_grants_of_different_roles_all_land() {
     }
 }
 
-/// Records each `after_update` as (roles before, roles after).
+/// One `after_update`: (roles before, roles after).
+type RoleChange = (Vec<String>, Vec<String>);
+
+/// Records each `after_update`.
 #[derive(Clone, Default)]
-struct RoleChanges(Arc<Mutex<Vec<(Vec<String>, Vec<String>)>>>);
+struct RoleChanges(Arc<Mutex<Vec<RoleChange>>>);
 
 impl Hooks for RoleChanges {
     async fn after_update(&self, before: &User, after: &User) {
