@@ -74,6 +74,10 @@ pub enum Error {
     /// from another origin, or without this session's CSRF token.
     #[error("CSRF check failed")]
     CsrfFailed,
+    /// Authenticated, but without the role or permission the route
+    /// requires (see [`UsersBuilder::with_role`](crate::UsersBuilder::with_role)).
+    #[error("missing role or permission")]
+    MissingPermission,
     /// A verify, reset or refresh token that is bad, expired, used, stale or
     /// of another purpose.
     #[error("invalid or expired token")]
@@ -117,6 +121,7 @@ impl Error {
             Error::Unauthorized => "UNAUTHORIZED",
             Error::Forbidden => "FORBIDDEN",
             Error::CsrfFailed => "CSRF_FAILED",
+            Error::MissingPermission => "MISSING_PERMISSION",
             Error::InvalidToken => "INVALID_TOKEN",
             Error::NotFound => "NOT_FOUND",
             Error::MethodNotAllowed => "METHOD_NOT_ALLOWED",
@@ -135,9 +140,11 @@ impl Error {
             Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Error::UserExists => StatusCode::CONFLICT,
             Error::InvalidCredentials | Error::Unauthorized => StatusCode::UNAUTHORIZED,
-            Error::InactiveUser | Error::UnverifiedUser | Error::Forbidden | Error::CsrfFailed => {
-                StatusCode::FORBIDDEN
-            }
+            Error::InactiveUser
+            | Error::UnverifiedUser
+            | Error::Forbidden
+            | Error::CsrfFailed
+            | Error::MissingPermission => StatusCode::FORBIDDEN,
             Error::InvalidToken => StatusCode::BAD_REQUEST,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -161,6 +168,7 @@ impl Error {
             Error::Unauthorized => "Unauthorized",
             Error::Forbidden => "Forbidden",
             Error::CsrfFailed => "CSRF check failed",
+            Error::MissingPermission => "Missing permission",
             Error::InvalidToken => "Invalid token",
             Error::NotFound => "Not found",
             Error::MethodNotAllowed => "Method not allowed",

@@ -133,8 +133,8 @@ pub mod __private {
 pub use error::{BoxError, ConfigError, Error, FieldError};
 pub use hooks::{Hooks, NoHooks};
 pub use http::{
-    CookieSettings, CurrentUser, CurrentUserLayer, OptionalUserLayer, Superuser, Transport,
-    UsersService, VerifiedUser,
+    CookieSettings, CurrentUser, CurrentUserLayer, OptionalUserLayer, RequirePermission,
+    RequireRole, Superuser, Transport, UsersService, VerifiedUser,
 };
 pub use password::{PasswordParams, PasswordPolicy};
 #[cfg(feature = "postgres")]
@@ -143,6 +143,6 @@ pub use store::RedbStore;
 pub use token::{MAX_TOKEN_LEN, MIN_SECRET_LEN};
 pub use user::{Email, MAX_EMAIL_LEN, User, UserId, UserRecord};
 pub use users::{
-    AccountChange, AdminChange, Authenticated, LockoutPolicy, MAX_PAGE, ProfileFields, TokenPair,
-    UserPage, Users, UsersBuilder,
+    AccountChange, AdminChange, Authenticated, LockoutPolicy, MAX_PAGE, MAX_ROLE_NAME_LEN,
+    Permission, ProfileFields, Role, TokenPair, UserPage, Users, UsersBuilder,
 };

@@ -1,5 +1,6 @@
 //! The user model: ids, normalized emails, the stored user and its public record.
 
+use std::collections::BTreeSet;
 use std::fmt;
 
 use icu_casemap::CaseMapper;
@@ -208,6 +209,12 @@ pub struct User {
     ///
     /// [`UsersBuilder::with_profile`]: crate::UsersBuilder::with_profile
     pub profile: ProfileFields,
+    /// The roles the user holds, granted by a superuser; what each allows
+    /// is defined by the app ([`UsersBuilder::with_role`]). Read from the
+    /// store on every request, so a grant or revoke holds at once.
+    ///
+    /// [`UsersBuilder::with_role`]: crate::UsersBuilder::with_role
+    pub roles: BTreeSet<String>,
 }
 
 impl User {
@@ -224,7 +231,13 @@ impl User {
             created_at: now_seconds(),
             pending_email: None,
             profile: ProfileFields::new(),
+            roles: BTreeSet::new(),
         }
+    }
+
+    /// Whether the user holds `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.contains(role)
     }
 
     /// The public record of this user, safe to send to clients.
@@ -246,6 +259,7 @@ impl fmt::Debug for User {
             .field("created_at", &self.created_at)
             .field("pending_email", &self.pending_email)
             .field("profile", &self.profile)
+            .field("roles", &self.roles)
             .finish()
     }
 }
@@ -275,6 +289,9 @@ pub struct UserRecord {
     /// Registration time, RFC 3339 UTC.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The roles the user holds, in name order.
+    #[serde(default)]
+    pub roles: BTreeSet<String>,
     /// The app's own fields, side by side with the ones above.
     #[serde(flatten)]
     #[cfg_attr(test, schema(ignore))]
@@ -290,6 +307,7 @@ impl From<&User> for UserRecord {
             is_verified: user.is_verified,
             is_superuser: user.is_superuser,
             created_at: user.created_at,
+            roles: user.roles.clone(),
             profile: user.profile.clone(),
         }
     }
@@ -303,6 +321,7 @@ pub(crate) const RECORD_FIELDS: &[&str] = &[
     "is_verified",
     "is_superuser",
     "created_at",
+    "roles",
     "password",
     "current_password",
 ];

@@ -135,6 +135,14 @@ pub enum CurrentUserRejection {
     /// refused the user.
     #[error("forbidden")]
     Forbidden,
+    /// The route requires a role or permission the user does not hold
+    /// ([`RequireRole`](super::RequireRole),
+    /// [`RequirePermission`](super::RequirePermission),
+    /// [`CurrentUserLayer::role`](super::CurrentUserLayer::role),
+    /// [`CurrentUserLayer::permission`](super::CurrentUserLayer::permission)):
+    /// 403 `MISSING_PERMISSION`.
+    #[error("missing role or permission")]
+    MissingPermission,
     /// The store failed.
     #[error("internal error")]
     Internal(#[source] Error),
@@ -150,6 +158,7 @@ impl From<CurrentUserRejection> for Error {
             CurrentUserRejection::Unverified => Error::UnverifiedUser,
             CurrentUserRejection::Forbidden => Error::Forbidden,
             CurrentUserRejection::CsrfFailed => Error::CsrfFailed,
+            CurrentUserRejection::MissingPermission => Error::MissingPermission,
             CurrentUserRejection::Internal(err) => err,
         }
     }
@@ -163,6 +172,7 @@ impl From<Error> for CurrentUserRejection {
             Error::UnverifiedUser => CurrentUserRejection::Unverified,
             Error::Forbidden => CurrentUserRejection::Forbidden,
             Error::CsrfFailed => CurrentUserRejection::CsrfFailed,
+            Error::MissingPermission => CurrentUserRejection::MissingPermission,
             other => CurrentUserRejection::Internal(other),
         }
     }

@@ -42,6 +42,7 @@
 //! # });
 //! ```
 
+mod authorization;
 pub(crate) mod body;
 pub mod cookies;
 pub mod csrf;
@@ -55,6 +56,7 @@ pub(crate) mod rate_limit;
 mod redact;
 mod service;
 
+pub use authorization::{RequirePermission, RequireRole};
 pub use cookies::{CookieSettings, Transport};
 pub use current_user::{CurrentUser, CurrentUserRejection, Superuser, VerifiedUser};
 pub use layer::{CurrentUserLayer, CurrentUserService, OptionalUserLayer};

@@ -68,6 +68,8 @@ pub struct UsersBuilder {
     outbox: OutboxConfig,
     superuser: Option<(String, String)>,
     cookies: CookieSettings,
+    /// Checked by `build`, into `config.roles`.
+    roles: Vec<(String, Vec<String>)>,
     config: Config,
 }
 
@@ -86,6 +88,7 @@ impl UsersBuilder {
             outbox: OutboxConfig::default(),
             superuser: None,
             cookies: CookieSettings::default(),
+            roles: Vec::new(),
             config: Config {
                 app_name: "tower-users".to_owned(),
                 access_ttl: time::Duration::minutes(15),
@@ -106,6 +109,7 @@ impl UsersBuilder {
                 profile: None,
                 cookies: CookieState::unkeyed(),
                 transports: vec![Transport::Bearer, Transport::Cookie],
+                roles: Default::default(),
             },
         }
     }
@@ -365,6 +369,54 @@ impl UsersBuilder {
         self
     }
 
+    /// Defines the role `name` and the permissions it grants. Users hold
+    /// roles (granted by a superuser, `PUT /users/{id}/roles/{role}`, or
+    /// [`Users::grant_role`](crate::Users::grant_role)); routes require a
+    /// role or, better, a permission
+    /// ([`RequirePermission`](crate::http::RequirePermission),
+    /// [`CurrentUserLayer::permission`](crate::CurrentUserLayer::permission)).
+    /// Only roles defined here can be granted (anything else is a 422).
+    ///
+    /// The map lives in code, not in the store, on purpose: a change to
+    /// what a role may do is reviewed and deployed with the routes that
+    /// check it; no admin route exists through which a stolen session
+    /// could widen a role; and every instance has the same map, so a check
+    /// costs no store read. Which users hold a role is data, and changes
+    /// without a deploy.
+    ///
+    /// Names are 1 to [`MAX_ROLE_NAME_LEN`](crate::MAX_ROLE_NAME_LEN) ASCII
+    /// letters, digits, `_`, `-`, `.` or `:`; [`build`](Self::build)
+    /// refuses other names and a role defined twice. Superusers get no
+    /// permission implicitly.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tower_users::{Permission, RedbStore, Users};
+    ///
+    /// struct WritePosts;
+    /// impl Permission for WritePosts {
+    ///     const NAME: &'static str = "posts:write";
+    /// }
+    ///
+    /// let users = Users::builder(RedbStore::in_memory()?)
+    ///     .with_secret(b"an example secret of at least 32 bytes!!")
+    ///     .with_role("editor", [WritePosts::NAME, "posts:read"])
+    ///     .with_role("viewer", ["posts:read"])
+    ///     .build()?;
+    /// # let _ = users;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_role<I>(mut self, name: impl Into<String>, permissions: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        let permissions = permissions.into_iter().map(Into::into).collect();
+        self.roles.push((name.into(), permissions));
+        self
+    }
+
     /// Whether registering sends a verification email (default true).
     pub fn with_verify_on_register(mut self, send: bool) -> Self {
         self.config.verify_on_register = send;
@@ -475,6 +527,12 @@ impl UsersBuilder {
                 reason: "must be at least 256 bytes".into(),
             });
         }
+        config.roles = Arc::new(super::roles::RoleMap::new(self.roles).map_err(|reason| {
+            ConfigError::Invalid {
+                name: "roles",
+                reason,
+            }
+        })?);
         let passwords = Passwords::new(config.password_params, config.hashing, &config.policy)?;
         config.verify_link = self
             .verify_link

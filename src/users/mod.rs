@@ -4,7 +4,7 @@
 //! `Result<_, Error>`. The HTTP services only decode, call these, and encode;
 //! tests, CLIs and other frameworks call them directly. Each capability lives
 //! in its own file: `registration`, `sessions`, `verification`,
-//! `password_reset`.
+//! `password_reset`, `roles`.
 
 mod account;
 mod admin;
@@ -13,6 +13,7 @@ mod lockout;
 mod password_reset;
 mod profile;
 mod registration;
+mod roles;
 mod sessions;
 mod verification;
 
@@ -23,6 +24,7 @@ pub use admin::{AdminChange, MAX_PAGE, UserPage};
 pub use config::UsersBuilder;
 pub use lockout::LockoutPolicy;
 pub use profile::ProfileFields;
+pub use roles::{MAX_ROLE_NAME_LEN, Permission, Role};
 pub use sessions::{Authenticated, TokenPair};
 
 use crate::error::Error;
@@ -137,6 +139,7 @@ pub(crate) struct Config {
     pub(crate) profile: Option<profile::ProfileSchema>,
     pub(crate) cookies: crate::http::cookies::CookieState,
     pub(crate) transports: Vec<crate::http::cookies::Transport>,
+    pub(crate) roles: Arc<roles::RoleMap>,
 }
 
 impl std::fmt::Debug for Users {

@@ -21,6 +21,7 @@ mod password_reset;
 mod processes;
 mod readme;
 mod registration;
+mod roles;
 mod sessions;
 mod smtp_sink;
 mod verification;

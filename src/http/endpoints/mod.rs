@@ -16,7 +16,7 @@ mod verification;
 
 #[cfg(test)]
 pub(crate) use admin::Page;
-pub use admin::{AdminUser, ListUsers, PathUserId};
+pub use admin::{AdminUser, AdminUserRole, ListUsers, PathRole, PathUserId};
 pub use me::Me;
 pub use password_reset::{ResetPassword, ResetRequest};
 pub use registration::Register;

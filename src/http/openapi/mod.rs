@@ -61,6 +61,7 @@ fn every_error() -> Vec<Error> {
         Error::Unauthorized,
         Error::Forbidden,
         Error::CsrfFailed,
+        Error::MissingPermission,
         Error::InvalidToken,
         Error::NotFound,
         Error::MethodNotAllowed,
@@ -83,6 +84,7 @@ fn every_error() -> Vec<Error> {
             | Error::Unauthorized
             | Error::Forbidden
             | Error::CsrfFailed
+            | Error::MissingPermission
             | Error::InvalidToken
             | Error::NotFound
             | Error::MethodNotAllowed
@@ -113,6 +115,7 @@ fn cause(err: &Error) -> &'static str {
             "a state-changing request by session cookie from another origin or without \
              the session's CSRF token"
         }
+        Error::MissingPermission => "without the role or permission the route requires",
         Error::InvalidToken => "a token that is bad, expired, used, stale or of another purpose",
         Error::NotFound => "no such user or route",
         Error::MethodNotAllowed => "a method the route does not take",
@@ -413,6 +416,28 @@ fn operation(method: &str, path: &str) -> Op {
                 None,
             )
         },
+        ("PUT", "/{id}/roles/{role}") => Op {
+            bearer: true,
+            errors: &[401, 403, 404, 422, 503],
+            ..op(
+                "grantRole",
+                "Grant a role the app defined (superuser)",
+                StatusCode::OK,
+                "The user, holding the role from its next request.",
+                record(),
+            )
+        },
+        ("DELETE", "/{id}/roles/{role}") => Op {
+            bearer: true,
+            errors: &[401, 403, 404, 422, 503],
+            ..op(
+                "revokeRole",
+                "Revoke a role (superuser)",
+                StatusCode::OK,
+                "The user, without the role from its next request.",
+                record(),
+            )
+        },
         ("GET", "/openapi.json") => op(
             "openapi",
             "This document",
@@ -450,6 +475,15 @@ fn parameters(method: &str, path: &str) -> Vec<utoipa::openapi::path::Parameter>
     }
     if path.contains("{id}") {
         params.push(param("id", ParameterIn::Path, Required::True, uuid()));
+    }
+    if path.contains("{role}") {
+        let role = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(crate::MAX_ROLE_NAME_LEN))
+            .pattern(Some("^[A-Za-z0-9_.:-]+$"))
+            .build();
+        params.push(param("role", ParameterIn::Path, Required::True, role));
     }
     if (method, path) == ("GET", "") {
         let limit = ObjectBuilder::new()
@@ -518,6 +552,7 @@ fn method_of(method: &str) -> HttpMethod {
         "GET" => HttpMethod::Get,
         "POST" => HttpMethod::Post,
         "PATCH" => HttpMethod::Patch,
+        "PUT" => HttpMethod::Put,
         "DELETE" => HttpMethod::Delete,
         other => panic!("no OpenAPI method for {other}"),
     }

@@ -20,7 +20,7 @@
 //!
 //! | table | holds | key |
 //! | --- | --- | --- |
-//! | `tower_users.users` | one row per account: `id uuid`, `email text` (normalized, unique index `users_email_key`), `password_hash`, `password_version bigint`, `is_active`, `is_verified`, `is_superuser`, `created_at timestamptz`, `pending_email`, `profile json` | `id` |
+//! | `tower_users.users` | one row per account: `id uuid`, `email text` (normalized, unique index `users_email_key`), `password_hash`, `password_version bigint`, `is_active`, `is_verified`, `is_superuser`, `created_at timestamptz`, `pending_email`, `profile json`, `roles text[]` (the roles held, read with the user on every request) | `id` |
 //! | `tower_users.sessions` | login sessions: `user_id` → `users` (cascade), `password_version`, `created_at`, `expires_at` | `id` |
 //! | `tower_users.refresh_tokens` | SHA-256 digests of refresh tokens, `spent` kept for reuse detection; `session_id` → `sessions` (cascade) | `digest` |
 //! | `tower_users.spent_tokens` | single-use tokens already spent, until they expire | `id` |

@@ -87,7 +87,9 @@ struct Migration {
 }
 
 /// Every schema version, oldest first. Never edit an applied one: add the
-/// next version.
+/// next version. Versions may have gaps (branches developed side by side
+/// each take their own number): the runner applies every version not yet
+/// recorded, so one merged in later below the latest still runs.
 const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -100,6 +102,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 3,
         sql: include_str!("migrations/0003_rate_limits.sql"),
+    },
+    Migration {
+        version: 5,
+        sql: include_str!("migrations/0005_roles.sql"),
     },
 ];
 
@@ -145,12 +151,12 @@ pub(super) async fn migrate(pool: &PgPool, names: &Names) -> Result<(), StoreErr
     .execute(&mut *tx)
     .await
     .map_err(db)?;
-    let current: i32 = sqlx::query_scalar(
-        names.sql("SELECT coalesce(max(version), 0) FROM {s}.{p}schema_migrations"),
-    )
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(db)?;
+    let applied: Vec<i32> =
+        sqlx::query_scalar(names.sql("SELECT version FROM {s}.{p}schema_migrations"))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
+    let current = applied.iter().copied().max().unwrap_or(0);
     let latest = MIGRATIONS.last().map_or(0, |m| m.version);
     if current > latest {
         return Err(StoreError::backend(format!(
@@ -158,7 +164,7 @@ pub(super) async fn migrate(pool: &PgPool, names: &Names) -> Result<(), StoreErr
              ({latest}): upgrade tower-users"
         )));
     }
-    for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
+    for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
         sqlx::raw_sql(names.sql(migration.sql))
             .execute(&mut *tx)
             .await

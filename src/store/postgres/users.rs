@@ -3,7 +3,7 @@
 
 use sqlx::{Postgres, Transaction};
 
-use super::rows::{USER_COLUMNS, profile_json, to_i64, user_from};
+use super::rows::{USER_COLUMNS, profile_json, roles_array, to_i64, user_from};
 use super::{PostgresStore, db, sqlstate};
 use crate::store::{QueuedEmail, StoreError, UserUpdate};
 use crate::user::{Email, User, UserId};
@@ -33,8 +33,8 @@ impl PostgresStore {
         // unique index makes the second wait for the first and then fail.
         sqlx::query(self.names.sql(
             "INSERT INTO {s}.{p}users (id, email, password_hash, password_version, is_active, \
-             is_verified, is_superuser, created_at, pending_email, profile) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::json)",
+             is_verified, is_superuser, created_at, pending_email, profile, roles) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::json, $11)",
         ))
         .bind(user.id.0)
         .bind(user.email.as_str())
@@ -46,6 +46,7 @@ impl PostgresStore {
         .bind(user.created_at)
         .bind(user.pending_email.as_ref().map(Email::as_str))
         .bind(profile_json(user)?)
+        .bind(roles_array(user))
         .execute(&mut *tx)
         .await
         .map_err(|e| self.email_taken_or(e))?;
@@ -166,7 +167,7 @@ impl PostgresStore {
         sqlx::query(self.names.sql(
             "UPDATE {s}.{p}users SET email = $2, password_hash = $3, password_version = $4, \
              is_active = $5, is_verified = $6, is_superuser = $7, created_at = $8, \
-             pending_email = $9, profile = $10::json WHERE id = $1",
+             pending_email = $9, profile = $10::json, roles = $11 WHERE id = $1",
         ))
         .bind(new.id.0)
         .bind(new.email.as_str())
@@ -178,6 +179,7 @@ impl PostgresStore {
         .bind(new.created_at)
         .bind(new.pending_email.as_ref().map(Email::as_str))
         .bind(profile_json(new)?)
+        .bind(roles_array(new))
         .execute(&mut *tx)
         .await
         .map_err(|e| self.email_taken_or(e))?;

@@ -5,6 +5,11 @@
 //! Users and sessions are read on every authenticated request, so they are
 //! postcard (compact, fast); outbox rows are JSON. Each postcard record
 //! starts with a format version.
+//!
+//! User formats: 1 is [`StoredUser`] alone; 2 appends the roles (a
+//! postcard `Vec<String>`) after it. Format 1 records (written before
+//! roles existed) still read, as users with no roles, and are rewritten
+//! as format 2 on their next change.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -15,8 +20,12 @@ use crate::store::{QueuedEmail, Session, SessionId, StoreError};
 use crate::user::{Email, User, UserId};
 use crate::users::ProfileFields;
 
-/// The current postcard record format.
+/// The current postcard record format of sessions.
 const FORMAT: u8 = 1;
+/// A user record with nothing after [`StoredUser`].
+const USER_FORMAT_V1: u8 = 1;
+/// A user record followed by its roles: the one written now.
+const USER_FORMAT: u8 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct StoredUser {
@@ -59,8 +68,8 @@ pub(super) fn encode_user(user: &User) -> Result<Vec<u8>, StoreError> {
     } else {
         serde_json::to_string(&user.profile).map_err(StoreError::backend)?
     };
-    postcard::to_allocvec(&StoredUser {
-        format: FORMAT,
+    let bytes = postcard::to_allocvec(&StoredUser {
+        format: USER_FORMAT,
         id: user.id.0,
         email: user.email.as_str().to_owned(),
         password_hash: user.password_hash.clone(),
@@ -72,14 +81,19 @@ pub(super) fn encode_user(user: &User) -> Result<Vec<u8>, StoreError> {
         pending_email: user.pending_email.as_ref().map(|e| e.as_str().to_owned()),
         profile,
     })
-    .map_err(StoreError::backend)
+    .map_err(StoreError::backend)?;
+    let roles: Vec<&str> = user.roles.iter().map(String::as_str).collect();
+    postcard::to_extend(&roles, bytes).map_err(StoreError::backend)
 }
 
 pub(super) fn decode_user(bytes: &[u8]) -> Result<User, StoreError> {
-    let s: StoredUser = postcard::from_bytes(bytes).map_err(|_| corrupt("user"))?;
-    if s.format != FORMAT {
-        return Err(corrupt("user"));
-    }
+    let (s, rest): (StoredUser, _) =
+        postcard::take_from_bytes(bytes).map_err(|_| corrupt("user"))?;
+    let roles: Vec<String> = match s.format {
+        USER_FORMAT_V1 if rest.is_empty() => Vec::new(),
+        USER_FORMAT => postcard::from_bytes(rest).map_err(|_| corrupt("user"))?,
+        _ => return Err(corrupt("user")),
+    };
     let profile: ProfileFields = if s.profile.is_empty() {
         ProfileFields::new()
     } else {
@@ -96,6 +110,7 @@ pub(super) fn decode_user(bytes: &[u8]) -> Result<User, StoreError> {
         created_at: time_from(s.created_at, "user")?,
         pending_email: s.pending_email.map(Email::from_stored),
         profile,
+        roles: roles.into_iter().collect(),
     })
 }
 
@@ -182,4 +197,50 @@ pub(super) fn decode_mail(bytes: &[u8]) -> Result<QueuedEmail, StoreError> {
     mail.last_error = s.last_error;
     mail.decoy = s.decoy;
     Ok(mail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user() -> User {
+        User::new(Email::parse("a@example.com").unwrap(), "$argon2id$x".into())
+    }
+
+    #[test]
+    fn roles_round_trip() {
+        let mut u = user();
+        u.roles = ["editor".to_owned(), "viewer".to_owned()].into();
+        assert_eq!(decode_user(&encode_user(&u).unwrap()).unwrap(), u);
+    }
+
+    #[test]
+    fn a_record_written_before_roles_reads_as_a_user_without_roles() {
+        let u = user();
+        // Format 1, as written by the versions before roles: the same
+        // fields, nothing after them.
+        let old = postcard::to_allocvec(&StoredUser {
+            format: USER_FORMAT_V1,
+            id: u.id.0,
+            email: u.email.as_str().to_owned(),
+            password_hash: u.password_hash.clone(),
+            password_version: 0,
+            is_active: true,
+            is_verified: false,
+            is_superuser: false,
+            created_at: u.created_at.unix_timestamp(),
+            pending_email: None,
+            profile: String::new(),
+        })
+        .unwrap();
+        assert_eq!(decode_user(&old).unwrap(), u);
+        // Anything after a format 1 record, or an unknown format, is
+        // corruption, not a user.
+        let mut trailing = old.clone();
+        trailing.push(0);
+        assert!(decode_user(&trailing).is_err());
+        let mut unknown = old;
+        unknown[0] = 9;
+        assert!(decode_user(&unknown).is_err());
+    }
 }
