@@ -120,7 +120,14 @@ impl Page {
             Error::Validation(problems) => {
                 for p in problems {
                     let name = field(&p.field);
-                    self = self.error(form, name, sentence(&p.message));
+                    // A field the pages have no input for (an app's
+                    // required custom field, say) is said on the form, so
+                    // the problem is never silently dropped.
+                    self = if FIELDS.contains(&name) {
+                        self.error(form, name, sentence(&p.message))
+                    } else {
+                        self.error(form, "", format!("{}: {}", p.field, sentence(&p.message)))
+                    };
                 }
                 self
             }
@@ -176,6 +183,9 @@ impl Page {
         res
     }
 }
+
+/// The inputs the embedded pages have, by name.
+const FIELDS: &[&str] = &["email", "password", "current_password"];
 
 /// For forms whose fields are named as the core names them.
 pub(super) fn same(field: &str) -> &str {
@@ -322,6 +332,21 @@ pub(super) fn stylesheet(pages: &Pages) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_problem_with_a_field_the_form_lacks_is_said_on_the_form() {
+        let err = Error::Validation(vec![
+            crate::FieldError::new("password", "too short"),
+            crate::FieldError::new("display_name", "this field is required"),
+        ]);
+        let page = Page::new("signup.html", "Sign up").failed(&err, "signup", same, "");
+        assert_eq!(page.errors["signup.password"], "Too short.");
+        assert_eq!(
+            page.errors["signup"],
+            "display_name: This field is required."
+        );
+        assert_eq!(page.first_error.as_deref(), Some("signup.password"));
+    }
 
     #[test]
     fn core_messages_read_as_sentences() {
