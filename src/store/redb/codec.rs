@@ -13,10 +13,22 @@ use uuid::Uuid;
 use crate::mail::{EmailKind, OutgoingEmail};
 use crate::store::{QueuedEmail, Session, SessionId, StoreError};
 use crate::user::{Email, User, UserId};
+use crate::username::Username;
 use crate::users::ProfileFields;
 
 /// The current postcard record format.
 const FORMAT: u8 = 1;
+
+/// The user record format with the fields added since format 1: a format-1
+/// record followed by [`StoredUserExtra`]. Records of format 1 stay readable
+/// (they have none of the later fields), so no migration is needed.
+const USER_FORMAT: u8 = 2;
+
+/// What a user record holds beyond format 1, appended after it.
+#[derive(Serialize, Deserialize)]
+struct StoredUserExtra {
+    username: Option<String>,
+}
 
 #[derive(Serialize, Deserialize)]
 struct StoredUser {
@@ -59,8 +71,8 @@ pub(super) fn encode_user(user: &User) -> Result<Vec<u8>, StoreError> {
     } else {
         serde_json::to_string(&user.profile).map_err(StoreError::backend)?
     };
-    postcard::to_allocvec(&StoredUser {
-        format: FORMAT,
+    let bytes = postcard::to_allocvec(&StoredUser {
+        format: USER_FORMAT,
         id: user.id.0,
         email: user.email.as_str().to_owned(),
         password_hash: user.password_hash.clone(),
@@ -72,14 +84,21 @@ pub(super) fn encode_user(user: &User) -> Result<Vec<u8>, StoreError> {
         pending_email: user.pending_email.as_ref().map(|e| e.as_str().to_owned()),
         profile,
     })
-    .map_err(StoreError::backend)
+    .map_err(StoreError::backend)?;
+    let extra = StoredUserExtra {
+        username: user.username.as_ref().map(|u| u.as_str().to_owned()),
+    };
+    postcard::to_extend(&extra, bytes).map_err(StoreError::backend)
 }
 
 pub(super) fn decode_user(bytes: &[u8]) -> Result<User, StoreError> {
-    let s: StoredUser = postcard::from_bytes(bytes).map_err(|_| corrupt("user"))?;
-    if s.format != FORMAT {
-        return Err(corrupt("user"));
-    }
+    let (s, rest): (StoredUser, _) =
+        postcard::take_from_bytes(bytes).map_err(|_| corrupt("user"))?;
+    let extra = match s.format {
+        FORMAT if rest.is_empty() => StoredUserExtra { username: None },
+        USER_FORMAT => postcard::from_bytes(rest).map_err(|_| corrupt("user"))?,
+        _ => return Err(corrupt("user")),
+    };
     let profile: ProfileFields = if s.profile.is_empty() {
         ProfileFields::new()
     } else {
@@ -95,6 +114,7 @@ pub(super) fn decode_user(bytes: &[u8]) -> Result<User, StoreError> {
         is_superuser: s.is_superuser,
         created_at: time_from(s.created_at, "user")?,
         pending_email: s.pending_email.map(Email::from_stored),
+        username: extra.username.map(Username::from_stored),
         profile,
     })
 }
@@ -182,4 +202,35 @@ pub(super) fn decode_mail(bytes: &[u8]) -> Result<QueuedEmail, StoreError> {
     mail.last_error = s.last_error;
     mail.decoy = s.decoy;
     Ok(mail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_record_of_format_1_reads_with_no_username() {
+        let mut user = User::new(Email::parse("a@example.com").unwrap(), "h".into());
+        let old = postcard::to_allocvec(&StoredUser {
+            format: FORMAT,
+            id: user.id.0,
+            email: user.email.as_str().to_owned(),
+            password_hash: user.password_hash.clone(),
+            password_version: 0,
+            is_active: true,
+            is_verified: false,
+            is_superuser: false,
+            created_at: user.created_at.unix_timestamp(),
+            pending_email: None,
+            profile: String::new(),
+        })
+        .unwrap();
+        assert_eq!(decode_user(&old).unwrap(), user);
+        user.username = Some(Username::parse("alice").unwrap());
+        assert_eq!(decode_user(&encode_user(&user).unwrap()).unwrap(), user);
+        // Trailing bytes after a format-1 record are corruption, not data.
+        let mut bad = old.clone();
+        bad.push(0);
+        assert!(decode_user(&bad).is_err());
+    }
 }
