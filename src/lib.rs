@@ -140,6 +140,6 @@ pub use token::{MAX_TOKEN_LEN, MIN_SECRET_LEN};
 pub use user::{Email, MAX_EMAIL_LEN, User, UserId, UserRecord};
 pub use username::{MAX_USERNAME_LEN, MIN_USERNAME_LEN, Username, Usernames};
 pub use users::{
-    AccountChange, AdminChange, Authenticated, LockoutPolicy, MAX_PAGE, ProfileFields, TokenPair,
-    UserPage, Users, UsersBuilder,
+    AccountChange, AdminChange, Authenticated, LockoutPolicy, MAX_PAGE, ProfileFields,
+    Registration, TokenPair, UserPage, Users, UsersBuilder,
 };

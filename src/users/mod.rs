@@ -14,6 +14,7 @@ mod password_reset;
 mod profile;
 mod registration;
 mod sessions;
+mod usernames;
 mod verification;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ pub use admin::{AdminChange, MAX_PAGE, UserPage};
 pub use config::UsersBuilder;
 pub use lockout::LockoutPolicy;
 pub use profile::ProfileFields;
+pub use registration::Registration;
 pub use sessions::{Authenticated, TokenPair};
 
 use crate::error::Error;
@@ -135,6 +137,7 @@ pub(crate) struct Config {
     pub(crate) verify_on_register: bool,
     pub(crate) lockout: LockoutPolicy,
     pub(crate) profile: Option<profile::ProfileSchema>,
+    pub(crate) usernames: crate::Usernames,
 }
 
 impl std::fmt::Debug for Users {
@@ -182,6 +185,12 @@ impl Users {
     pub fn access_ttl(&self) -> std::time::Duration {
         // Positive by construction: `build` refuses any other lifetime.
         self.inner.config.access_ttl.unsigned_abs()
+    }
+
+    /// Whether users have usernames (see
+    /// [`UsersBuilder::with_usernames`]).
+    pub fn usernames(&self) -> crate::Usernames {
+        self.inner.config.usernames
     }
 
     /// How many emails wait in the outbox.

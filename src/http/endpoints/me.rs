@@ -10,8 +10,9 @@ use crate::{AccountChange, Users};
 
 endpoint! {
     /// `/me` with a bearer token: `GET` returns the caller's record;
-    /// `PATCH` with `{"current_password", "password"?, "email"?, …custom
-    /// fields}` changes it; `DELETE` with `{"current_password"}` deletes the
+    /// `PATCH` with `{"current_password", "password"?, "email"?,
+    /// "username"? (with usernames on; `null` clears it), …custom fields}`
+    /// changes it; `DELETE` with `{"current_password"}` deletes the
     /// account (204).
     Me => me, rate_limit = EmailRequest if PATCH | DELETE
 }
@@ -28,6 +29,11 @@ async fn me<B: RequestBody>(
             let mut change = AccountChange::new(fields.string("current_password"));
             change.password = fields.optional_string("password");
             change.email = fields.optional_string("email");
+            // With usernames off, `username` stays with the custom fields,
+            // as it always did.
+            if users.usernames().enabled() {
+                change.username = fields.nullable_string("username");
+            }
             change.profile = fields.rest().into();
             fields.finish()?;
             let user = users

@@ -9,9 +9,11 @@ use crate::http::body::{MediaType, RequestBody, form_object, json_object, media_
 use crate::http::problem::{empty, private_json};
 
 endpoint! {
-    /// `POST /login` with `{"email", "password"}`, or an urlencoded form with
-    /// `username` and `password` as OAuth2 password-grant clients send it:
-    /// 200 and the token response. The lockout counts failures per account
+    /// `POST /login` with `{"email", "password"}` or `{"login",
+    /// "password"}` (`login`: an email, or a username with usernames on),
+    /// or an urlencoded form with `username` (either identifier) and
+    /// `password` as OAuth2 password-grant clients send it: 200 and the
+    /// token response. The lockout counts failures per account
     /// and client: the [`ClientIp`](crate::http::ClientIp) that
     /// [`ClientIpLayer`](crate::http::ClientIpLayer) or
     /// [`RateLimitLayer`](crate::http::RateLimitLayer) resolved, else the
@@ -45,11 +47,19 @@ async fn login<B: RequestBody>(
         MediaType::Form => form_object(&bytes)?.alias("username", "email"),
         _ => json_object(&bytes)?,
     };
-    let email = fields.string("email");
+    // JSON names the identifier `email`, or `login` for an email or a
+    // username; the form's `username` (aliased above) takes either too.
+    let login = match fields.optional_string("login") {
+        Some(_) if fields.contains("email") => {
+            return Err(Error::field("login", "send either email or login, not both"));
+        }
+        Some(login) => login,
+        None => fields.string("email"),
+    };
     let password = fields.string("password");
     fields.finish()?;
     let client = crate::http::rate_limit::request_client(&parts.extensions);
-    let pair = users.login_from(&email, &password, client).await?;
+    let pair = users.login_from(&login, &password, client).await?;
     Ok(private_json(StatusCode::OK, &pair))
 }
 

@@ -57,6 +57,7 @@ use super::Users;
 use crate::error::Error;
 use crate::store::LoginFailures;
 use crate::user::{Email, MAX_EMAIL_LEN, User};
+use crate::username::Username;
 
 pub(super) use gate::Gates;
 use gate::{Entry, Turn};
@@ -166,6 +167,39 @@ pub(super) fn account_key(email: &str) -> String {
 /// The prefix of the keys of malformed emails.
 const MALFORMED: &str = "malformed ";
 
+/// The prefix of the keys of usernames; no email holds a space.
+const USERNAME: &str = "username ";
+
+/// What the client typed in the login field, recognised.
+enum Login {
+    Email(Email),
+    Username(Username),
+    /// Neither: it matches no one, but costs and counts the same.
+    Malformed,
+}
+
+impl Users {
+    /// Recognises `login` and names its counters: with usernames on, input
+    /// without an `@` is a username (one never holds an `@`), anything else
+    /// an email.
+    fn recognise(&self, login: &str) -> (Login, String) {
+        if self.inner.config.usernames.enabled() && !login.contains('@') {
+            if let Ok(name) = Username::parse(login) {
+                let key = format!("{USERNAME}{}", name.as_str());
+                return (Login::Username(name), key);
+            }
+            return (Login::Malformed, account_key(login));
+        }
+        match Email::parse(login) {
+            Ok(email) => {
+                let key = email.as_str().to_owned();
+                (Login::Email(email), key)
+            }
+            Err(_) => (Login::Malformed, account_key(login)),
+        }
+    }
+}
+
 /// Where a password check comes from: the client half of the pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Origin {
@@ -208,10 +242,15 @@ struct Keys {
 }
 
 impl Keys {
-    fn new(account: &str, user: Option<&User>, origin: Origin) -> Self {
+    /// `login` is the key of what the client typed (an email, a username
+    /// or malformed input); the account-wide count and the known-client
+    /// marker are the account's, named by its email, whichever identifier
+    /// found it.
+    fn new(login: &str, user: Option<&User>, origin: Origin) -> Self {
         // The generation is the password version: a reset or change bumps
         // it, so every earlier counter of the account stops counting.
         let generation = user.map_or_else(|| "-".to_owned(), |u| u.password_version.to_string());
+        let account = user.map_or(login, |u| u.email.as_str());
         let client = origin.label();
         let known = match (user, origin) {
             (Some(user), Origin::Ip(_)) => {
@@ -220,7 +259,7 @@ impl Keys {
             _ => None,
         };
         Keys {
-            pair: format!("{account}\u{0}{generation}\u{0}{client}"),
+            pair: format!("{login}\u{0}{generation}\u{0}{client}"),
             account: format!("{account}\u{0}{generation}\u{0}*"),
             known,
         }
@@ -303,19 +342,25 @@ impl Attempt<'_> {
 }
 
 impl Users {
-    /// Waits for a turn to check a password for `email` from `origin`, or
-    /// refuses: 429 while the pair or the account is locked, 503 when no
-    /// turn came within [`LockoutPolicy::max_wait`]. Returns the account
-    /// (read once the turn came) with the turn.
+    /// Waits for a turn to check a password for `login` (an email, or a
+    /// username when they are on) from `origin`, or refuses: 429 while the
+    /// pair or the account is locked, 503 when no turn came within
+    /// [`LockoutPolicy::max_wait`]. Returns the account (read once the turn
+    /// came) with the turn.
+    ///
+    /// The pair's count is kept per identifier typed, the account-wide one
+    /// per account: a client's failures with a username do not lock that
+    /// client out of the email, so a few guesses cannot tell which email a
+    /// username belongs to, while all failures, by either, count toward
+    /// the account's ceiling.
     pub(super) async fn begin_attempt(
         &self,
-        email: &str,
+        login: &str,
         origin: Origin,
     ) -> Result<(Attempt<'_>, Option<User>), Error> {
         let policy = self.inner.config.lockout;
-        let account = account_key(email);
+        let (parsed, account) = self.recognise(login);
         let client = origin.label();
-        let parsed = Email::parse(email).ok();
         let deadline = tokio::time::Instant::now() + policy.max_wait;
         let mut turn = self.inner.attempts.enter(&account, &client);
         loop {
@@ -331,10 +376,11 @@ impl Users {
                 });
             }
             let seen = turn.ended();
-            // A malformed email cannot match anyone, but must cost the same.
+            // Malformed input cannot match anyone, but must cost the same.
             let user = match &parsed {
-                Some(email) => self.store().user_by_email(email).await?,
-                None => None,
+                Login::Email(email) => self.store().user_by_email(email).await?,
+                Login::Username(name) => self.store().user_by_username(name).await?,
+                Login::Malformed => None,
             };
             let keys = Keys::new(&account, user.as_ref(), origin);
             let now = OffsetDateTime::now_utc();
