@@ -778,6 +778,8 @@ macro_rules! store_conformance {
                 assert!(!created);
                 assert_eq!(first, again);
             }
+
+            $crate::__store_conformance_usernames!();
         }
     };
 }

@@ -21,6 +21,7 @@
 //! ```
 
 mod conformance;
+mod conformance_usernames;
 mod dyn_store;
 mod gcra;
 #[cfg(feature = "postgres")]

@@ -11,7 +11,7 @@
 
 use utoipa::ToSchema;
 
-use super::{email, password};
+use super::{email, nullable_username, password, username};
 
 /// `POST /users/register`; any other field is the app's custom profile field.
 #[derive(ToSchema)]
@@ -20,18 +20,26 @@ pub(super) struct RegisterRequest {
     email: String,
     #[schema(schema_with = password)]
     password: String,
+    #[schema(schema_with = username, required = false)]
+    username: String,
 }
 
-/// `POST /users/login` as JSON.
+/// `POST /users/login` as JSON: `email`, or instead `login` (an email, or
+/// a username with usernames on).
 #[derive(ToSchema)]
 pub(super) struct LoginRequest {
     email: String,
+    /// Instead of `email` (never both): an email, or a username with
+    /// usernames on.
+    #[schema(required = false)]
+    login: String,
     password: String,
 }
 
 /// `POST /users/login` as an OAuth2 password-grant form.
 #[derive(ToSchema)]
 pub(super) struct LoginForm {
+    /// The email, or a username with usernames on.
     username: String,
     password: String,
     #[schema(required = false)]
@@ -80,6 +88,8 @@ pub(super) struct MePatch {
     password: String,
     #[schema(schema_with = email, required = false)]
     email: String,
+    #[schema(schema_with = nullable_username, required = false)]
+    username: String,
 }
 
 /// `DELETE /users/me`.
@@ -101,4 +111,6 @@ pub(super) struct AdminPatch {
     email: String,
     #[schema(schema_with = password, required = false)]
     password: String,
+    #[schema(schema_with = nullable_username, required = false)]
+    username: String,
 }
