@@ -20,5 +20,6 @@ mod processes;
 mod readme;
 mod registration;
 mod sessions;
+mod usernames;
 mod smtp_sink;
 mod verification;
