@@ -61,14 +61,14 @@ macro_rules! __store_conformance_usernames {
             let mut taken = b.clone();
             taken.username = Some(name("Alice"));
             taken.is_verified = true;
-            let err = s
-                .update_user(UserUpdate::new(&b, taken))
-                .await
-                .unwrap_err();
+            let err = s.update_user(UserUpdate::new(&b, taken)).await.unwrap_err();
             assert!(matches!(err, StoreError::UsernameTaken), "{err:?}");
             assert_eq!(s.user(b.id).await.unwrap().unwrap(), b);
             assert_eq!(
-                s.user_by_username(&name("bob")).await.unwrap().map(|u| u.id),
+                s.user_by_username(&name("bob"))
+                    .await
+                    .unwrap()
+                    .map(|u| u.id),
                 Some(b.id)
             );
         }

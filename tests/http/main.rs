@@ -20,6 +20,6 @@ mod processes;
 mod readme;
 mod registration;
 mod sessions;
-mod usernames;
 mod smtp_sink;
+mod usernames;
 mod verification;

@@ -92,13 +92,21 @@ async fn a_user_registers_with_a_username_and_logs_in_by_any_spelling_of_it() {
         assert_eq!(r.status, StatusCode::OK, "{spelling:?}: {:?}", r.json());
         assert_eq!(r.json()["user"]["username"], "alice_1");
         let r = login_form(&s, spelling, PASSWORD).await;
-        assert_eq!(r.status, StatusCode::OK, "form {spelling:?}: {:?}", r.json());
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "form {spelling:?}: {:?}",
+            r.json()
+        );
     }
     // The email keeps working, in every field that took it before.
     assert_eq!(c.login("A@example.com", PASSWORD).await.status, 200);
     assert_eq!(login_form(&s, "a@example.com", PASSWORD).await.status, 200);
     let me = c
-        .get("/users/me", Some(&c.access_token("a@example.com", PASSWORD).await))
+        .get(
+            "/users/me",
+            Some(&c.access_token("a@example.com", PASSWORD).await),
+        )
         .await;
     assert_eq!(me.json()["username"], "alice_1");
     // A user without one has none in the record.
@@ -140,11 +148,7 @@ async fn an_unknown_username_locks_out_like_a_known_one() {
         account_threshold: 2,
         ..LockoutPolicy::default()
     };
-    let s = server_with(|b| {
-        b.with_usernames(Usernames::Optional)
-            .with_lockout(policy)
-    })
-    .await;
+    let s = server_with(|b| b.with_usernames(Usernames::Optional).with_lockout(policy)).await;
     let c = Client::new(s.addr);
     register(&c, "a@example.com", "alice").await;
     for name in ["alice", "nobody"] {
@@ -170,7 +174,14 @@ async fn a_taken_username_is_409_in_any_spelling_and_a_bad_one_422() {
         let r = register(&c, "b@example.com", spelling).await;
         assert_problem(&r, 409, "USERNAME_EXISTS");
     }
-    for bad in ["al", "bob@example.com", "bob smith", "_bob", "bоb", &"b".repeat(33)] {
+    for bad in [
+        "al",
+        "bob@example.com",
+        "bob smith",
+        "_bob",
+        "bоb",
+        &"b".repeat(33),
+    ] {
         let r = register(&c, "b@example.com", bad).await;
         assert_problem(&r, 422, "VALIDATION_ERROR");
         assert_eq!(r.json()["errors"][0]["field"], "username", "{bad:?}");

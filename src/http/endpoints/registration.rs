@@ -2,10 +2,10 @@ use http::StatusCode;
 use http::request::Parts;
 
 use super::endpoint;
-use crate::{Registration, Users};
 use crate::error::Error;
 use crate::http::body::{RequestBody, json_fields};
 use crate::http::problem::private_json;
+use crate::{Registration, Users};
 
 endpoint! {
     /// `POST /register` with `{"email", "password", "username"? (with

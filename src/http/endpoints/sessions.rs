@@ -51,7 +51,10 @@ async fn login<B: RequestBody>(
     // username; the form's `username` (aliased above) takes either too.
     let login = match fields.optional_string("login") {
         Some(_) if fields.contains("email") => {
-            return Err(Error::field("login", "send either email or login, not both"));
+            return Err(Error::field(
+                "login",
+                "send either email or login, not both",
+            ));
         }
         Some(login) => login,
         None => fields.string("email"),
