@@ -166,6 +166,25 @@ async fn an_unknown_username_locks_out_like_a_known_one() {
 }
 
 #[tokio::test]
+async fn guesses_at_a_username_do_not_lock_its_email_for_that_client() {
+    // Were the pair counted per account, a client could lock a username and
+    // then see which email answers 429: the email of that username.
+    let policy = LockoutPolicy {
+        threshold: 2,
+        ..LockoutPolicy::default()
+    };
+    let s = server_with(|b| b.with_usernames(Usernames::Optional).with_lockout(policy)).await;
+    let c = Client::new(s.addr);
+    register(&c, "a@example.com", "alice").await;
+    for _ in 0..2 {
+        let r = login_as(&c, "alice", "incorrect horse").await;
+        assert_problem(&r, 401, "INVALID_CREDENTIALS");
+    }
+    assert_problem(&login_as(&c, "alice", PASSWORD).await, 429, "RATE_LIMITED");
+    assert_eq!(c.login("a@example.com", PASSWORD).await.status, 200);
+}
+
+#[tokio::test]
 async fn a_taken_username_is_409_in_any_spelling_and_a_bad_one_422() {
     let s = with_usernames(Usernames::Optional).await;
     let c = Client::new(s.addr);

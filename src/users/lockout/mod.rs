@@ -29,9 +29,13 @@
 //! forgetting ends them after 30 days.
 //!
 //! Counters live in the [`Store`](crate::store::Store), so every instance
-//! that shares a store shares them. They are keyed by the normalized email,
-//! whether or not an account has it: an unknown address locks exactly like
-//! a known one, so lockout reveals nothing about who is registered. Each
+//! that shares a store shares them. They are keyed by the normalized email
+//! (or, with usernames on, the normalized username typed), whether or not
+//! an account has it: an unknown address or name locks exactly like a known
+//! one, so lockout reveals nothing about who is registered. A pair counts
+//! per identifier typed, the account-wide count per account (named by its
+//! email), so failures by username and by email share the ceiling but a
+//! client cannot link a username to its email by locking one. Each
 //! key also names the account's `password_version`, so a password reset or
 //! change starts every counter of the account afresh in the same write that
 //! sets the new password; the old counters are forgotten in time.
@@ -506,6 +510,20 @@ mod tests {
         // Malformed input never shares a valid address's counters.
         assert_ne!(account_key("bob@example.com\u{0}"), "bob@example.com");
         assert!(Email::parse(&account_key("bob@example.com\u{0}")).is_err());
+    }
+
+    #[test]
+    fn a_username_counts_its_own_pair_and_its_accounts_ceiling() {
+        let user = User::new(Email::parse("a@example.com").unwrap(), String::new());
+        let origin = Origin::Ip("203.0.113.5".parse().unwrap());
+        let by_email = Keys::new("a@example.com", Some(&user), origin);
+        let by_name = Keys::new("username alice", Some(&user), origin);
+        assert_ne!(by_name.pair, by_email.pair);
+        assert_eq!(by_name.account, by_email.account);
+        assert_eq!(by_name.known, by_email.known);
+        // An unknown name has counters of its own, as an unknown email does.
+        let unknown = Keys::new("username nobody", None, origin);
+        assert!(unknown.account.starts_with("username nobody\u{0}"));
     }
 
     #[test]
