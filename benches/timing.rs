@@ -135,6 +135,7 @@ async fn main() -> Result<(), BoxError> {
         // not the (equally fast for both) lockout answer.
         .with_lockout(tower_users::LockoutPolicy {
             threshold: u32::MAX,
+            account_threshold: u32::MAX,
             ..Default::default()
         })
         .build()?;
