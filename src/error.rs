@@ -55,6 +55,9 @@ pub enum Error {
     /// The (normalized) email is already registered.
     #[error("a user with this email already exists")]
     UserExists,
+    /// The (normalized) username belongs to another user.
+    #[error("a user with this username already exists")]
+    UsernameExists,
     /// Unknown email or wrong password: deliberately indistinguishable.
     #[error("invalid credentials")]
     InvalidCredentials,
@@ -115,6 +118,7 @@ impl Error {
             Error::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Error::RequestTimeout => "REQUEST_TIMEOUT",
             Error::UserExists => "USER_EXISTS",
+            Error::UsernameExists => "USERNAME_EXISTS",
             Error::InvalidCredentials => "INVALID_CREDENTIALS",
             Error::InactiveUser => "INACTIVE_USER",
             Error::UnverifiedUser => "UNVERIFIED_USER",
@@ -138,7 +142,7 @@ impl Error {
             Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            Error::UserExists => StatusCode::CONFLICT,
+            Error::UserExists | Error::UsernameExists => StatusCode::CONFLICT,
             Error::InvalidCredentials | Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::InactiveUser
             | Error::UnverifiedUser
@@ -162,6 +166,7 @@ impl Error {
             Error::PayloadTooLarge => "Payload too large",
             Error::RequestTimeout => "Request timeout",
             Error::UserExists => "User already exists",
+            Error::UsernameExists => "Username already taken",
             Error::InvalidCredentials => "Invalid credentials",
             Error::InactiveUser => "Inactive user",
             Error::UnverifiedUser => "Unverified user",
@@ -194,6 +199,7 @@ impl From<crate::store::StoreError> for Error {
         use crate::store::StoreError;
         match err {
             StoreError::EmailTaken => Error::UserExists,
+            StoreError::UsernameTaken => Error::UsernameExists,
             // A lost compare-and-swap or a spent token means the token or
             // credential the caller relied on is no longer current.
             StoreError::Conflict | StoreError::TokenSpent => Error::InvalidToken,

@@ -113,6 +113,7 @@ pub mod store;
 mod test_log;
 pub mod token;
 mod user;
+mod username;
 mod users;
 
 /// The README's Rust blocks, compiled (and run unless `no_run`) as doctests,
@@ -142,7 +143,8 @@ pub use store::PostgresStore;
 pub use store::RedbStore;
 pub use token::{MAX_TOKEN_LEN, MIN_SECRET_LEN};
 pub use user::{Email, MAX_EMAIL_LEN, User, UserId, UserRecord};
+pub use username::{MAX_USERNAME_LEN, MIN_USERNAME_LEN, Username, Usernames};
 pub use users::{
     AccountChange, AdminChange, Authenticated, LockoutPolicy, MAX_PAGE, MAX_ROLE_NAME_LEN,
-    Permission, ProfileFields, Role, TokenPair, UserPage, Users, UsersBuilder,
+    Permission, ProfileFields, Registration, Role, TokenPair, UserPage, Users, UsersBuilder,
 };

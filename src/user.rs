@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::{Error, Redacted};
+use crate::username::Username;
 use crate::users::ProfileFields;
 
 /// A user's id: a UUIDv7, so ids sort by creation time.
@@ -203,6 +204,10 @@ pub struct User {
     /// An address the user asked to change to, waiting for confirmation:
     /// only the token sent for this exact address can apply it.
     pub pending_email: Option<Email>,
+    /// The normalized username, unique across users; `None` when the user
+    /// has none (always, unless usernames are on: see
+    /// [`UsersBuilder::with_usernames`](crate::UsersBuilder::with_usernames)).
+    pub username: Option<Username>,
     /// The app's own fields (see [`UsersBuilder::with_profile`]), shown
     /// flattened in the public record. Read them typed with
     /// `user.profile.parse::<Profile>()` ([`ProfileFields::parse`]).
@@ -230,6 +235,7 @@ impl User {
             is_superuser: false,
             created_at: now_seconds(),
             pending_email: None,
+            username: None,
             profile: ProfileFields::new(),
             roles: BTreeSet::new(),
         }
@@ -258,6 +264,7 @@ impl fmt::Debug for User {
             .field("is_superuser", &self.is_superuser)
             .field("created_at", &self.created_at)
             .field("pending_email", &self.pending_email)
+            .field("username", &self.username)
             .field("profile", &self.profile)
             .field("roles", &self.roles)
             .finish()
@@ -280,6 +287,11 @@ pub struct UserRecord {
     pub id: UserId,
     /// The normalized email.
     pub email: String,
+    /// The normalized username; absent (not `null`) when the user has none,
+    /// so with usernames off the record is what it always was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, schema(nullable = false, max_length = 32, min_length = 3))]
+    pub username: Option<String>,
     /// Whether the account may log in.
     pub is_active: bool,
     /// Whether the email is confirmed.
@@ -303,6 +315,7 @@ impl From<&User> for UserRecord {
         UserRecord {
             id: user.id,
             email: user.email.as_str().to_owned(),
+            username: user.username.as_ref().map(|u| u.as_str().to_owned()),
             is_active: user.is_active,
             is_verified: user.is_verified,
             is_superuser: user.is_superuser,
@@ -325,6 +338,11 @@ pub(crate) const RECORD_FIELDS: &[&str] = &[
     "password",
     "current_password",
 ];
+
+/// An identifier (a username) normalized as an email's local part is.
+pub(crate) fn normalize_identifier(raw: &str) -> String {
+    normalize_local(raw)
+}
 
 /// NFKC, case-folded, NFKC again (folding can leave a sequence that is not
 /// in normal form).

@@ -886,6 +886,8 @@ macro_rules! store_conformance {
                 assert!(!created);
                 assert_eq!(first, again);
             }
+
+            $crate::__store_conformance_usernames!();
         }
     };
 }

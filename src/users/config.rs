@@ -110,6 +110,7 @@ impl UsersBuilder {
                 cookies: CookieState::unkeyed(),
                 transports: vec![Transport::Bearer, Transport::Cookie],
                 roles: Default::default(),
+                usernames: crate::Usernames::Off,
             },
         }
     }
@@ -414,6 +415,49 @@ impl UsersBuilder {
     {
         let permissions = permissions.into_iter().map(Into::into).collect();
         self.roles.push((name.into(), permissions));
+        self
+    }
+
+    /// Whether users have usernames (default [`Usernames::Off`]: nothing
+    /// changes for existing users or on the wire).
+    ///
+    /// With [`Usernames::Optional`] or [`Usernames::Required`], registration
+    /// and `PATCH /users/me` (and the admin's `PATCH /users/{id}`) take a
+    /// `username` field, the user record shows it when set, and the login
+    /// field takes an email or a username. Usernames are unique once
+    /// normalized (see [`Username`](crate::Username)); a taken one is a 409
+    /// `USERNAME_EXISTS`. Turning them off again later keeps stored names
+    /// (and their uniqueness) but stops their use for login.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tower_users::{Error, RedbStore, Registration, Users, Usernames};
+    ///
+    /// let users = Users::builder(RedbStore::in_memory()?)
+    ///     .with_secret(b"an example secret of at least 32 bytes!!")
+    ///     .with_usernames(Usernames::Optional)
+    ///     .build()?;
+    /// let password = "correct horse battery";
+    /// let reg = Registration::new("alice@example.com", password).with_username("Alice");
+    /// let alice = users.register_with(reg).await?;
+    /// assert_eq!(alice.username.unwrap().as_str(), "alice");
+    ///
+    /// // The login field takes either identifier, in any case.
+    /// assert!(users.login("ALICE", password).await.is_ok());
+    /// assert!(users.login("alice@example.com", password).await.is_ok());
+    ///
+    /// let taken = Registration::new("bob@example.com", password).with_username("alice");
+    /// assert!(matches!(users.register_with(taken).await, Err(Error::UsernameExists)));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// [`Usernames::Off`]: crate::Usernames::Off
+    /// [`Usernames::Optional`]: crate::Usernames::Optional
+    /// [`Usernames::Required`]: crate::Usernames::Required
+    pub fn with_usernames(mut self, usernames: crate::Usernames) -> Self {
+        self.config.usernames = usernames;
         self
     }
 

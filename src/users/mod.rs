@@ -15,6 +15,7 @@ mod profile;
 mod registration;
 mod roles;
 mod sessions;
+mod usernames;
 mod verification;
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ pub use admin::{AdminChange, MAX_PAGE, UserPage};
 pub use config::UsersBuilder;
 pub use lockout::LockoutPolicy;
 pub use profile::ProfileFields;
+pub use registration::Registration;
 pub use roles::{MAX_ROLE_NAME_LEN, Permission, Role};
 pub use sessions::{Authenticated, TokenPair};
 
@@ -140,6 +142,7 @@ pub(crate) struct Config {
     pub(crate) cookies: crate::http::cookies::CookieState,
     pub(crate) transports: Vec<crate::http::cookies::Transport>,
     pub(crate) roles: Arc<roles::RoleMap>,
+    pub(crate) usernames: crate::Usernames,
 }
 
 impl std::fmt::Debug for Users {
@@ -192,6 +195,12 @@ impl Users {
     pub fn access_ttl(&self) -> std::time::Duration {
         // Positive by construction: `build` refuses any other lifetime.
         self.inner.config.access_ttl.unsigned_abs()
+    }
+
+    /// Whether users have usernames (see
+    /// [`UsersBuilder::with_usernames`]).
+    pub fn usernames(&self) -> crate::Usernames {
+        self.inner.config.usernames
     }
 
     /// How many emails wait in the outbox.

@@ -53,12 +53,14 @@ pub struct Authenticated {
 }
 
 impl Users {
-    /// Logs in with email and password, starting a new session, as a client
+    /// Logs in with email (or, with usernames on, username: see
+    /// [`UsersBuilder::with_usernames`](crate::UsersBuilder::with_usernames))
+    /// and password, starting a new session, as a client
     /// whose address is unknown: all such calls share one lockout count per
     /// account. Servers should call [`login_from`](Self::login_from) with
     /// the client's address instead.
     ///
-    /// An unknown email and a wrong password both give
+    /// An unknown email or username and a wrong password all give
     /// [`Error::InvalidCredentials`] after the same argon2 work. A correct
     /// password on a deactivated account gives [`Error::InactiveUser`].
     ///
@@ -82,12 +84,14 @@ impl Users {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn login(&self, email: &str, password: &str) -> Result<TokenPair, Error> {
-        self.login_from(email, password, None).await
+    pub async fn login(&self, login: &str, password: &str) -> Result<TokenPair, Error> {
+        self.login_from(login, password, None).await
     }
 
-    /// Logs in with email and password from the client at `client` (`None`
-    /// when unknown), starting a new session.
+    /// Logs in with email (or username) and password from the client at
+    /// `client` (`None` when unknown), starting a new session. With
+    /// usernames on, `login` without an `@` is a username, anything else an
+    /// email.
     ///
     /// Failed logins lock the pair (account, client) after
     /// [`LockoutPolicy::threshold`](super::LockoutPolicy::threshold)
@@ -117,7 +121,7 @@ impl Users {
     #[tracing::instrument(skip_all, fields(user.id))]
     pub async fn login_from(
         &self,
-        email: &str,
+        login: &str,
         password: &str,
         client: Option<IpAddr>,
     ) -> Result<TokenPair, Error> {
@@ -125,11 +129,12 @@ impl Users {
         let origin = client.map_or(Origin::Unknown, Origin::Ip);
         // Refuses while locked, before any hashing; reads the account once
         // this check's turn has come.
-        let (attempt, user) = self.begin_attempt(email, origin).await?;
+        let (attempt, user) = self.begin_attempt(login, origin).await?;
         let hash = user.as_ref().map(|u| u.password_hash.as_str());
         let verified = self.inner.passwords.verify(password, hash).await?;
         let (Verified::Yes { rehash }, Some(mut user)) = (verified, user) else {
-            // Unknown emails are counted too, so lockout reveals nothing.
+            // Unknown emails and usernames are counted too, so lockout
+            // reveals nothing.
             attempt.failed().await?;
             return Err(Error::InvalidCredentials);
         };

@@ -24,4 +24,5 @@ mod registration;
 mod roles;
 mod sessions;
 mod smtp_sink;
+mod usernames;
 mod verification;

@@ -114,6 +114,12 @@ async fn admin_user<B: RequestBody>(
                 is_superuser: fields.optional_bool("is_superuser"),
                 email: fields.optional_string("email"),
                 password: fields.optional_string("password"),
+                // With usernames off the field is ignored, as any unknown one.
+                username: if users.usernames().enabled() {
+                    fields.nullable_string("username")
+                } else {
+                    None
+                },
             };
             fields.finish()?;
             let user = users.admin_update(caller.id, id, change).await?;

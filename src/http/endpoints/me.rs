@@ -13,8 +13,9 @@ endpoint! {
     /// `/me` with a bearer token or the session cookie: `GET` returns the
     /// caller's record (by cookie, with the session's CSRF token in the
     /// `X-CSRF-Token` header, for a page that lost it);
-    /// `PATCH` with `{"current_password", "password"?, "email"?, …custom
-    /// fields}` changes it; `DELETE` with `{"current_password"}` deletes the
+    /// `PATCH` with `{"current_password", "password"?, "email"?,
+    /// "username"? (with usernames on; `null` clears it), …custom fields}`
+    /// changes it; `DELETE` with `{"current_password"}` deletes the
     /// account (204).
     Me => me, rate_limit = EmailRequest if PATCH | DELETE
 }
@@ -31,6 +32,11 @@ async fn me<B: RequestBody>(
             let mut change = AccountChange::new(fields.string("current_password"));
             change.password = fields.optional_string("password");
             change.email = fields.optional_string("email");
+            // With usernames off, `username` stays with the custom fields,
+            // as it always did.
+            if users.usernames().enabled() {
+                change.username = fields.nullable_string("username");
+            }
             change.profile = fields.rest().into();
             fields.finish()?;
             let user = users

@@ -15,9 +15,11 @@ use crate::http::{CurrentUser, CurrentUserRejection, csrf};
 use crate::user::UserRecord;
 
 endpoint! {
-    /// `POST /login` with `{"email", "password"}`, or an urlencoded form with
-    /// `username` and `password` as OAuth2 password-grant clients send it:
-    /// 200 and the token response. With `"cookie": true` (`cookie=true` in a
+    /// `POST /login` with `{"email", "password"}` or `{"login",
+    /// "password"}` (`login`: an email, or a username with usernames on),
+    /// or an urlencoded form with `username` (either identifier) and
+    /// `password` as OAuth2 password-grant clients send it: 200 and the
+    /// token response. With `"cookie": true` (`cookie=true` in a
     /// form) it signs a browser in instead: the session cookie and CSRF
     /// cookie are set, and the answer is the user and the CSRF token, no
     /// tokens (see the [cookie transport](crate::http::cookies)). The lockout
@@ -85,7 +87,18 @@ async fn login<B: RequestBody>(
         MediaType::Form => form_object(&bytes)?.alias("username", "email"),
         _ => json_object(&bytes)?,
     };
-    let email = fields.string("email");
+    // JSON names the identifier `email`, or `login` for an email or a
+    // username; the form's `username` (aliased above) takes either too.
+    let login = match fields.optional_string("login") {
+        Some(_) if fields.contains("email") => {
+            return Err(Error::field(
+                "login",
+                "send either email or login, not both",
+            ));
+        }
+        Some(login) => login,
+        None => fields.string("email"),
+    };
     let password = fields.string("password");
     let cookie = wants_cookie(&mut fields, kind);
     fields.finish()?;
@@ -98,7 +111,7 @@ async fn login<B: RequestBody>(
         csrf::check_origin(&users, &parts)?;
     }
     let client = crate::http::rate_limit::request_client(&parts.extensions);
-    let pair = users.login_from(&email, &password, client).await?;
+    let pair = users.login_from(&login, &password, client).await?;
     if !cookie {
         return Ok(private_json(StatusCode::OK, &pair));
     }

@@ -42,7 +42,10 @@ use super::UsersService;
 use super::endpoints::Page;
 use super::problem::{Problem, problem_headers};
 use crate::error::{Error, FieldError};
-use crate::{MAX_EMAIL_LEN, MAX_PAGE, PasswordPolicy, TokenPair, UserRecord};
+use crate::{
+    MAX_EMAIL_LEN, MAX_PAGE, MAX_USERNAME_LEN, MIN_USERNAME_LEN, PasswordPolicy, TokenPair,
+    UserRecord,
+};
 
 /// The prefix the document's paths carry: [`UsersService::new`]'s.
 const PREFIX: &str = "/users";
@@ -55,6 +58,7 @@ fn every_error() -> Vec<Error> {
         Error::RequestTimeout,
         Error::PayloadTooLarge,
         Error::UserExists,
+        Error::UsernameExists,
         Error::InvalidCredentials,
         Error::InactiveUser,
         Error::UnverifiedUser,
@@ -78,6 +82,7 @@ fn every_error() -> Vec<Error> {
             | Error::RequestTimeout
             | Error::PayloadTooLarge
             | Error::UserExists
+            | Error::UsernameExists
             | Error::InvalidCredentials
             | Error::InactiveUser
             | Error::UnverifiedUser
@@ -100,12 +105,14 @@ fn every_error() -> Vec<Error> {
 fn cause(err: &Error) -> &'static str {
     match err {
         Error::Validation(_) => {
-            "malformed JSON, a missing or mistyped field, a bad email or a weak password"
+            "malformed JSON, a missing or mistyped field, a bad email or username, or a weak \
+             password"
         }
         Error::UnsupportedMediaType => "the body is not JSON, or a form where one is accepted",
         Error::RequestTimeout => "the body did not arrive in time",
         Error::PayloadTooLarge => "the body is over the limit",
         Error::UserExists => "the email is taken",
+        Error::UsernameExists => "the username is taken",
         Error::InvalidCredentials => "wrong credentials",
         Error::InactiveUser => "an inactive user",
         Error::UnverifiedUser => "an unverified email",
@@ -148,6 +155,27 @@ fn email() -> Object {
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
         .max_length(Some(MAX_EMAIL_LEN))
         .build()
+}
+
+/// A username field (with usernames on): its length and characters once
+/// normalized, which the input may spell otherwise (upper case, fullwidth).
+fn username() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(MIN_USERNAME_LEN))
+        .max_length(Some(MAX_USERNAME_LEN))
+        .description(Some(
+            "Only with usernames on. Normalized (NFKC, case-folded, trimmed) to 3-32 of a-z, \
+             0-9, '_', '-', '.', starting and ending with a letter or digit; never an '@'.",
+        ))
+        .build()
+}
+
+/// [`username`], or `null` to remove it.
+fn nullable_username() -> Object {
+    let mut schema = username();
+    schema.schema_type = utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null]);
+    schema
 }
 
 /// A new password under the default [`PasswordPolicy`].

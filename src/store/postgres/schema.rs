@@ -72,6 +72,11 @@ impl Names {
         format!("{}users_email_key", self.prefix)
     }
 
+    /// The unique index on the users' username, as named in errors.
+    pub(super) fn username_index(&self) -> String {
+        format!("{}users_username_key", self.prefix)
+    }
+
     /// The key of the advisory lock that serializes removals of an active
     /// superuser in this store.
     pub(super) fn superuser_lock(&self) -> String {
@@ -102,6 +107,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 3,
         sql: include_str!("migrations/0003_rate_limits.sql"),
+    },
+    Migration {
+        version: 4,
+        sql: include_str!("migrations/0004_usernames.sql"),
     },
     Migration {
         version: 5,
@@ -208,5 +217,6 @@ mod tests {
             "SELECT * FROM \"auth\".tu_users"
         );
         assert_eq!(names.email_index(), "tu_users_email_key");
+        assert_eq!(names.username_index(), "tu_users_username_key");
     }
 }

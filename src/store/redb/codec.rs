@@ -7,9 +7,10 @@
 //! starts with a format version.
 //!
 //! User formats: 1 is [`StoredUser`] alone; 2 appends the roles (a
-//! postcard `Vec<String>`) after it. Format 1 records (written before
-//! roles existed) still read, as users with no roles, and are rewritten
-//! as format 2 on their next change.
+//! postcard `Vec<String>`); 3, the one written now, appends
+//! [`StoredUserExtra`] (the roles and the username). Older records still
+//! read (no roles, no username) and are rewritten as format 3 on their next
+//! change, so no migration is needed.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -18,14 +19,24 @@ use uuid::Uuid;
 use crate::mail::{EmailKind, OutgoingEmail};
 use crate::store::{QueuedEmail, Session, SessionId, StoreError};
 use crate::user::{Email, User, UserId};
+use crate::username::Username;
 use crate::users::ProfileFields;
 
 /// The current postcard record format of sessions.
 const FORMAT: u8 = 1;
 /// A user record with nothing after [`StoredUser`].
 const USER_FORMAT_V1: u8 = 1;
-/// A user record followed by its roles: the one written now.
-const USER_FORMAT: u8 = 2;
+/// A user record followed by its roles alone.
+const USER_FORMAT_V2: u8 = 2;
+/// A user record followed by [`StoredUserExtra`]: the one written now.
+const USER_FORMAT: u8 = 3;
+
+/// What a user record holds beyond format 1, appended after it.
+#[derive(Serialize, Deserialize)]
+struct StoredUserExtra {
+    roles: Vec<String>,
+    username: Option<String>,
+}
 
 #[derive(Serialize, Deserialize)]
 struct StoredUser {
@@ -82,15 +93,25 @@ pub(super) fn encode_user(user: &User) -> Result<Vec<u8>, StoreError> {
         profile,
     })
     .map_err(StoreError::backend)?;
-    let roles: Vec<&str> = user.roles.iter().map(String::as_str).collect();
-    postcard::to_extend(&roles, bytes).map_err(StoreError::backend)
+    let extra = StoredUserExtra {
+        roles: user.roles.iter().cloned().collect(),
+        username: user.username.as_ref().map(|u| u.as_str().to_owned()),
+    };
+    postcard::to_extend(&extra, bytes).map_err(StoreError::backend)
 }
 
 pub(super) fn decode_user(bytes: &[u8]) -> Result<User, StoreError> {
     let (s, rest): (StoredUser, _) =
         postcard::take_from_bytes(bytes).map_err(|_| corrupt("user"))?;
-    let roles: Vec<String> = match s.format {
-        USER_FORMAT_V1 if rest.is_empty() => Vec::new(),
+    let extra = match s.format {
+        USER_FORMAT_V1 if rest.is_empty() => StoredUserExtra {
+            roles: Vec::new(),
+            username: None,
+        },
+        USER_FORMAT_V2 => StoredUserExtra {
+            roles: postcard::from_bytes(rest).map_err(|_| corrupt("user"))?,
+            username: None,
+        },
         USER_FORMAT => postcard::from_bytes(rest).map_err(|_| corrupt("user"))?,
         _ => return Err(corrupt("user")),
     };
@@ -110,7 +131,8 @@ pub(super) fn decode_user(bytes: &[u8]) -> Result<User, StoreError> {
         created_at: time_from(s.created_at, "user")?,
         pending_email: s.pending_email.map(Email::from_stored),
         profile,
-        roles: roles.into_iter().collect(),
+        roles: extra.roles.into_iter().collect(),
+        username: extra.username.map(Username::from_stored),
     })
 }
 
@@ -208,10 +230,30 @@ mod tests {
     }
 
     #[test]
-    fn roles_round_trip() {
+    fn roles_and_username_round_trip() {
         let mut u = user();
         u.roles = ["editor".to_owned(), "viewer".to_owned()].into();
         assert_eq!(decode_user(&encode_user(&u).unwrap()).unwrap(), u);
+        u.username = Some(Username::parse("alice").unwrap());
+        assert_eq!(decode_user(&encode_user(&u).unwrap()).unwrap(), u);
+    }
+
+    #[test]
+    fn a_record_written_with_roles_alone_reads_without_a_username() {
+        let mut u = user();
+        u.roles = ["editor".to_owned()].into();
+        // Format 2: the format 1 fields, then the roles alone.
+        let mut old = encode_user(&u).unwrap();
+        let extra_len = postcard::to_allocvec(&StoredUserExtra {
+            roles: vec!["editor".to_owned()],
+            username: None,
+        })
+        .unwrap()
+        .len();
+        old.truncate(old.len() - extra_len);
+        old[0] = USER_FORMAT_V2;
+        let old = postcard::to_extend(&vec!["editor"], old).unwrap();
+        assert_eq!(decode_user(&old).unwrap(), u);
     }
 
     #[test]
