@@ -21,11 +21,21 @@ async fn register_returns_201_and_the_public_record() {
     assert_eq!(j["is_superuser"], false);
     assert!(uuid::Uuid::parse_str(j["id"].as_str().unwrap()).is_ok());
     assert!(j["created_at"].as_str().unwrap().ends_with('Z'));
-    let keys: Vec<_> = j.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(j["roles"], serde_json::json!([]));
+    let mut keys: Vec<_> = j.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
     assert_eq!(
-        keys.len(),
-        6,
-        "only the public fields may appear, got {keys:?}"
+        keys,
+        [
+            "created_at",
+            "email",
+            "id",
+            "is_active",
+            "is_superuser",
+            "is_verified",
+            "roles"
+        ],
+        "only the public fields may appear"
     );
 }
 
