@@ -23,3 +23,32 @@ mod smtp_sink;
 fn an_api_registration_mails_a_link_to_the_public_url() {
     flow::run("api_link");
 }
+
+/// Sign up in the page, open the emailed verification link, and the
+/// account page shows the address as verified (a spent link says so).
+#[test]
+fn signing_up_and_opening_the_emailed_link_verifies_the_account() {
+    flow::run("signup");
+}
+
+/// Log out, "forgot password", the emailed link sets a new password that
+/// logs in; the old password is refused.
+#[test]
+fn a_forgotten_password_is_replaced_through_the_emailed_link() {
+    flow::run("password_reset");
+}
+
+/// The account page's email change: confirmation to the new address, notice
+/// to the old; once confirmed the new address logs in and the old does not.
+#[test]
+fn an_email_change_is_confirmed_from_the_new_address() {
+    flow::run("change_email");
+}
+
+/// Forms on another origin (same site: the cookie is sent) posting to the
+/// account page are refused, with or without the session's CSRF token, and
+/// the account is left as it was.
+#[test]
+fn a_cross_origin_post_to_the_account_page_is_refused() {
+    flow::run("cross_origin");
+}
