@@ -30,7 +30,7 @@ try {
   await page.getByText('Your password has been changed').waitFor();
   await shot(page, 'password-changed');
 
-  await page.getByRole('link', { name: 'Log in' }).click();
+  await page.getByRole('link', { name: 'Log in', exact: true }).click();
   await page.waitForURL(/\/login(\?|$)/);
   await logIn(page, email, newPassword);
   await page.waitForURL(`${BASE}/account`);
