@@ -28,7 +28,9 @@ try {
 
   // The link is spent: opened again, it says so and offers a new one.
   await page.goto(link);
-  await page.getByText(/expired|used/i).first().waitFor();
+  await page.getByRole('alert').filter({ hasText: /expired|used/i }).waitFor();
+  const newLink = /new link/i;
+  await page.getByRole('button', { name: newLink }).or(page.getByRole('link', { name: newLink })).waitFor();
   await shot(page, 'verify-link-spent');
 } finally {
   await close();
