@@ -1,7 +1,7 @@
 // Change the email from the account page: the confirmation goes to the new
 // address and a notice to the old one; confirming switches the account to
 // the new address, which then logs in (and the old one no longer does).
-import { BASE, assert, detail, launch, linkIn, logIn, logOut, shot, signUp, waitForMail } from './lib.mjs';
+import { BASE, assert, at, detail, launch, linkIn, logIn, logOut, shot, signUp, waitForMail } from './lib.mjs';
 
 const oldEmail = 'carol@example.com';
 const newEmail = 'carol.new@example.com';
@@ -36,7 +36,7 @@ try {
 
   await logOut(page);
   await logIn(page, newEmail, password);
-  await page.waitForURL(`${BASE}/account`);
+  await page.waitForURL(at('/account'));
   assert.equal(await detail(page, 'Email').innerText(), newEmail);
   assert.equal(await detail(page, 'Status').innerText(), 'Verified');
   await shot(page, 'logged-in-with-new-email');

@@ -57,6 +57,13 @@ export async function launch() {
   return { context, page: context.pages()[0] ?? (await context.newPage()), close };
 }
 
+// This flow's screenshots from an earlier run would pass for this run's.
+for (const name of fs.readdirSync(SHOT_DIR)) {
+  if (name.startsWith(`${FLOW}-`) && name.endsWith('.png')) {
+    fs.rmSync(path.join(SHOT_DIR, name));
+  }
+}
+
 let shots = 0;
 /** Saves a full-page screenshot as SHOT_DIR/FLOW-NN-name.png. */
 export async function shot(page, name) {
@@ -107,6 +114,12 @@ export function detail(page, term) {
     .locator('xpath=following-sibling::dd[1]');
 }
 
+/** A URL predicate for page.waitForURL: this server's `path`, whatever the
+ * query (the pages add `?done=…` after an action). */
+export function at(path) {
+  return (url) => url.origin === BASE && url.pathname === path;
+}
+
 /** Signs up through the page and lands on the account page. */
 export async function signUp(page, email, password) {
   await page.goto(`${BASE}/signup`);
@@ -114,7 +127,7 @@ export async function signUp(page, email, password) {
   await page.getByLabel('Email', { exact: true }).fill(email);
   await page.getByLabel('Password', { exact: true }).fill(password);
   await page.getByRole('button', { name: 'Sign up' }).click();
-  await page.waitForURL(`${BASE}/account`);
+  await page.waitForURL(at('/account'));
   await page.getByRole('heading', { level: 1, name: 'Your account' }).waitFor();
 }
 
@@ -135,5 +148,5 @@ export async function logOut(page) {
   await page.getByRole('form', { name: 'Log out', exact: true }).getByRole('button', { name: 'Log out', exact: true }).click();
   await page.waitForLoadState();
   await page.goto(`${BASE}/account`);
-  await page.waitForURL(/\/login(\?|$)/);
+  await page.waitForURL(at('/login'));
 }

@@ -1,6 +1,6 @@
 // Log out, ask for a reset link, set a new password from the emailed link,
 // log in with it; the old password no longer works.
-import { BASE, assert, launch, linkIn, logIn, logOut, shot, signUp, waitForMail } from './lib.mjs';
+import { BASE, assert, at, launch, linkIn, logIn, logOut, shot, signUp, waitForMail } from './lib.mjs';
 
 const email = 'bob@example.com';
 const oldPassword = 'correct horse battery';
@@ -31,9 +31,9 @@ try {
   await shot(page, 'password-changed');
 
   await page.getByRole('link', { name: 'Log in', exact: true }).click();
-  await page.waitForURL(/\/login(\?|$)/);
+  await page.waitForURL(at('/login'));
   await logIn(page, email, newPassword);
-  await page.waitForURL(`${BASE}/account`);
+  await page.waitForURL(at('/account'));
   await page.getByRole('heading', { level: 1, name: 'Your account' }).waitFor();
   await shot(page, 'logged-in-with-new-password');
 
@@ -44,7 +44,7 @@ try {
   await shot(page, 'old-password-refused');
   // Still signed out.
   await page.goto(`${BASE}/account`);
-  await page.waitForURL(/\/login(\?|$)/);
+  await page.waitForURL(at('/login'));
 } finally {
   await close();
 }
