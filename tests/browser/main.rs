@@ -16,11 +16,10 @@ mod setup;
 #[path = "../http/smtp_sink.rs"]
 mod smtp_sink;
 
-/// The harness itself: Chromium opens the example server, and the
-/// verification email of an account registered through the JSON API
-/// arrives at the SMTP server with a link to the server's public URL.
+/// An account registered through the JSON API: its emailed link, opened in
+/// Chromium, verifies it, and the bearer-token API then says so.
 #[test]
-fn an_api_registration_mails_a_link_to_the_public_url() {
+fn an_api_registration_s_emailed_link_verifies_in_the_browser() {
     flow::run("api_link");
 }
 
