@@ -1,5 +1,5 @@
 //! Timing equality: does any request endpoint answer faster when the email
-//! is unknown? Over loopback HTTP against an in-process server on a redb
+//! (or, at login, the username) is unknown? Over loopback HTTP against an in-process server on a redb
 //! file, default argon2id parameters, pairs interleaved so drift hits both
 //! sides alike. For each pair it prints the medians and a Mann-Whitney U
 //! test; the target is no detectable difference (p > 0.01) and medians
@@ -17,7 +17,7 @@ use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tower::ServiceExt;
-use tower_users::{RedbStore, Users, UsersService};
+use tower_users::{RedbStore, Registration, Usernames, Users, UsersService};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -128,19 +128,25 @@ async fn main() -> Result<(), BoxError> {
     let users = Users::builder(RedbStore::open(dir.path().join("timing.redb"))?)
         .with_secret([7u8; 32])
         .with_verify_on_register(false)
+        // Usernames on, to time an unknown username against a known one;
+        // the email pairs are unaffected.
+        .with_usernames(Usernames::Optional)
         // Hundreds of failed logins on purpose: measure the password check,
         // not the (equally fast for both) lockout answer.
         .with_lockout(tower_users::LockoutPolicy {
             threshold: u32::MAX,
+            account_threshold: u32::MAX,
             ..Default::default()
         })
         .build()?;
     users
-        .register("known@example.com", "correct horse battery")
+        .register_with(
+            Registration::new("known@example.com", "correct horse battery").with_username("known"),
+        )
         .await?;
     let mut conn = server(users.clone()).await?;
 
-    let pairs: [(&str, &str, String, String); 4] = [
+    let pairs: [(&str, &str, String, String); 5] = [
         (
             "control: unknown vs unknown (A/A)",
             "/users/password-reset/request",
@@ -152,6 +158,12 @@ async fn main() -> Result<(), BoxError> {
             "/users/login",
             r#"{"email":"known@example.com","password":"wrong password!"}"#.into(),
             r#"{"email":"unknown@example.com","password":"wrong password!"}"#.into(),
+        ),
+        (
+            "POST /users/login (wrong password vs unknown username)",
+            "/users/login",
+            r#"{"login":"known","password":"wrong password!"}"#.into(),
+            r#"{"login":"unknown","password":"wrong password!"}"#.into(),
         ),
         (
             "POST /users/verify/request (known vs unknown)",

@@ -1,5 +1,7 @@
 //! The main job: the whole user lifecycle on an embedded redb file, with no
-//! configuration needed.
+//! configuration needed: the API under `/users`, and the pages for browsers
+//! at the root (`/signup`, `/login`, `/account`, and `/verify` and
+//! `/password-reset`, where the emailed links lead).
 //!
 //! ```text
 //! cargo run --release --example server
@@ -13,9 +15,18 @@
 //! `TOWER_USERS_TRUSTED_PROXIES` (comma-separated addresses or CIDR blocks
 //! whose forwarding header is believed), `TOWER_USERS_FORWARDED_HEADER`
 //! (`x-forwarded-for`, the default, or `forwarded`), `TOWER_USERS_SUPERUSER` (`email:password`),
-//! `TOWER_USERS_TEMPLATES` (a directory of template overrides),
+//! `TOWER_USERS_TEMPLATES` (a directory of template overrides; the pages' in
+//! its `pages/`),
 //! `TOWER_USERS_MAX_CONNECTIONS` (connections served at once; by default
-//! what the open-file limit leaves after a reserve) and `RUST_LOG`.
+//! what the open-file limit leaves after a reserve),
+//! `TOWER_USERS_CORS_ORIGINS` (comma-separated origins of single-page apps
+//! allowed to call with credentials), `TOWER_USERS_COOKIES` (`plain-http`
+//! drops `Secure` and the `__Host-` prefix, for plain-HTTP development) and
+//! `RUST_LOG`.
+//!
+//! The cookie transport is on: a login with `"cookie": true` signs a browser
+//! in with a `__Host-` session cookie (browsers keep `Secure` cookies from
+//! `http://localhost` too).
 //!
 //! `TOWER_USERS_DATABASE_URL=postgres://user:pass@host/db` keeps everything
 //! in PostgreSQL instead of the redb file (`TOWER_USERS_DB` is then unused),
@@ -45,6 +56,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tower::util::Either;
 use tower::{Layer, ServiceBuilder, ServiceExt, service_fn};
+use tower_http::cors::CorsLayer;
 use tower_http::sensitive_headers::{
     SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer,
 };
@@ -54,8 +66,9 @@ use tower_users::http::{
     ResolveClientIp, TrustedProxy, redacted_path,
 };
 use tower_users::mail::{SmtpMailer, Templates};
+use tower_users::pages::{PageTemplates, PagesService};
 use tower_users::store::Store;
-use tower_users::{CurrentUser, RedbStore, Users, UsersService};
+use tower_users::{CookieSettings, CurrentUser, RedbStore, Users, UsersService};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -117,7 +130,8 @@ async fn configure(store: impl Store) -> Result<Users, BoxError> {
     let secret = secret(&store).await?;
     let mut builder = Users::builder(store)
         .with_secret(secret)
-        .with_public_url(env("TOWER_USERS_PUBLIC_URL", "http://localhost:3000"));
+        .with_public_url(env("TOWER_USERS_PUBLIC_URL", "http://localhost:3000"))
+        .with_cookies(cookie_settings()?);
     match std::env::var("TOWER_USERS_SMTP_URL") {
         Ok(url) => {
             let from = env("TOWER_USERS_MAIL_FROM", "no-reply@localhost");
@@ -140,12 +154,70 @@ async fn configure(store: impl Store) -> Result<Users, BoxError> {
     Ok(builder.start().await?)
 }
 
-/// What every connection shares: the lifecycle service, rate-limited
-/// unless `TOWER_USERS_RATE_LIMIT=off`, behind trusted proxies either way.
+/// The origins of `TOWER_USERS_CORS_ORIGINS`: named one by one, never `*`
+/// (a wildcard cannot go with credentials, and would let any site act with
+/// the visitor's cookie).
+fn cors_origins() -> Result<Vec<HeaderValue>, BoxError> {
+    let mut origins = Vec::new();
+    for origin in env("TOWER_USERS_CORS_ORIGINS", "").split(',') {
+        let origin = origin.trim();
+        if origin.is_empty() {
+            continue;
+        }
+        if origin == "*" {
+            return Err("TOWER_USERS_CORS_ORIGINS must name origins; `*` is refused".into());
+        }
+        origins.push(HeaderValue::from_str(origin)?);
+    }
+    Ok(origins)
+}
+
+/// The cookie transport: `Secure` with the `__Host-` prefix unless
+/// `TOWER_USERS_COOKIES=plain-http`; the CORS origins are trusted by its
+/// CSRF check (the token is still required of them).
+fn cookie_settings() -> Result<CookieSettings, BoxError> {
+    let mut settings = match env("TOWER_USERS_COOKIES", "secure").as_str() {
+        "secure" => CookieSettings::default(),
+        "plain-http" => {
+            tracing::warn!(
+                "cookies without Secure (TOWER_USERS_COOKIES=plain-http): localhost only"
+            );
+            CookieSettings::plain_http_localhost()
+        }
+        _ => return Err("TOWER_USERS_COOKIES must be `secure` or `plain-http`".into()),
+    };
+    for origin in cors_origins()? {
+        settings = settings.with_trusted_origin(origin.to_str()?);
+    }
+    Ok(settings)
+}
+
+/// CORS for the single-page apps of `TOWER_USERS_CORS_ORIGINS`, with
+/// credentials, and `X-CSRF-Token` allowed and exposed; none when unset.
+fn cors() -> Result<Option<CorsLayer>, BoxError> {
+    let origins = cors_origins()?;
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let csrf = HeaderName::from_static("x-csrf-token");
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(origins)
+            .allow_credentials(true)
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+            .allow_headers([http::header::CONTENT_TYPE, AUTHORIZATION, csrf.clone()])
+            .expose_headers([csrf]),
+    ))
+}
+
+/// What every connection shares: the lifecycle service and the pages,
+/// rate-limited (sharing each client's quotas) unless
+/// `TOWER_USERS_RATE_LIMIT=off`, behind trusted proxies either way.
 #[derive(Clone)]
 struct App {
     users: Users,
     lifecycle: ResolveClientIp<Either<RateLimit<UsersService>, UsersService>>,
+    pages: ResolveClientIp<Either<RateLimit<PagesService>, PagesService>>,
 }
 
 fn app(users: Users) -> Result<App, BoxError> {
@@ -161,9 +233,15 @@ fn app(users: Users) -> Result<App, BoxError> {
     // The login lockout counts per client: resolve it even without limits.
     let clients = ClientIpLayer::new(config.trusted_proxies.clone(), config.forwarded_header);
     let lifecycle = UsersService::new(users.clone());
-    let lifecycle = if env("TOWER_USERS_RATE_LIMIT", "on") == "off" {
+    let mut pages = PagesService::new(users.clone());
+    if let Ok(dir) = std::env::var("TOWER_USERS_TEMPLATES") {
+        // The pages' overrides sit in `pages/`, as in the repository.
+        let dir = std::path::Path::new(&dir).join("pages");
+        pages = pages.with_templates(PageTemplates::embedded().with_overrides_from(dir)?);
+    }
+    let (lifecycle, pages) = if env("TOWER_USERS_RATE_LIMIT", "on") == "off" {
         tracing::warn!("rate limiting is off (TOWER_USERS_RATE_LIMIT=off)");
-        Either::Right(lifecycle)
+        (Either::Right(lifecycle), Either::Right(pages))
     } else {
         let limits = RateLimitLayer::try_new(config)?;
         // Instances sharing a database share their clients' quotas too: in
@@ -174,10 +252,20 @@ fn app(users: Users) -> Result<App, BoxError> {
         } else {
             limits
         };
-        Either::Left(limits.layer(lifecycle))
+        // One layer for both: a form on a page and its API endpoint draw
+        // on the same quota.
+        (
+            Either::Left(limits.layer(lifecycle)),
+            Either::Left(limits.layer(pages)),
+        )
     };
     let lifecycle = clients.layer(lifecycle);
-    Ok(App { users, lifecycle })
+    let pages = clients.layer(pages);
+    Ok(App {
+        users,
+        lifecycle,
+        pages,
+    })
 }
 
 async fn route(app: Arc<App>, req: Request<Incoming>) -> Result<Response, Infallible> {
@@ -202,7 +290,9 @@ async fn route(app: Arc<App>, req: Request<Incoming>) -> Result<Response, Infall
         (_, path) if path == "/users" || path.starts_with("/users/") => {
             app.lifecycle.clone().oneshot(req).await
         }
-        _ => Ok(tower_users::Error::NotFound.into_response()),
+        // Everything else is a page (or the pages' own 404): where the
+        // emailed links lead.
+        _ => app.pages.clone().oneshot(req).await,
     }
 }
 
@@ -450,7 +540,8 @@ async fn main() -> Result<(), BoxError> {
                 // an error: the default ERROR line per 5xx would flood the log.
                 .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
         )
-        .layer(SetSensitiveResponseHeadersLayer::from_shared(secret));
+        .layer(SetSensitiveResponseHeadersLayer::from_shared(secret))
+        .option_layer(cors()?);
 
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();

@@ -55,6 +55,9 @@ pub enum Error {
     /// The (normalized) email is already registered.
     #[error("a user with this email already exists")]
     UserExists,
+    /// The (normalized) username belongs to another user.
+    #[error("a user with this username already exists")]
+    UsernameExists,
     /// Unknown email or wrong password: deliberately indistinguishable.
     #[error("invalid credentials")]
     InvalidCredentials,
@@ -70,6 +73,14 @@ pub enum Error {
     /// Authenticated, but not allowed.
     #[error("forbidden")]
     Forbidden,
+    /// A state-changing request authenticated by the session cookie came
+    /// from another origin, or without this session's CSRF token.
+    #[error("CSRF check failed")]
+    CsrfFailed,
+    /// Authenticated, but without the role or permission the route
+    /// requires (see [`UsersBuilder::with_role`](crate::UsersBuilder::with_role)).
+    #[error("missing role or permission")]
+    MissingPermission,
     /// A verify, reset or refresh token that is bad, expired, used, stale or
     /// of another purpose.
     #[error("invalid or expired token")]
@@ -107,11 +118,14 @@ impl Error {
             Error::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Error::RequestTimeout => "REQUEST_TIMEOUT",
             Error::UserExists => "USER_EXISTS",
+            Error::UsernameExists => "USERNAME_EXISTS",
             Error::InvalidCredentials => "INVALID_CREDENTIALS",
             Error::InactiveUser => "INACTIVE_USER",
             Error::UnverifiedUser => "UNVERIFIED_USER",
             Error::Unauthorized => "UNAUTHORIZED",
             Error::Forbidden => "FORBIDDEN",
+            Error::CsrfFailed => "CSRF_FAILED",
+            Error::MissingPermission => "MISSING_PERMISSION",
             Error::InvalidToken => "INVALID_TOKEN",
             Error::NotFound => "NOT_FOUND",
             Error::MethodNotAllowed => "METHOD_NOT_ALLOWED",
@@ -128,9 +142,13 @@ impl Error {
             Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            Error::UserExists => StatusCode::CONFLICT,
+            Error::UserExists | Error::UsernameExists => StatusCode::CONFLICT,
             Error::InvalidCredentials | Error::Unauthorized => StatusCode::UNAUTHORIZED,
-            Error::InactiveUser | Error::UnverifiedUser | Error::Forbidden => StatusCode::FORBIDDEN,
+            Error::InactiveUser
+            | Error::UnverifiedUser
+            | Error::Forbidden
+            | Error::CsrfFailed
+            | Error::MissingPermission => StatusCode::FORBIDDEN,
             Error::InvalidToken => StatusCode::BAD_REQUEST,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -148,11 +166,14 @@ impl Error {
             Error::PayloadTooLarge => "Payload too large",
             Error::RequestTimeout => "Request timeout",
             Error::UserExists => "User already exists",
+            Error::UsernameExists => "Username already taken",
             Error::InvalidCredentials => "Invalid credentials",
             Error::InactiveUser => "Inactive user",
             Error::UnverifiedUser => "Unverified user",
             Error::Unauthorized => "Unauthorized",
             Error::Forbidden => "Forbidden",
+            Error::CsrfFailed => "CSRF check failed",
+            Error::MissingPermission => "Missing permission",
             Error::InvalidToken => "Invalid token",
             Error::NotFound => "Not found",
             Error::MethodNotAllowed => "Method not allowed",
@@ -178,6 +199,7 @@ impl From<crate::store::StoreError> for Error {
         use crate::store::StoreError;
         match err {
             StoreError::EmailTaken => Error::UserExists,
+            StoreError::UsernameTaken => Error::UsernameExists,
             // A lost compare-and-swap or a spent token means the token or
             // credential the caller relied on is no longer current.
             StoreError::Conflict | StoreError::TokenSpent => Error::InvalidToken,

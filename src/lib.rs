@@ -22,6 +22,9 @@
 //!
 //! Around them:
 //!
+//! - [`pages`]: the pages a browser meets (sign up, log in, forgot
+//!   password, the emailed links' landing pages, the account page), as one
+//!   tower `Service`, [`PagesService`](pages::PagesService).
 //! - [`mail`]: minijinja templates, an SMTP mailer, and a durable outbox
 //!   that delivers with retries and survives restarts.
 //! - [`http::RateLimitLayer`]: per-client rate limits, and
@@ -103,12 +106,14 @@ mod error;
 mod hooks;
 pub mod http;
 pub mod mail;
+pub mod pages;
 mod password;
 pub mod store;
 #[cfg(test)]
 mod test_log;
 pub mod token;
 mod user;
+mod username;
 mod users;
 
 /// The README's Rust blocks, compiled (and run unless `no_run`) as doctests,
@@ -129,7 +134,8 @@ pub mod __private {
 pub use error::{BoxError, ConfigError, Error, FieldError};
 pub use hooks::{Hooks, NoHooks};
 pub use http::{
-    CurrentUser, CurrentUserLayer, OptionalUserLayer, Superuser, UsersService, VerifiedUser,
+    CookieSettings, CurrentUser, CurrentUserLayer, OptionalUserLayer, RequirePermission,
+    RequireRole, Superuser, Transport, UsersService, VerifiedUser,
 };
 pub use password::{PasswordParams, PasswordPolicy};
 #[cfg(feature = "postgres")]
@@ -137,7 +143,8 @@ pub use store::PostgresStore;
 pub use store::RedbStore;
 pub use token::{MAX_TOKEN_LEN, MIN_SECRET_LEN};
 pub use user::{Email, MAX_EMAIL_LEN, User, UserId, UserRecord};
+pub use username::{MAX_USERNAME_LEN, MIN_USERNAME_LEN, Username, Usernames};
 pub use users::{
-    AccountChange, AdminChange, Authenticated, LockoutPolicy, MAX_PAGE, ProfileFields, TokenPair,
-    UserPage, Users, UsersBuilder,
+    AccountChange, AdminChange, Authenticated, LockoutPolicy, MAX_PAGE, MAX_ROLE_NAME_LEN,
+    Permission, ProfileFields, Registration, Role, TokenPair, UserPage, Users, UsersBuilder,
 };

@@ -1,5 +1,6 @@
 //! The user model: ids, normalized emails, the stored user and its public record.
 
+use std::collections::BTreeSet;
 use std::fmt;
 
 use icu_casemap::CaseMapper;
@@ -12,6 +13,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::{Error, Redacted};
+use crate::username::Username;
 use crate::users::ProfileFields;
 
 /// A user's id: a UUIDv7, so ids sort by creation time.
@@ -202,12 +204,22 @@ pub struct User {
     /// An address the user asked to change to, waiting for confirmation:
     /// only the token sent for this exact address can apply it.
     pub pending_email: Option<Email>,
+    /// The normalized username, unique across users; `None` when the user
+    /// has none (always, unless usernames are on: see
+    /// [`UsersBuilder::with_usernames`](crate::UsersBuilder::with_usernames)).
+    pub username: Option<Username>,
     /// The app's own fields (see [`UsersBuilder::with_profile`]), shown
     /// flattened in the public record. Read them typed with
     /// `user.profile.parse::<Profile>()` ([`ProfileFields::parse`]).
     ///
     /// [`UsersBuilder::with_profile`]: crate::UsersBuilder::with_profile
     pub profile: ProfileFields,
+    /// The roles the user holds, granted by a superuser; what each allows
+    /// is defined by the app ([`UsersBuilder::with_role`]). Read from the
+    /// store on every request, so a grant or revoke holds at once.
+    ///
+    /// [`UsersBuilder::with_role`]: crate::UsersBuilder::with_role
+    pub roles: BTreeSet<String>,
 }
 
 impl User {
@@ -223,8 +235,15 @@ impl User {
             is_superuser: false,
             created_at: now_seconds(),
             pending_email: None,
+            username: None,
             profile: ProfileFields::new(),
+            roles: BTreeSet::new(),
         }
+    }
+
+    /// Whether the user holds `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.contains(role)
     }
 
     /// The public record of this user, safe to send to clients.
@@ -245,7 +264,9 @@ impl fmt::Debug for User {
             .field("is_superuser", &self.is_superuser)
             .field("created_at", &self.created_at)
             .field("pending_email", &self.pending_email)
+            .field("username", &self.username)
             .field("profile", &self.profile)
+            .field("roles", &self.roles)
             .finish()
     }
 }
@@ -266,6 +287,11 @@ pub struct UserRecord {
     pub id: UserId,
     /// The normalized email.
     pub email: String,
+    /// The normalized username; absent (not `null`) when the user has none,
+    /// so with usernames off the record is what it always was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, schema(nullable = false, max_length = 32, min_length = 3))]
+    pub username: Option<String>,
     /// Whether the account may log in.
     pub is_active: bool,
     /// Whether the email is confirmed.
@@ -275,6 +301,9 @@ pub struct UserRecord {
     /// Registration time, RFC 3339 UTC.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The roles the user holds, in name order.
+    #[serde(default)]
+    pub roles: BTreeSet<String>,
     /// The app's own fields, side by side with the ones above.
     #[serde(flatten)]
     #[cfg_attr(test, schema(ignore))]
@@ -286,10 +315,12 @@ impl From<&User> for UserRecord {
         UserRecord {
             id: user.id,
             email: user.email.as_str().to_owned(),
+            username: user.username.as_ref().map(|u| u.as_str().to_owned()),
             is_active: user.is_active,
             is_verified: user.is_verified,
             is_superuser: user.is_superuser,
             created_at: user.created_at,
+            roles: user.roles.clone(),
             profile: user.profile.clone(),
         }
     }
@@ -303,9 +334,15 @@ pub(crate) const RECORD_FIELDS: &[&str] = &[
     "is_verified",
     "is_superuser",
     "created_at",
+    "roles",
     "password",
     "current_password",
 ];
+
+/// An identifier (a username) normalized as an email's local part is.
+pub(crate) fn normalize_identifier(raw: &str) -> String {
+    normalize_local(raw)
+}
 
 /// NFKC, case-folded, NFKC again (folding can leave a sequence that is not
 /// in normal form).

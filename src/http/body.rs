@@ -196,6 +196,26 @@ impl Fields {
 
     /// An optional boolean field; records an error if present but not a
     /// boolean.
+    /// A field that may be absent (`None`), `null` (`Some(None)`: clear
+    /// it) or a string.
+    pub(crate) fn nullable_string(&mut self, name: &str) -> Option<Option<String>> {
+        match self.map.remove(name) {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(Value::String(s)) => Some(Some(s)),
+            Some(_) => {
+                self.errors
+                    .push(FieldError::new(name, "this field must be a string or null"));
+                None
+            }
+        }
+    }
+
+    /// Whether the body has `name` (not yet taken).
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.map.contains_key(name)
+    }
+
     pub(crate) fn optional_bool(&mut self, name: &str) -> Option<bool> {
         match self.map.remove(name) {
             Some(Value::Bool(b)) => Some(b),
@@ -206,6 +226,11 @@ impl Fields {
                 None
             }
         }
+    }
+
+    /// Records a problem with `name` found by the caller.
+    pub(crate) fn error(&mut self, name: &str, message: &str) {
+        self.errors.push(FieldError::new(name, message));
     }
 
     /// Every field not taken yet: the app's custom fields.

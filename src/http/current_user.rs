@@ -1,9 +1,19 @@
 //! [`CurrentUser`]: the authenticated caller, for the app's own handlers.
 //!
 //! On every request it checks the access token's signature, pinned
-//! algorithm, purpose and expiry, that its session is not revoked, that the
-//! user still exists and is active, and that the token's `password_version`
-//! is current. It is an immutable snapshot: no lock is shared with anything.
+//! algorithm, purpose and expiry (or the session cookie's MAC and expiry),
+//! that its session is not revoked, that the user still exists and is
+//! active, and that the session began under the current password. It is an
+//! immutable snapshot: no lock is shared with anything.
+//!
+//! The transports ([`Transport`]) are tried in the order
+//! [`UsersBuilder::with_transports`](crate::UsersBuilder::with_transports)
+//! sets (bearer, then cookie, by default); the first that yields a user
+//! wins. The extractors and the guard layers also run the
+//! [CSRF checks](super::csrf) on a state-changing request the cookie
+//! authenticated, with the token from the `X-CSRF-Token` header;
+//! [`CurrentUser::from_parts`] leaves them to the caller
+//! ([`CurrentUser::check_csrf`]), who may have the token in a form field.
 //!
 //! In axum, take it as an argument (state must provide [`Users`] through
 //! `FromRef`). Elsewhere call [`CurrentUser::from_parts`], or put
@@ -17,6 +27,7 @@ use axum_core::response::{IntoResponse, Response};
 use http::header::AUTHORIZATION;
 use http::request::Parts;
 
+use super::cookies::{Transport, session_cookie};
 use crate::Users;
 use crate::error::Error;
 use crate::store::SessionId;
@@ -34,8 +45,10 @@ use crate::users::Issuer;
 /// credentials were sent, and still a rejection when bad ones were.
 ///
 /// In axum, take it as a handler argument; the state provides [`Users`]
-/// (through `FromRef`). A request without a valid access token never
-/// reaches the handler: it gets 401 `UNAUTHORIZED` (problem+json).
+/// (through `FromRef`). A request without a valid access token or session
+/// cookie never reaches the handler: it gets 401 `UNAUTHORIZED`
+/// (problem+json); a state-changing one the cookie authenticated without
+/// passing the [CSRF checks](super::csrf) gets 403 `CSRF_FAILED`.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -89,6 +102,7 @@ use crate::users::Issuer;
 pub struct CurrentUser {
     user: User,
     session: SessionId,
+    transport: Transport,
     /// The `Users` that authenticated it: one found in the request
     /// extensions is reused only by services on that same `Users`.
     issuer: Issuer,
@@ -98,12 +112,18 @@ pub struct CurrentUser {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CurrentUserRejection {
-    /// No `Authorization: Bearer` credentials were sent.
+    /// No credentials were sent (no `Authorization: Bearer`, no session
+    /// cookie).
     #[error("no credentials")]
     MissingCredentials,
-    /// The token is malformed, forged, expired, revoked, stale or of another purpose.
+    /// The token (or session cookie) is malformed, forged, expired,
+    /// revoked, stale or of another purpose.
     #[error("invalid access token")]
     InvalidToken,
+    /// A state-changing request authenticated by the session cookie failed
+    /// the [CSRF checks](super::csrf).
+    #[error("CSRF check failed")]
+    CsrfFailed,
     /// The user is deactivated.
     #[error("inactive user")]
     Inactive,
@@ -115,6 +135,14 @@ pub enum CurrentUserRejection {
     /// refused the user.
     #[error("forbidden")]
     Forbidden,
+    /// The route requires a role or permission the user does not hold
+    /// ([`RequireRole`](super::RequireRole),
+    /// [`RequirePermission`](super::RequirePermission),
+    /// [`CurrentUserLayer::role`](super::CurrentUserLayer::role),
+    /// [`CurrentUserLayer::permission`](super::CurrentUserLayer::permission)):
+    /// 403 `MISSING_PERMISSION`.
+    #[error("missing role or permission")]
+    MissingPermission,
     /// The store failed.
     #[error("internal error")]
     Internal(#[source] Error),
@@ -129,6 +157,8 @@ impl From<CurrentUserRejection> for Error {
             CurrentUserRejection::Inactive => Error::InactiveUser,
             CurrentUserRejection::Unverified => Error::UnverifiedUser,
             CurrentUserRejection::Forbidden => Error::Forbidden,
+            CurrentUserRejection::CsrfFailed => Error::CsrfFailed,
+            CurrentUserRejection::MissingPermission => Error::MissingPermission,
             CurrentUserRejection::Internal(err) => err,
         }
     }
@@ -141,6 +171,8 @@ impl From<Error> for CurrentUserRejection {
             Error::InactiveUser => CurrentUserRejection::Inactive,
             Error::UnverifiedUser => CurrentUserRejection::Unverified,
             Error::Forbidden => CurrentUserRejection::Forbidden,
+            Error::CsrfFailed => CurrentUserRejection::CsrfFailed,
+            Error::MissingPermission => CurrentUserRejection::MissingPermission,
             other => CurrentUserRejection::Internal(other),
         }
     }
@@ -208,15 +240,105 @@ impl CurrentUser {
         if let Some(user) = reused.filter(|user| users.issued(&user.issuer)) {
             return Ok(Some(user.clone()));
         }
-        let Some(token) = bearer(parts)? else {
-            return Ok(None);
+        // The first transport that yields a user wins; bad credentials on
+        // one are the answer only if no later one yields a user.
+        let mut refusal = None;
+        for &transport in users.transports() {
+            match Self::by(transport, parts, users).await {
+                Ok(Some(user)) => return Ok(Some(user)),
+                Ok(None) => {}
+                Err(CurrentUserRejection::Internal(err)) => {
+                    return Err(CurrentUserRejection::Internal(err));
+                }
+                Err(rejection) => {
+                    refusal.get_or_insert(rejection);
+                }
+            }
+        }
+        refusal.map_or(Ok(None), Err)
+    }
+
+    /// The user `transport` names in `parts`, if it carries credentials.
+    async fn by(
+        transport: Transport,
+        parts: &Parts,
+        users: &Users,
+    ) -> Result<Option<Self>, CurrentUserRejection> {
+        let auth = match transport {
+            Transport::Bearer => {
+                let Some(token) = bearer(parts)? else {
+                    return Ok(None);
+                };
+                users.authenticate(token).await?
+            }
+            Transport::Cookie => {
+                let Some((session, user)) = session_cookie(users, parts)? else {
+                    return Ok(None);
+                };
+                users.authenticate_session(session, user).await?
+            }
         };
-        let auth = users.authenticate(token).await?;
         Ok(Some(CurrentUser {
             user: auth.user,
             session: auth.session,
+            transport,
             issuer: users.issuer(),
         }))
+    }
+
+    /// [`from_parts`](Self::from_parts), then the [CSRF checks](super::csrf)
+    /// with the `X-CSRF-Token` header: what every endpoint, extractor and
+    /// guard layer runs.
+    pub(crate) async fn checked(
+        parts: &Parts,
+        users: &Users,
+    ) -> Result<Self, CurrentUserRejection> {
+        let user = Self::from_parts(parts, users).await?;
+        user.check_csrf(users, parts, None)?;
+        Ok(user)
+    }
+
+    /// [`optional_from_parts`](Self::optional_from_parts), then the CSRF
+    /// checks as [`checked`](Self::checked).
+    pub(crate) async fn optional_checked(
+        parts: &Parts,
+        users: &Users,
+    ) -> Result<Option<Self>, CurrentUserRejection> {
+        let user = Self::optional_from_parts(parts, users).await?;
+        if let Some(user) = &user {
+            user.check_csrf(users, parts, None)?;
+        }
+        Ok(user)
+    }
+
+    /// Refuses a forged request: when the session cookie authenticated
+    /// this state-changing request (any method but `GET`, `HEAD`,
+    /// `OPTIONS`), it must come from this origin (or a trusted one) and
+    /// carry the session's CSRF token, `submitted` (an HTML form's
+    /// `csrf_token` field, say) or else the `X-CSRF-Token` header. Bearer
+    /// requests and safe methods always pass. See [`csrf`](super::csrf).
+    ///
+    /// The extractors and guard layers run it with the header; call it
+    /// after [`from_parts`](Self::from_parts) in a handler that takes form
+    /// posts.
+    pub fn check_csrf(
+        &self,
+        users: &Users,
+        parts: &Parts,
+        submitted: Option<&str>,
+    ) -> Result<(), CurrentUserRejection> {
+        super::csrf::check_csrf(users, parts, self, submitted).map_err(CurrentUserRejection::from)
+    }
+
+    /// The session's CSRF token, for a form's hidden `csrf_token` field or
+    /// a script's `X-CSRF-Token` header.
+    pub fn csrf_token(&self, users: &Users) -> String {
+        super::csrf::csrf_token(users, self)
+    }
+
+    /// How this request was authenticated.
+    pub fn transport(&self) -> Transport {
+        self.transport
     }
 
     /// The user, as read from the store on this request.
@@ -229,7 +351,7 @@ impl CurrentUser {
         self.user
     }
 
-    /// The session the access token belongs to.
+    /// The session the access token (or session cookie) belongs to.
     pub fn session(&self) -> SessionId {
         self.session
     }
@@ -255,7 +377,7 @@ where
     type Rejection = CurrentUserRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        CurrentUser::from_parts(parts, &Users::from_ref(state)).await
+        CurrentUser::checked(parts, &Users::from_ref(state)).await
     }
 }
 
@@ -270,7 +392,7 @@ where
         parts: &mut Parts,
         state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        CurrentUser::optional_from_parts(parts, &Users::from_ref(state)).await
+        CurrentUser::optional_checked(parts, &Users::from_ref(state)).await
     }
 }
 
@@ -417,7 +539,8 @@ where
     type Rejection = CurrentUserRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        VerifiedUser::from_parts(parts, &Users::from_ref(state)).await
+        let users = Users::from_ref(state);
+        CurrentUser::checked(parts, &users).await?.try_into()
     }
 }
 
@@ -429,7 +552,8 @@ where
     type Rejection = CurrentUserRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Superuser::from_parts(parts, &Users::from_ref(state)).await
+        let users = Users::from_ref(state);
+        CurrentUser::checked(parts, &users).await?.try_into()
     }
 }
 

@@ -30,6 +30,11 @@ use crate::mail::BoxFuture;
 ///   is verified (as the [`VerifiedUser`](super::VerifiedUser) extractor);
 /// - [`superuser`](Self::superuser): 403 `FORBIDDEN` unless a superuser
 ///   (as [`Superuser`](super::Superuser));
+/// - [`permission`](Self::permission) and [`role`](Self::role): 403
+///   `MISSING_PERMISSION` unless one of the user's roles grants the
+///   permission, or the user holds the role (as
+///   [`RequirePermission`](super::RequirePermission) and
+///   [`RequireRole`](super::RequireRole));
 /// - [`require`](Self::require): 403 `FORBIDDEN` unless the app's own
 ///   predicate holds.
 ///
@@ -39,6 +44,11 @@ use crate::mail::BoxFuture;
 ///
 /// The user is read from the store on every request, so a change (a
 /// verified email, a lost role, a deactivation) applies at once.
+///
+/// A bearer token or the session cookie authenticates (see
+/// [`Transport`](super::Transport)); a state-changing request the cookie
+/// authenticated must also pass the [CSRF checks](super::csrf), with the
+/// token in the `X-CSRF-Token` header, or gets 403 `CSRF_FAILED`.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -107,14 +117,19 @@ pub struct CurrentUserLayer {
 enum Guard {
     Verified,
     Superuser,
+    Role(Arc<str>),
+    Permission(Arc<str>),
     Predicate(Arc<dyn Fn(&CurrentUser) -> bool + Send + Sync>),
 }
 
 impl Guard {
-    fn check(&self, user: &CurrentUser) -> Result<(), CurrentUserRejection> {
+    fn check(&self, users: &Users, user: &CurrentUser) -> Result<(), CurrentUserRejection> {
+        let missing = CurrentUserRejection::MissingPermission;
         let (ok, refusal) = match self {
             Guard::Verified => (user.is_verified, CurrentUserRejection::Unverified),
             Guard::Superuser => (user.is_superuser, CurrentUserRejection::Forbidden),
+            Guard::Role(role) => (user.has_role(role), missing),
+            Guard::Permission(name) => (users.has_permission(user, name), missing),
             Guard::Predicate(allows) => (allows(user), CurrentUserRejection::Forbidden),
         };
         if ok { Ok(()) } else { Err(refusal) }
@@ -126,6 +141,8 @@ impl fmt::Debug for Guard {
         f.write_str(match self {
             Guard::Verified => "Verified",
             Guard::Superuser => "Superuser",
+            Guard::Role(_) => "Role",
+            Guard::Permission(_) => "Permission",
             Guard::Predicate(_) => "Predicate",
         })
     }
@@ -156,6 +173,78 @@ impl CurrentUserLayer {
     /// Also requires a superuser: 403 `FORBIDDEN` otherwise.
     pub fn superuser(self) -> Self {
         self.with_guard(Guard::Superuser)
+    }
+
+    /// Also requires a role that grants `permission` (see
+    /// [`UsersBuilder::with_role`](crate::UsersBuilder::with_role)): 403
+    /// `MISSING_PERMISSION` otherwise. The user's roles are read from the
+    /// store on every request, so a grant or revoke holds from the next
+    /// one. A permission that no role grants refuses everyone; the layer
+    /// logs a warning when it is made with one, as that is most likely a
+    /// typo (the [`RequirePermission`](super::RequirePermission) extractor
+    /// rules typos out with a type).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::convert::Infallible;
+    /// use http::{Request, StatusCode};
+    /// use tower_users::http::{Body, Layer, Response, ServiceExt, service_fn};
+    /// use tower_users::{CurrentUserLayer, RedbStore, Users};
+    ///
+    /// let users = Users::builder(RedbStore::in_memory()?)
+    ///     .with_secret(b"an example secret of at least 32 bytes!!")
+    ///     .with_role("editor", ["posts:write"])
+    ///     .with_superuser("root@example.com", "kettle staple zebra")
+    ///     .start()
+    ///     .await?;
+    /// let publish = service_fn(|_req: Request<Body>| async {
+    ///     Ok::<_, Infallible>(Response::new(Body::from("published")))
+    /// });
+    /// let publish = CurrentUserLayer::new(users.clone())
+    ///     .permission("posts:write")
+    ///     .layer(publish);
+    ///
+    /// let alice = users.register("alice@example.com", "correct horse battery").await?;
+    /// let tokens = users.login("alice@example.com", "correct horse battery").await?;
+    /// let request = || {
+    ///     Request::post("/posts")
+    ///         .header("authorization", format!("Bearer {}", tokens.access_token))
+    ///         .body(Body::empty())
+    /// };
+    /// let res = publish.clone().oneshot(request()?).await?;
+    /// assert_eq!(res.status(), StatusCode::FORBIDDEN); // MISSING_PERMISSION
+    ///
+    /// let root = users.login("root@example.com", "kettle staple zebra").await?;
+    /// users.grant_role(root.user.id, alice.id, "editor").await?;
+    /// assert_eq!(publish.oneshot(request()?).await?.status(), StatusCode::OK);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn permission(self, permission: &str) -> Self {
+        if !self.users.role_map().knows_permission(permission) {
+            tracing::warn!(
+                permission,
+                "CurrentUserLayer::permission: no role defined with with_role grants this \
+                 permission, so every request will be refused"
+            );
+        }
+        self.with_guard(Guard::Permission(permission.into()))
+    }
+
+    /// Also requires the role `role`: 403 `MISSING_PERMISSION` otherwise.
+    /// Prefer [`permission`](Self::permission): a route that names what it
+    /// needs keeps working when roles are reshaped. A role the app did not
+    /// define refuses everyone, and is warned about when the layer is made.
+    pub fn role(self, role: &str) -> Self {
+        if !self.users.role_map().defines(role) {
+            tracing::warn!(
+                role,
+                "CurrentUserLayer::role: no such role is defined with with_role, so every \
+                 request will be refused"
+            );
+        }
+        self.with_guard(Guard::Role(role.into()))
     }
 
     /// Also requires `allows(user)` to be true: 403 `FORBIDDEN` otherwise.
@@ -281,7 +370,9 @@ impl Rule {
         &self,
         parts: &http::request::Parts,
     ) -> Result<Option<CurrentUser>, CurrentUserRejection> {
-        let Some(user) = CurrentUser::optional_from_parts(parts, &self.users).await? else {
+        // The CSRF checks too: the layer cannot read a form body, so a
+        // cookie-authenticated state-changing request needs `X-CSRF-Token`.
+        let Some(user) = CurrentUser::optional_checked(parts, &self.users).await? else {
             return if self.optional {
                 Ok(None)
             } else {
@@ -289,7 +380,7 @@ impl Rule {
             };
         };
         for guard in &self.guards {
-            guard.check(&user)?;
+            guard.check(&self.users, &user)?;
         }
         Ok(Some(user))
     }
@@ -367,5 +458,32 @@ mod tests {
             text.contains("ERROR") && text.contains("store is down"),
             "{text}"
         );
+    }
+
+    /// A permission no role grants, or a role nobody defined, can only be
+    /// a typo: said at start-up, not discovered as 403s in production.
+    #[test]
+    fn a_guard_nobody_can_pass_is_warned_about_when_the_layer_is_made() {
+        let users = Users::builder(crate::RedbStore::in_memory().unwrap())
+            .with_secret([5u8; 32])
+            .with_role("editor", ["posts:write"])
+            .build()
+            .unwrap();
+        let warned = |make: &dyn Fn() -> CurrentUserLayer| {
+            crate::test_log::logged(tracing::Level::WARN, make).1
+        };
+        let text = warned(&|| CurrentUserLayer::new(users.clone()).permission("posts:wirte"));
+        assert!(
+            text.contains("WARN") && text.contains("posts:wirte"),
+            "{text}"
+        );
+        let text = warned(&|| CurrentUserLayer::new(users.clone()).role("edtior"));
+        assert!(text.contains("WARN") && text.contains("edtior"), "{text}");
+        let text = warned(&|| {
+            CurrentUserLayer::new(users.clone())
+                .permission("posts:write")
+                .role("editor")
+        });
+        assert!(text.is_empty(), "{text}");
     }
 }

@@ -42,17 +42,22 @@
 //! # });
 //! ```
 
-mod body;
+mod authorization;
+pub(crate) mod body;
+pub mod cookies;
+pub mod csrf;
 mod current_user;
 pub mod endpoints;
 mod layer;
 #[cfg(test)]
 pub(crate) mod openapi;
 mod problem;
-mod rate_limit;
+pub(crate) mod rate_limit;
 mod redact;
 mod service;
 
+pub use authorization::{RequirePermission, RequireRole};
+pub use cookies::{CookieSettings, Transport};
 pub use current_user::{CurrentUser, CurrentUserRejection, Superuser, VerifiedUser};
 pub use layer::{CurrentUserLayer, CurrentUserService, OptionalUserLayer};
 pub use problem::ErrorCode;

@@ -10,8 +10,8 @@ use http::{Method, Request};
 use tower_service::Service;
 
 use super::endpoints::{
-    AdminUser, ListUsers, Login, Logout, Me, PathToken, PathUserId, Refresh, Register,
-    ResetPassword, ResetRequest, Verify, VerifyRequest,
+    AdminUser, AdminUserRole, ListUsers, Login, Logout, LogoutAll, Me, PathRole, PathToken,
+    PathUserId, Refresh, Register, ResetPassword, ResetRequest, Verify, VerifyRequest,
 };
 use crate::Users;
 use crate::error::{BoxError, Error};
@@ -20,10 +20,11 @@ use crate::mail::BoxFuture;
 /// The whole lifecycle API as one tower `Service`.
 ///
 /// Routes (under the prefix, `/users` by default): `POST /register`,
-/// `/login`, `/refresh`, `/logout`, `/verify/request`, `/verify`,
-/// `/verify/{token}`, `/password-reset/request`, `/password-reset`,
+/// `/login`, `/refresh`, `/logout`, `/logout/all`, `/verify/request`,
+/// `/verify`, `/verify/{token}`, `/password-reset/request`, `/password-reset`,
 /// `/password-reset/{token}`; `GET`, `PATCH` and `DELETE /me`; and for
-/// superusers `GET /` (the user list) and `GET`, `PATCH`, `DELETE /{id}`;
+/// superusers `GET /` (the user list), `GET`, `PATCH`, `DELETE /{id}` and
+/// `PUT`, `DELETE /{id}/roles/{role}` (grant and revoke a role);
 /// and `GET /openapi.json`, the OpenAPI 3.1 document of all of them.
 /// Anything else under the prefix is a problem+json 404 (or 405 for a known
 /// path).
@@ -45,6 +46,7 @@ struct Endpoints {
     login: Login,
     refresh: Refresh,
     logout: Logout,
+    logout_all: LogoutAll,
     verify_request: VerifyRequest,
     verify: Verify,
     reset_request: ResetRequest,
@@ -52,6 +54,7 @@ struct Endpoints {
     me: Me,
     list_users: ListUsers,
     admin_user: AdminUser,
+    admin_user_role: AdminUserRole,
     users: Users,
 }
 
@@ -61,6 +64,7 @@ enum Route {
     Login,
     Refresh,
     Logout,
+    LogoutAll,
     VerifyRequest,
     Verify(Option<String>),
     ResetRequest,
@@ -68,6 +72,7 @@ enum Route {
     Me,
     List,
     User(crate::UserId),
+    UserRole(crate::UserId, String),
     OpenApi,
 }
 
@@ -80,6 +85,7 @@ impl Route {
             "/login" => Route::Login,
             "/refresh" => Route::Refresh,
             "/logout" => Route::Logout,
+            "/logout/all" => Route::LogoutAll,
             "/verify/request" => Route::VerifyRequest,
             "/verify" => Route::Verify(None),
             "/password-reset/request" => Route::ResetRequest,
@@ -93,8 +99,15 @@ impl Route {
                 match base {
                     "/verify" => Route::Verify(Some(token.to_owned())),
                     "/password-reset" => Route::ResetPassword(Some(token.to_owned())),
-                    "" => Route::User(crate::UserId(uuid::Uuid::parse_str(token).ok()?)),
-                    _ => return None,
+                    "" => Route::User(user_id(token)?),
+                    _ => {
+                        // `/{id}/roles/{role}`
+                        let id = base.strip_prefix('/')?.strip_suffix("/roles")?;
+                        let role = percent_encoding::percent_decode_str(token)
+                            .decode_utf8()
+                            .ok()?;
+                        Route::UserRole(user_id(id)?, role.into_owned())
+                    }
                 }
             }
         })
@@ -104,20 +117,24 @@ impl Route {
         const POST: &[Method] = &[Method::POST];
         const GET: &[Method] = &[Method::GET];
         const ONE_USER: &[Method] = &[Method::GET, Method::PATCH, Method::DELETE];
+        const ROLE: &[Method] = &[Method::PUT, Method::DELETE];
         match self {
             Route::Me | Route::User(_) => ONE_USER,
+            Route::UserRole(..) => ROLE,
             Route::List | Route::OpenApi => GET,
             _ => POST,
         }
     }
 
     fn allow(&self) -> HeaderValue {
-        HeaderValue::from_static(match self.methods().len() {
-            1 if self.methods()[0] == Method::GET => "GET",
-            1 => "POST",
-            _ => "GET, PATCH, DELETE",
-        })
+        let methods: Vec<&str> = self.methods().iter().map(Method::as_str).collect();
+        HeaderValue::from_str(&methods.join(", ")).unwrap_or(HeaderValue::from_static("GET"))
     }
+}
+
+/// A user id from the path; `None` (a 404) if it is not a UUID.
+fn user_id(segment: &str) -> Option<crate::UserId> {
+    Some(crate::UserId(uuid::Uuid::parse_str(segment).ok()?))
 }
 
 /// Every route as (method, path template under the prefix): what the
@@ -128,6 +145,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/login"),
     ("POST", "/refresh"),
     ("POST", "/logout"),
+    ("POST", "/logout/all"),
     ("POST", "/verify/request"),
     ("POST", "/verify"),
     ("POST", "/verify/{token}"),
@@ -141,6 +159,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/{id}"),
     ("PATCH", "/{id}"),
     ("DELETE", "/{id}"),
+    ("PUT", "/{id}/roles/{role}"),
+    ("DELETE", "/{id}/roles/{role}"),
     ("GET", "/openapi.json"),
 ];
 
@@ -163,6 +183,7 @@ impl UsersService {
             login: Login::new(users.clone()),
             refresh: Refresh::new(users.clone()),
             logout: Logout::new(users.clone()),
+            logout_all: LogoutAll::new(users.clone()),
             verify_request: VerifyRequest::new(users.clone()),
             verify: Verify::new(users.clone()),
             reset_request: ResetRequest::new(users.clone()),
@@ -170,6 +191,7 @@ impl UsersService {
             me: Me::new(users.clone()),
             list_users: ListUsers::new(users.clone()),
             admin_user: AdminUser::new(users.clone()),
+            admin_user_role: AdminUserRole::new(users.clone()),
             users,
         };
         UsersService {
@@ -223,6 +245,7 @@ where
             Route::Login => self.inner.login.respond(req),
             Route::Refresh => self.inner.refresh.respond(req),
             Route::Logout => self.inner.logout.respond(req),
+            Route::LogoutAll => self.inner.logout_all.respond(req),
             Route::VerifyRequest => self.inner.verify_request.respond(req),
             Route::ResetRequest => self.inner.reset_request.respond(req),
             Route::Me => self.inner.me.respond(req),
@@ -238,6 +261,11 @@ where
             Route::User(id) => {
                 req.extensions_mut().insert(PathUserId(id));
                 self.inner.admin_user.respond(req)
+            }
+            Route::UserRole(id, role) => {
+                req.extensions_mut().insert(PathUserId(id));
+                req.extensions_mut().insert(PathRole(role));
+                self.inner.admin_user_role.respond(req)
             }
             Route::Verify(token) => {
                 if let Some(token) = token {

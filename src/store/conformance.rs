@@ -586,6 +586,114 @@ macro_rules! store_conformance {
                 s.create_user(&user("a@example.com"), None).await.unwrap();
             }
 
+            #[::tokio::test]
+            async fn roles_round_trip_through_every_read() {
+                let s = store();
+                let mut u = user("roles@example.com");
+                u.roles = ["editor".to_owned(), "posts.admin-2:x_y".to_owned()].into();
+                s.create_user(&u, None).await.unwrap();
+                assert_eq!(s.user(u.id).await.unwrap().unwrap().roles, u.roles);
+                let by_email = s.user_by_email(&u.email).await.unwrap().unwrap();
+                assert_eq!(by_email.roles, u.roles);
+                assert_eq!(s.list_users(None, 10).await.unwrap()[0].roles, u.roles);
+                let sess = session(&u, 60);
+                s.create_session(&sess, digest(1)).await.unwrap();
+                let (_, with) = s
+                    .session_with_user(sess.id, sess.created_at)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(with.roles, u.roles);
+                // A revoke and a grant in one update; the session, read
+                // again, carries the new roles at once.
+                let mut next = u.clone();
+                next.roles.remove("editor");
+                next.roles.insert("viewer".to_owned());
+                s.update_user(UserUpdate::new(&u, next.clone()))
+                    .await
+                    .unwrap();
+                let (_, with) = s
+                    .session_with_user(sess.id, sess.created_at)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(with, next);
+                let mut none = next.clone();
+                none.roles.clear();
+                s.update_user(UserUpdate::new(&next, none.clone()))
+                    .await
+                    .unwrap();
+                assert_eq!(s.user(u.id).await.unwrap().unwrap(), none);
+            }
+
+            #[::tokio::test]
+            async fn a_role_change_is_a_compare_and_swap_on_the_whole_record() {
+                let s = store();
+                let original = user("cas@example.com");
+                s.create_user(&original, None).await.unwrap();
+                let mut granted = original.clone();
+                granted.roles.insert("editor".to_owned());
+                s.update_user(UserUpdate::new(&original, granted.clone()))
+                    .await
+                    .unwrap();
+                // A writer that read the user before the grant must not
+                // undo it, even when it changes another field.
+                let mut stale = original.clone();
+                stale.is_verified = true;
+                let err = s
+                    .update_user(UserUpdate::new(&original, stale))
+                    .await
+                    .unwrap_err();
+                assert!(matches!(err, StoreError::Conflict), "{err:?}");
+                // Nor may a revoke from a read that predates a change.
+                let mut revoked = granted.clone();
+                revoked.roles.clear();
+                let mut verified = granted.clone();
+                verified.is_verified = true;
+                s.update_user(UserUpdate::new(&granted, verified.clone()))
+                    .await
+                    .unwrap();
+                let err = s
+                    .update_user(UserUpdate::new(&granted, revoked))
+                    .await
+                    .unwrap_err();
+                assert!(matches!(err, StoreError::Conflict), "{err:?}");
+                assert_eq!(s.user(original.id).await.unwrap().unwrap(), verified);
+            }
+
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn racing_grants_and_revokes_from_one_read_let_exactly_one_win() {
+                let s = store();
+                for round in 0..10 {
+                    let mut u = user(&format!("race{round}@example.com"));
+                    u.roles.insert("held".to_owned());
+                    s.create_user(&u, None).await.unwrap();
+                    let tasks: Vec<_> = (0..8)
+                        .map(|i| {
+                            let s = s.clone();
+                            let mut next = u.clone();
+                            if i % 2 == 0 {
+                                next.roles.insert(format!("role{i}"));
+                            } else {
+                                next.roles.remove("held");
+                            }
+                            let update = UserUpdate::new(&u, next.clone());
+                            ::tokio::spawn(async move { (s.update_user(update).await, next) })
+                        })
+                        .collect();
+                    let mut winners = Vec::new();
+                    for t in tasks {
+                        match t.await.unwrap() {
+                            (Ok(()), next) => winners.push(next),
+                            (Err(StoreError::Conflict), _) => {}
+                            (Err(e), _) => panic!("unexpected {e:?}"),
+                        }
+                    }
+                    assert_eq!(winners.len(), 1, "round {round}");
+                    assert_eq!(s.user(u.id).await.unwrap().unwrap(), winners[0]);
+                }
+            }
+
             fn superuser(email: &str) -> User {
                 let mut u = user(email);
                 u.is_superuser = true;
@@ -778,6 +886,8 @@ macro_rules! store_conformance {
                 assert!(!created);
                 assert_eq!(first, again);
             }
+
+            $crate::__store_conformance_usernames!();
         }
     };
 }

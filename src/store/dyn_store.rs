@@ -14,6 +14,7 @@ use super::{
     UserUpdate,
 };
 use crate::user::{Email, User, UserId};
+use crate::username::Username;
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 type Res<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
@@ -58,6 +59,7 @@ pub(crate) trait DynStore: Send + Sync + 'static {
     fn dead_letters(&self, limit: usize) -> Res<'_, Vec<QueuedEmail>>;
     fn user(&self, id: UserId) -> Res<'_, Option<User>>;
     fn user_by_email<'a>(&'a self, email: &'a Email) -> Res<'a, Option<User>>;
+    fn user_by_username<'a>(&'a self, username: &'a Username) -> Res<'a, Option<User>>;
     fn update_user(&self, update: UserUpdate) -> Res<'_, ()>;
     fn delete_user(&self, id: UserId) -> Res<'_, bool>;
     fn list_users(&self, after: Option<UserId>, limit: usize) -> Res<'_, Vec<User>>;
@@ -143,6 +145,9 @@ impl<S: Store> DynStore for S {
     }
     fn user_by_email<'a>(&'a self, email: &'a Email) -> Res<'a, Option<User>> {
         Box::pin(Store::user_by_email(self, email))
+    }
+    fn user_by_username<'a>(&'a self, username: &'a Username) -> Res<'a, Option<User>> {
+        Box::pin(Store::user_by_username(self, username))
     }
     fn update_user(&self, update: UserUpdate) -> Res<'_, ()> {
         Box::pin(Store::update_user(self, update))

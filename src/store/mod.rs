@@ -21,6 +21,7 @@
 //! ```
 
 mod conformance;
+mod conformance_usernames;
 mod dyn_store;
 mod gcra;
 #[cfg(feature = "postgres")]
@@ -39,6 +40,7 @@ pub use redb::RedbStore;
 
 use crate::mail::OutgoingEmail;
 use crate::user::{Email, User, UserId};
+use crate::username::Username;
 
 /// A failure of a store operation.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +49,9 @@ pub enum StoreError {
     /// Create or update would give two users one email.
     #[error("email already taken")]
     EmailTaken,
+    /// Create or update would give two users one username.
+    #[error("username already taken")]
+    UsernameTaken,
     /// The compare-and-swap lost: the stored record changed since it was read.
     #[error("the user changed concurrently")]
     Conflict,
@@ -274,7 +279,8 @@ pub struct LoginFailures {
 /// that two superusers demoting each other at once cannot both succeed.
 pub trait Store: Send + Sync + 'static {
     /// Inserts a new user, and queues `mail` in the same transaction;
-    /// [`StoreError::EmailTaken`] (and nothing written) if the email is in use.
+    /// [`StoreError::EmailTaken`] (and nothing written) if the email is in
+    /// use, [`StoreError::UsernameTaken`] if its username is.
     fn create_user(
         &self,
         user: &User,
@@ -290,9 +296,24 @@ pub trait Store: Send + Sync + 'static {
         email: &Email,
     ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
 
+    /// The user with this (normalized) username, if any.
+    ///
+    /// Usernames are unique like emails: [`create_user`](Store::create_user)
+    /// and [`update_user`](Store::update_user) must refuse, in the write's
+    /// own transaction, a username another user holds
+    /// ([`StoreError::UsernameTaken`]), and a user's old username is free
+    /// again once it changes or clears its own, or is deleted. No default
+    /// body: a store that ignored usernames would let two users share one.
+    fn user_by_username(
+        &self,
+        username: &Username,
+    ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
+
     /// Applies `update` atomically; see [`UserUpdate`] for the guarantees.
     /// Fails with [`StoreError::LastSuperuser`] if it would demote or
-    /// deactivate the last active superuser.
+    /// deactivate the last active superuser, with
+    /// [`StoreError::EmailTaken`] or [`StoreError::UsernameTaken`] if the
+    /// new email or username belongs to another user.
     fn update_user(
         &self,
         update: UserUpdate,

@@ -21,6 +21,10 @@ pub struct AccountChange {
     /// A new email: it becomes the login only once confirmed through the
     /// link sent to it.
     pub email: Option<String>,
+    /// A new username (`Some(Some(name))`), or none (`Some(None)`, refused
+    /// with [`Usernames::Required`](crate::Usernames::Required)); only with
+    /// usernames on.
+    pub username: Option<Option<String>>,
     /// Custom fields to set (merged into the stored ones).
     pub profile: ProfileFields,
 }
@@ -40,6 +44,7 @@ impl std::fmt::Debug for AccountChange {
         f.debug_struct("AccountChange")
             .field("password", &self.password.as_ref().map(|_| "REDACTED"))
             .field("email", &self.email)
+            .field("username", &self.username)
             .field("profile", &self.profile)
             .finish_non_exhaustive()
     }
@@ -95,6 +100,9 @@ impl Users {
             }
             None => None,
         };
+        let new_username = self
+            .changed_username(&user, change.username.as_ref())
+            .await?;
         let new_hash = match &change.password {
             Some(password) => {
                 self.check_new_password(password, &user.email).await?;
@@ -122,6 +130,9 @@ impl Users {
                 let mut next = current.clone();
                 if let Some(profile) = &profile {
                     next.profile = profile.clone();
+                }
+                if let Some(username) = &new_username {
+                    next.username = username.clone();
                 }
                 if let Some(hash) = &new_hash {
                     next.password_hash = hash.clone();
@@ -154,6 +165,7 @@ impl Users {
         tracing::info!(
             password = new_hash.is_some(),
             email = new_email.is_some(),
+            username = new_username.is_some(),
             "account updated"
         );
         Ok(after)

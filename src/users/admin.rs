@@ -33,6 +33,10 @@ pub struct AdminChange {
     /// A new password: bumps `password_version`, ending every session and
     /// every outstanding token.
     pub password: Option<String>,
+    /// A new username (`Some(Some(name))`), or none (`Some(None)`, refused
+    /// with [`Usernames::Required`](crate::Usernames::Required)); only with
+    /// usernames on. Uniqueness is checked.
+    pub username: Option<Option<String>>,
 }
 
 impl std::fmt::Debug for AdminChange {
@@ -43,6 +47,7 @@ impl std::fmt::Debug for AdminChange {
             .field("is_superuser", &self.is_superuser)
             .field("email", &self.email)
             .field("password", &self.password.as_ref().map(|_| "REDACTED"))
+            .field("username", &self.username)
             .finish()
     }
 }
@@ -99,6 +104,9 @@ impl Users {
         }
         let current = self.get_user(id).await?;
         let email = change.email.as_deref().map(Email::parse).transpose()?;
+        let username = self
+            .changed_username(&current, change.username.as_ref())
+            .await?;
         let hash = match &change.password {
             Some(password) => {
                 let for_email = email.as_ref().unwrap_or(&current.email);
@@ -120,6 +128,9 @@ impl Users {
                 {
                     next.email = email.clone();
                     next.pending_email = None;
+                }
+                if let Some(username) = &username {
+                    next.username = username.clone();
                 }
                 if let Some(hash) = &hash {
                     next.password_hash = hash.clone();

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::{Config, Inner, Users};
 use crate::error::ConfigError;
 use crate::hooks::{DynHooks, Hooks, NoHooks};
+use crate::http::cookies::{CookieSettings, CookieState, Transport};
 use crate::mail::outbox::Outbox;
 use crate::mail::{DynMailer, LinkTemplate, LogMailer, Mailer, OutboxConfig, Templates};
 use crate::password::{HashingConfig, PasswordParams, PasswordPolicy, Passwords};
@@ -66,6 +67,9 @@ pub struct UsersBuilder {
     templates: Templates,
     outbox: OutboxConfig,
     superuser: Option<(String, String)>,
+    cookies: CookieSettings,
+    /// Checked by `build`, into `config.roles`.
+    roles: Vec<(String, Vec<String>)>,
     config: Config,
 }
 
@@ -83,6 +87,8 @@ impl UsersBuilder {
             templates: Templates::embedded(),
             outbox: OutboxConfig::default(),
             superuser: None,
+            cookies: CookieSettings::default(),
+            roles: Vec::new(),
             config: Config {
                 app_name: "tower-users".to_owned(),
                 access_ttl: time::Duration::minutes(15),
@@ -101,6 +107,10 @@ impl UsersBuilder {
                 verify_on_register: true,
                 lockout: super::LockoutPolicy::default(),
                 profile: None,
+                cookies: CookieState::unkeyed(),
+                transports: vec![Transport::Bearer, Transport::Cookie],
+                roles: Default::default(),
+                usernames: crate::Usernames::Off,
             },
         }
     }
@@ -167,6 +177,45 @@ impl UsersBuilder {
     /// A custom password-reset link.
     pub fn with_reset_link(mut self, link: LinkTemplate) -> Self {
         self.reset_link = Some(link);
+        self
+    }
+
+    /// How the session cookie is set (default: `Secure`, `__Host-` prefix,
+    /// no trusted cross-origin pages); see the
+    /// [cookie transport](crate::http::cookies). Cookies are only ever set
+    /// for a login that asks for them, so bearer clients see no change.
+    pub fn with_cookies(mut self, settings: CookieSettings) -> Self {
+        self.cookies = settings;
+        self
+    }
+
+    /// Which transports authenticate requests, tried in this order; the
+    /// first that yields a user wins (default: bearer, then cookie). Leave
+    /// [`Transport::Cookie`] out to turn the cookie transport off: a login
+    /// asking for cookies is then refused, and cookies are ignored.
+    /// [`build`](Self::build) refuses an empty list.
+    ///
+    /// ```
+    /// use tower_users::{RedbStore, Transport, Users};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // A browser-first app: the cookie is looked at before any bearer token.
+    /// let users = Users::builder(RedbStore::in_memory()?)
+    ///     .with_secret(b"an example secret of at least 32 bytes!!")
+    ///     .with_transports([Transport::Cookie, Transport::Bearer])
+    ///     .build()?;
+    /// # let _ = users;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_transports(mut self, order: impl IntoIterator<Item = Transport>) -> Self {
+        let mut transports = Vec::new();
+        for transport in order {
+            if !transports.contains(&transport) {
+                transports.push(transport);
+            }
+        }
+        self.config.transports = transports;
         self
     }
 
@@ -321,6 +370,97 @@ impl UsersBuilder {
         self
     }
 
+    /// Defines the role `name` and the permissions it grants. Users hold
+    /// roles (granted by a superuser, `PUT /users/{id}/roles/{role}`, or
+    /// [`Users::grant_role`](crate::Users::grant_role)); routes require a
+    /// role or, better, a permission
+    /// ([`RequirePermission`](crate::http::RequirePermission),
+    /// [`CurrentUserLayer::permission`](crate::CurrentUserLayer::permission)).
+    /// Only roles defined here can be granted (anything else is a 422).
+    ///
+    /// The map lives in code, not in the store, on purpose: a change to
+    /// what a role may do is reviewed and deployed with the routes that
+    /// check it; no admin route exists through which a stolen session
+    /// could widen a role; and every instance has the same map, so a check
+    /// costs no store read. Which users hold a role is data, and changes
+    /// without a deploy.
+    ///
+    /// Names are 1 to [`MAX_ROLE_NAME_LEN`](crate::MAX_ROLE_NAME_LEN) ASCII
+    /// letters, digits, `_`, `-`, `.` or `:`; [`build`](Self::build)
+    /// refuses other names and a role defined twice. Superusers get no
+    /// permission implicitly.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tower_users::{Permission, RedbStore, Users};
+    ///
+    /// struct WritePosts;
+    /// impl Permission for WritePosts {
+    ///     const NAME: &'static str = "posts:write";
+    /// }
+    ///
+    /// let users = Users::builder(RedbStore::in_memory()?)
+    ///     .with_secret(b"an example secret of at least 32 bytes!!")
+    ///     .with_role("editor", [WritePosts::NAME, "posts:read"])
+    ///     .with_role("viewer", ["posts:read"])
+    ///     .build()?;
+    /// # let _ = users;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_role<I>(mut self, name: impl Into<String>, permissions: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        let permissions = permissions.into_iter().map(Into::into).collect();
+        self.roles.push((name.into(), permissions));
+        self
+    }
+
+    /// Whether users have usernames (default [`Usernames::Off`]: nothing
+    /// changes for existing users or on the wire).
+    ///
+    /// With [`Usernames::Optional`] or [`Usernames::Required`], registration
+    /// and `PATCH /users/me` (and the admin's `PATCH /users/{id}`) take a
+    /// `username` field, the user record shows it when set, and the login
+    /// field takes an email or a username. Usernames are unique once
+    /// normalized (see [`Username`](crate::Username)); a taken one is a 409
+    /// `USERNAME_EXISTS`. Turning them off again later keeps stored names
+    /// (and their uniqueness) but stops their use for login.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tower_users::{Error, RedbStore, Registration, Users, Usernames};
+    ///
+    /// let users = Users::builder(RedbStore::in_memory()?)
+    ///     .with_secret(b"an example secret of at least 32 bytes!!")
+    ///     .with_usernames(Usernames::Optional)
+    ///     .build()?;
+    /// let password = "correct horse battery";
+    /// let reg = Registration::new("alice@example.com", password).with_username("Alice");
+    /// let alice = users.register_with(reg).await?;
+    /// assert_eq!(alice.username.unwrap().as_str(), "alice");
+    ///
+    /// // The login field takes either identifier, in any case.
+    /// assert!(users.login("ALICE", password).await.is_ok());
+    /// assert!(users.login("alice@example.com", password).await.is_ok());
+    ///
+    /// let taken = Registration::new("bob@example.com", password).with_username("alice");
+    /// assert!(matches!(users.register_with(taken).await, Err(Error::UsernameExists)));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// [`Usernames::Off`]: crate::Usernames::Off
+    /// [`Usernames::Optional`]: crate::Usernames::Optional
+    /// [`Usernames::Required`]: crate::Usernames::Required
+    pub fn with_usernames(mut self, usernames: crate::Usernames) -> Self {
+        self.config.usernames = usernames;
+        self
+    }
+
     /// Whether registering sends a verification email (default true).
     pub fn with_verify_on_register(mut self, send: bool) -> Self {
         self.config.verify_on_register = send;
@@ -393,6 +533,13 @@ impl UsersBuilder {
         let secret = self.secret.ok_or(ConfigError::MissingSecret)?;
         let tokens = Tokens::new(&secret, &self.audience)?;
         let mut config = self.config;
+        config.cookies = CookieState::new(&self.cookies, &secret, &self.public_url)?;
+        if config.transports.is_empty() {
+            return Err(ConfigError::Invalid {
+                name: "transports",
+                reason: "at least one transport is needed".into(),
+            });
+        }
         for (name, ttl) in [
             ("access_ttl", config.access_ttl),
             ("session_ttl", config.session_ttl),
@@ -424,6 +571,12 @@ impl UsersBuilder {
                 reason: "must be at least 256 bytes".into(),
             });
         }
+        config.roles = Arc::new(super::roles::RoleMap::new(self.roles).map_err(|reason| {
+            ConfigError::Invalid {
+                name: "roles",
+                reason,
+            }
+        })?);
         let passwords = Passwords::new(config.password_params, config.hashing, &config.policy)?;
         config.verify_link = self
             .verify_link
@@ -456,6 +609,23 @@ impl UsersBuilder {
                 config,
             }),
         })
+    }
+}
+
+impl Users {
+    /// The cookie transport's names, flags, policy and keys.
+    pub(crate) fn cookie_state(&self) -> &CookieState {
+        &self.inner.config.cookies
+    }
+
+    /// The transports, in the order they are tried.
+    pub(crate) fn transports(&self) -> &[Transport] {
+        &self.inner.config.transports
+    }
+
+    /// How long a session lives, in seconds.
+    pub(crate) fn session_ttl_seconds(&self) -> i64 {
+        self.inner.config.session_ttl.whole_seconds()
     }
 }
 
@@ -519,5 +689,61 @@ mod tests {
                 assert!(matches!(builder.build(), Err(ConfigError::Invalid { .. })));
             }
         }
+    }
+
+    #[test]
+    fn plain_http_cookies_are_refused_off_localhost() {
+        use crate::CookieSettings;
+        let plain = || CookieSettings::plain_http_localhost();
+        for url in [
+            "http://localhost:3000",
+            "http://127.0.0.1:8080",
+            "http://app.localhost",
+            "http://[::1]/",
+        ] {
+            let built = builder().with_public_url(url).with_cookies(plain()).build();
+            assert!(built.is_ok(), "{url}");
+        }
+        for url in [
+            "https://example.com",
+            "http://localhost.example.com",
+            "http://10.0.0.1",
+        ] {
+            let built = builder().with_public_url(url).with_cookies(plain()).build();
+            assert!(
+                matches!(
+                    built,
+                    Err(ConfigError::Invalid {
+                        name: "cookies",
+                        ..
+                    })
+                ),
+                "{url}"
+            );
+        }
+        // The secure default goes anywhere; a malformed trusted origin does not.
+        assert!(
+            builder()
+                .with_public_url("https://example.com")
+                .build()
+                .is_ok()
+        );
+        let odd = CookieSettings::default().with_trusted_origin("not an origin");
+        let built = builder().with_cookies(odd).build();
+        assert!(matches!(
+            built,
+            Err(ConfigError::Invalid {
+                name: "cookies.trusted_origin",
+                ..
+            })
+        ));
+        let none = builder().with_transports([]).build();
+        assert!(matches!(
+            none,
+            Err(ConfigError::Invalid {
+                name: "transports",
+                ..
+            })
+        ));
     }
 }

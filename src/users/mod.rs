@@ -4,7 +4,7 @@
 //! `Result<_, Error>`. The HTTP services only decode, call these, and encode;
 //! tests, CLIs and other frameworks call them directly. Each capability lives
 //! in its own file: `registration`, `sessions`, `verification`,
-//! `password_reset`.
+//! `password_reset`, `roles`.
 
 mod account;
 mod admin;
@@ -13,7 +13,9 @@ mod lockout;
 mod password_reset;
 mod profile;
 mod registration;
+mod roles;
 mod sessions;
+mod usernames;
 mod verification;
 
 use std::sync::Arc;
@@ -23,6 +25,8 @@ pub use admin::{AdminChange, MAX_PAGE, UserPage};
 pub use config::UsersBuilder;
 pub use lockout::LockoutPolicy;
 pub use profile::ProfileFields;
+pub use registration::Registration;
+pub use roles::{MAX_ROLE_NAME_LEN, Permission, Role};
 pub use sessions::{Authenticated, TokenPair};
 
 use crate::error::Error;
@@ -135,6 +139,10 @@ pub(crate) struct Config {
     pub(crate) verify_on_register: bool,
     pub(crate) lockout: LockoutPolicy,
     pub(crate) profile: Option<profile::ProfileSchema>,
+    pub(crate) cookies: crate::http::cookies::CookieState,
+    pub(crate) transports: Vec<crate::http::cookies::Transport>,
+    pub(crate) roles: Arc<roles::RoleMap>,
+    pub(crate) usernames: crate::Usernames,
 }
 
 impl std::fmt::Debug for Users {
@@ -168,6 +176,11 @@ impl Users {
         std::ptr::eq(issuer.0.as_ptr(), Arc::as_ptr(&self.inner))
     }
 
+    /// The application's name, as the emails and pages show it.
+    pub fn app_name(&self) -> &str {
+        &self.inner.config.app_name
+    }
+
     /// The largest request body the HTTP services accept, in bytes.
     pub fn body_limit(&self) -> usize {
         self.inner.config.body_limit
@@ -182,6 +195,12 @@ impl Users {
     pub fn access_ttl(&self) -> std::time::Duration {
         // Positive by construction: `build` refuses any other lifetime.
         self.inner.config.access_ttl.unsigned_abs()
+    }
+
+    /// Whether users have usernames (see
+    /// [`UsersBuilder::with_usernames`]).
+    pub fn usernames(&self) -> crate::Usernames {
+        self.inner.config.usernames
     }
 
     /// How many emails wait in the outbox.

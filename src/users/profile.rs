@@ -156,7 +156,10 @@ impl Users {
         let clashes: Vec<FieldError> = raw
             .0
             .keys()
-            .filter(|k| RECORD_FIELDS.contains(&k.as_str()))
+            .filter(|k| {
+                RECORD_FIELDS.contains(&k.as_str())
+                    || (self.inner.config.usernames.enabled() && k.as_str() == "username")
+            })
             .map(|k| FieldError::new(k.clone(), "this field cannot be set here"))
             .collect();
         if !clashes.is_empty() {

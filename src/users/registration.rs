@@ -8,6 +8,60 @@ use crate::token::Purpose;
 use crate::user::{Email, User};
 use crate::users::ProfileFields;
 
+/// What [`Users::register_with`] registers: an email and password, and
+/// optionally a username and the app's custom fields.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Registration {
+    /// The email, as typed (normalized on registration).
+    pub email: String,
+    /// The password, as typed.
+    pub password: String,
+    /// A username, as typed; only with usernames on (see
+    /// [`UsersBuilder::with_usernames`](crate::UsersBuilder::with_usernames)).
+    pub username: Option<String>,
+    /// The app's custom fields (see
+    /// [`UsersBuilder::with_profile`](crate::UsersBuilder::with_profile)).
+    pub profile: ProfileFields,
+}
+
+impl Registration {
+    /// A registration of `email` with `password`.
+    pub fn new(email: impl Into<String>, password: impl Into<String>) -> Self {
+        Registration {
+            email: email.into(),
+            password: password.into(),
+            username: None,
+            profile: ProfileFields::new(),
+        }
+    }
+
+    /// Also asks for `username`.
+    #[must_use]
+    pub fn with_username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+
+    /// Also sets the app's custom fields.
+    #[must_use]
+    pub fn with_profile(mut self, profile: ProfileFields) -> Self {
+        self.profile = profile;
+        self
+    }
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("email", &self.email)
+            .field("password", &"REDACTED")
+            .field("username", &self.username)
+            .field("profile", &self.profile)
+            .finish()
+    }
+}
+
 impl Users {
     /// Registers a new user: normalizes the email, applies the password
     /// policy, hashes, and stores. Sends a verification email unless turned
@@ -43,24 +97,44 @@ impl Users {
 
     /// [`register`](Self::register) with the app's custom fields (see
     /// [`UsersBuilder::with_profile`](crate::UsersBuilder::with_profile)).
-    #[tracing::instrument(skip_all, fields(user.id))]
     pub async fn register_with_profile(
         &self,
         email: &str,
         password: &str,
         profile: ProfileFields,
     ) -> Result<User, Error> {
+        self.register_with(Registration::new(email, password).with_profile(profile))
+            .await
+    }
+
+    /// [`register`](Self::register) with everything a registration may
+    /// carry: a username (with usernames on; required with
+    /// [`Usernames::Required`](crate::Usernames::Required)) and the app's
+    /// custom fields. A taken username fails with
+    /// [`Error::UsernameExists`], a username while usernames are off with
+    /// [`Error::Validation`].
+    #[tracing::instrument(skip_all, fields(user.id))]
+    pub async fn register_with(&self, registration: Registration) -> Result<User, Error> {
+        let Registration {
+            email,
+            password,
+            username,
+            profile,
+        } = registration;
+        let password = password.as_str();
         self.inner.passwords.would_admit()?; // a full hashing line: refuse before any work
-        let email = Email::parse(email)?;
+        let email = Email::parse(&email)?;
         self.check_new_password(password, &email).await?;
         let profile = self.accept_profile(profile).await?;
         // Cheap early answer; the store still enforces uniqueness atomically.
         if self.store().user_by_email(&email).await?.is_some() {
             return Err(Error::UserExists);
         }
+        let username = self.new_username(username.as_deref()).await?;
         let hash = self.inner.passwords.hash(password).await?;
         let mut user = User::new(email, hash);
         user.profile = profile;
+        user.username = username;
         // The verification email is queued in the same transaction as the
         // user: both are on disk, or neither.
         let mail = if self.inner.config.verify_on_register {

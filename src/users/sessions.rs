@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::password::Verified;
 use crate::store::{Rotation, Session, SessionId, StoreError, UserUpdate};
 use crate::token::{MAX_TOKEN_LEN, Purpose, digest, new_refresh_token};
-use crate::user::{User, UserRecord};
+use crate::user::{User, UserId, UserRecord};
 
 /// What a login or refresh returns: the token response of the
 /// [HTTP contract](crate::http::api).
@@ -53,12 +53,14 @@ pub struct Authenticated {
 }
 
 impl Users {
-    /// Logs in with email and password, starting a new session, as a client
+    /// Logs in with email (or, with usernames on, username: see
+    /// [`UsersBuilder::with_usernames`](crate::UsersBuilder::with_usernames))
+    /// and password, starting a new session, as a client
     /// whose address is unknown: all such calls share one lockout count per
     /// account. Servers should call [`login_from`](Self::login_from) with
     /// the client's address instead.
     ///
-    /// An unknown email and a wrong password both give
+    /// An unknown email or username and a wrong password all give
     /// [`Error::InvalidCredentials`] after the same argon2 work. A correct
     /// password on a deactivated account gives [`Error::InactiveUser`].
     ///
@@ -82,12 +84,14 @@ impl Users {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn login(&self, email: &str, password: &str) -> Result<TokenPair, Error> {
-        self.login_from(email, password, None).await
+    pub async fn login(&self, login: &str, password: &str) -> Result<TokenPair, Error> {
+        self.login_from(login, password, None).await
     }
 
-    /// Logs in with email and password from the client at `client` (`None`
-    /// when unknown), starting a new session.
+    /// Logs in with email (or username) and password from the client at
+    /// `client` (`None` when unknown), starting a new session. With
+    /// usernames on, `login` without an `@` is a username, anything else an
+    /// email.
     ///
     /// Failed logins lock the pair (account, client) after
     /// [`LockoutPolicy::threshold`](super::LockoutPolicy::threshold)
@@ -117,7 +121,7 @@ impl Users {
     #[tracing::instrument(skip_all, fields(user.id))]
     pub async fn login_from(
         &self,
-        email: &str,
+        login: &str,
         password: &str,
         client: Option<IpAddr>,
     ) -> Result<TokenPair, Error> {
@@ -125,11 +129,12 @@ impl Users {
         let origin = client.map_or(Origin::Unknown, Origin::Ip);
         // Refuses while locked, before any hashing; reads the account once
         // this check's turn has come.
-        let (attempt, user) = self.begin_attempt(email, origin).await?;
+        let (attempt, user) = self.begin_attempt(login, origin).await?;
         let hash = user.as_ref().map(|u| u.password_hash.as_str());
         let verified = self.inner.passwords.verify(password, hash).await?;
         let (Verified::Yes { rehash }, Some(mut user)) = (verified, user) else {
-            // Unknown emails are counted too, so lockout reveals nothing.
+            // Unknown emails and usernames are counted too, so lockout
+            // reveals nothing.
             attempt.failed().await?;
             return Err(Error::InvalidCredentials);
         };
@@ -285,6 +290,47 @@ impl Users {
         Ok(())
     }
 
+    /// Ends every session of `user`, the caller's own included: on every
+    /// device, access and refresh tokens stop working at once. Sessions
+    /// started after this call are not touched. The password and any
+    /// outstanding verify or reset link stay valid.
+    ///
+    /// An unknown user is [`Error::Unauthorized`] (a deleted account has no
+    /// sessions left to end).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use tower_users::{Error, RedbStore, Users};
+    /// # let users = Users::builder(RedbStore::in_memory()?)
+    /// #     .with_secret(b"an example secret of at least 32 bytes!!")
+    /// #     .build()?;
+    /// let alice = users.register("alice@example.com", "correct horse battery").await?;
+    /// let laptop = users.login("alice@example.com", "correct horse battery").await?;
+    /// let phone = users.login("alice@example.com", "correct horse battery").await?;
+    ///
+    /// users.logout_everywhere(alice.id).await?;
+    /// assert!(users.authenticate(&laptop.access_token).await.is_err());
+    /// assert!(users.authenticate(&phone.access_token).await.is_err());
+    /// assert!(users.refresh(&phone.refresh_token).await.is_err());
+    /// // The password still works: a new login starts a new session.
+    /// users.login("alice@example.com", "correct horse battery").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[tracing::instrument(skip_all, fields(user.id = %user))]
+    pub async fn logout_everywhere(&self, user: UserId) -> Result<(), Error> {
+        // An update that changes nothing but deletes the sessions in its
+        // transaction: the one way every store already ends them all at
+        // once (a password change or a reset does the same).
+        self.change_user(user, Error::Unauthorized, |current| {
+            Ok(UserUpdate::new(current, current.clone()).revoking_sessions())
+        })
+        .await?;
+        tracing::info!("logged out everywhere");
+        Ok(())
+    }
+
     /// Checks an access token: signature, pinned algorithm, purpose, expiry,
     /// that its session is live, that the user exists and is active, and
     /// that the token's `password_version` is current.
@@ -322,6 +368,17 @@ impl Users {
                 Error::Unauthorized
             })?;
         let session = SessionId(claims.sid.ok_or(Error::Unauthorized)?);
+        self.authenticate_session(session, claims.user_id()).await
+    }
+
+    /// The checks of [`authenticate`](Self::authenticate) after the token's
+    /// own: session `session` is live and `user`'s, begun under the current
+    /// password, and the user active. The session cookie ends here too.
+    pub(crate) async fn authenticate_session(
+        &self,
+        session: SessionId,
+        user_id: crate::user::UserId,
+    ) -> Result<Authenticated, Error> {
         let now = OffsetDateTime::now_utc();
         let (session, user) = self
             .store()
@@ -330,8 +387,7 @@ impl Users {
             .ok_or(Error::Unauthorized)?;
         // The session records the password_version it began under: a
         // password change since then ends it, even before it is deleted.
-        if session.user_id != claims.user_id() || session.password_version != user.password_version
-        {
+        if session.user_id != user_id || session.password_version != user.password_version {
             return Err(Error::Unauthorized);
         }
         if !user.is_active {
@@ -341,5 +397,24 @@ impl Users {
             user,
             session: session.id,
         })
+    }
+}
+
+impl Users {
+    /// The session, user and issue time (unix seconds) named by an access
+    /// token this instance issued: what the session cookie is made from.
+    pub(crate) fn session_of(
+        &self,
+        access_token: &str,
+    ) -> Result<(SessionId, crate::user::UserId, i64), Error> {
+        let claims = self
+            .inner
+            .tokens
+            .decode(access_token, Purpose::Access)
+            .map_err(Error::internal)?;
+        let session = claims
+            .sid
+            .ok_or_else(|| Error::internal("access token without a session"))?;
+        Ok((SessionId(session), claims.user_id(), claims.iat))
     }
 }

@@ -8,6 +8,7 @@ mod fencing;
 mod housekeeping;
 mod instances;
 mod rate_limits;
+mod roles;
 mod server;
 
 use std::collections::BTreeSet;
@@ -422,7 +423,7 @@ async fn two_instances_migrate_at_once(isolation: &'static str) {
     .fetch_all(a.pool())
     .await
     .unwrap();
-    assert_eq!(versions, vec![1, 2, 3]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5]);
 }
 
 /// A database migrated by a newer tower-users is refused, not misread.
@@ -452,6 +453,90 @@ async fn a_schema_from_a_newer_version_is_refused() {
         panic!("expected a backend error, got {err:?}");
     };
     assert!(source.to_string().contains("newer"), "{source}");
+}
+
+/// A database migrated before roles existed (schema version 3) keeps its
+/// users: the roles migration gives each an empty set, and roles granted
+/// afterwards are stored and read back.
+#[tokio::test]
+async fn users_stored_before_roles_read_back_without_roles() {
+    let server = server_or_skip!();
+    let schema = server::fresh_schema();
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&server.url())
+        .await
+        .unwrap();
+    let config = PostgresConfig::default().schema(schema.clone());
+    let store = PostgresStore::from_pool_with(pool.clone(), config.clone())
+        .await
+        .unwrap();
+    // Back to version 3, with a user written as version 3 wrote them.
+    let old = user("old@example.com");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "ALTER TABLE {schema}.users DROP COLUMN roles; \
+         DELETE FROM {schema}.schema_migrations WHERE version = 5; \
+         INSERT INTO {schema}.users (id, email, password_hash, password_version, is_active, \
+         is_verified, is_superuser, created_at, pending_email) \
+         VALUES ('{}', 'old@example.com', '$argon2id$x', 0, true, false, false, '{}', NULL)",
+        old.id,
+        old.created_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap(),
+    )))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let store = PostgresStore::from_pool_with(pool, config).await.unwrap();
+    let read = store.user(old.id).await.unwrap().unwrap();
+    assert_eq!(read, old);
+    assert!(read.roles.is_empty());
+    let mut editor = read.clone();
+    editor.roles.insert("editor".to_owned());
+    store
+        .update_user(UserUpdate::new(&read, editor.clone()))
+        .await
+        .unwrap();
+    assert_eq!(store.user(old.id).await.unwrap().unwrap(), editor);
+}
+
+/// A version below the latest that a database has not recorded (merged in
+/// from a branch developed beside a later one) is applied on the next
+/// start, not skipped because a higher version is recorded.
+#[tokio::test]
+async fn a_missing_version_below_the_latest_is_applied() {
+    let server = server_or_skip!();
+    let schema = server::fresh_schema();
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&server.url())
+        .await
+        .unwrap();
+    let config = PostgresConfig::default().schema(schema.clone());
+    let store = PostgresStore::from_pool_with(pool.clone(), config.clone())
+        .await
+        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP TABLE {schema}.rate_limits; \
+         DELETE FROM {schema}.schema_migrations WHERE version = 3"
+    )))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let store = PostgresStore::from_pool_with(pool, config).await.unwrap();
+    let versions: Vec<i32> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT version FROM {schema}.schema_migrations ORDER BY version"
+    )))
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(versions, vec![1, 2, 3, 4, 5]);
+    let now = now();
+    let wait = store
+        .rate_limit("k", now, 1, Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(wait, None);
 }
 
 /// With a table prefix, an app's own table references the users table with

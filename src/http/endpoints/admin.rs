@@ -29,11 +29,27 @@ endpoint! {
     AdminUser => admin_user
 }
 
+/// The role name taken from the request path (`/users/{id}/roles/{role}`,
+/// percent-decoded), set by [`UsersService`](crate::UsersService) with a
+/// [`PathUserId`] before it calls [`AdminUserRole`].
+#[derive(Debug, Clone)]
+pub struct PathRole(pub String);
+
+endpoint! {
+    /// `/{id}/roles/{role}` (superuser; see [`PathUserId`] and
+    /// [`PathRole`]): `PUT` grants the role, `DELETE` revokes it; both
+    /// answer the user's record (200), and do nothing more if the user
+    /// already holds the role, or does not. A role the app did not define
+    /// is a 422 (revoking one the user still holds is allowed). The change
+    /// holds from the user's next request.
+    AdminUserRole => admin_user_role
+}
+
 /// The default page size of `GET /users`.
 const DEFAULT_PAGE: usize = 50;
 
 async fn superuser(parts: &Parts, users: &Users) -> Result<CurrentUser, Error> {
-    let caller = CurrentUser::from_parts(parts, users).await?;
+    let caller = CurrentUser::checked(parts, users).await?;
     if !caller.is_superuser {
         return Err(Error::Forbidden);
     }
@@ -98,6 +114,12 @@ async fn admin_user<B: RequestBody>(
                 is_superuser: fields.optional_bool("is_superuser"),
                 email: fields.optional_string("email"),
                 password: fields.optional_string("password"),
+                // With usernames off the field is ignored, as any unknown one.
+                username: if users.usernames().enabled() {
+                    fields.nullable_string("username")
+                } else {
+                    None
+                },
             };
             fields.finish()?;
             let user = users.admin_update(caller.id, id, change).await?;
@@ -112,4 +134,24 @@ async fn admin_user<B: RequestBody>(
             &users.get_user(id).await?.record(),
         )),
     }
+}
+
+async fn admin_user_role<B>(
+    users: Users,
+    parts: Parts,
+    _body: B,
+) -> Result<axum_core::response::Response, Error> {
+    let caller = superuser(&parts, &users).await?;
+    let (Some(PathUserId(id)), Some(PathRole(role))) = (
+        parts.extensions.get::<PathUserId>(),
+        parts.extensions.get::<PathRole>(),
+    ) else {
+        return Err(Error::NotFound);
+    };
+    let user = if parts.method == Method::DELETE {
+        users.revoke_role(caller.id, *id, role).await?
+    } else {
+        users.grant_role(caller.id, *id, role).await?
+    };
+    Ok(private_json(StatusCode::OK, &user.record()))
 }

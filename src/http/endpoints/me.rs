@@ -3,15 +3,19 @@ use http::{Method, StatusCode};
 
 use super::endpoint;
 use crate::error::Error;
-use crate::http::CurrentUser;
 use crate::http::body::{RequestBody, json_fields};
+use crate::http::csrf::CSRF_HEADER;
 use crate::http::problem::{empty, private_json};
+use crate::http::{CurrentUser, Transport};
 use crate::{AccountChange, Users};
 
 endpoint! {
-    /// `/me` with a bearer token: `GET` returns the caller's record;
-    /// `PATCH` with `{"current_password", "password"?, "email"?, …custom
-    /// fields}` changes it; `DELETE` with `{"current_password"}` deletes the
+    /// `/me` with a bearer token or the session cookie: `GET` returns the
+    /// caller's record (by cookie, with the session's CSRF token in the
+    /// `X-CSRF-Token` header, for a page that lost it);
+    /// `PATCH` with `{"current_password", "password"?, "email"?,
+    /// "username"? (with usernames on; `null` clears it), …custom fields}`
+    /// changes it; `DELETE` with `{"current_password"}` deletes the
     /// account (204).
     Me => me, rate_limit = EmailRequest if PATCH | DELETE
 }
@@ -21,13 +25,18 @@ async fn me<B: RequestBody>(
     parts: Parts,
     body: B,
 ) -> Result<axum_core::response::Response, Error> {
-    let caller = CurrentUser::from_parts(&parts, &users).await?;
+    let caller = CurrentUser::checked(&parts, &users).await?;
     match parts.method {
         Method::PATCH => {
             let mut fields = json_fields(&parts, body).await?;
             let mut change = AccountChange::new(fields.string("current_password"));
             change.password = fields.optional_string("password");
             change.email = fields.optional_string("email");
+            // With usernames off, `username` stays with the custom fields,
+            // as it always did.
+            if users.usernames().enabled() {
+                change.username = fields.nullable_string("username");
+            }
             change.profile = fields.rest().into();
             fields.finish()?;
             let user = users
@@ -42,6 +51,15 @@ async fn me<B: RequestBody>(
             users.delete_account(caller.id, &current).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
-        _ => Ok(private_json(StatusCode::OK, &caller.record())),
+        _ => {
+            let mut res = private_json(StatusCode::OK, &caller.record());
+            if caller.transport() == Transport::Cookie {
+                let token = crate::http::csrf::csrf_token(&users, &caller);
+                if let Ok(value) = http::HeaderValue::try_from(token) {
+                    res.headers_mut().insert(CSRF_HEADER, value);
+                }
+            }
+            Ok(res)
+        }
     }
 }

@@ -16,11 +16,13 @@ mod verification;
 
 #[cfg(test)]
 pub(crate) use admin::Page;
-pub use admin::{AdminUser, ListUsers, PathUserId};
+pub use admin::{AdminUser, AdminUserRole, ListUsers, PathRole, PathUserId};
 pub use me::Me;
 pub use password_reset::{ResetPassword, ResetRequest};
 pub use registration::Register;
-pub use sessions::{Login, Logout, Refresh};
+#[cfg(test)]
+pub(crate) use sessions::CookieLogin;
+pub use sessions::{Login, Logout, LogoutAll, Refresh};
 pub use verification::{Verify, VerifyRequest};
 
 /// A token taken from the request path (`/verify/{token}`), set by

@@ -1,18 +1,30 @@
 use http::StatusCode;
+use http::header::SET_COOKIE;
 use http::request::Parts;
+use serde::Serialize;
 
 use super::endpoint;
 use crate::Users;
 use crate::error::Error;
-use crate::http::CurrentUser;
-use crate::http::body::{MediaType, RequestBody, form_object, json_object, media_type, read};
+use crate::http::body::{
+    Fields, MediaType, RequestBody, form_object, json_object, media_type, read,
+};
+use crate::http::cookies::{Transport, session_cookie, sign_in_cookies, sign_out_cookies};
 use crate::http::problem::{empty, private_json};
+use crate::http::{CurrentUser, CurrentUserRejection, csrf};
+use crate::user::UserRecord;
 
 endpoint! {
-    /// `POST /login` with `{"email", "password"}`, or an urlencoded form with
-    /// `username` and `password` as OAuth2 password-grant clients send it:
-    /// 200 and the token response. The lockout counts failures per account
-    /// and client: the [`ClientIp`](crate::http::ClientIp) that
+    /// `POST /login` with `{"email", "password"}` or `{"login",
+    /// "password"}` (`login`: an email, or a username with usernames on),
+    /// or an urlencoded form with `username` (either identifier) and
+    /// `password` as OAuth2 password-grant clients send it: 200 and the
+    /// token response. With `"cookie": true` (`cookie=true` in a
+    /// form) it signs a browser in instead: the session cookie and CSRF
+    /// cookie are set, and the answer is the user and the CSRF token, no
+    /// tokens (see the [cookie transport](crate::http::cookies)). The lockout
+    /// counts failures per account and client: the
+    /// [`ClientIp`](crate::http::ClientIp) that
     /// [`ClientIpLayer`](crate::http::ClientIpLayer) or
     /// [`RateLimitLayer`](crate::http::RateLimitLayer) resolved, else the
     /// [`PeerAddr`](crate::http::PeerAddr) or axum's `ConnectInfo`, else one
@@ -27,8 +39,38 @@ endpoint! {
 }
 
 endpoint! {
-    /// `POST /logout` with a bearer token: 204; the calling session ends.
+    /// `POST /logout` with a bearer token or the session cookie: 204; the
+    /// calling session ends, and by cookie the cookies are cleared (a dead
+    /// session cookie gets 401 and is cleared too).
     Logout => logout
+}
+
+endpoint! {
+    /// `POST /logout/all` with a bearer token or the session cookie: 204; every session of the
+    /// caller ends, this one included (see
+    /// [`Users::logout_everywhere`](crate::Users::logout_everywhere)), and
+    /// by cookie the cookies are cleared.
+    LogoutAll => logout_all
+}
+
+/// What a login that asked for cookies answers: no token reaches the
+/// page's scripts, only what they need.
+#[derive(Serialize)]
+#[cfg_attr(test, derive(utoipa::ToSchema))]
+#[cfg_attr(
+    test,
+    schema(
+        as = CookieLoginResponse,
+        description = "A browser's sign-in: the session is in the cookies just set."
+    )
+)]
+pub(crate) struct CookieLogin {
+    /// The session's CSRF token, for `X-CSRF-Token`.
+    csrf_token: String,
+    /// Seconds until the session ends.
+    expires_in: i64,
+    /// The user's public record.
+    user: UserRecord,
 }
 
 async fn login<B: RequestBody>(
@@ -45,12 +87,61 @@ async fn login<B: RequestBody>(
         MediaType::Form => form_object(&bytes)?.alias("username", "email"),
         _ => json_object(&bytes)?,
     };
-    let email = fields.string("email");
+    // JSON names the identifier `email`, or `login` for an email or a
+    // username; the form's `username` (aliased above) takes either too.
+    let login = match fields.optional_string("login") {
+        Some(_) if fields.contains("email") => {
+            return Err(Error::field(
+                "login",
+                "send either email or login, not both",
+            ));
+        }
+        Some(login) => login,
+        None => fields.string("email"),
+    };
     let password = fields.string("password");
+    let cookie = wants_cookie(&mut fields, kind);
     fields.finish()?;
+    if cookie {
+        if !users.transports().contains(&Transport::Cookie) {
+            return Err(Error::field("cookie", "the cookie transport is off"));
+        }
+        // No session token exists yet: the origin check alone keeps a page
+        // of another site from signing this browser into its own account.
+        csrf::check_origin(&users, &parts)?;
+    }
     let client = crate::http::rate_limit::request_client(&parts.extensions);
-    let pair = users.login_from(&email, &password, client).await?;
-    Ok(private_json(StatusCode::OK, &pair))
+    let pair = users.login_from(&login, &password, client).await?;
+    if !cookie {
+        return Ok(private_json(StatusCode::OK, &pair));
+    }
+    let cookies = sign_in_cookies(&users, &pair)?;
+    let (session, _, _) = users.session_of(&pair.access_token)?;
+    let answer = CookieLogin {
+        csrf_token: csrf::token_for(&users, session),
+        expires_in: users.session_ttl_seconds(),
+        user: pair.user,
+    };
+    let mut res = private_json(StatusCode::OK, &answer);
+    for cookie in cookies {
+        res.headers_mut().append(SET_COOKIE, cookie);
+    }
+    Ok(res)
+}
+
+/// The `cookie` flag: a JSON boolean, or in a form `true` or `false`.
+fn wants_cookie(fields: &mut Fields, kind: MediaType) -> bool {
+    if kind != MediaType::Form {
+        return fields.optional_bool("cookie").unwrap_or(false);
+    }
+    match fields.optional_string("cookie").as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            fields.error("cookie", "this field must be true or false");
+            false
+        }
+    }
 }
 
 async fn refresh<B: RequestBody>(
@@ -70,7 +161,56 @@ async fn logout<B>(
     parts: Parts,
     _body: B,
 ) -> Result<axum_core::response::Response, Error> {
-    let user = CurrentUser::from_parts(&parts, &users).await?;
+    let user = match CurrentUser::checked(&parts, &users).await {
+        Ok(user) => user,
+        // A dead session cookie (expired, revoked): still 401, but the
+        // browser drops it rather than send it on every request. Clearing
+        // a cookie that authenticates nothing needs no CSRF check.
+        Err(CurrentUserRejection::InvalidToken) if has_session_cookie(&users, &parts) => {
+            return Ok(clearing_cookies(
+                &users,
+                Error::Unauthorized.into_response(),
+            ));
+        }
+        Err(rejection) => return Err(rejection.into()),
+    };
     users.logout(user.session()).await?;
-    Ok(empty(StatusCode::NO_CONTENT))
+    let res = empty(StatusCode::NO_CONTENT);
+    Ok(if user.transport() == Transport::Cookie {
+        clearing_cookies(&users, res)
+    } else {
+        res
+    })
+}
+
+async fn logout_all<B>(
+    users: Users,
+    parts: Parts,
+    _body: B,
+) -> Result<axum_core::response::Response, Error> {
+    let user = CurrentUser::checked(&parts, &users).await?;
+    users.logout_everywhere(user.id).await?;
+    let res = empty(StatusCode::NO_CONTENT);
+    Ok(if user.transport() == Transport::Cookie {
+        clearing_cookies(&users, res)
+    } else {
+        res
+    })
+}
+
+/// `res` with the session cookies removed from the browser.
+fn clearing_cookies(
+    users: &Users,
+    mut res: axum_core::response::Response,
+) -> axum_core::response::Response {
+    for cookie in sign_out_cookies(users) {
+        res.headers_mut().append(SET_COOKIE, cookie);
+    }
+    res
+}
+
+/// Whether the request carries a session cookie this server reads.
+fn has_session_cookie(users: &Users, parts: &Parts) -> bool {
+    users.transports().contains(&Transport::Cookie)
+        && !matches!(session_cookie(users, parts), Ok(None))
 }

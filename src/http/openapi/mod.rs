@@ -30,9 +30,11 @@ use utoipa::ToSchema;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{KnownFormat, SchemaFormat};
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::{
-    ComponentsBuilder, Content, Header, InfoBuilder, Object, ObjectBuilder, OpenApi,
+    ComponentsBuilder, Content, Header, InfoBuilder, Object, ObjectBuilder, OneOfBuilder, OpenApi,
     OpenApiBuilder, Paths, Ref, Required, ResponseBuilder, Type,
 };
 
@@ -40,7 +42,10 @@ use super::UsersService;
 use super::endpoints::Page;
 use super::problem::{Problem, problem_headers};
 use crate::error::{Error, FieldError};
-use crate::{MAX_EMAIL_LEN, MAX_PAGE, PasswordPolicy, TokenPair, UserRecord};
+use crate::{
+    MAX_EMAIL_LEN, MAX_PAGE, MAX_USERNAME_LEN, MIN_USERNAME_LEN, PasswordPolicy, TokenPair,
+    UserRecord,
+};
 
 /// The prefix the document's paths carry: [`UsersService::new`]'s.
 const PREFIX: &str = "/users";
@@ -53,11 +58,14 @@ fn every_error() -> Vec<Error> {
         Error::RequestTimeout,
         Error::PayloadTooLarge,
         Error::UserExists,
+        Error::UsernameExists,
         Error::InvalidCredentials,
         Error::InactiveUser,
         Error::UnverifiedUser,
         Error::Unauthorized,
         Error::Forbidden,
+        Error::CsrfFailed,
+        Error::MissingPermission,
         Error::InvalidToken,
         Error::NotFound,
         Error::MethodNotAllowed,
@@ -74,11 +82,14 @@ fn every_error() -> Vec<Error> {
             | Error::RequestTimeout
             | Error::PayloadTooLarge
             | Error::UserExists
+            | Error::UsernameExists
             | Error::InvalidCredentials
             | Error::InactiveUser
             | Error::UnverifiedUser
             | Error::Unauthorized
             | Error::Forbidden
+            | Error::CsrfFailed
+            | Error::MissingPermission
             | Error::InvalidToken
             | Error::NotFound
             | Error::MethodNotAllowed
@@ -94,17 +105,24 @@ fn every_error() -> Vec<Error> {
 fn cause(err: &Error) -> &'static str {
     match err {
         Error::Validation(_) => {
-            "malformed JSON, a missing or mistyped field, a bad email or a weak password"
+            "malformed JSON, a missing or mistyped field, a bad email or username, or a weak \
+             password"
         }
         Error::UnsupportedMediaType => "the body is not JSON, or a form where one is accepted",
         Error::RequestTimeout => "the body did not arrive in time",
         Error::PayloadTooLarge => "the body is over the limit",
         Error::UserExists => "the email is taken",
+        Error::UsernameExists => "the username is taken",
         Error::InvalidCredentials => "wrong credentials",
         Error::InactiveUser => "an inactive user",
         Error::UnverifiedUser => "an unverified email",
         Error::Unauthorized => "a missing, malformed, expired or revoked access token",
         Error::Forbidden => "not allowed",
+        Error::CsrfFailed => {
+            "a state-changing request by session cookie from another origin or without \
+             the session's CSRF token"
+        }
+        Error::MissingPermission => "without the role or permission the route requires",
         Error::InvalidToken => "a token that is bad, expired, used, stale or of another purpose",
         Error::NotFound => "no such user or route",
         Error::MethodNotAllowed => "a method the route does not take",
@@ -139,6 +157,27 @@ fn email() -> Object {
         .build()
 }
 
+/// A username field (with usernames on): its length and characters once
+/// normalized, which the input may spell otherwise (upper case, fullwidth).
+fn username() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(MIN_USERNAME_LEN))
+        .max_length(Some(MAX_USERNAME_LEN))
+        .description(Some(
+            "Only with usernames on. Normalized (NFKC, case-folded, trimmed) to 3-32 of a-z, \
+             0-9, '_', '-', '.', starting and ending with a letter or digit; never an '@'.",
+        ))
+        .build()
+}
+
+/// [`username`], or `null` to remove it.
+fn nullable_username() -> Object {
+    let mut schema = username();
+    schema.schema_type = utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null]);
+    schema
+}
+
 /// A new password under the default [`PasswordPolicy`].
 fn password() -> Object {
     let policy = PasswordPolicy::default();
@@ -165,8 +204,10 @@ struct Op {
     description: &'static str,
     /// The JSON success body's schema name, if any.
     returns: Option<String>,
+    /// Another success body the same status may carry instead.
+    or_returns: Option<String>,
     body: Body,
-    /// Needs `Authorization: Bearer`.
+    /// Needs credentials: `Authorization: Bearer` or the session cookie.
     bearer: bool,
     /// Error statuses besides the success.
     errors: &'static [u16],
@@ -188,6 +229,7 @@ fn operation(method: &str, path: &str) -> Op {
         status,
         description,
         returns,
+        or_returns: None,
         body: Body::None,
         bearer: false,
         errors: &[],
@@ -213,11 +255,13 @@ fn operation(method: &str, path: &str) -> Op {
                 name::<requests::LoginForm>(),
             ),
             errors: &[408, 413, 415, 422, 429, 401, 403, 503],
+            or_returns: Some(name::<super::endpoints::CookieLogin>()),
             ..op(
                 "login",
                 "Log in",
                 StatusCode::OK,
-                "A new session.",
+                "A new session: its tokens, or with `cookie` set, the session and CSRF \
+                 cookies (Set-Cookie) and the CSRF token.",
                 tokens(),
             )
         },
@@ -240,6 +284,17 @@ fn operation(method: &str, path: &str) -> Op {
                 "End the calling session",
                 StatusCode::NO_CONTENT,
                 "Logged out.",
+                None,
+            )
+        },
+        ("POST", "/logout/all") => Op {
+            bearer: true,
+            errors: &[401, 403],
+            ..op(
+                "logoutEverywhere",
+                "End every session of the caller",
+                StatusCode::NO_CONTENT,
+                "Every session ended, the calling one included.",
                 None,
             )
         },
@@ -389,6 +444,28 @@ fn operation(method: &str, path: &str) -> Op {
                 None,
             )
         },
+        ("PUT", "/{id}/roles/{role}") => Op {
+            bearer: true,
+            errors: &[401, 403, 404, 422, 503],
+            ..op(
+                "grantRole",
+                "Grant a role the app defined (superuser)",
+                StatusCode::OK,
+                "The user, holding the role from its next request.",
+                record(),
+            )
+        },
+        ("DELETE", "/{id}/roles/{role}") => Op {
+            bearer: true,
+            errors: &[401, 403, 404, 422, 503],
+            ..op(
+                "revokeRole",
+                "Revoke a role (superuser)",
+                StatusCode::OK,
+                "The user, without the role from its next request.",
+                record(),
+            )
+        },
         ("GET", "/openapi.json") => op(
             "openapi",
             "This document",
@@ -426,6 +503,15 @@ fn parameters(method: &str, path: &str) -> Vec<utoipa::openapi::path::Parameter>
     }
     if path.contains("{id}") {
         params.push(param("id", ParameterIn::Path, Required::True, uuid()));
+    }
+    if path.contains("{role}") {
+        let role = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(crate::MAX_ROLE_NAME_LEN))
+            .pattern(Some("^[A-Za-z0-9_.:-]+$"))
+            .build();
+        params.push(param("role", ParameterIn::Path, Required::True, role));
     }
     if (method, path) == ("GET", "") {
         let limit = ObjectBuilder::new()
@@ -494,6 +580,7 @@ fn method_of(method: &str) -> HttpMethod {
         "GET" => HttpMethod::Get,
         "POST" => HttpMethod::Post,
         "PATCH" => HttpMethod::Patch,
+        "PUT" => HttpMethod::Put,
         "DELETE" => HttpMethod::Delete,
         other => panic!("no OpenAPI method for {other}"),
     }
@@ -505,10 +592,16 @@ fn paths() -> Paths {
         let op = operation(method, path);
         let mut ok = ResponseBuilder::new().description(op.description);
         if let Some(schema) = &op.returns {
-            ok = no_store(ok).content(
-                "application/json",
-                Content::new(Some(Ref::from_schema_name(schema.clone()))),
-            );
+            let one = Ref::from_schema_name(schema.clone());
+            let content = match &op.or_returns {
+                None => Content::new(Some(one)),
+                Some(other) => Content::new(Some(
+                    OneOfBuilder::new()
+                        .item(one)
+                        .item(Ref::from_schema_name(other.clone())),
+                )),
+            };
+            ok = no_store(ok).content("application/json", content);
         } else if path == "/openapi.json" {
             ok = ok.content(
                 "application/json",
@@ -544,7 +637,12 @@ fn paths() -> Paths {
         };
         builder = builder.request_body(body.map(|b| b.build()));
         if op.bearer {
-            builder = builder.security(SecurityRequirement::new("bearer", Vec::<String>::new()));
+            builder = builder
+                .security(SecurityRequirement::new("bearer", Vec::<String>::new()))
+                .security(SecurityRequirement::new(
+                    "sessionCookie",
+                    Vec::<String>::new(),
+                ));
         }
         let params = parameters(method, path);
         if !params.is_empty() {
@@ -564,6 +662,7 @@ fn document() -> OpenApi {
     let components = ComponentsBuilder::new()
         .schema_from::<UserRecord>()
         .schema_from::<TokenPair>()
+        .schema_from::<super::endpoints::CookieLogin>()
         .schema_from::<Page>()
         .schema_from::<Problem<'static>>()
         .schema_from::<FieldError>()
@@ -586,6 +685,15 @@ fn document() -> OpenApi {
                     .bearer_format("JWT")
                     .build(),
             ),
+        )
+        .security_scheme(
+            "sessionCookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "__Host-tu-session",
+                "The session cookie a login with `cookie` set; a state-changing request \
+                 it authenticates also needs the session's CSRF token in `X-CSRF-Token` \
+                 and a same-origin (or trusted) `Sec-Fetch-Site`/`Origin`.",
+            ))),
         )
         .build();
     OpenApiBuilder::new()

@@ -11,7 +11,7 @@
 
 use utoipa::ToSchema;
 
-use super::{email, password};
+use super::{email, nullable_username, password, username};
 
 /// `POST /users/register`; any other field is the app's custom profile field.
 #[derive(ToSchema)]
@@ -20,22 +20,43 @@ pub(super) struct RegisterRequest {
     email: String,
     #[schema(schema_with = password)]
     password: String,
+    #[schema(schema_with = username, required = false)]
+    username: String,
 }
 
-/// `POST /users/login` as JSON.
+/// `POST /users/login` as JSON: `email`, or instead `login` (an email, or
+/// a username with usernames on).
 #[derive(ToSchema)]
 pub(super) struct LoginRequest {
     email: String,
+    /// Instead of `email` (never both): an email, or a username with
+    /// usernames on.
+    #[schema(required = false)]
+    login: String,
     password: String,
+    /// Sign a browser in with the session cookie instead of answering tokens.
+    #[schema(required = false)]
+    cookie: bool,
 }
 
 /// `POST /users/login` as an OAuth2 password-grant form.
 #[derive(ToSchema)]
 pub(super) struct LoginForm {
+    /// The email, or a username with usernames on.
     username: String,
     password: String,
     #[schema(required = false)]
     grant_type: String,
+    /// `true`: sign a browser in with the session cookie instead of answering tokens.
+    #[schema(required = false, schema_with = true_or_false)]
+    cookie: String,
+}
+
+fn true_or_false() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(["true", "false"]))
+        .build()
 }
 
 /// `POST /users/refresh`.
@@ -80,6 +101,8 @@ pub(super) struct MePatch {
     password: String,
     #[schema(schema_with = email, required = false)]
     email: String,
+    #[schema(schema_with = nullable_username, required = false)]
+    username: String,
 }
 
 /// `DELETE /users/me`.
@@ -101,4 +124,6 @@ pub(super) struct AdminPatch {
     email: String,
     #[schema(schema_with = password, required = false)]
     password: String,
+    #[schema(schema_with = nullable_username, required = false)]
+    username: String,
 }

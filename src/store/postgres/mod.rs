@@ -16,11 +16,11 @@
 //! transaction under an advisory lock, so instances starting together do
 //! not race. Its version is
 //! in `schema_migrations`; a database migrated by a newer tower-users is
-//! refused. Version 2, with the default names:
+//! refused. Version 4, with the default names:
 //!
 //! | table | holds | key |
 //! | --- | --- | --- |
-//! | `tower_users.users` | one row per account: `id uuid`, `email text` (normalized, unique index `users_email_key`), `password_hash`, `password_version bigint`, `is_active`, `is_verified`, `is_superuser`, `created_at timestamptz`, `pending_email`, `profile json` | `id` |
+//! | `tower_users.users` | one row per account: `id uuid`, `email text` (normalized, unique index `users_email_key`), `password_hash`, `password_version bigint`, `is_active`, `is_verified`, `is_superuser`, `created_at timestamptz`, `pending_email`, `profile json`, `username text` (normalized, nullable, unique index `users_username_key`; version 4), `roles text[]` (the roles held, read with the user on every request) (version 5) | `id` |
 //! | `tower_users.sessions` | login sessions: `user_id` → `users` (cascade), `password_version`, `created_at`, `expires_at` | `id` |
 //! | `tower_users.refresh_tokens` | SHA-256 digests of refresh tokens, `spent` kept for reuse detection; `session_id` → `sessions` (cascade) | `digest` |
 //! | `tower_users.spent_tokens` | single-use tokens already spent, until they expire | `id` |
@@ -48,7 +48,7 @@
 //! Each [`Store`] method is one statement or one transaction, correct at
 //! the default READ COMMITTED and at SERIALIZABLE (the tests run the suite
 //! at both); serialization failures and deadlocks are retried a few times.
-//! the email's uniqueness is the unique index; an update
+//! the email's and the username's uniqueness are unique indexes; an update
 //! locks the user row, compares the whole record, and in the same
 //! transaction spends its single-use token (a primary key), ends sessions
 //! and queues its mail; a refresh token is locked while it is spent, so one
@@ -82,6 +82,7 @@ use super::{
     UserUpdate,
 };
 use crate::user::{Email, User, UserId};
+use crate::username::Username;
 
 /// Where a [`PostgresStore`] keeps its tables.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,6 +250,11 @@ impl Store for PostgresStore {
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         self.ready().await?;
         retrying!(self.find_user_by_email(email))
+    }
+
+    async fn user_by_username(&self, username: &Username) -> Result<Option<User>, StoreError> {
+        self.ready().await?;
+        retrying!(self.find_user_by_username(username))
     }
 
     async fn update_user(&self, update: UserUpdate) -> Result<(), StoreError> {

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::mail::{EmailKind, OutgoingEmail};
 use crate::store::{QueuedEmail, Session, SessionId, StoreError};
 use crate::user::{Email, User, UserId};
+use crate::username::Username;
 use crate::users::ProfileFields;
 
 use super::db;
@@ -15,7 +16,7 @@ use super::db;
 /// The user columns, as `user_from` reads them, of the users table aliased `u`.
 pub(super) const USER_COLUMNS: &str = "u.id, u.email, u.password_hash, u.password_version, \
      u.is_active, u.is_verified, u.is_superuser, u.created_at, u.pending_email, \
-     u.profile::text AS profile";
+     u.profile::text AS profile, u.roles, u.username";
 
 /// The session columns of the sessions table aliased `s`, named apart from
 /// the user's so that one row can carry both.
@@ -40,6 +41,11 @@ fn to_u64(n: i64, what: &str) -> Result<u64, StoreError> {
     u64::try_from(n).map_err(|_| corrupt(what))
 }
 
+/// The roles as the array bound to a `text[]` parameter, in name order.
+pub(super) fn roles_array(user: &User) -> Vec<String> {
+    user.roles.iter().cloned().collect()
+}
+
 /// The profile fields as the JSON text bound to a `json` parameter.
 pub(super) fn profile_json(user: &User) -> Result<String, StoreError> {
     serde_json::to_string(&user.profile).map_err(StoreError::backend)
@@ -49,6 +55,8 @@ pub(super) fn user_from(row: &PgRow) -> Result<User, StoreError> {
     let profile: String = row.try_get("profile").map_err(db)?;
     let profile: ProfileFields = serde_json::from_str(&profile).map_err(|_| corrupt("user"))?;
     let pending: Option<String> = row.try_get("pending_email").map_err(db)?;
+    let roles: Vec<String> = row.try_get("roles").map_err(db)?;
+    let username: Option<String> = row.try_get("username").map_err(db)?;
     Ok(User {
         id: UserId(row.try_get("id").map_err(db)?),
         email: Email::from_stored(row.try_get("email").map_err(db)?),
@@ -59,7 +67,9 @@ pub(super) fn user_from(row: &PgRow) -> Result<User, StoreError> {
         is_superuser: row.try_get("is_superuser").map_err(db)?,
         created_at: row.try_get("created_at").map_err(db)?,
         pending_email: pending.map(Email::from_stored),
+        username: username.map(Username::from_stored),
         profile,
+        roles: roles.into_iter().collect(),
     })
 }
 

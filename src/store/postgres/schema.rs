@@ -72,6 +72,11 @@ impl Names {
         format!("{}users_email_key", self.prefix)
     }
 
+    /// The unique index on the users' username, as named in errors.
+    pub(super) fn username_index(&self) -> String {
+        format!("{}users_username_key", self.prefix)
+    }
+
     /// The key of the advisory lock that serializes removals of an active
     /// superuser in this store.
     pub(super) fn superuser_lock(&self) -> String {
@@ -87,7 +92,9 @@ struct Migration {
 }
 
 /// Every schema version, oldest first. Never edit an applied one: add the
-/// next version.
+/// next version. Versions may have gaps (branches developed side by side
+/// each take their own number): the runner applies every version not yet
+/// recorded, so one merged in later below the latest still runs.
 const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -100,6 +107,14 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 3,
         sql: include_str!("migrations/0003_rate_limits.sql"),
+    },
+    Migration {
+        version: 4,
+        sql: include_str!("migrations/0004_usernames.sql"),
+    },
+    Migration {
+        version: 5,
+        sql: include_str!("migrations/0005_roles.sql"),
     },
 ];
 
@@ -145,12 +160,12 @@ pub(super) async fn migrate(pool: &PgPool, names: &Names) -> Result<(), StoreErr
     .execute(&mut *tx)
     .await
     .map_err(db)?;
-    let current: i32 = sqlx::query_scalar(
-        names.sql("SELECT coalesce(max(version), 0) FROM {s}.{p}schema_migrations"),
-    )
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(db)?;
+    let applied: Vec<i32> =
+        sqlx::query_scalar(names.sql("SELECT version FROM {s}.{p}schema_migrations"))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
+    let current = applied.iter().copied().max().unwrap_or(0);
     let latest = MIGRATIONS.last().map_or(0, |m| m.version);
     if current > latest {
         return Err(StoreError::backend(format!(
@@ -158,7 +173,7 @@ pub(super) async fn migrate(pool: &PgPool, names: &Names) -> Result<(), StoreErr
              ({latest}): upgrade tower-users"
         )));
     }
-    for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
+    for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
         sqlx::raw_sql(names.sql(migration.sql))
             .execute(&mut *tx)
             .await
@@ -202,5 +217,6 @@ mod tests {
             "SELECT * FROM \"auth\".tu_users"
         );
         assert_eq!(names.email_index(), "tu_users_email_key");
+        assert_eq!(names.username_index(), "tu_users_username_key");
     }
 }

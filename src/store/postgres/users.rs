@@ -3,21 +3,27 @@
 
 use sqlx::{Postgres, Transaction};
 
-use super::rows::{USER_COLUMNS, profile_json, to_i64, user_from};
+use super::rows::{USER_COLUMNS, profile_json, roles_array, to_i64, user_from};
 use super::{PostgresStore, db, sqlstate};
 use crate::store::{QueuedEmail, StoreError, UserUpdate};
 use crate::user::{Email, User, UserId};
+use crate::username::Username;
 
 /// PostgreSQL's SQLSTATE for a unique-index violation.
 const UNIQUE_VIOLATION: &str = "23505";
 
 impl PostgresStore {
-    /// A unique violation on the email index becomes `EmailTaken`.
+    /// A unique violation on the email index becomes `EmailTaken`, one on
+    /// the username index `UsernameTaken`.
     fn email_taken_or(&self, err: sqlx::Error) -> StoreError {
-        let on_email = err.as_database_error().and_then(|e| e.constraint())
-            == Some(self.names.email_index().as_str());
-        if on_email && sqlstate(&err).as_deref() == Some(UNIQUE_VIOLATION) {
+        if sqlstate(&err).as_deref() != Some(UNIQUE_VIOLATION) {
+            return db(err);
+        }
+        let index = err.as_database_error().and_then(|e| e.constraint());
+        if index == Some(self.names.email_index().as_str()) {
             StoreError::EmailTaken
+        } else if index == Some(self.names.username_index().as_str()) {
+            StoreError::UsernameTaken
         } else {
             db(err)
         }
@@ -33,8 +39,8 @@ impl PostgresStore {
         // unique index makes the second wait for the first and then fail.
         sqlx::query(self.names.sql(
             "INSERT INTO {s}.{p}users (id, email, password_hash, password_version, is_active, \
-             is_verified, is_superuser, created_at, pending_email, profile) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::json)",
+             is_verified, is_superuser, created_at, pending_email, profile, roles, username) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::json, $11, $12)",
         ))
         .bind(user.id.0)
         .bind(user.email.as_str())
@@ -46,6 +52,8 @@ impl PostgresStore {
         .bind(user.created_at)
         .bind(user.pending_email.as_ref().map(Email::as_str))
         .bind(profile_json(user)?)
+        .bind(roles_array(user))
+        .bind(user.username.as_ref().map(Username::as_str))
         .execute(&mut *tx)
         .await
         .map_err(|e| self.email_taken_or(e))?;
@@ -74,6 +82,20 @@ impl PostgresStore {
             "SELECT {USER_COLUMNS} FROM {{s}}.{{p}}users u WHERE u.email = $1"
         )))
         .bind(email.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        row.as_ref().map(user_from).transpose()
+    }
+
+    pub(super) async fn find_user_by_username(
+        &self,
+        username: &Username,
+    ) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(self.names.sql(&format!(
+            "SELECT {USER_COLUMNS} FROM {{s}}.{{p}}users u WHERE u.username = $1"
+        )))
+        .bind(username.as_str())
         .fetch_optional(&self.pool)
         .await
         .map_err(db)?;
@@ -166,7 +188,7 @@ impl PostgresStore {
         sqlx::query(self.names.sql(
             "UPDATE {s}.{p}users SET email = $2, password_hash = $3, password_version = $4, \
              is_active = $5, is_verified = $6, is_superuser = $7, created_at = $8, \
-             pending_email = $9, profile = $10::json WHERE id = $1",
+             pending_email = $9, profile = $10::json, roles = $11, username = $12 WHERE id = $1",
         ))
         .bind(new.id.0)
         .bind(new.email.as_str())
@@ -178,6 +200,8 @@ impl PostgresStore {
         .bind(new.created_at)
         .bind(new.pending_email.as_ref().map(Email::as_str))
         .bind(profile_json(new)?)
+        .bind(roles_array(new))
+        .bind(new.username.as_ref().map(Username::as_str))
         .execute(&mut *tx)
         .await
         .map_err(|e| self.email_taken_or(e))?;

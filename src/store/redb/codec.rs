@@ -5,6 +5,12 @@
 //! Users and sessions are read on every authenticated request, so they are
 //! postcard (compact, fast); outbox rows are JSON. Each postcard record
 //! starts with a format version.
+//!
+//! User formats: 1 is [`StoredUser`] alone; 2 appends the roles (a
+//! postcard `Vec<String>`); 3, the one written now, appends
+//! [`StoredUserExtra`] (the roles and the username). Older records still
+//! read (no roles, no username) and are rewritten as format 3 on their next
+//! change, so no migration is needed.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -13,10 +19,24 @@ use uuid::Uuid;
 use crate::mail::{EmailKind, OutgoingEmail};
 use crate::store::{QueuedEmail, Session, SessionId, StoreError};
 use crate::user::{Email, User, UserId};
+use crate::username::Username;
 use crate::users::ProfileFields;
 
-/// The current postcard record format.
+/// The current postcard record format of sessions.
 const FORMAT: u8 = 1;
+/// A user record with nothing after [`StoredUser`].
+const USER_FORMAT_V1: u8 = 1;
+/// A user record followed by its roles alone.
+const USER_FORMAT_V2: u8 = 2;
+/// A user record followed by [`StoredUserExtra`]: the one written now.
+const USER_FORMAT: u8 = 3;
+
+/// What a user record holds beyond format 1, appended after it.
+#[derive(Serialize, Deserialize)]
+struct StoredUserExtra {
+    roles: Vec<String>,
+    username: Option<String>,
+}
 
 #[derive(Serialize, Deserialize)]
 struct StoredUser {
@@ -59,8 +79,8 @@ pub(super) fn encode_user(user: &User) -> Result<Vec<u8>, StoreError> {
     } else {
         serde_json::to_string(&user.profile).map_err(StoreError::backend)?
     };
-    postcard::to_allocvec(&StoredUser {
-        format: FORMAT,
+    let bytes = postcard::to_allocvec(&StoredUser {
+        format: USER_FORMAT,
         id: user.id.0,
         email: user.email.as_str().to_owned(),
         password_hash: user.password_hash.clone(),
@@ -72,14 +92,29 @@ pub(super) fn encode_user(user: &User) -> Result<Vec<u8>, StoreError> {
         pending_email: user.pending_email.as_ref().map(|e| e.as_str().to_owned()),
         profile,
     })
-    .map_err(StoreError::backend)
+    .map_err(StoreError::backend)?;
+    let extra = StoredUserExtra {
+        roles: user.roles.iter().cloned().collect(),
+        username: user.username.as_ref().map(|u| u.as_str().to_owned()),
+    };
+    postcard::to_extend(&extra, bytes).map_err(StoreError::backend)
 }
 
 pub(super) fn decode_user(bytes: &[u8]) -> Result<User, StoreError> {
-    let s: StoredUser = postcard::from_bytes(bytes).map_err(|_| corrupt("user"))?;
-    if s.format != FORMAT {
-        return Err(corrupt("user"));
-    }
+    let (s, rest): (StoredUser, _) =
+        postcard::take_from_bytes(bytes).map_err(|_| corrupt("user"))?;
+    let extra = match s.format {
+        USER_FORMAT_V1 if rest.is_empty() => StoredUserExtra {
+            roles: Vec::new(),
+            username: None,
+        },
+        USER_FORMAT_V2 => StoredUserExtra {
+            roles: postcard::from_bytes(rest).map_err(|_| corrupt("user"))?,
+            username: None,
+        },
+        USER_FORMAT => postcard::from_bytes(rest).map_err(|_| corrupt("user"))?,
+        _ => return Err(corrupt("user")),
+    };
     let profile: ProfileFields = if s.profile.is_empty() {
         ProfileFields::new()
     } else {
@@ -96,6 +131,8 @@ pub(super) fn decode_user(bytes: &[u8]) -> Result<User, StoreError> {
         created_at: time_from(s.created_at, "user")?,
         pending_email: s.pending_email.map(Email::from_stored),
         profile,
+        roles: extra.roles.into_iter().collect(),
+        username: extra.username.map(Username::from_stored),
     })
 }
 
@@ -182,4 +219,70 @@ pub(super) fn decode_mail(bytes: &[u8]) -> Result<QueuedEmail, StoreError> {
     mail.last_error = s.last_error;
     mail.decoy = s.decoy;
     Ok(mail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user() -> User {
+        User::new(Email::parse("a@example.com").unwrap(), "$argon2id$x".into())
+    }
+
+    #[test]
+    fn roles_and_username_round_trip() {
+        let mut u = user();
+        u.roles = ["editor".to_owned(), "viewer".to_owned()].into();
+        assert_eq!(decode_user(&encode_user(&u).unwrap()).unwrap(), u);
+        u.username = Some(Username::parse("alice").unwrap());
+        assert_eq!(decode_user(&encode_user(&u).unwrap()).unwrap(), u);
+    }
+
+    #[test]
+    fn a_record_written_with_roles_alone_reads_without_a_username() {
+        let mut u = user();
+        u.roles = ["editor".to_owned()].into();
+        // Format 2: the format 1 fields, then the roles alone.
+        let mut old = encode_user(&u).unwrap();
+        let extra_len = postcard::to_allocvec(&StoredUserExtra {
+            roles: vec!["editor".to_owned()],
+            username: None,
+        })
+        .unwrap()
+        .len();
+        old.truncate(old.len() - extra_len);
+        old[0] = USER_FORMAT_V2;
+        let old = postcard::to_extend(&vec!["editor"], old).unwrap();
+        assert_eq!(decode_user(&old).unwrap(), u);
+    }
+
+    #[test]
+    fn a_record_written_before_roles_reads_as_a_user_without_roles() {
+        let u = user();
+        // Format 1, as written by the versions before roles: the same
+        // fields, nothing after them.
+        let old = postcard::to_allocvec(&StoredUser {
+            format: USER_FORMAT_V1,
+            id: u.id.0,
+            email: u.email.as_str().to_owned(),
+            password_hash: u.password_hash.clone(),
+            password_version: 0,
+            is_active: true,
+            is_verified: false,
+            is_superuser: false,
+            created_at: u.created_at.unix_timestamp(),
+            pending_email: None,
+            profile: String::new(),
+        })
+        .unwrap();
+        assert_eq!(decode_user(&old).unwrap(), u);
+        // Anything after a format 1 record, or an unknown format, is
+        // corruption, not a user.
+        let mut trailing = old.clone();
+        trailing.push(0);
+        assert!(decode_user(&trailing).is_err());
+        let mut unknown = old;
+        unknown[0] = 9;
+        assert!(decode_user(&unknown).is_err());
+    }
 }

@@ -27,6 +27,7 @@ use super::{
     UserUpdate,
 };
 use crate::user::{Email, User, UserId};
+use crate::username::Username;
 
 /// A [`Store`] on redb. Cheap to clone: clones share one database.
 #[derive(Clone)]
@@ -124,6 +125,7 @@ impl RedbStore {
         {
             tx.open_table(USERS).map_err(backend)?;
             tx.open_table(USERS_BY_EMAIL).map_err(backend)?;
+            tx.open_table(USERS_BY_USERNAME).map_err(backend)?;
             tx.open_table(SESSIONS).map_err(backend)?;
             tx.open_multimap_table(USER_SESSIONS).map_err(backend)?;
             tx.open_table(REFRESH).map_err(backend)?;
@@ -396,6 +398,36 @@ fn remove_user_sessions(
     Ok(())
 }
 
+/// Moves user `id`'s entry in the username index from `old` to `new`,
+/// refusing a name another user holds. It shares the caller's write
+/// transaction, and redb serializes writers, so two claims of one name
+/// cannot both pass.
+fn index_username(
+    tx: &WriteTransaction,
+    id: UserId,
+    old: Option<&Username>,
+    new: Option<&Username>,
+) -> Result<(), StoreError> {
+    if old == new {
+        return Ok(());
+    }
+    let mut by_username = tx.open_table(USERS_BY_USERNAME).map_err(backend)?;
+    if let Some(new) = new
+        && by_username.get(new.as_str()).map_err(backend)?.is_some()
+    {
+        return Err(StoreError::UsernameTaken);
+    }
+    if let Some(old) = old {
+        by_username.remove(old.as_str()).map_err(backend)?;
+    }
+    if let Some(new) = new {
+        by_username
+            .insert(new.as_str(), id.0.as_u128())
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
 impl Store for RedbStore {
     async fn create_user(&self, user: &User, mail: Option<&QueuedEmail>) -> Result<(), StoreError> {
         let user = user.clone();
@@ -414,6 +446,7 @@ impl Store for RedbStore {
             by_email
                 .insert(user.email.as_str(), user.id.0.as_u128())
                 .map_err(backend)?;
+            index_username(tx, user.id, None, user.username.as_ref())?;
             let mut users = tx.open_table(USERS).map_err(backend)?;
             users
                 .insert(user.id.0.as_u128(), encode_user(&user)?.as_slice())
@@ -443,6 +476,17 @@ impl Store for RedbStore {
         found.map(|v| decode_user(v.value())).transpose()
     }
 
+    async fn user_by_username(&self, username: &Username) -> Result<Option<User>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let by_username = tx.open_table(USERS_BY_USERNAME).map_err(backend)?;
+        let Some(id) = by_username.get(username.as_str()).map_err(backend)? else {
+            return Ok(None);
+        };
+        let users = tx.open_table(USERS).map_err(backend)?;
+        let found = users.get(id.value()).map_err(backend)?;
+        found.map(|v| decode_user(v.value())).transpose()
+    }
+
     async fn update_user(&self, update: UserUpdate) -> Result<(), StoreError> {
         self.write(move |tx| {
             let new = &update.user;
@@ -464,6 +508,7 @@ impl Store for RedbStore {
                 by_email.remove(current.email.as_str()).map_err(backend)?;
                 by_email.insert(new.email.as_str(), key).map_err(backend)?;
             }
+            index_username(tx, new.id, current.username.as_ref(), new.username.as_ref())?;
             if let Some(token) = update.spend {
                 let mut spent = tx.open_table(SPENT_TOKENS).map_err(backend)?;
                 let jti = token.id.as_u128();
@@ -503,6 +548,7 @@ impl Store for RedbStore {
             let mut by_email = tx.open_table(USERS_BY_EMAIL).map_err(backend)?;
             by_email.remove(user.email.as_str()).map_err(backend)?;
             drop((users, by_email));
+            index_username(tx, user.id, user.username.as_ref(), None)?;
             track_superuser(tx, Some(&user), None)?;
             remove_user_sessions(tx, key, None, 0)?;
             Ok(true)

@@ -10,6 +10,10 @@ pub(super) const USERS: TableDefinition<u128, &[u8]> = TableDefinition::new("use
 /// normalized email → user id: the uniqueness index.
 pub(super) const USERS_BY_EMAIL: TableDefinition<&str, u128> =
     TableDefinition::new("users_by_email_v2");
+/// normalized username → user id: the username uniqueness index. Users
+/// without a username have no entry.
+pub(super) const USERS_BY_USERNAME: TableDefinition<&str, u128> =
+    TableDefinition::new("users_by_username_v2");
 /// id of every active superuser → (): lets the write that would remove the
 /// last one see, in its own transaction, whether another remains. Checked
 /// against `USERS`, and rebuilt if it differs, at every open.

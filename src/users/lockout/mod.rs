@@ -29,9 +29,13 @@
 //! forgetting ends them after 30 days.
 //!
 //! Counters live in the [`Store`](crate::store::Store), so every instance
-//! that shares a store shares them. They are keyed by the normalized email,
-//! whether or not an account has it: an unknown address locks exactly like
-//! a known one, so lockout reveals nothing about who is registered. Each
+//! that shares a store shares them. They are keyed by the normalized email
+//! (or, with usernames on, the normalized username typed), whether or not
+//! an account has it: an unknown address or name locks exactly like a known
+//! one, so lockout reveals nothing about who is registered. A pair counts
+//! per identifier typed, the account-wide count per account (named by its
+//! email), so failures by username and by email share the ceiling but a
+//! client cannot link a username to its email by locking one. Each
 //! key also names the account's `password_version`, so a password reset or
 //! change starts every counter of the account afresh in the same write that
 //! sets the new password; the old counters are forgotten in time.
@@ -57,6 +61,7 @@ use super::Users;
 use crate::error::Error;
 use crate::store::LoginFailures;
 use crate::user::{Email, MAX_EMAIL_LEN, User};
+use crate::username::Username;
 
 pub(super) use gate::Gates;
 use gate::{Entry, Turn};
@@ -166,6 +171,39 @@ pub(super) fn account_key(email: &str) -> String {
 /// The prefix of the keys of malformed emails.
 const MALFORMED: &str = "malformed ";
 
+/// The prefix of the keys of usernames; no email holds a space.
+const USERNAME: &str = "username ";
+
+/// What the client typed in the login field, recognised.
+enum Login {
+    Email(Email),
+    Username(Username),
+    /// Neither: it matches no one, but costs and counts the same.
+    Malformed,
+}
+
+impl Users {
+    /// Recognises `login` and names its counters: with usernames on, input
+    /// without an `@` is a username (one never holds an `@`), anything else
+    /// an email.
+    fn recognise(&self, login: &str) -> (Login, String) {
+        if self.inner.config.usernames.enabled() && !login.contains('@') {
+            if let Ok(name) = Username::parse(login) {
+                let key = format!("{USERNAME}{}", name.as_str());
+                return (Login::Username(name), key);
+            }
+            return (Login::Malformed, account_key(login));
+        }
+        match Email::parse(login) {
+            Ok(email) => {
+                let key = email.as_str().to_owned();
+                (Login::Email(email), key)
+            }
+            Err(_) => (Login::Malformed, account_key(login)),
+        }
+    }
+}
+
 /// Where a password check comes from: the client half of the pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Origin {
@@ -208,10 +246,15 @@ struct Keys {
 }
 
 impl Keys {
-    fn new(account: &str, user: Option<&User>, origin: Origin) -> Self {
+    /// `login` is the key of what the client typed (an email, a username
+    /// or malformed input); the account-wide count and the known-client
+    /// marker are the account's, named by its email, whichever identifier
+    /// found it.
+    fn new(login: &str, user: Option<&User>, origin: Origin) -> Self {
         // The generation is the password version: a reset or change bumps
         // it, so every earlier counter of the account stops counting.
         let generation = user.map_or_else(|| "-".to_owned(), |u| u.password_version.to_string());
+        let account = user.map_or(login, |u| u.email.as_str());
         let client = origin.label();
         let known = match (user, origin) {
             (Some(user), Origin::Ip(_)) => {
@@ -220,7 +263,7 @@ impl Keys {
             _ => None,
         };
         Keys {
-            pair: format!("{account}\u{0}{generation}\u{0}{client}"),
+            pair: format!("{login}\u{0}{generation}\u{0}{client}"),
             account: format!("{account}\u{0}{generation}\u{0}*"),
             known,
         }
@@ -303,19 +346,25 @@ impl Attempt<'_> {
 }
 
 impl Users {
-    /// Waits for a turn to check a password for `email` from `origin`, or
-    /// refuses: 429 while the pair or the account is locked, 503 when no
-    /// turn came within [`LockoutPolicy::max_wait`]. Returns the account
-    /// (read once the turn came) with the turn.
+    /// Waits for a turn to check a password for `login` (an email, or a
+    /// username when they are on) from `origin`, or refuses: 429 while the
+    /// pair or the account is locked, 503 when no turn came within
+    /// [`LockoutPolicy::max_wait`]. Returns the account (read once the turn
+    /// came) with the turn.
+    ///
+    /// The pair's count is kept per identifier typed, the account-wide one
+    /// per account: a client's failures with a username do not lock that
+    /// client out of the email, so a few guesses cannot tell which email a
+    /// username belongs to, while all failures, by either, count toward
+    /// the account's ceiling.
     pub(super) async fn begin_attempt(
         &self,
-        email: &str,
+        login: &str,
         origin: Origin,
     ) -> Result<(Attempt<'_>, Option<User>), Error> {
         let policy = self.inner.config.lockout;
-        let account = account_key(email);
+        let (parsed, account) = self.recognise(login);
         let client = origin.label();
-        let parsed = Email::parse(email).ok();
         let deadline = tokio::time::Instant::now() + policy.max_wait;
         let mut turn = self.inner.attempts.enter(&account, &client);
         loop {
@@ -331,10 +380,11 @@ impl Users {
                 });
             }
             let seen = turn.ended();
-            // A malformed email cannot match anyone, but must cost the same.
+            // Malformed input cannot match anyone, but must cost the same.
             let user = match &parsed {
-                Some(email) => self.store().user_by_email(email).await?,
-                None => None,
+                Login::Email(email) => self.store().user_by_email(email).await?,
+                Login::Username(name) => self.store().user_by_username(name).await?,
+                Login::Malformed => None,
             };
             let keys = Keys::new(&account, user.as_ref(), origin);
             let now = OffsetDateTime::now_utc();
@@ -460,6 +510,20 @@ mod tests {
         // Malformed input never shares a valid address's counters.
         assert_ne!(account_key("bob@example.com\u{0}"), "bob@example.com");
         assert!(Email::parse(&account_key("bob@example.com\u{0}")).is_err());
+    }
+
+    #[test]
+    fn a_username_counts_its_own_pair_and_its_accounts_ceiling() {
+        let user = User::new(Email::parse("a@example.com").unwrap(), String::new());
+        let origin = Origin::Ip("203.0.113.5".parse().unwrap());
+        let by_email = Keys::new("a@example.com", Some(&user), origin);
+        let by_name = Keys::new("username alice", Some(&user), origin);
+        assert_ne!(by_name.pair, by_email.pair);
+        assert_eq!(by_name.account, by_email.account);
+        assert_eq!(by_name.known, by_email.known);
+        // An unknown name has counters of its own, as an unknown email does.
+        let unknown = Keys::new("username nobody", None, origin);
+        assert!(unknown.account.starts_with("username nobody\u{0}"));
     }
 
     #[test]
