@@ -89,6 +89,12 @@ impl Sink {
         format!("smtp://127.0.0.1:{}", self.port)
     }
 
+    /// Where each received message lands as one JSON file (the browser
+    /// tests' scripts read it directly).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     /// Every message received so far, in order.
     pub fn messages(&self) -> Vec<Value> {
         let mut names: Vec<_> = std::fs::read_dir(self.dir.path())
