@@ -151,6 +151,7 @@ async fn concurrent_refreshes_with_one_token_rotate_once_and_revoke_on_reuse() {
             password_version: 0,
             created_at: now(),
             expires_at: now() + Duration::hours(1),
+            authenticated_at: now(),
         };
         let first = TokenDigest([round; 32]);
         store.create_session(&session, first).await.unwrap();
@@ -220,6 +221,7 @@ async fn a_password_change_racing_refreshes_ends_every_session() {
                 password_version: u.password_version,
                 created_at: now(),
                 expires_at: now() + Duration::hours(1),
+                authenticated_at: now(),
             };
             let digest = TokenDigest([
                 round, i, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
