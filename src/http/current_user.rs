@@ -378,10 +378,7 @@ impl CurrentUser {
     /// the password within `users`' re-authentication window: the check of
     /// [`RecentlyAuthenticated`](super::RecentlyAuthenticated), for a
     /// handler that decides per request.
-    pub fn require_recent_authentication(
-        &self,
-        users: &Users,
-    ) -> Result<(), CurrentUserRejection> {
+    pub fn require_recent_authentication(&self, users: &Users) -> Result<(), CurrentUserRejection> {
         if users.is_recent(self.authenticated_at) {
             Ok(())
         } else {

@@ -52,8 +52,8 @@ mod layer;
 #[cfg(test)]
 pub(crate) mod openapi;
 mod problem;
-mod recent;
 pub(crate) mod rate_limit;
+mod recent;
 mod redact;
 mod service;
 
@@ -62,12 +62,12 @@ pub use cookies::{CookieSettings, Transport};
 pub use current_user::{CurrentUser, CurrentUserRejection, Superuser, VerifiedUser};
 pub use layer::{CurrentUserLayer, CurrentUserService, OptionalUserLayer};
 pub use problem::ErrorCode;
-pub use recent::RecentlyAuthenticated;
 pub use rate_limit::{
     AddPeerAddr, ClientIp, ClientIpLayer, ClientKey, ConnectionPeer, ForwardedHeader, PeerAddr,
     PeerAddrLayer, ProxyChain, Rate, RateLimit, RateLimitConfig, RateLimitLayer, ResolveClientIp,
     TrustedProxy,
 };
+pub use recent::RecentlyAuthenticated;
 pub use redact::redacted_path;
 pub use service::UsersService;
 

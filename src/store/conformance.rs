@@ -570,7 +570,8 @@ macro_rules! store_conformance {
             }
 
             #[::tokio::test]
-            async fn reauthentication_stamps_the_session_and_survives_rotation_and_password_change() {
+            async fn reauthentication_stamps_the_session_and_survives_rotation_and_password_change()
+            {
                 let s = store();
                 let u = user("a@example.com");
                 s.create_user(&u, None).await.unwrap();
@@ -607,7 +608,11 @@ macro_rules! store_conformance {
                 assert_eq!((read.authenticated_at, read.password_version), (at, 1));
                 // No such session, an ended one, or one expired at `at`: false.
                 assert!(!s.reauthenticate_session(other.id, at).await.unwrap());
-                assert!(!s.reauthenticate_session(SessionId::new(), at).await.unwrap());
+                assert!(
+                    !s.reauthenticate_session(SessionId::new(), at)
+                        .await
+                        .unwrap()
+                );
                 let late = mine.expires_at + $crate::__private::time::Duration::seconds(1);
                 assert!(!s.reauthenticate_session(mine.id, late).await.unwrap());
                 let (read, _) = s.session_with_user(mine.id, now).await.unwrap().unwrap();

@@ -61,7 +61,11 @@ impl Users {
     /// account's lockout like logins do (as one client of their own: only a
     /// session holder can fail here). The account-wide lock, reached by
     /// guesses at the login, never applies here; this client's own does.
-    pub(super) async fn check_current_password(&self, user: &User, password: &str) -> Result<(), Error> {
+    pub(super) async fn check_current_password(
+        &self,
+        user: &User,
+        password: &str,
+    ) -> Result<(), Error> {
         let origin = super::lockout::Origin::SignedIn;
         let (attempt, _) = self.begin_attempt(user.email.as_str(), origin).await?;
         let verified = self

@@ -72,7 +72,8 @@ async fn a_wrong_current_password_is_refused_even_inside_the_window() {
     let s = server().await;
     let c = Client::new(s.addr);
     let (token, _) = c.signed_up("alice@example.com", PASSWORD).await;
-    let body = json!({"current_password": "not the password", "password": "a brand new passphrase"});
+    let body =
+        json!({"current_password": "not the password", "password": "a brand new passphrase"});
     let r = call(&c, Method::PATCH, "/users/me", &token, Some(body)).await;
     assert_problem(&r, 401, "INVALID_CREDENTIALS");
     let body = json!({"current_password": "not the password"});
@@ -117,7 +118,14 @@ async fn a_wrong_reauthentication_is_401_and_counts_toward_the_lockout() {
     let s = server().await;
     let c = Client::new(s.addr);
     let (token, _) = c.signed_up("alice@example.com", PASSWORD).await;
-    let r = call(&c, Method::POST, "/users/reauthenticate", &token, Some(json!({}))).await;
+    let r = call(
+        &c,
+        Method::POST,
+        "/users/reauthenticate",
+        &token,
+        Some(json!({})),
+    )
+    .await;
     assert_problem(&r, 422, "VALIDATION_ERROR");
     let r = c
         .request(
@@ -178,7 +186,11 @@ async fn a_superuser_whose_proof_is_stale_cannot_change_users_or_roles() {
     tokio::time::sleep(STALE).await;
 
     let refused = [
-        (Method::PATCH, user.as_str(), Some(json!({"is_verified": true}))),
+        (
+            Method::PATCH,
+            user.as_str(),
+            Some(json!({"is_verified": true})),
+        ),
         (Method::DELETE, user.as_str(), None),
         (Method::PUT, role.as_str(), None),
         (Method::DELETE, role.as_str(), None),
@@ -296,7 +308,9 @@ async fn a_cookie_session_reauthenticates_with_the_csrf_token_only() {
     ];
     let body = json!({"password": PASSWORD});
     // Without the CSRF token: refused before any password check.
-    let r = c.post_with("/users/reauthenticate", &forged, body.clone()).await;
+    let r = c
+        .post_with("/users/reauthenticate", &forged, body.clone())
+        .await;
     assert_problem(&r, 403, "CSRF_FAILED");
     let mut headers = forged.to_vec();
     headers.push(("x-csrf-token", csrf.as_str()));
