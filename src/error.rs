@@ -81,6 +81,13 @@ pub enum Error {
     /// requires (see [`UsersBuilder::with_role`](crate::UsersBuilder::with_role)).
     #[error("missing role or permission")]
     MissingPermission,
+    /// A sensitive change, and the session has not proved the password
+    /// within the re-authentication window (see
+    /// [`UsersBuilder::with_reauthentication_window`](crate::UsersBuilder::with_reauthentication_window)):
+    /// re-authenticate (`POST /users/reauthenticate`) and retry, or send
+    /// `current_password` where the route takes it.
+    #[error("re-authentication required")]
+    ReauthenticationRequired,
     /// A verify, reset or refresh token that is bad, expired, used, stale or
     /// of another purpose.
     #[error("invalid or expired token")]
@@ -126,6 +133,7 @@ impl Error {
             Error::Forbidden => "FORBIDDEN",
             Error::CsrfFailed => "CSRF_FAILED",
             Error::MissingPermission => "MISSING_PERMISSION",
+            Error::ReauthenticationRequired => "REAUTHENTICATION_REQUIRED",
             Error::InvalidToken => "INVALID_TOKEN",
             Error::NotFound => "NOT_FOUND",
             Error::MethodNotAllowed => "METHOD_NOT_ALLOWED",
@@ -148,7 +156,8 @@ impl Error {
             | Error::UnverifiedUser
             | Error::Forbidden
             | Error::CsrfFailed
-            | Error::MissingPermission => StatusCode::FORBIDDEN,
+            | Error::MissingPermission
+            | Error::ReauthenticationRequired => StatusCode::FORBIDDEN,
             Error::InvalidToken => StatusCode::BAD_REQUEST,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -174,6 +183,7 @@ impl Error {
             Error::Forbidden => "Forbidden",
             Error::CsrfFailed => "CSRF check failed",
             Error::MissingPermission => "Missing permission",
+            Error::ReauthenticationRequired => "Re-authentication required",
             Error::InvalidToken => "Invalid token",
             Error::NotFound => "Not found",
             Error::MethodNotAllowed => "Method not allowed",

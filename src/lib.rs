@@ -134,8 +134,8 @@ pub mod __private {
 pub use error::{BoxError, ConfigError, Error, FieldError};
 pub use hooks::{Hooks, NoHooks};
 pub use http::{
-    CookieSettings, CurrentUser, CurrentUserLayer, OptionalUserLayer, RequirePermission,
-    RequireRole, Superuser, Transport, UsersService, VerifiedUser,
+    CookieSettings, CurrentUser, CurrentUserLayer, OptionalUserLayer, RecentlyAuthenticated,
+    RequirePermission, RequireRole, Superuser, Transport, UsersService, VerifiedUser,
 };
 pub use password::{PasswordParams, PasswordPolicy};
 #[cfg(feature = "postgres")]

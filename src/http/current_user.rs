@@ -102,6 +102,8 @@ use crate::users::Issuer;
 pub struct CurrentUser {
     user: User,
     session: SessionId,
+    /// When the session last proved the password.
+    authenticated_at: time::OffsetDateTime,
     transport: Transport,
     /// The `Users` that authenticated it: one found in the request
     /// extensions is reused only by services on that same `Users`.
@@ -143,6 +145,13 @@ pub enum CurrentUserRejection {
     /// 403 `MISSING_PERMISSION`.
     #[error("missing role or permission")]
     MissingPermission,
+    /// The route needs the password proved within the re-authentication
+    /// window ([`RecentlyAuthenticated`](super::RecentlyAuthenticated),
+    /// [`CurrentUserLayer::recently_authenticated`](super::CurrentUserLayer::recently_authenticated)),
+    /// and the session last proved it earlier: 403
+    /// `REAUTHENTICATION_REQUIRED`.
+    #[error("re-authentication required")]
+    ReauthenticationRequired,
     /// The store failed.
     #[error("internal error")]
     Internal(#[source] Error),
@@ -159,6 +168,7 @@ impl From<CurrentUserRejection> for Error {
             CurrentUserRejection::Forbidden => Error::Forbidden,
             CurrentUserRejection::CsrfFailed => Error::CsrfFailed,
             CurrentUserRejection::MissingPermission => Error::MissingPermission,
+            CurrentUserRejection::ReauthenticationRequired => Error::ReauthenticationRequired,
             CurrentUserRejection::Internal(err) => err,
         }
     }
@@ -173,6 +183,7 @@ impl From<Error> for CurrentUserRejection {
             Error::Forbidden => CurrentUserRejection::Forbidden,
             Error::CsrfFailed => CurrentUserRejection::CsrfFailed,
             Error::MissingPermission => CurrentUserRejection::MissingPermission,
+            Error::ReauthenticationRequired => CurrentUserRejection::ReauthenticationRequired,
             other => CurrentUserRejection::Internal(other),
         }
     }
@@ -281,6 +292,7 @@ impl CurrentUser {
         Ok(Some(CurrentUser {
             user: auth.user,
             session: auth.session,
+            authenticated_at: auth.authenticated_at,
             transport,
             issuer: users.issuer(),
         }))
@@ -354,6 +366,24 @@ impl CurrentUser {
     /// The session the access token (or session cookie) belongs to.
     pub fn session(&self) -> SessionId {
         self.session
+    }
+
+    /// When the session last proved the password: at login, or at the
+    /// last re-authentication (whole seconds).
+    pub fn authenticated_at(&self) -> time::OffsetDateTime {
+        self.authenticated_at
+    }
+
+    /// Refuses (403 `REAUTHENTICATION_REQUIRED`) unless the session proved
+    /// the password within `users`' re-authentication window: the check of
+    /// [`RecentlyAuthenticated`](super::RecentlyAuthenticated), for a
+    /// handler that decides per request.
+    pub fn require_recent_authentication(&self, users: &Users) -> Result<(), CurrentUserRejection> {
+        if users.is_recent(self.authenticated_at) {
+            Ok(())
+        } else {
+            Err(CurrentUserRejection::ReauthenticationRequired)
+        }
     }
 
     /// The public record of the user.

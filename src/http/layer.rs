@@ -35,6 +35,10 @@ use crate::mail::BoxFuture;
 ///   permission, or the user holds the role (as
 ///   [`RequirePermission`](super::RequirePermission) and
 ///   [`RequireRole`](super::RequireRole));
+/// - [`recently_authenticated`](Self::recently_authenticated): 403
+///   `REAUTHENTICATION_REQUIRED` unless the session proved the password
+///   within the re-authentication window (as
+///   [`RecentlyAuthenticated`](super::RecentlyAuthenticated));
 /// - [`require`](Self::require): 403 `FORBIDDEN` unless the app's own
 ///   predicate holds.
 ///
@@ -119,6 +123,7 @@ enum Guard {
     Superuser,
     Role(Arc<str>),
     Permission(Arc<str>),
+    Recent,
     Predicate(Arc<dyn Fn(&CurrentUser) -> bool + Send + Sync>),
 }
 
@@ -130,6 +135,7 @@ impl Guard {
             Guard::Superuser => (user.is_superuser, CurrentUserRejection::Forbidden),
             Guard::Role(role) => (user.has_role(role), missing),
             Guard::Permission(name) => (users.has_permission(user, name), missing),
+            Guard::Recent => return user.require_recent_authentication(users),
             Guard::Predicate(allows) => (allows(user), CurrentUserRejection::Forbidden),
         };
         if ok { Ok(()) } else { Err(refusal) }
@@ -143,6 +149,7 @@ impl fmt::Debug for Guard {
             Guard::Superuser => "Superuser",
             Guard::Role(_) => "Role",
             Guard::Permission(_) => "Permission",
+            Guard::Recent => "RecentlyAuthenticated",
             Guard::Predicate(_) => "Predicate",
         })
     }
@@ -173,6 +180,51 @@ impl CurrentUserLayer {
     /// Also requires a superuser: 403 `FORBIDDEN` otherwise.
     pub fn superuser(self) -> Self {
         self.with_guard(Guard::Superuser)
+    }
+
+    /// Also requires that the session proved the password within the
+    /// re-authentication window (see
+    /// [`UsersBuilder::with_reauthentication_window`](crate::UsersBuilder::with_reauthentication_window)):
+    /// 403 `REAUTHENTICATION_REQUIRED` otherwise, which tells the client to
+    /// `POST /users/reauthenticate` and retry.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::convert::Infallible;
+    /// use std::time::Duration;
+    /// use http::{Request, StatusCode};
+    /// use tower_users::http::{Body, Layer, Response, ServiceExt, service_fn};
+    /// use tower_users::{CurrentUserLayer, RedbStore, Users};
+    ///
+    /// let users = Users::builder(RedbStore::in_memory()?)
+    ///     .with_secret(b"an example secret of at least 32 bytes!!")
+    ///     .with_reauthentication_window(Duration::from_secs(1))
+    ///     .build()?;
+    /// let close = service_fn(|_req: Request<Body>| async {
+    ///     Ok::<_, Infallible>(Response::new(Body::from("account closed")))
+    /// });
+    /// let close = CurrentUserLayer::new(users.clone()).recently_authenticated().layer(close);
+    ///
+    /// users.register("alice@example.com", "correct horse battery").await?;
+    /// let tokens = users.login("alice@example.com", "correct horse battery").await?;
+    /// let request = || {
+    ///     Request::post("/close")
+    ///         .header("authorization", format!("Bearer {}", tokens.access_token))
+    ///         .body(Body::empty())
+    /// };
+    /// tokio::time::sleep(Duration::from_millis(2100)).await;
+    /// let res = close.clone().oneshot(request()?).await?;
+    /// assert_eq!(res.status(), StatusCode::FORBIDDEN); // REAUTHENTICATION_REQUIRED
+    ///
+    /// let me = users.authenticate(&tokens.access_token).await?;
+    /// users.reauthenticate(me.session, me.user.id, "correct horse battery").await?;
+    /// assert_eq!(close.oneshot(request()?).await?.status(), StatusCode::OK);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn recently_authenticated(self) -> Self {
+        self.with_guard(Guard::Recent)
     }
 
     /// Also requires a role that grants `permission` (see

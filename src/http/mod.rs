@@ -53,6 +53,7 @@ mod layer;
 pub(crate) mod openapi;
 mod problem;
 pub(crate) mod rate_limit;
+mod recent;
 mod redact;
 mod service;
 
@@ -66,6 +67,7 @@ pub use rate_limit::{
     PeerAddrLayer, ProxyChain, Rate, RateLimit, RateLimitConfig, RateLimitLayer, ResolveClientIp,
     TrustedProxy,
 };
+pub use recent::RecentlyAuthenticated;
 pub use redact::redacted_path;
 pub use service::UsersService;
 

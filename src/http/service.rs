@@ -11,7 +11,8 @@ use tower_service::Service;
 
 use super::endpoints::{
     AdminUser, AdminUserRole, ListUsers, Login, Logout, LogoutAll, Me, PathRole, PathToken,
-    PathUserId, Refresh, Register, ResetPassword, ResetRequest, Verify, VerifyRequest,
+    PathUserId, Reauthenticate, Refresh, Register, ResetPassword, ResetRequest, Verify,
+    VerifyRequest,
 };
 use crate::Users;
 use crate::error::{BoxError, Error};
@@ -22,7 +23,8 @@ use crate::mail::BoxFuture;
 /// Routes (under the prefix, `/users` by default): `POST /register`,
 /// `/login`, `/refresh`, `/logout`, `/logout/all`, `/verify/request`,
 /// `/verify`, `/verify/{token}`, `/password-reset/request`, `/password-reset`,
-/// `/password-reset/{token}`; `GET`, `PATCH` and `DELETE /me`; and for
+/// `/password-reset/{token}`, `/reauthenticate`; `GET`, `PATCH` and
+/// `DELETE /me`; and for
 /// superusers `GET /` (the user list), `GET`, `PATCH`, `DELETE /{id}` and
 /// `PUT`, `DELETE /{id}/roles/{role}` (grant and revoke a role);
 /// and `GET /openapi.json`, the OpenAPI 3.1 document of all of them.
@@ -52,6 +54,7 @@ struct Endpoints {
     reset_request: ResetRequest,
     reset_password: ResetPassword,
     me: Me,
+    reauthenticate: Reauthenticate,
     list_users: ListUsers,
     admin_user: AdminUser,
     admin_user_role: AdminUserRole,
@@ -70,6 +73,7 @@ enum Route {
     ResetRequest,
     ResetPassword(Option<String>),
     Me,
+    Reauthenticate,
     List,
     User(crate::UserId),
     UserRole(crate::UserId, String),
@@ -91,6 +95,7 @@ impl Route {
             "/password-reset/request" => Route::ResetRequest,
             "/password-reset" => Route::ResetPassword(None),
             "/me" => Route::Me,
+            "/reauthenticate" => Route::Reauthenticate,
             _ => {
                 let (base, token) = path.rsplit_once('/')?;
                 if token.is_empty() {
@@ -155,6 +160,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/me"),
     ("PATCH", "/me"),
     ("DELETE", "/me"),
+    ("POST", "/reauthenticate"),
     ("GET", ""),
     ("GET", "/{id}"),
     ("PATCH", "/{id}"),
@@ -189,6 +195,7 @@ impl UsersService {
             reset_request: ResetRequest::new(users.clone()),
             reset_password: ResetPassword::new(users.clone()),
             me: Me::new(users.clone()),
+            reauthenticate: Reauthenticate::new(users.clone()),
             list_users: ListUsers::new(users.clone()),
             admin_user: AdminUser::new(users.clone()),
             admin_user_role: AdminUserRole::new(users.clone()),
@@ -249,6 +256,7 @@ where
             Route::VerifyRequest => self.inner.verify_request.respond(req),
             Route::ResetRequest => self.inner.reset_request.respond(req),
             Route::Me => self.inner.me.respond(req),
+            Route::Reauthenticate => self.inner.reauthenticate.respond(req),
             Route::List => self.inner.list_users.respond(req),
             Route::OpenApi => Box::pin(async {
                 let mut res = Response::new(axum_core::body::Body::from(super::OPENAPI));

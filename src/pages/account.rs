@@ -98,7 +98,10 @@ pub(super) async fn act(pages: &Pages, parts: &Parts, form: &Form) -> Response {
             };
         }
         "delete" => {
-            return match users.delete_account(user.id, current).await {
+            return match users
+                .delete_account(user.id, user.session(), Some(current))
+                .await
+            {
                 Ok(()) => redirect(pages, "/login?done=deleted", session::sign_out(users)),
                 Err(err) => failed(pages, &user, "delete", &err),
             };

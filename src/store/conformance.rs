@@ -63,6 +63,9 @@ macro_rules! store_conformance {
                     password_version: user.password_version,
                     created_at: now,
                     expires_at: now + $crate::__private::time::Duration::seconds(ttl_secs),
+                    // Apart from `created_at`, so that a store that
+                    // confuses the two fails the round trips.
+                    authenticated_at: now - $crate::__private::time::Duration::seconds(90),
                 }
             }
 
@@ -564,6 +567,56 @@ macro_rules! store_conformance {
                 assert!(matches!(r, Rotation::Rotated(_)));
                 let r = s.rotate_refresh(digest(2), digest(4), now).await.unwrap();
                 assert_eq!(r, Rotation::Unknown);
+            }
+
+            #[::tokio::test]
+            async fn reauthentication_stamps_the_session_and_survives_rotation_and_password_change()
+            {
+                let s = store();
+                let u = user("a@example.com");
+                s.create_user(&u, None).await.unwrap();
+                let (mine, other) = (session(&u, 3600), session(&u, 3600));
+                s.create_session(&mine, digest(1)).await.unwrap();
+                s.create_session(&other, digest(2)).await.unwrap();
+                let now = mine.created_at;
+                let at = now + $crate::__private::time::Duration::seconds(5);
+                assert!(s.reauthenticate_session(mine.id, at).await.unwrap());
+                let (read, _) = s.session_with_user(mine.id, now).await.unwrap().unwrap();
+                assert_eq!(read.authenticated_at, at);
+                // Only that session: the other keeps its own proof time.
+                let (read, _) = s.session_with_user(other.id, now).await.unwrap().unwrap();
+                assert_eq!(read.authenticated_at, other.authenticated_at);
+                // An older proof does not move it back.
+                assert!(s.reauthenticate_session(mine.id, now).await.unwrap());
+                let (read, _) = s.session_with_user(mine.id, now).await.unwrap().unwrap();
+                assert_eq!(read.authenticated_at, at);
+                // A refresh keeps the stamp: it proves no password.
+                let r = s.rotate_refresh(digest(1), digest(3), now).await.unwrap();
+                let Rotation::Rotated(rotated) = r else {
+                    panic!("not rotated: {r:?}")
+                };
+                assert_eq!(rotated.authenticated_at, at);
+                let (read, _) = s.session_with_user(mine.id, now).await.unwrap().unwrap();
+                assert_eq!(read.authenticated_at, at);
+                // The session kept through a password change keeps it too.
+                let mut changed = u.clone();
+                changed.password_version = 1;
+                s.update_user(UserUpdate::new(&u, changed).revoking_sessions_except(mine.id))
+                    .await
+                    .unwrap();
+                let (read, _) = s.session_with_user(mine.id, now).await.unwrap().unwrap();
+                assert_eq!((read.authenticated_at, read.password_version), (at, 1));
+                // No such session, an ended one, or one expired at `at`: false.
+                assert!(!s.reauthenticate_session(other.id, at).await.unwrap());
+                assert!(
+                    !s.reauthenticate_session(SessionId::new(), at)
+                        .await
+                        .unwrap()
+                );
+                let late = mine.expires_at + $crate::__private::time::Duration::seconds(1);
+                assert!(!s.reauthenticate_session(mine.id, late).await.unwrap());
+                let (read, _) = s.session_with_user(mine.id, now).await.unwrap().unwrap();
+                assert_eq!(read.authenticated_at, at);
             }
 
             #[::tokio::test]

@@ -76,6 +76,7 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Res<'_, Rotation>;
     fn delete_session(&self, id: SessionId) -> Res<'_, ()>;
+    fn reauthenticate_session(&self, id: SessionId, at: OffsetDateTime) -> Res<'_, bool>;
 }
 
 impl<S: Store> DynStore for S {
@@ -178,5 +179,8 @@ impl<S: Store> DynStore for S {
     }
     fn delete_session(&self, id: SessionId) -> Res<'_, ()> {
         Box::pin(Store::delete_session(self, id))
+    }
+    fn reauthenticate_session(&self, id: SessionId, at: OffsetDateTime) -> Res<'_, bool> {
+        Box::pin(Store::reauthenticate_session(self, id, at))
     }
 }

@@ -119,6 +119,11 @@ pub struct Session {
     pub created_at: OffsetDateTime,
     /// When the session (and so its refresh token) expires.
     pub expires_at: OffsetDateTime,
+    /// When its user last proved the password in it: at login, then at
+    /// each re-authentication. Sensitive changes need it recent (see
+    /// [`UsersBuilder::with_reauthentication_window`](crate::UsersBuilder::with_reauthentication_window));
+    /// a refresh keeps it, as a refresh token proves no password.
+    pub authenticated_at: OffsetDateTime,
 }
 
 /// A single-use token being spent, recorded until it expires.
@@ -358,6 +363,16 @@ pub trait Store: Send + Sync + 'static {
         next: TokenDigest,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<Rotation, StoreError>> + Send;
+
+    /// Records that the user of the live session `id` proved the password
+    /// at `at`: its [`authenticated_at`](Session::authenticated_at) becomes
+    /// `at` (never earlier than it was). False, and nothing written, if no
+    /// session `id` is live at `at`.
+    fn reauthenticate_session(
+        &self,
+        id: SessionId,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Deletes one session and its refresh tokens. Deleting a missing
     /// session is not an error.

@@ -1,6 +1,8 @@
 //! Self-service account management: change password, email or custom
 //! fields (`PATCH /users/me`) and delete the account (`DELETE /users/me`).
-//! Both require the current password.
+//! Both require a proof of the password: `current_password` in the
+//! request, or a session that proved it within the re-authentication
+//! window ([`Users::reauthenticate`]).
 
 use super::Users;
 use crate::error::Error;
@@ -14,8 +16,11 @@ use crate::users::ProfileFields;
 #[derive(Clone, Default)]
 #[non_exhaustive]
 pub struct AccountChange {
-    /// The password the user has now; required for any change.
-    pub current_password: String,
+    /// The password the user has now: a one-shot proof, checked (and a
+    /// wrong one refused) whenever it is given. Without it the change needs
+    /// a session that proved the password within the re-authentication
+    /// window, else [`Error::ReauthenticationRequired`].
+    pub current_password: Option<String>,
     /// A new password.
     pub password: Option<String>,
     /// A new email: it becomes the login only once confirmed through the
@@ -33,9 +38,15 @@ impl AccountChange {
     /// A change authorized by `current_password`; set the fields to change.
     pub fn new(current_password: impl Into<String>) -> Self {
         AccountChange {
-            current_password: current_password.into(),
+            current_password: Some(current_password.into()),
             ..AccountChange::default()
         }
+    }
+
+    /// A change authorized by the calling session's recent proof of the
+    /// password (see [`Users::reauthenticate`]); set the fields to change.
+    pub fn recently_authenticated() -> Self {
+        AccountChange::default()
     }
 }
 
@@ -55,7 +66,11 @@ impl Users {
     /// account's lockout like logins do (as one client of their own: only a
     /// session holder can fail here). The account-wide lock, reached by
     /// guesses at the login, never applies here; this client's own does.
-    async fn check_current_password(&self, user: &User, password: &str) -> Result<(), Error> {
+    pub(super) async fn check_current_password(
+        &self,
+        user: &User,
+        password: &str,
+    ) -> Result<(), Error> {
         let origin = super::lockout::Origin::SignedIn;
         let (attempt, _) = self.begin_attempt(user.email.as_str(), origin).await?;
         let verified = self
@@ -70,7 +85,29 @@ impl Users {
         attempt.succeeded().await
     }
 
+    /// Checks that the caller may make a sensitive change: by
+    /// `current_password` when given (a one-shot proof; a wrong one is
+    /// refused even inside the window), else by `session` having proved
+    /// the password within the re-authentication window.
+    async fn check_proof(
+        &self,
+        user: &User,
+        session: SessionId,
+        current_password: Option<&str>,
+    ) -> Result<(), Error> {
+        match current_password {
+            Some(password) => self.check_current_password(user, password).await,
+            None => self.check_recent_session(session, user.id).await,
+        }
+    }
+
     /// Applies `change` to the account `id`, called from `session`.
+    ///
+    /// Proved by `change.current_password`, or without it by `session`
+    /// having proved the password within the re-authentication window
+    /// ([`Error::ReauthenticationRequired`] otherwise). A wrong
+    /// `current_password` is [`Error::InvalidCredentials`] and counts
+    /// toward the lockout.
     ///
     /// A new password bumps `password_version`: every other session and
     /// every outstanding verify/reset token dies, the calling session stays.
@@ -85,7 +122,7 @@ impl Users {
     ) -> Result<User, Error> {
         self.inner.passwords.would_admit()?; // a full hashing line: refuse before any work
         let user = self.store().user(id).await?.ok_or(Error::Unauthorized)?;
-        self.check_current_password(&user, &change.current_password)
+        self.check_proof(&user, session, change.current_password.as_deref())
             .await?;
         let new_email = match &change.email {
             Some(raw) => {
@@ -219,14 +256,22 @@ impl Users {
         ])
     }
 
-    /// Deletes the account `id` after checking its current password: the
-    /// user and every session go in one write. The last active superuser
-    /// cannot delete itself ([`Error::Forbidden`], checked before the
-    /// `before_delete` hook and again in that write).
-    pub async fn delete_account(&self, id: UserId, current_password: &str) -> Result<(), Error> {
+    /// Deletes the account `id`, called from `session`, after checking
+    /// `current_password`, or without it that `session` proved the
+    /// password within the re-authentication window
+    /// ([`Error::ReauthenticationRequired`] otherwise): the user and every
+    /// session go in one write. The last active superuser cannot delete
+    /// itself ([`Error::Forbidden`], checked before the `before_delete`
+    /// hook and again in that write).
+    pub async fn delete_account(
+        &self,
+        id: UserId,
+        session: SessionId,
+        current_password: Option<&str>,
+    ) -> Result<(), Error> {
         self.inner.passwords.would_admit()?; // a full hashing line: refuse before any work
         let user = self.store().user(id).await?.ok_or(Error::Unauthorized)?;
-        self.check_current_password(&user, current_password).await?;
+        self.check_proof(&user, session, current_password).await?;
         self.delete_user_record(&user).await
     }
 

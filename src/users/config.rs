@@ -93,6 +93,7 @@ impl UsersBuilder {
                 app_name: "tower-users".to_owned(),
                 access_ttl: time::Duration::minutes(15),
                 session_ttl: time::Duration::days(30),
+                reauth_window: time::Duration::minutes(10),
                 verify_ttl: time::Duration::hours(1),
                 reset_ttl: time::Duration::hours(1),
                 policy: PasswordPolicy::default(),
@@ -231,6 +232,21 @@ impl UsersBuilder {
     pub fn with_session_ttl(mut self, ttl: std::time::Duration) -> Self {
         let ttl = ttl_of(ttl);
         self.config.session_ttl = ttl;
+        self
+    }
+
+    /// How recently a session must have proved the password (at login, or
+    /// at [`Users::reauthenticate`](crate::Users::reauthenticate), `POST
+    /// /users/reauthenticate`) for a sensitive change without
+    /// `current_password` (default 10 minutes, as Ory Kratos'
+    /// `privileged_session_max_age`): password, email or account deletion
+    /// through `/users/me`, the superuser routes that change a user or its
+    /// roles, and the app's own routes behind
+    /// [`RecentlyAuthenticated`](crate::RecentlyAuthenticated). Outside it
+    /// they answer 403 `REAUTHENTICATION_REQUIRED`. Like the lifetimes, it
+    /// must be above zero and at most 10 years.
+    pub fn with_reauthentication_window(mut self, window: std::time::Duration) -> Self {
+        self.config.reauth_window = ttl_of(window);
         self
     }
 
@@ -543,6 +559,7 @@ impl UsersBuilder {
         for (name, ttl) in [
             ("access_ttl", config.access_ttl),
             ("session_ttl", config.session_ttl),
+            ("reauthentication_window", config.reauth_window),
             ("email_token_ttl", config.verify_ttl),
         ] {
             // The cap keeps `now + ttl` far inside the representable range.

@@ -12,6 +12,7 @@ mod config;
 mod lockout;
 mod password_reset;
 mod profile;
+mod reauth;
 mod registration;
 mod roles;
 mod sessions;
@@ -127,6 +128,9 @@ pub(crate) struct Config {
     pub(crate) app_name: String,
     pub(crate) access_ttl: time::Duration,
     pub(crate) session_ttl: time::Duration,
+    /// How recently a session must have proved the password for a
+    /// sensitive change without `current_password`.
+    pub(crate) reauth_window: time::Duration,
     pub(crate) verify_ttl: time::Duration,
     pub(crate) reset_ttl: time::Duration,
     pub(crate) policy: PasswordPolicy,
@@ -152,6 +156,7 @@ impl std::fmt::Debug for Users {
             .field("app_name", &c.app_name)
             .field("access_ttl", &c.access_ttl)
             .field("session_ttl", &c.session_ttl)
+            .field("reauth_window", &c.reauth_window)
             .field("policy", &c.policy)
             .field("password_params", &c.password_params)
             .field("lockout", &c.lockout)

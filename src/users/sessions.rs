@@ -50,6 +50,9 @@ pub struct Authenticated {
     pub user: User,
     /// The session the access token names.
     pub session: SessionId,
+    /// When the session last proved the password (see
+    /// [`Users::is_recent`]).
+    pub authenticated_at: OffsetDateTime,
 }
 
 impl Users {
@@ -170,6 +173,8 @@ impl Users {
             password_version: user.password_version,
             created_at: now,
             expires_at: now + self.inner.config.session_ttl,
+            // A login proves the password.
+            authenticated_at: now,
         };
         let (refresh_token, refresh_digest) = new_refresh_token();
         match self.store().create_session(&session, refresh_digest).await {
@@ -396,6 +401,7 @@ impl Users {
         Ok(Authenticated {
             user,
             session: session.id,
+            authenticated_at: session.authenticated_at,
         })
     }
 }

@@ -94,8 +94,9 @@ async fn changes_need_the_right_current_password_and_a_good_new_one() {
     )
     .await;
     assert_problem(&r, 401, "INVALID_CREDENTIALS");
-    let r = patch_me(&c, &token, json!({"password": "a fresh new password"})).await;
-    assert_problem(&r, 422, "VALIDATION_ERROR");
+    // Without current_password, a session that just logged in proves the
+    // password itself: tests/http/reauth.rs covers that, and the 403 once
+    // the re-authentication window has passed.
     for weak in ["short", "password1", "cur@example.org"] {
         let r = patch_me(
             &c,

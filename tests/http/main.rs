@@ -20,6 +20,7 @@ mod pages;
 mod password_reset;
 mod processes;
 mod readme;
+mod reauth;
 mod registration;
 mod roles;
 mod sessions;

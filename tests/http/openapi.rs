@@ -135,8 +135,13 @@ async fn every_documented_request_body_is_the_one_the_endpoint_decodes() {
                 )
                 .await;
             if required.is_empty() {
+                // `DELETE /me` by the only superuser gets past its body and
+                // is then refused: the last superuser cannot delete itself.
+                let last_superuser = method == Method::DELETE
+                    && path == "/users/me"
+                    && empty.json()["code"] == "FORBIDDEN";
                 assert!(
-                    empty.status.is_success(),
+                    empty.status.is_success() || last_superuser,
                     "{method} {path} {{}}: {}",
                     empty.status
                 );
@@ -178,7 +183,7 @@ async fn every_documented_request_body_is_the_one_the_endpoint_decodes() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 11, "JSON request bodies checked");
+    assert_eq!(checked, 12, "JSON request bodies checked");
 }
 
 fn names(list: &Value) -> BTreeSet<String> {

@@ -49,6 +49,7 @@ async fn a_failed_session_prune_does_not_fail_the_login() {
         password_version: 0,
         created_at: now() - Duration::hours(2),
         expires_at,
+        authenticated_at: now() - Duration::hours(2),
     };
     // Left to prune. Its own prune finds nothing expired yet.
     let expired = session(now() - Duration::hours(1));

@@ -151,6 +151,7 @@ async fn concurrent_refreshes_with_one_token_rotate_once_and_revoke_on_reuse() {
             password_version: 0,
             created_at: now(),
             expires_at: now() + Duration::hours(1),
+            authenticated_at: now(),
         };
         let first = TokenDigest([round; 32]);
         store.create_session(&session, first).await.unwrap();
@@ -220,6 +221,7 @@ async fn a_password_change_racing_refreshes_ends_every_session() {
                 password_version: u.password_version,
                 created_at: now(),
                 expires_at: now() + Duration::hours(1),
+                authenticated_at: now(),
             };
             let digest = TokenDigest([
                 round, i, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
@@ -423,7 +425,7 @@ async fn two_instances_migrate_at_once(isolation: &'static str) {
     .fetch_all(a.pool())
     .await
     .unwrap();
-    assert_eq!(versions, vec![1, 2, 3, 4, 5]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6]);
 }
 
 /// A database migrated by a newer tower-users is refused, not misread.
@@ -500,6 +502,64 @@ async fn users_stored_before_roles_read_back_without_roles() {
     assert_eq!(store.user(old.id).await.unwrap().unwrap(), editor);
 }
 
+/// A database migrated before sessions recorded their proof of the password
+/// (schema version 5) keeps its sessions: each counts as proved at its
+/// login, when it was created.
+#[tokio::test]
+async fn sessions_stored_before_reauthentication_read_back_as_proved_at_login() {
+    let server = server_or_skip!();
+    let schema = server::fresh_schema();
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&server.url())
+        .await
+        .unwrap();
+    let config = PostgresConfig::default().schema(schema.clone());
+    let store = PostgresStore::from_pool_with(pool.clone(), config.clone())
+        .await
+        .unwrap();
+    let u = user("old@example.com");
+    store.create_user(&u, None).await.unwrap();
+    let created = now() - Duration::hours(1);
+    let session = Session {
+        id: SessionId::new(),
+        user_id: u.id,
+        password_version: 0,
+        created_at: created,
+        expires_at: now() + Duration::hours(1),
+        authenticated_at: now(),
+    };
+    store
+        .create_session(&session, TokenDigest([7; 32]))
+        .await
+        .unwrap();
+    // Back to version 5: the column as version 5 had it, that is, none.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "ALTER TABLE {schema}.sessions DROP COLUMN authenticated_at; \
+         DELETE FROM {schema}.schema_migrations WHERE version = 7"
+    )))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let store = PostgresStore::from_pool_with(pool, config).await.unwrap();
+    let (read, _) = store
+        .session_with_user(session.id, now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.authenticated_at, created);
+    assert_eq!(read.created_at, created);
+    // And it is stamped again like any other.
+    let at = now();
+    assert!(store.reauthenticate_session(session.id, at).await.unwrap());
+    let (read, _) = store
+        .session_with_user(session.id, now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.authenticated_at, at);
+}
+
 /// A version below the latest that a database has not recorded (merged in
 /// from a branch developed beside a later one) is applied on the next
 /// start, not skipped because a higher version is recorded.
@@ -530,7 +590,7 @@ async fn a_missing_version_below_the_latest_is_applied() {
     .fetch_all(store.pool())
     .await
     .unwrap();
-    assert_eq!(versions, vec![1, 2, 3, 4, 5]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6]);
     let now = now();
     let wait = store
         .rate_limit("k", now, 1, Duration::seconds(1))

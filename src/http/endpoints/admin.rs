@@ -25,7 +25,9 @@ endpoint! {
     /// `/{id}` (superuser; see [`PathUserId`]): `GET` a user's record,
     /// `PATCH` any of `is_active`, `is_verified`, `is_superuser`, `email`,
     /// `password` (403 for deactivating or demoting oneself), or `DELETE` it
-    /// (204; 403 on one's own id).
+    /// (204; 403 on one's own id). `PATCH` and `DELETE` need the superuser's
+    /// session to have proved the password within the re-authentication
+    /// window (else 403 `REAUTHENTICATION_REQUIRED`).
     AdminUser => admin_user
 }
 
@@ -41,7 +43,9 @@ endpoint! {
     /// answer the user's record (200), and do nothing more if the user
     /// already holds the role, or does not. A role the app did not define
     /// is a 422 (revoking one the user still holds is allowed). The change
-    /// holds from the user's next request.
+    /// holds from the user's next request. Both need the superuser's session
+    /// to have proved the password within the re-authentication window
+    /// (else 403 `REAUTHENTICATION_REQUIRED`).
     AdminUserRole => admin_user_role
 }
 
@@ -101,6 +105,9 @@ async fn admin_user<B: RequestBody>(
     body: B,
 ) -> Result<axum_core::response::Response, Error> {
     let caller = superuser(&parts, &users).await?;
+    if parts.method != Method::GET {
+        caller.require_recent_authentication(&users)?;
+    }
     let PathUserId(id) = *parts
         .extensions
         .get::<PathUserId>()
@@ -142,6 +149,7 @@ async fn admin_user_role<B>(
     _body: B,
 ) -> Result<axum_core::response::Response, Error> {
     let caller = superuser(&parts, &users).await?;
+    caller.require_recent_authentication(&users)?;
     let (Some(PathUserId(id)), Some(PathRole(role))) = (
         parts.extensions.get::<PathUserId>(),
         parts.extensions.get::<PathRole>(),

@@ -13,10 +13,12 @@ endpoint! {
     /// `/me` with a bearer token or the session cookie: `GET` returns the
     /// caller's record (by cookie, with the session's CSRF token in the
     /// `X-CSRF-Token` header, for a page that lost it);
-    /// `PATCH` with `{"current_password", "password"?, "email"?,
+    /// `PATCH` with `{"current_password"?, "password"?, "email"?,
     /// "username"? (with usernames on; `null` clears it), …custom fields}`
-    /// changes it; `DELETE` with `{"current_password"}` deletes the
-    /// account (204).
+    /// changes it; `DELETE` with `{"current_password"?}` deletes the
+    /// account (204). `current_password` may be left out while the session
+    /// proved the password within the re-authentication window (else 403
+    /// `REAUTHENTICATION_REQUIRED`); when sent, it is checked.
     Me => me, rate_limit = EmailRequest if PATCH | DELETE
 }
 
@@ -29,7 +31,8 @@ async fn me<B: RequestBody>(
     match parts.method {
         Method::PATCH => {
             let mut fields = json_fields(&parts, body).await?;
-            let mut change = AccountChange::new(fields.string("current_password"));
+            let mut change = AccountChange::recently_authenticated();
+            change.current_password = fields.optional_string("current_password");
             change.password = fields.optional_string("password");
             change.email = fields.optional_string("email");
             // With usernames off, `username` stays with the custom fields,
@@ -46,9 +49,11 @@ async fn me<B: RequestBody>(
         }
         Method::DELETE => {
             let mut fields = json_fields(&parts, body).await?;
-            let current = fields.string("current_password");
+            let current = fields.optional_string("current_password");
             fields.finish()?;
-            users.delete_account(caller.id, &current).await?;
+            users
+                .delete_account(caller.id, caller.session(), current.as_deref())
+                .await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
         _ => {

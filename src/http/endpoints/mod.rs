@@ -10,6 +10,7 @@
 mod admin;
 mod me;
 mod password_reset;
+mod reauth;
 mod registration;
 mod sessions;
 mod verification;
@@ -19,6 +20,7 @@ pub(crate) use admin::Page;
 pub use admin::{AdminUser, AdminUserRole, ListUsers, PathRole, PathUserId};
 pub use me::Me;
 pub use password_reset::{ResetPassword, ResetRequest};
+pub use reauth::Reauthenticate;
 pub use registration::Register;
 #[cfg(test)]
 pub(crate) use sessions::CookieLogin;

@@ -66,6 +66,7 @@ fn every_error() -> Vec<Error> {
         Error::Forbidden,
         Error::CsrfFailed,
         Error::MissingPermission,
+        Error::ReauthenticationRequired,
         Error::InvalidToken,
         Error::NotFound,
         Error::MethodNotAllowed,
@@ -90,6 +91,7 @@ fn every_error() -> Vec<Error> {
             | Error::Forbidden
             | Error::CsrfFailed
             | Error::MissingPermission
+            | Error::ReauthenticationRequired
             | Error::InvalidToken
             | Error::NotFound
             | Error::MethodNotAllowed
@@ -123,6 +125,10 @@ fn cause(err: &Error) -> &'static str {
              the session's CSRF token"
         }
         Error::MissingPermission => "without the role or permission the route requires",
+        Error::ReauthenticationRequired => {
+            "a sensitive change by a session that has not proved the password within the \
+             re-authentication window: re-authenticate and retry"
+        }
         Error::InvalidToken => "a token that is bad, expired, used, stale or of another purpose",
         Error::NotFound => "no such user or route",
         Error::MethodNotAllowed => "a method the route does not take",
@@ -395,6 +401,19 @@ fn operation(method: &str, path: &str) -> Op {
                 "Delete the caller's account",
                 StatusCode::NO_CONTENT,
                 "Deleted, with every session.",
+                None,
+            )
+        },
+        ("POST", "/reauthenticate") => Op {
+            body: json(name::<requests::ReauthenticateRequest>()),
+            bearer: true,
+            errors: &[408, 413, 415, 422, 429, 401, 403, 503],
+            ..op(
+                "reauthenticate",
+                "Prove the password again in this session",
+                StatusCode::NO_CONTENT,
+                "The session proved the password now: sensitive changes need no \
+                 current_password for the re-authentication window.",
                 None,
             )
         },
@@ -676,6 +695,7 @@ fn document() -> OpenApi {
         .schema_from::<requests::PasswordRequest>()
         .schema_from::<requests::MePatch>()
         .schema_from::<requests::MeDelete>()
+        .schema_from::<requests::ReauthenticateRequest>()
         .schema_from::<requests::AdminPatch>()
         .security_scheme(
             "bearer",

@@ -96,6 +96,9 @@ pub(super) struct PasswordRequest {
 /// `PATCH /users/me`; any other field is the app's custom profile field.
 #[derive(ToSchema)]
 pub(super) struct MePatch {
+    /// Optional while the session proved the password within the
+    /// re-authentication window; checked when sent.
+    #[schema(required = false)]
     current_password: String,
     #[schema(schema_with = password, required = false)]
     password: String,
@@ -108,7 +111,16 @@ pub(super) struct MePatch {
 /// `DELETE /users/me`.
 #[derive(ToSchema)]
 pub(super) struct MeDelete {
+    /// Optional while the session proved the password within the
+    /// re-authentication window; checked when sent.
+    #[schema(required = false)]
     current_password: String,
+}
+
+/// `POST /users/reauthenticate`.
+#[derive(ToSchema)]
+pub(super) struct ReauthenticateRequest {
+    password: String,
 }
 
 /// `PATCH /users/{id}`: any of the fields.

@@ -21,7 +21,7 @@
 //! | table | holds | key |
 //! | --- | --- | --- |
 //! | `tower_users.users` | one row per account: `id uuid`, `email text` (normalized, unique index `users_email_key`), `password_hash`, `password_version bigint`, `is_active`, `is_verified`, `is_superuser`, `created_at timestamptz`, `pending_email`, `profile json`, `username text` (normalized, nullable, unique index `users_username_key`; version 4), `roles text[]` (the roles held, read with the user on every request) (version 5) | `id` |
-//! | `tower_users.sessions` | login sessions: `user_id` → `users` (cascade), `password_version`, `created_at`, `expires_at` | `id` |
+//! | `tower_users.sessions` | login sessions: `user_id` → `users` (cascade), `password_version`, `created_at`, `expires_at`, `authenticated_at` (when the password was last proved in it; version 6) | `id` |
 //! | `tower_users.refresh_tokens` | SHA-256 digests of refresh tokens, `spent` kept for reuse detection; `session_id` → `sessions` (cascade) | `digest` |
 //! | `tower_users.spent_tokens` | single-use tokens already spent, until they expire | `id` |
 //! | `tower_users.outbox` | emails waiting to be sent; `claim_token uuid` names the worker claim that holds one (version 2) | `id` |
@@ -307,6 +307,15 @@ impl Store for PostgresStore {
     async fn delete_session(&self, id: SessionId) -> Result<(), StoreError> {
         self.ready().await?;
         retrying!(self.remove_session(id))
+    }
+
+    async fn reauthenticate_session(
+        &self,
+        id: SessionId,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.ready().await?;
+        retrying!(self.stamp_session(id, at))
     }
 
     async fn enqueue_mail(&self, mail: &QueuedEmail) -> Result<(), StoreError> {

@@ -22,7 +22,7 @@ pub(super) const USER_COLUMNS: &str = "u.id, u.email, u.password_hash, u.passwor
 /// the user's so that one row can carry both.
 pub(super) const SESSION_COLUMNS: &str = "s.id AS s_id, s.user_id AS s_user_id, \
      s.password_version AS s_password_version, s.created_at AS s_created_at, \
-     s.expires_at AS s_expires_at";
+     s.expires_at AS s_expires_at, s.authenticated_at AS s_authenticated_at";
 
 /// The outbox columns, in the order `mail_from` and the inserts use.
 pub(super) const MAIL_COLUMNS: &str = "id, kind, recipient, subject, text_body, html_body, link, \
@@ -80,6 +80,7 @@ pub(super) fn session_from(row: &PgRow) -> Result<Session, StoreError> {
         password_version: to_u64(row.try_get("s_password_version").map_err(db)?, "session")?,
         created_at: row.try_get("s_created_at").map_err(db)?,
         expires_at: row.try_get("s_expires_at").map_err(db)?,
+        authenticated_at: row.try_get("s_authenticated_at").map_err(db)?,
     })
 }
 

@@ -116,6 +116,10 @@ const MIGRATIONS: &[Migration] = &[
         version: 5,
         sql: include_str!("migrations/0005_roles.sql"),
     },
+    Migration {
+        version: 6,
+        sql: include_str!("migrations/0006_session_reauth.sql"),
+    },
 ];
 
 /// Creates the schema if needed and applies the missing migrations, all in

@@ -18,8 +18,9 @@ impl PostgresStore {
         // that was hashing meanwhile starts no session for a stale user.
         let inserted = sqlx::query(self.names.sql(
             "WITH s AS (\
-                INSERT INTO {s}.{p}sessions (id, user_id, password_version, created_at, expires_at) \
-                SELECT $1, u.id, $3, $4, $5 FROM {s}.{p}users u \
+                INSERT INTO {s}.{p}sessions \
+                (id, user_id, password_version, created_at, expires_at, authenticated_at) \
+                SELECT $1, u.id, $3, $4, $5, $7 FROM {s}.{p}users u \
                 WHERE u.id = $2 AND u.password_version = $3 AND u.is_active FOR SHARE \
                 RETURNING id) \
              INSERT INTO {s}.{p}refresh_tokens (digest, session_id, spent) \
@@ -31,6 +32,7 @@ impl PostgresStore {
         .bind(session.created_at)
         .bind(session.expires_at)
         .bind(refresh.0.as_slice())
+        .bind(session.authenticated_at)
         .execute(&self.pool)
         .await
         .map_err(db)?;
@@ -143,6 +145,23 @@ impl PostgresStore {
         .map_err(db)?;
         tx.commit().await.map_err(db)?;
         Ok(Rotation::Rotated(session))
+    }
+
+    pub(super) async fn stamp_session(
+        &self,
+        id: SessionId,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let stamped = sqlx::query(self.names.sql(
+            "UPDATE {s}.{p}sessions SET authenticated_at = GREATEST(authenticated_at, $2) \
+             WHERE id = $1 AND expires_at > $2",
+        ))
+        .bind(id.0)
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(stamped.rows_affected() == 1)
     }
 
     pub(super) async fn remove_session(&self, id: SessionId) -> Result<(), StoreError> {

@@ -6,6 +6,11 @@
 //! postcard (compact, fast); outbox rows are JSON. Each postcard record
 //! starts with a format version.
 //!
+//! Session formats: 1 is [`StoredSession`] alone; 2 appends when the
+//! password was last proved in it (an `i64`). Format 1 records read as
+//! proved when they were created, and are rewritten as format 2 on their
+//! next change.
+//!
 //! User formats: 1 is [`StoredUser`] alone; 2 appends the roles (a
 //! postcard `Vec<String>`); 3, the one written now, appends
 //! [`StoredUserExtra`] (the roles and the username). Older records still
@@ -22,8 +27,13 @@ use crate::user::{Email, User, UserId};
 use crate::username::Username;
 use crate::users::ProfileFields;
 
-/// The current postcard record format of sessions.
-const FORMAT: u8 = 1;
+/// A session record with nothing after [`StoredSession`]: written before
+/// re-authentication was recorded, read as proved at its creation (its
+/// login).
+const SESSION_FORMAT_V1: u8 = 1;
+/// A session record followed by when its password was last proved (unix
+/// seconds): the one written now.
+const SESSION_FORMAT: u8 = 2;
 /// A user record with nothing after [`StoredUser`].
 const USER_FORMAT_V1: u8 = 1;
 /// A user record followed by its roles alone.
@@ -137,28 +147,34 @@ pub(super) fn decode_user(bytes: &[u8]) -> Result<User, StoreError> {
 }
 
 pub(super) fn encode_session(session: &Session) -> Result<Vec<u8>, StoreError> {
-    postcard::to_allocvec(&StoredSession {
-        format: FORMAT,
+    let bytes = postcard::to_allocvec(&StoredSession {
+        format: SESSION_FORMAT,
         id: session.id.0,
         user_id: session.user_id.0,
         password_version: session.password_version,
         created_at: session.created_at.unix_timestamp(),
         expires_at: session.expires_at.unix_timestamp(),
     })
-    .map_err(StoreError::backend)
+    .map_err(StoreError::backend)?;
+    postcard::to_extend(&session.authenticated_at.unix_timestamp(), bytes)
+        .map_err(StoreError::backend)
 }
 
 pub(super) fn decode_session(bytes: &[u8]) -> Result<Session, StoreError> {
-    let s: StoredSession = postcard::from_bytes(bytes).map_err(|_| corrupt("session"))?;
-    if s.format != FORMAT {
-        return Err(corrupt("session"));
-    }
+    let (s, rest): (StoredSession, _) =
+        postcard::take_from_bytes(bytes).map_err(|_| corrupt("session"))?;
+    let authenticated_at = match s.format {
+        SESSION_FORMAT_V1 if rest.is_empty() => s.created_at,
+        SESSION_FORMAT => postcard::from_bytes(rest).map_err(|_| corrupt("session"))?,
+        _ => return Err(corrupt("session")),
+    };
     Ok(Session {
         id: SessionId(s.id),
         user_id: UserId(s.user_id),
         password_version: s.password_version,
         created_at: time_from(s.created_at, "session")?,
         expires_at: time_from(s.expires_at, "session")?,
+        authenticated_at: time_from(authenticated_at, "session")?,
     })
 }
 
@@ -254,6 +270,48 @@ mod tests {
         old[0] = USER_FORMAT_V2;
         let old = postcard::to_extend(&vec!["editor"], old).unwrap();
         assert_eq!(decode_user(&old).unwrap(), u);
+    }
+
+    fn session() -> Session {
+        let now = crate::user::now_seconds();
+        Session {
+            id: SessionId::new(),
+            user_id: UserId(Uuid::now_v7()),
+            password_version: 3,
+            created_at: now - time::Duration::hours(1),
+            expires_at: now + time::Duration::days(1),
+            authenticated_at: now,
+        }
+    }
+
+    #[test]
+    fn sessions_round_trip_with_their_proof_time() {
+        let s = session();
+        assert_eq!(decode_session(&encode_session(&s).unwrap()).unwrap(), s);
+    }
+
+    #[test]
+    fn a_session_written_before_reauthentication_reads_as_proved_at_its_login() {
+        let s = session();
+        // Format 1, as written before sessions recorded their proof time.
+        let old = postcard::to_allocvec(&StoredSession {
+            format: SESSION_FORMAT_V1,
+            id: s.id.0,
+            user_id: s.user_id.0,
+            password_version: s.password_version,
+            created_at: s.created_at.unix_timestamp(),
+            expires_at: s.expires_at.unix_timestamp(),
+        })
+        .unwrap();
+        let read = decode_session(&old).unwrap();
+        assert_eq!(read.authenticated_at, s.created_at);
+        assert_eq!(read.id, s.id);
+        let mut trailing = old.clone();
+        trailing.push(0);
+        assert!(decode_session(&trailing).is_err());
+        let mut unknown = old;
+        unknown[0] = 9;
+        assert!(decode_session(&unknown).is_err());
     }
 
     #[test]

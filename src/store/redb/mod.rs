@@ -689,6 +689,31 @@ impl Store for RedbStore {
             .await
     }
 
+    async fn reauthenticate_session(
+        &self,
+        id: SessionId,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.write(move |tx| {
+            let mut sessions = tx.open_table(SESSIONS).map_err(backend)?;
+            let key = id.0.as_u128();
+            let session = sessions
+                .get(key)
+                .map_err(backend)?
+                .map(|raw| decode_session(raw.value()))
+                .transpose()?;
+            let Some(mut session) = session.filter(|s| s.expires_at > at) else {
+                return Ok(false);
+            };
+            session.authenticated_at = session.authenticated_at.max(at);
+            sessions
+                .insert(key, encode_session(&session)?.as_slice())
+                .map_err(backend)?;
+            Ok(true)
+        })
+        .await
+    }
+
     async fn enqueue_mail(&self, mail: &QueuedEmail) -> Result<(), StoreError> {
         let mail = mail.clone();
         self.write(move |tx| put_mail(tx, &mail)).await
@@ -1047,6 +1072,7 @@ mod tests {
             password_version: 0,
             created_at: now,
             expires_at: now + time::Duration::seconds(ttl),
+            authenticated_at: now,
         };
         for i in 0..5u8 {
             store
