@@ -71,9 +71,15 @@ mod schema;
 mod sessions;
 mod users;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
+use sqlx::Connection as _;
 pub use sqlx::PgPool;
+use sqlx::pool::PoolConnectionMetadata;
+pub use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::PgConnection;
 use time::OffsetDateTime;
 
 use self::schema::Names;
@@ -128,6 +134,9 @@ pub struct PostgresStore {
     migrated: Arc<tokio::sync::OnceCell<()>>,
     /// Rate-limit charges so far, to prune idle buckets every so often.
     charges: Arc<std::sync::atomic::AtomicU32>,
+    /// The query of [`session_with_user`](Store::session_with_user), the
+    /// hot path, spelled out once: a clone shares it.
+    session_sql: sqlx::SqlStr,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -163,6 +172,24 @@ fn retryable(err: &StoreError) -> bool {
         .is_some_and(|code| code == "40001" || code == "40P01")
 }
 
+/// How long a pooled connection may sit idle and still be handed out
+/// untested; see [`PostgresStore::pool_options`].
+const UNTESTED_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The pool's check before handing out a connection: a round trip only
+/// for one idle for [`UNTESTED_IDLE`] or more.
+fn ping_if_idle(
+    conn: &mut PgConnection,
+    meta: PoolConnectionMetadata,
+) -> Pin<Box<dyn Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
+    Box::pin(async move {
+        if meta.idle_for >= UNTESTED_IDLE {
+            conn.ping().await?;
+        }
+        Ok(true)
+    })
+}
+
 /// How often a transaction is tried before its serialization failure is
 /// returned.
 const ATTEMPTS: u32 = 5;
@@ -187,11 +214,30 @@ macro_rules! retrying {
 }
 
 impl PostgresStore {
-    /// Connects to `url` (`postgres://user:pass@host/db`) with sqlx's
-    /// default pool and the default [`PostgresConfig`], and migrates.
+    /// Connects to `url` (`postgres://user:pass@host/db`) with a pool
+    /// from [`pool_options`](Self::pool_options) and the default
+    /// [`PostgresConfig`], and migrates.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let pool = PgPool::connect(url).await.map_err(db)?;
+        let pool = Self::pool_options().connect(url).await.map_err(db)?;
         Self::from_pool_with(pool, PostgresConfig::default()).await
+    }
+
+    /// sqlx's default pool options (10 connections at most), except that a
+    /// connection is tested before it is handed out only if it sat idle
+    /// for a second or more, for an app building its own pool for
+    /// [`from_pool`](Self::from_pool).
+    ///
+    /// sqlx's default tests every connection before handing it out, and
+    /// always again as it comes back: on the hot path of an authenticated
+    /// request (one query) that is three round trips instead of one, two of
+    /// them before the answer. The test on return, which sqlx always makes,
+    /// already shows that a connection in constant use is alive; one idle
+    /// long enough to have been dropped by the server, a proxy or a
+    /// firewall is still tested first.
+    pub fn pool_options() -> PgPoolOptions {
+        PgPoolOptions::new()
+            .test_before_acquire(false)
+            .before_acquire(ping_if_idle)
     }
 
     /// Uses the app's own pool with the default [`PostgresConfig`], and
@@ -213,9 +259,11 @@ impl PostgresStore {
     /// `PgPoolOptions::connect_lazy`). The first operation migrates, and
     /// fails if migrating does.
     pub fn lazy(pool: PgPool, config: PostgresConfig) -> Result<Self, StoreError> {
+        let names = Names::new(&config.schema, &config.table_prefix)?;
         Ok(PostgresStore {
             pool,
-            names: Arc::new(Names::new(&config.schema, &config.table_prefix)?),
+            session_sql: sessions::session_with_user_sql(&names),
+            names: Arc::new(names),
             migrated: Arc::new(tokio::sync::OnceCell::new()),
             charges: Arc::default(),
         })
