@@ -9,6 +9,10 @@ mod housekeeping;
 mod instances;
 mod rate_limits;
 mod server;
+// The SMTP sink (aiosmtpd) the HTTP tests use, for emailed links.
+#[allow(dead_code)]
+#[path = "../http/smtp_sink.rs"]
+mod smtp_sink;
 
 use std::collections::BTreeSet;
 
