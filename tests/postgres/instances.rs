@@ -335,7 +335,10 @@ async fn a_reset_requested_on_one_instance_and_redeemed_on_the_other_holds_on_bo
     assert_eq!(status, 201);
     let on_a = login(a, email).await;
     let on_b = login(b, email).await;
-    let sessions = [on_a["access_token"].as_str().unwrap(), on_b["access_token"].as_str().unwrap()];
+    let sessions = [
+        on_a["access_token"].as_str().unwrap(),
+        on_b["access_token"].as_str().unwrap(),
+    ];
     for host in [a, b] {
         for access in sessions {
             let (status, body) = request(host, "GET", "/users/me", Some(access), None).await;
@@ -357,7 +360,12 @@ async fn a_reset_requested_on_one_instance_and_redeemed_on_the_other_holds_on_bo
     let mails = sink.wait_for(email, 2, 30).await;
     let reset = mails
         .iter()
-        .find(|m| m["text"].as_str().unwrap().contains("/password-reset#token="))
+        .find(|m| {
+            m["text"]
+                .as_str()
+                .unwrap()
+                .contains("/password-reset#token=")
+        })
         .unwrap_or_else(|| panic!("no reset link in {mails:?}"));
     let token = token_in(reset);
     let new_password = "a brand new passphrase";
@@ -374,7 +382,10 @@ async fn a_reset_requested_on_one_instance_and_redeemed_on_the_other_holds_on_bo
     for host in [a, b] {
         for access in sessions {
             let (status, body) = request(host, "GET", "/users/me", Some(access), None).await;
-            assert_eq!(status, 401, "a session outlived the reset on {host}: {body}");
+            assert_eq!(
+                status, 401,
+                "a session outlived the reset on {host}: {body}"
+            );
         }
         let (status, body) = request(
             host,
@@ -384,7 +395,10 @@ async fn a_reset_requested_on_one_instance_and_redeemed_on_the_other_holds_on_bo
             Some(credentials(email, PASSWORD)),
         )
         .await;
-        assert_eq!(status, 401, "the old password still works on {host}: {body}");
+        assert_eq!(
+            status, 401,
+            "the old password still works on {host}: {body}"
+        );
         let (status, body) = request(
             host,
             "POST",
@@ -405,5 +419,9 @@ async fn a_reset_requested_on_one_instance_and_redeemed_on_the_other_holds_on_bo
         Some(json!({"token": token, "password": "yet another passphrase"})),
     )
     .await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("INVALID_TOKEN")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("INVALID_TOKEN")),
+        "{body}"
+    );
 }

@@ -76,11 +76,11 @@ impl PostgresStore {
         now: OffsetDateTime,
     ) -> Result<Option<(Session, User)>, StoreError> {
         let row = sqlx::query(self.session_sql.clone())
-        .bind(id.0)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?;
+            .bind(id.0)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
         let Some(row) = row else {
             return Ok(None);
         };
