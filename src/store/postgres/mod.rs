@@ -57,7 +57,9 @@
 //! takes a transaction-level advisory lock before checking that another
 //! remains, so two demoting each other cannot both succeed. Outbox workers
 //! claim mail with a lease (`FOR UPDATE SKIP LOCKED`), so instances sharing
-//! the database never claim one email twice, and under a token that a
+//! the database never claim one email twice; leases and due times run by
+//! the database's clock (`now()`), not the caller's, so instances whose
+//! clocks disagree still agree on when a lease ends; and under a token that a
 //! later claim replaces, so a worker that outlived its lease can neither
 //! send nor reschedule an email another worker now holds.
 //! [`session_with_user`](Store::session_with_user), the hot path of every
@@ -78,8 +80,8 @@ use std::sync::Arc;
 use sqlx::Connection as _;
 pub use sqlx::PgPool;
 use sqlx::pool::PoolConnectionMetadata;
-pub use sqlx::postgres::PgPoolOptions;
 use sqlx::postgres::PgConnection;
+pub use sqlx::postgres::PgPoolOptions;
 use time::OffsetDateTime;
 
 use self::schema::Names;
@@ -365,24 +367,26 @@ impl Store for PostgresStore {
         retrying!(self.mail_due(now, limit))
     }
 
+    /// Leases by the database's clock: the caller's `now` is not used.
     async fn claim_mail(
         &self,
-        now: OffsetDateTime,
+        _now: OffsetDateTime,
         limit: usize,
         lease: time::Duration,
     ) -> Result<Vec<QueuedEmail>, StoreError> {
         self.ready().await?;
-        retrying!(self.claim(now, limit, lease))
+        retrying!(self.claim(limit, lease))
     }
 
+    /// Renews by the database's clock: the caller's `now` is not used.
     async fn renew_claim(
         &self,
         mail: &QueuedEmail,
-        now: OffsetDateTime,
+        _now: OffsetDateTime,
         lease: time::Duration,
     ) -> Result<bool, StoreError> {
         self.ready().await?;
-        retrying!(self.renew(mail, now, lease))
+        retrying!(self.renew(mail, lease))
     }
 
     async fn reschedule_mail(&self, mail: &QueuedEmail) -> Result<(), StoreError> {
