@@ -230,12 +230,12 @@ impl PostgresStore {
     /// [`from_pool`](Self::from_pool).
     ///
     /// sqlx's default tests every connection before handing it out, and
-    /// always again as it comes back: on the hot path of an authenticated
-    /// request (one query) that is three round trips instead of one, two of
-    /// them before the answer. The test on return, which sqlx always makes,
-    /// already shows that a connection in constant use is alive; one idle
-    /// long enough to have been dropped by the server, a proxy or a
-    /// firewall is still tested first.
+    /// always again as it comes back: for the one query of an
+    /// authenticated request, three round trips, two of them before the
+    /// answer; with these options two, one before the answer. The test on
+    /// return, which sqlx always makes, already shows that a connection in
+    /// constant use is alive; one idle long enough to have been dropped by
+    /// the server, a proxy or a firewall is still tested first.
     pub fn pool_options() -> PgPoolOptions {
         PgPoolOptions::new()
             .test_before_acquire(false)
