@@ -65,6 +65,7 @@
 //! [`session_with_user`](Store::session_with_user), the hot path of every
 //! authenticated request, is one indexed join in one round trip.
 
+mod hot;
 mod lockouts;
 mod outbox;
 mod rate_limits;
@@ -139,6 +140,9 @@ pub struct PostgresStore {
     /// The query of [`session_with_user`](Store::session_with_user), the
     /// hot path, spelled out once: a clone shares it.
     session_sql: sqlx::SqlStr,
+    /// Connections that lookups hand to each other (only on a pool of our
+    /// own; see the `hot` module).
+    hot: Arc<hot::Hot>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -173,6 +177,14 @@ fn retryable(err: &StoreError) -> bool {
         .and_then(sqlstate)
         .is_some_and(|code| code == "40001" || code == "40P01")
 }
+
+/// sqlx's default pool size, which [`PostgresStore::connect`] keeps for
+/// everything but session lookups.
+const POOL_CONNECTIONS: u32 = 10;
+
+/// How many connections session lookups may keep aside on a pool made by
+/// [`PostgresStore::connect`].
+const HOT_CONNECTIONS: usize = 6;
 
 /// How long a pooled connection may sit idle and still be handed out
 /// untested; see [`PostgresStore::pool_options`].
@@ -219,9 +231,21 @@ impl PostgresStore {
     /// Connects to `url` (`postgres://user:pass@host/db`) with a pool
     /// from [`pool_options`](Self::pool_options) and the default
     /// [`PostgresConfig`], and migrates.
+    ///
+    /// On this pool, which is the store's own, session lookups (every
+    /// authenticated request) hand a connection that has just answered to
+    /// the next lookup for up to a second, rather than back to the pool,
+    /// which tests it with one more round trip each time. The pool has
+    /// room for those beside the 10 connections of sqlx's default.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let pool = Self::pool_options().connect(url).await.map_err(db)?;
-        Self::from_pool_with(pool, PostgresConfig::default()).await
+        let pool = Self::pool_options()
+            .max_connections(POOL_CONNECTIONS + HOT_CONNECTIONS as u32)
+            .connect(url)
+            .await
+            .map_err(db)?;
+        let mut store = Self::from_pool_with(pool, PostgresConfig::default()).await?;
+        store.hot = Arc::new(hot::Hot::new(HOT_CONNECTIONS));
+        Ok(store)
     }
 
     /// sqlx's default pool options (10 connections at most), except that a
@@ -265,6 +289,7 @@ impl PostgresStore {
         Ok(PostgresStore {
             pool,
             session_sql: sessions::session_with_user_sql(&names),
+            hot: Arc::new(hot::Hot::new(0)),
             names: Arc::new(names),
             migrated: Arc::new(tokio::sync::OnceCell::new()),
             charges: Arc::default(),

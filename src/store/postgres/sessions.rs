@@ -75,12 +75,19 @@ impl PostgresStore {
         id: SessionId,
         now: OffsetDateTime,
     ) -> Result<Option<(Session, User)>, StoreError> {
+        let mut conn = match self.hot.take() {
+            Some(conn) => conn,
+            None => self.pool.acquire().await.map_err(db)?,
+        };
+        // On an error (or if this future is dropped) the connection goes
+        // back to the pool, which tests it, rather than to the next lookup.
         let row = sqlx::query(self.session_sql.clone())
             .bind(id.0)
             .bind(now)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *conn)
             .await
             .map_err(db)?;
+        self.hot.put(conn);
         let Some(row) = row else {
             return Ok(None);
         };
