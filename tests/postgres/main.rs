@@ -317,6 +317,12 @@ async fn lookups_on_the_stores_own_pool_see_a_revocation_at_once() {
                 .is_none()
         );
     }
+    // Once lookups stop, the connections kept aside go back to the pool,
+    // so closing it (which waits for every connection) ends.
+    let closing = store.pool().close();
+    tokio::time::timeout(std::time::Duration::from_secs(60), closing)
+        .await
+        .expect("the pool closes: no connection stays aside");
 }
 
 /// Two instances' outbox workers claiming at once never get one email
