@@ -4,6 +4,11 @@
 //! cargo run --release --example load -- http://127.0.0.1:3000 SCENARIO [SECONDS] [CONNECTIONS]
 //! ```
 //!
+//! The first argument may name several servers sharing one database,
+//! comma-separated (`http://127.0.0.1:3000,http://127.0.0.1:3001`): the
+//! connections are then dealt out among them in turn, and the setup (the
+//! bench accounts, the token) goes to the first.
+//!
 //! Scenarios, each printing markdown table rows (answers/s that succeeded,
 //! refusals, p50 and p99 of the successes, every status counted):
 //!
@@ -118,14 +123,15 @@ enum Work {
 /// Runs `conns` connections doing `work` until `stop`; returns latencies
 /// (µs) of successful requests and a count per status.
 async fn drive(
-    host: &str,
+    hosts: &[String],
     work: Work,
     conns: usize,
     stop: Arc<AtomicBool>,
 ) -> Result<(Vec<u64>, BTreeMap<u16, u64>), BoxError> {
     let mut tasks = Vec::new();
     for c in 0..conns {
-        let (host, work, stop) = (host.to_owned(), work.clone(), stop.clone());
+        let host = hosts[c % hosts.len()].clone();
+        let (work, stop) = (work.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::open(&host).await?;
             let mut lat = Vec::new();
@@ -212,7 +218,7 @@ fn row(name: &str, conns: usize, rps: f64, lat: &[u64], statuses: &BTreeMap<u16,
 }
 
 async fn measure(
-    host: &str,
+    hosts: &[String],
     name: &str,
     work: Work,
     conns: usize,
@@ -220,8 +226,8 @@ async fn measure(
 ) -> Result<f64, BoxError> {
     let stop = Arc::new(AtomicBool::new(false));
     let runner = tokio::spawn({
-        let (host, stop) = (host.to_owned(), stop.clone());
-        async move { drive(&host, work, conns, stop).await }
+        let (hosts, stop) = (hosts.to_vec(), stop.clone());
+        async move { drive(&hosts, work, conns, stop).await }
     });
     tokio::time::sleep(Duration::from_secs(secs)).await;
     stop.store(true, Ordering::Relaxed);
@@ -235,7 +241,7 @@ async fn measure(
 /// `flood`: prints both rows and returns the flood's latencies and
 /// statuses, and the share of its throughput `/users/me` kept (percent).
 async fn me_during(
-    host: &str,
+    hosts: &[String],
     token: &str,
     conns: usize,
     secs: u64,
@@ -244,15 +250,15 @@ async fn me_during(
     name: &str,
 ) -> Result<(Vec<u64>, BTreeMap<u16, u64>, f64), BoxError> {
     let me = Work::Me(token.to_owned());
-    let alone = measure(host, "GET /users/me, alone", me.clone(), conns, secs).await?;
+    let alone = measure(hosts, "GET /users/me, alone", me.clone(), conns, secs).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let flooding = tokio::spawn({
-        let (host, stop) = (host.to_owned(), stop.clone());
-        async move { drive(&host, flood, flood_conns, stop).await }
+        let (hosts, stop) = (hosts.to_vec(), stop.clone());
+        async move { drive(&hosts, flood, flood_conns, stop).await }
     });
     // The flood reaches full strength before /users/me is measured.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let under = measure(host, name, me, conns, secs).await?;
+    let under = measure(hosts, name, me, conns, secs).await?;
     stop.store(true, Ordering::Relaxed);
     let (lat, statuses) = flooding.await??;
     Ok((lat, statuses, under / alone * 100.0))
@@ -261,13 +267,13 @@ async fn me_during(
 /// Sends one request per body, each on its own connection, all at the
 /// same moment; returns the statuses and how long the slowest took.
 async fn at_once(
-    host: &str,
+    hosts: &[String],
     path: &'static str,
     bodies: Vec<String>,
 ) -> Result<(BTreeMap<u16, u64>, Duration), BoxError> {
     let mut conns = Vec::new();
-    for _ in &bodies {
-        conns.push(Conn::open(host).await?);
+    for i in 0..bodies.len() {
+        conns.push(Conn::open(&hosts[i % hosts.len()]).await?);
     }
     let barrier = Arc::new(tokio::sync::Barrier::new(bodies.len()));
     let start = Instant::now();
@@ -294,9 +300,10 @@ async fn at_once(
 /// Registers `bench-0` .. `bench-{n-1}` (201 the first time, 409 after),
 /// 64 at a time.
 async fn register_accounts(host: &str, n: usize) -> Result<(), BoxError> {
+    let host = [host.to_owned()];
     for chunk in (0..n).collect::<Vec<_>>().chunks(64) {
         let bodies = chunk.iter().map(|&c| creds(&account(c))).collect();
-        let (statuses, _) = at_once(host, "/users/register", bodies).await?;
+        let (statuses, _) = at_once(&host, "/users/register", bodies).await?;
         if statuses.keys().any(|s| *s != 201 && *s != 409) {
             return Err(format!("registering bench accounts: {statuses:?}").into());
         }
@@ -361,10 +368,16 @@ async fn main() -> Result<(), BoxError> {
     let scenario = args.get(2).map(String::as_str).unwrap_or("me");
     let secs: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(5);
     let conns: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(32);
-    let host = url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
+    let hosts: Vec<String> = url
+        .split(',')
+        .map(|u| {
+            u.trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_owned()
+        })
+        .collect();
+    let hosts = hosts.as_slice();
+    let host = hosts[0].as_str();
 
     if scenario == "hash" {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -380,7 +393,7 @@ async fn main() -> Result<(), BoxError> {
     }
 
     // A user to log in as (201 the first time, 409 after).
-    let mut setup = Conn::open(&host).await?;
+    let mut setup = Conn::open(host).await?;
     let bench = creds("bench@example.com");
     setup
         .call(Method::POST, "/users/register", None, Some(&bench))
@@ -400,28 +413,28 @@ async fn main() -> Result<(), BoxError> {
 
     match scenario {
         "healthz" => {
-            measure(&host, "GET /healthz", Work::Healthz, conns, secs).await?;
+            measure(hosts, "GET /healthz", Work::Healthz, conns, secs).await?;
         }
         "me" => {
-            measure(&host, "GET /users/me", Work::Me(token), conns, secs).await?;
+            measure(hosts, "GET /users/me", Work::Me(token), conns, secs).await?;
         }
         "login" => {
-            register_accounts(&host, conns).await?;
+            register_accounts(host, conns).await?;
             let work = Work::Login { one_account: false };
             let name = "POST /users/login, one account per connection";
-            measure(&host, name, work, conns, secs).await?;
+            measure(hosts, name, work, conns, secs).await?;
         }
         "login-one" => {
             let work = Work::Login { one_account: true };
             let name = "POST /users/login, every connection for one account";
-            measure(&host, name, work, conns, secs).await?;
+            measure(hosts, name, work, conns, secs).await?;
         }
         "me-during-login" => {
-            register_accounts(&host, 64).await?;
+            register_accounts(host, 64).await?;
             let flood = Work::Login { one_account: false };
             let name = "GET /users/me, during a 64-connection login flood";
             let (lat, statuses, kept) =
-                me_during(&host, &token, conns, secs, flood, 64, name).await?;
+                me_during(hosts, &token, conns, secs, flood, 64, name).await?;
             let rps = lat.len() as f64 / (secs as f64 + 0.5);
             row("(the login flood meanwhile)", 64, rps, &lat, &statuses);
             eprintln!("/users/me kept {kept:.0}% of its throughput");
@@ -438,7 +451,7 @@ async fn main() -> Result<(), BoxError> {
                 ("/users/register", "simultaneous registrations"),
                 ("/users/login", "then simultaneous logins of them"),
             ] {
-                let (statuses, took) = at_once(&host, path, bodies.clone()).await?;
+                let (statuses, took) = at_once(hosts, path, bodies.clone()).await?;
                 println!(
                     "| {name} | {conns} | all answered in {:.2} s | {} | | | {statuses:?} |",
                     took.as_secs_f64(),
@@ -455,7 +468,7 @@ async fn main() -> Result<(), BoxError> {
             };
             let flood = Work::Flood(backoff);
             let (_, statuses, kept) =
-                me_during(&host, &token, conns, secs, flood, 200, name).await?;
+                me_during(hosts, &token, conns, secs, flood, 200, name).await?;
             eprintln!("login flood answers: {statuses:?}");
             eprintln!("/users/me kept {kept:.0}% of its throughput");
         }

@@ -399,6 +399,12 @@ pub trait Store: Send + Sync + 'static {
     /// that died is claimed again once the lease ends. A store only one
     /// process can open (redb) may return what [`due_mail`](Store::due_mail)
     /// does.
+    ///
+    /// `now` is the caller's clock. A store that several processes share
+    /// should measure due times and leases by one clock of its own instead
+    /// and ignore it, as `PostgresStore`
+    /// does (the database's `now()`): instances whose clocks disagree then
+    /// still agree on when a lease ends.
     fn claim_mail(
         &self,
         now: OffsetDateTime,
@@ -410,7 +416,9 @@ pub trait Store: Send + Sync + 'static {
     /// sent; false if the claim no longer holds (the email was finished, or
     /// its lease ran out and another worker claimed it), and then the
     /// worker must not send it. A store one process owns (redb) answers
-    /// whether the email is still queued.
+    /// whether the email is still queued. A store with a clock of its own
+    /// extends from its own now, as [`claim_mail`](Store::claim_mail)
+    /// leases.
     fn renew_claim(
         &self,
         mail: &QueuedEmail,

@@ -275,6 +275,11 @@ impl UsersBuilder {
     /// priority, so they use the cores nobody else wants and requests that
     /// need no hashing still come first. Each running hash holds the
     /// argon2 memory cost (19 MiB by default).
+    ///
+    /// The limit, like the wait bound and its queue, is per process: N
+    /// instances behind one balancer run up to N times as many hashes at
+    /// once, each instance on its own CPU (and on one machine, N pools that
+    /// each default to every core contend for the same cores).
     pub fn with_max_concurrent_hashes(mut self, n: usize) -> Self {
         self.config.hashing.threads = n;
         self

@@ -33,13 +33,13 @@ async fn a_stale_claim_cannot_renew_reschedule_or_dead_letter() {
     let Some(server) = server::server() else {
         return;
     };
-    let store = server::store(server, 2).await;
+    let (store, schema) = server::store_in(server, 2).await;
     let lease = Duration::seconds(30);
     let queued = mail("a@example.com");
     store.enqueue_mail(&queued).await.unwrap();
-    let t0 = now();
-    let stale = store.claim_mail(t0, 10, lease).await.unwrap().remove(0);
-    let later = t0 + lease + Duration::seconds(1);
+    let stale = store.claim_mail(now(), 10, lease).await.unwrap().remove(0);
+    server::age_outbox(&store, &schema, lease + Duration::seconds(1)).await;
+    let later = now();
     let current = store.claim_mail(later, 10, lease).await.unwrap().remove(0);
     assert_eq!(current.email.id, stale.email.id);
     assert_ne!(current.claim, stale.claim);
@@ -88,7 +88,7 @@ async fn a_worker_whose_claim_was_taken_does_not_send_it() {
     let Some(server) = server::server() else {
         return;
     };
-    let store = server::store(server, 4).await;
+    let (store, schema) = server::store_in(server, 4).await;
     let (first, second, third) = (
         mail("1@example.com"),
         mail("2@example.com"),
@@ -115,10 +115,8 @@ async fn a_worker_whose_claim_was_taken_does_not_send_it() {
 
     // Another instance, once the lease has run out, claims both.
     let lease = Duration::try_from(config.claim_lease).unwrap();
-    let taken = store
-        .claim_mail(now() + lease + Duration::seconds(1), 32, lease)
-        .await
-        .unwrap();
+    server::age_outbox(&store, &schema, lease + Duration::seconds(1)).await;
+    let taken = store.claim_mail(now(), 32, lease).await.unwrap();
     assert!(taken.iter().any(|m| m.email.id == second.email.id));
     store.enqueue_mail(&third).await.unwrap();
     release.notify_one();

@@ -6,6 +6,7 @@ use sqlx::postgres::PgPoolOptions;
 
 use crate::example::{Instance, fresh_database, request, start};
 use crate::server;
+use crate::smtp_sink::{Sink, token_in};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -301,4 +302,126 @@ async fn two_instances_share_one_rate_limit_per_client() {
     // `GET /users/me` is never charged: the exhausted client still reaches it.
     let (status, body) = request(hosts[1], "GET", "/users/me", None, None).await;
     assert_eq!(status, 401, "{body}");
+}
+
+/// A password reset crosses instances: requested on A, its emailed link
+/// redeemed on B. Every session ends on both, the old password fails on
+/// both and the new one works on both, and the link is spent everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_requested_on_one_instance_and_redeemed_on_the_other_holds_on_both() {
+    let Some(server) = server::server() else {
+        return;
+    };
+    let sink = Sink::start();
+    let url = fresh_database(server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = sink.url();
+    let envs = [
+        ("TOWER_USERS_RATE_LIMIT", "off"),
+        ("TOWER_USERS_SMTP_URL", smtp.as_str()),
+    ];
+    let a_instance = start(&url, dir.path(), &envs).await;
+    let b_instance = start(&url, dir.path(), &envs).await;
+    let (a, b) = (a_instance.host.as_str(), b_instance.host.as_str());
+    let email = "reset@example.com";
+    let (status, _) = request(
+        a,
+        "POST",
+        "/users/register",
+        None,
+        Some(credentials(email, PASSWORD)),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let on_a = login(a, email).await;
+    let on_b = login(b, email).await;
+    let sessions = [
+        on_a["access_token"].as_str().unwrap(),
+        on_b["access_token"].as_str().unwrap(),
+    ];
+    for host in [a, b] {
+        for access in sessions {
+            let (status, body) = request(host, "GET", "/users/me", Some(access), None).await;
+            assert_eq!(status, 200, "{body}");
+        }
+    }
+
+    let (status, _) = request(
+        a,
+        "POST",
+        "/users/password-reset/request",
+        None,
+        Some(json!({"email": email})),
+    )
+    .await;
+    assert_eq!(status, 202);
+    // The verification email and the reset link, in either order: either
+    // instance's worker may send either.
+    let mails = sink.wait_for(email, 2, 30).await;
+    let reset = mails
+        .iter()
+        .find(|m| {
+            m["text"]
+                .as_str()
+                .unwrap()
+                .contains("/password-reset#token=")
+        })
+        .unwrap_or_else(|| panic!("no reset link in {mails:?}"));
+    let token = token_in(reset);
+    let new_password = "a brand new passphrase";
+    let (status, body) = request(
+        b,
+        "POST",
+        "/users/password-reset",
+        None,
+        Some(json!({"token": token, "password": new_password})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    for host in [a, b] {
+        for access in sessions {
+            let (status, body) = request(host, "GET", "/users/me", Some(access), None).await;
+            assert_eq!(
+                status, 401,
+                "a session outlived the reset on {host}: {body}"
+            );
+        }
+        let (status, body) = request(
+            host,
+            "POST",
+            "/users/login",
+            None,
+            Some(credentials(email, PASSWORD)),
+        )
+        .await;
+        assert_eq!(
+            status, 401,
+            "the old password still works on {host}: {body}"
+        );
+        let (status, body) = request(
+            host,
+            "POST",
+            "/users/login",
+            None,
+            Some(credentials(email, new_password)),
+        )
+        .await;
+        assert_eq!(status, 200, "the new password fails on {host}: {body}");
+    }
+
+    // The link is spent on every instance.
+    let (status, body) = request(
+        a,
+        "POST",
+        "/users/password-reset",
+        None,
+        Some(json!({"token": token, "password": "yet another passphrase"})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("INVALID_TOKEN")),
+        "{body}"
+    );
 }

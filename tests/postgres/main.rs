@@ -3,6 +3,7 @@
 //! sharing one database, and the migrations.
 #![allow(clippy::unwrap_used)]
 
+mod clock;
 mod example;
 mod fencing;
 mod housekeeping;
@@ -10,6 +11,10 @@ mod instances;
 mod rate_limits;
 mod roles;
 mod server;
+// The SMTP sink (aiosmtpd) the HTTP tests use, for emailed links.
+#[allow(dead_code)]
+#[path = "../http/smtp_sink.rs"]
+mod smtp_sink;
 
 use std::collections::BTreeSet;
 
@@ -272,13 +277,64 @@ async fn a_password_change_racing_refreshes_ends_every_session() {
     }
 }
 
+/// On the pool `connect` makes, session lookups hand their connections to
+/// one another rather than back to the pool: each lookup still asks the
+/// database, so a session deleted between two lookups is gone for the
+/// second and every one after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lookups_on_the_stores_own_pool_see_a_revocation_at_once() {
+    let server = server_or_skip!();
+    let url = crate::example::fresh_database(server).await;
+    let store = PostgresStore::connect(&url).await.unwrap();
+    let u = user("hot@example.com");
+    store.create_user(&u, None).await.unwrap();
+    let t0 = now();
+    let session = Session {
+        id: SessionId::new(),
+        user_id: u.id,
+        password_version: u.password_version,
+        created_at: t0,
+        expires_at: t0 + Duration::hours(1),
+    };
+    store
+        .create_session(&session, TokenDigest([7; 32]))
+        .await
+        .unwrap();
+    // Many at once, so that connections are handed over.
+    let lookups: Vec<_> = (0..64)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.session_with_user(session.id, now()).await })
+        })
+        .collect();
+    for lookup in lookups {
+        assert!(lookup.await.unwrap().unwrap().is_some());
+    }
+    store.delete_session(session.id).await.unwrap();
+    for _ in 0..16 {
+        assert!(
+            store
+                .session_with_user(session.id, now())
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    // Once lookups stop, the connections kept aside go back to the pool,
+    // so closing it (which waits for every connection) ends.
+    let closing = store.pool().close();
+    tokio::time::timeout(std::time::Duration::from_secs(60), closing)
+        .await
+        .expect("the pool closes: no connection stays aside");
+}
+
 /// Two instances' outbox workers claiming at once never get one email
 /// both; what they claimed is hidden until the lease ends, and then (as
 /// after an instance died mid-send) claimed again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_workers_claiming_at_once_never_share_an_email() {
     let server = server_or_skip!();
-    let store = server::store(server, 4).await;
+    let (store, schema) = server::store_in(server, 4).await;
     let lease = Duration::minutes(5);
     let t0 = now();
     for round in 0..10 {
@@ -325,10 +381,8 @@ async fn two_workers_claiming_at_once_never_share_an_email() {
                 .unwrap()
                 .is_empty()
         );
-        let after = store
-            .claim_mail(now() + lease + Duration::seconds(1), 100, lease)
-            .await
-            .unwrap();
+        server::age_outbox(&store, &schema, lease + Duration::seconds(1)).await;
+        let after = store.claim_mail(now(), 100, lease).await.unwrap();
         let after: BTreeSet<_> = after.iter().map(|m| m.email.id).collect();
         assert_eq!(
             after, queued,

@@ -178,6 +178,12 @@ fn lazy_store_at(isolation: &str) -> PostgresStore {
 /// open already: concurrent tasks then meet in the database at once rather
 /// than one after another while connections are being opened.
 pub async fn store(server: &Server, connections: u32) -> PostgresStore {
+    store_in(server, connections).await.0
+}
+
+/// [`store`], and the name of its schema, for tests that reach into its
+/// tables.
+pub async fn store_in(server: &Server, connections: u32) -> (PostgresStore, String) {
     let pool = PgPoolOptions::new()
         .max_connections(connections)
         .min_connections(connections)
@@ -189,7 +195,22 @@ pub async fn store(server: &Server, connections: u32) -> PostgresStore {
         open.push(pool.acquire().await.expect("a connection"));
     }
     drop(open);
-    PostgresStore::from_pool_with(pool, PostgresConfig::default().schema(fresh_schema()))
+    let schema = fresh_schema();
+    let store = PostgresStore::from_pool_with(pool, PostgresConfig::default().schema(&*schema))
         .await
-        .expect("migrates")
+        .expect("migrates");
+    (store, schema)
+}
+
+/// Moves every outbox lease and due time in `schema` back by `by`: time
+/// passing for a store that measures leases by the database's clock.
+pub async fn age_outbox(store: &PostgresStore, schema: &str, by: time::Duration) {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE \"{schema}\".outbox SET next_attempt_at = next_attempt_at - \
+         $1::bigint * interval '1 microsecond'"
+    )))
+    .bind(i64::try_from(by.whole_microseconds()).expect("a short time"))
+    .execute(store.pool())
+    .await
+    .expect("ages the outbox");
 }

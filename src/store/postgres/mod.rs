@@ -57,12 +57,15 @@
 //! takes a transaction-level advisory lock before checking that another
 //! remains, so two demoting each other cannot both succeed. Outbox workers
 //! claim mail with a lease (`FOR UPDATE SKIP LOCKED`), so instances sharing
-//! the database never claim one email twice, and under a token that a
+//! the database never claim one email twice; leases and due times run by
+//! the database's clock (`now()`), not the caller's, so instances whose
+//! clocks disagree still agree on when a lease ends; and under a token that a
 //! later claim replaces, so a worker that outlived its lease can neither
 //! send nor reschedule an email another worker now holds.
 //! [`session_with_user`](Store::session_with_user), the hot path of every
 //! authenticated request, is one indexed join in one round trip.
 
+mod hot;
 mod lockouts;
 mod outbox;
 mod rate_limits;
@@ -71,9 +74,15 @@ mod schema;
 mod sessions;
 mod users;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
+use sqlx::Connection as _;
 pub use sqlx::PgPool;
+use sqlx::pool::PoolConnectionMetadata;
+use sqlx::postgres::PgConnection;
+pub use sqlx::postgres::PgPoolOptions;
 use time::OffsetDateTime;
 
 use self::schema::Names;
@@ -129,6 +138,12 @@ pub struct PostgresStore {
     migrated: Arc<tokio::sync::OnceCell<()>>,
     /// Rate-limit charges so far, to prune idle buckets every so often.
     charges: Arc<std::sync::atomic::AtomicU32>,
+    /// The query of [`session_with_user`](Store::session_with_user), the
+    /// hot path, spelled out once: a clone shares it.
+    session_sql: sqlx::SqlStr,
+    /// Connections that lookups hand to each other (only on a pool of our
+    /// own; see the `hot` module).
+    hot: Arc<hot::Hot>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -164,6 +179,32 @@ fn retryable(err: &StoreError) -> bool {
         .is_some_and(|code| code == "40001" || code == "40P01")
 }
 
+/// sqlx's default pool size, which [`PostgresStore::connect`] keeps for
+/// everything but session lookups.
+const POOL_CONNECTIONS: u32 = 10;
+
+/// How many connections session lookups may keep aside on a pool made by
+/// [`PostgresStore::connect`].
+const HOT_CONNECTIONS: usize = 6;
+
+/// How long a pooled connection may sit idle and still be handed out
+/// untested; see [`PostgresStore::pool_options`].
+const UNTESTED_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The pool's check before handing out a connection: a round trip only
+/// for one idle for [`UNTESTED_IDLE`] or more.
+fn ping_if_idle(
+    conn: &mut PgConnection,
+    meta: PoolConnectionMetadata,
+) -> Pin<Box<dyn Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
+    Box::pin(async move {
+        if meta.idle_for >= UNTESTED_IDLE {
+            conn.ping().await?;
+        }
+        Ok(true)
+    })
+}
+
 /// How often a transaction is tried before its serialization failure is
 /// returned.
 const ATTEMPTS: u32 = 5;
@@ -188,11 +229,42 @@ macro_rules! retrying {
 }
 
 impl PostgresStore {
-    /// Connects to `url` (`postgres://user:pass@host/db`) with sqlx's
-    /// default pool and the default [`PostgresConfig`], and migrates.
+    /// Connects to `url` (`postgres://user:pass@host/db`) with a pool
+    /// from [`pool_options`](Self::pool_options) and the default
+    /// [`PostgresConfig`], and migrates.
+    ///
+    /// On this pool, which is the store's own, session lookups (every
+    /// authenticated request) hand a connection that has just answered to
+    /// the next lookup for up to a second, rather than back to the pool,
+    /// which tests it with one more round trip each time. The pool has
+    /// room for those beside the 10 connections of sqlx's default.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let pool = PgPool::connect(url).await.map_err(db)?;
-        Self::from_pool_with(pool, PostgresConfig::default()).await
+        let pool = Self::pool_options()
+            .max_connections(POOL_CONNECTIONS + HOT_CONNECTIONS as u32)
+            .connect(url)
+            .await
+            .map_err(db)?;
+        let mut store = Self::from_pool_with(pool, PostgresConfig::default()).await?;
+        store.hot = Arc::new(hot::Hot::new(HOT_CONNECTIONS));
+        Ok(store)
+    }
+
+    /// sqlx's default pool options (10 connections at most), except that a
+    /// connection is tested before it is handed out only if it sat idle
+    /// for a second or more, for an app building its own pool for
+    /// [`from_pool`](Self::from_pool).
+    ///
+    /// sqlx's default tests every connection before handing it out, and
+    /// always again as it comes back: for the one query of an
+    /// authenticated request, three round trips, two of them before the
+    /// answer; with these options two, one before the answer. The test on
+    /// return, which sqlx always makes, already shows that a connection in
+    /// constant use is alive; one idle long enough to have been dropped by
+    /// the server, a proxy or a firewall is still tested first.
+    pub fn pool_options() -> PgPoolOptions {
+        PgPoolOptions::new()
+            .test_before_acquire(false)
+            .before_acquire(ping_if_idle)
     }
 
     /// Uses the app's own pool with the default [`PostgresConfig`], and
@@ -214,9 +286,12 @@ impl PostgresStore {
     /// `PgPoolOptions::connect_lazy`). The first operation migrates, and
     /// fails if migrating does.
     pub fn lazy(pool: PgPool, config: PostgresConfig) -> Result<Self, StoreError> {
+        let names = Names::new(&config.schema, &config.table_prefix)?;
         Ok(PostgresStore {
             pool,
-            names: Arc::new(Names::new(&config.schema, &config.table_prefix)?),
+            session_sql: sessions::session_with_user_sql(&names),
+            hot: Arc::new(hot::Hot::new(0)),
+            names: Arc::new(names),
             migrated: Arc::new(tokio::sync::OnceCell::new()),
             charges: Arc::default(),
         })
@@ -332,24 +407,26 @@ impl Store for PostgresStore {
         retrying!(self.mail_due(now, limit))
     }
 
+    /// Leases by the database's clock: the caller's `now` is not used.
     async fn claim_mail(
         &self,
-        now: OffsetDateTime,
+        _now: OffsetDateTime,
         limit: usize,
         lease: time::Duration,
     ) -> Result<Vec<QueuedEmail>, StoreError> {
         self.ready().await?;
-        retrying!(self.claim(now, limit, lease))
+        retrying!(self.claim(limit, lease))
     }
 
+    /// Renews by the database's clock: the caller's `now` is not used.
     async fn renew_claim(
         &self,
         mail: &QueuedEmail,
-        now: OffsetDateTime,
+        _now: OffsetDateTime,
         lease: time::Duration,
     ) -> Result<bool, StoreError> {
         self.ready().await?;
-        retrying!(self.renew(mail, now, lease))
+        retrying!(self.renew(mail, lease))
     }
 
     async fn reschedule_mail(&self, mail: &QueuedEmail) -> Result<(), StoreError> {

@@ -8,8 +8,20 @@ use super::rows::{MAIL_COLUMNS, mail_from};
 use super::{PostgresStore, db};
 use crate::store::{QueuedEmail, StoreError};
 
-/// The thirteen values of an outbox row, in `MAIL_COLUMNS` order.
-const MAIL_VALUES: &str = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13";
+/// The thirteen values of an outbox row, in `MAIL_COLUMNS` order. An
+/// email due when it was made (`next_attempt_at` at or before `created_at`)
+/// is due at once by the database's clock, whatever the clock of the
+/// instance that queued it says; one put off on purpose keeps its time.
+const MAIL_VALUES: &str = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+     CASE WHEN $11 <= $10 THEN LEAST($11, now()) ELSE $11 END, $12, $13";
+
+/// The plain thirteen values, for a dead letter, which is never due.
+const DEAD_VALUES: &str = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13";
+
+/// A lease as microseconds, for `$n * interval '1 microsecond'`.
+fn micros(lease: time::Duration) -> i64 {
+    i64::try_from(lease.whole_microseconds()).unwrap_or(i64::MAX)
+}
 
 /// The row of `$1`, if still held under the claim `$2` (any, when `$2` is
 /// null: a copy not from a claim).
@@ -83,9 +95,13 @@ impl PostgresStore {
         rows.iter().map(mail_from).collect()
     }
 
+    /// Claims by the database's clock, not the caller's `now`: every
+    /// instance then agrees on when a lease ends, so one whose clock runs
+    /// ahead cannot take an email another still holds, and one whose clock
+    /// runs behind neither misses due mail nor takes a lease that has
+    /// already ended.
     pub(super) async fn claim(
         &self,
-        now: OffsetDateTime,
         limit: usize,
         lease: time::Duration,
     ) -> Result<Vec<QueuedEmail>, StoreError> {
@@ -103,15 +119,15 @@ impl PostgresStore {
             .join(", ");
         let rows = sqlx::query(self.names.sql(&format!(
             "WITH due AS (SELECT id, next_attempt_at AS due_at FROM {{s}}.{{p}}outbox \
-               WHERE next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2 \
+               WHERE next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT $1 \
                FOR UPDATE SKIP LOCKED) \
-             UPDATE {{s}}.{{p}}outbox o SET next_attempt_at = $3, claim_token = $4 \
+             UPDATE {{s}}.{{p}}outbox o \
+               SET next_attempt_at = now() + $2 * interval '1 microsecond', claim_token = $3 \
                FROM due WHERE o.id = due.id \
              RETURNING {columns}, due.due_at"
         )))
-        .bind(now)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .bind(now + lease)
+        .bind(micros(lease))
         .bind(token)
         .fetch_all(&self.pool)
         .await
@@ -129,18 +145,19 @@ impl PostgresStore {
         Ok(claimed.into_iter().map(|(_, mail)| mail).collect())
     }
 
+    /// Renews by the database's clock, as [`claim`](Self::claim) leases.
     pub(super) async fn renew(
         &self,
         mail: &QueuedEmail,
-        now: OffsetDateTime,
         lease: time::Duration,
     ) -> Result<bool, StoreError> {
         let renewed = sqlx::query(self.names.sql(&format!(
-            "UPDATE {{s}}.{{p}}outbox SET next_attempt_at = $3 WHERE {HELD}"
+            "UPDATE {{s}}.{{p}}outbox SET next_attempt_at = now() + $3 * interval '1 microsecond' \
+             WHERE {HELD}"
         )))
         .bind(mail.email.id)
         .bind(mail.claim)
-        .bind(now + lease)
+        .bind(micros(lease))
         .execute(&self.pool)
         .await
         .map_err(db)?;
@@ -195,7 +212,7 @@ impl PostgresStore {
             let mut dead = mail.clone();
             dead.last_error = Some(reason.to_owned());
             let sql = self.names.sql(&format!(
-                "INSERT INTO {{s}}.{{p}}dead_letters ({MAIL_COLUMNS}) VALUES ({MAIL_VALUES}) \
+                "INSERT INTO {{s}}.{{p}}dead_letters ({MAIL_COLUMNS}) VALUES ({DEAD_VALUES}) \
                  ON CONFLICT (id) DO UPDATE SET last_error = excluded.last_error, \
                  attempts = excluded.attempts, dead_at = now()"
             ));

@@ -1,0 +1,127 @@
+//! A few pooled connections kept aside between session lookups.
+//!
+//! sqlx tests every connection as it returns to its pool, always: one more
+//! round trip after each query, which on the hot path of an authenticated
+//! request (one query) doubles the socket work of both processes. A
+//! connection that has just answered a lookup is alive, so lookups hand
+//! their connection to the next lookup directly, and only one left unused
+//! for a moment goes back to the pool (tested there as usual).
+//!
+//! Only for a pool the store made itself ([`PostgresStore::connect`]),
+//! which is sized with room for these: an app's own pool keeps all its
+//! connections.
+//!
+//! [`PostgresStore::connect`]: super::PostgresStore::connect
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sqlx::Postgres;
+use sqlx::pool::PoolConnection;
+
+/// How long a connection may wait aside for the next lookup before it goes
+/// back to the pool; as long as a pooled one may sit idle untested.
+const PARKED_AT_MOST: Duration = super::UNTESTED_IDLE;
+
+/// Connections set aside by finished lookups, most recent last.
+#[derive(Debug)]
+pub(super) struct Hot {
+    parked: Mutex<Vec<(PoolConnection<Postgres>, Instant)>>,
+    keep: usize,
+    /// Whether a task is returning the connections parked too long, so
+    /// that none stays out of the pool once lookups stop (`PgPool::close`
+    /// waits for every connection to come back).
+    sweeping: AtomicBool,
+}
+
+impl Hot {
+    /// Keeps up to `keep` connections aside; zero keeps none.
+    pub(super) fn new(keep: usize) -> Self {
+        Hot {
+            parked: Mutex::new(Vec::with_capacity(keep)),
+            keep,
+            sweeping: AtomicBool::new(false),
+        }
+    }
+
+    /// Splits off the connections parked for [`PARKED_AT_MOST`] or more,
+    /// for the caller to drop outside the lock (each drop spawns its
+    /// return to the pool).
+    fn stale(
+        parked: &mut Vec<(PoolConnection<Postgres>, Instant)>,
+    ) -> Vec<PoolConnection<Postgres>> {
+        let cutoff = Instant::now().checked_sub(PARKED_AT_MOST);
+        // The oldest come first.
+        let fresh_from = parked
+            .iter()
+            .position(|(_, at)| cutoff.is_none_or(|c| *at >= c))
+            .unwrap_or(parked.len());
+        parked.drain(..fresh_from).map(|(conn, _)| conn).collect()
+    }
+
+    /// Every [`PARKED_AT_MOST`], returns the connections parked that long,
+    /// until none is parked.
+    fn sweep(self: &Arc<Self>) {
+        if self.sweeping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let hot = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(PARKED_AT_MOST).await;
+                let (stale, empty) = {
+                    let mut parked = hot.parked.lock().unwrap_or_else(|e| e.into_inner());
+                    let stale = Self::stale(&mut parked);
+                    (stale, parked.is_empty())
+                };
+                drop(stale);
+                if empty {
+                    hot.sweeping.store(false, Ordering::Release);
+                    // A connection parked between the check and the store
+                    // must not wait for the next one.
+                    let parked = hot.parked.lock().unwrap_or_else(|e| e.into_inner());
+                    if parked.is_empty() || hot.sweeping.swap(true, Ordering::AcqRel) {
+                        return;
+                    }
+                }
+            }
+        });
+    }
+
+    /// The most recently parked connection, if one waited less than
+    /// [`PARKED_AT_MOST`]; older ones go back to the pool.
+    pub(super) fn take(&self) -> Option<PoolConnection<Postgres>> {
+        if self.keep == 0 {
+            return None;
+        }
+        let (conn, stale) = {
+            let mut parked = self.parked.lock().unwrap_or_else(|e| e.into_inner());
+            let conn = parked.pop();
+            (conn, Self::stale(&mut parked))
+        };
+        // Dropped outside the lock: each spawns its return to the pool.
+        drop(stale);
+        match conn {
+            Some((conn, at)) if at.elapsed() < PARKED_AT_MOST => Some(conn),
+            _ => None,
+        }
+    }
+
+    /// Sets aside `conn`, which has just answered a lookup in full; if
+    /// enough are aside already, it goes back to the pool.
+    pub(super) fn put(self: &Arc<Self>, conn: PoolConnection<Postgres>) {
+        if self.keep == 0 {
+            return;
+        }
+        let mut parked = self.parked.lock().unwrap_or_else(|e| e.into_inner());
+        if parked.len() < self.keep {
+            parked.push((conn, Instant::now()));
+            drop(parked);
+            self.sweep();
+            return;
+        }
+        drop(parked);
+        drop(conn);
+    }
+}
