@@ -115,7 +115,11 @@ impl<P: Permission> RequirePermission<P> {
     /// [`CurrentUser::from_parts`], and refuses a user whose roles do not
     /// grant `P` (403 `MISSING_PERMISSION`).
     pub async fn from_parts(parts: &Parts, users: &Users) -> Result<Self, CurrentUserRejection> {
-        let user = CurrentUser::from_parts(parts, users).await?;
+        Self::admit(CurrentUser::from_parts(parts, users).await?, users)
+    }
+
+    /// `user`, if its roles grant `P` (else 403 `MISSING_PERMISSION`).
+    pub fn admit(user: CurrentUser, users: &Users) -> Result<Self, CurrentUserRejection> {
         if !users.has_permission(&user, P::NAME) {
             return Err(CurrentUserRejection::MissingPermission);
         }
@@ -136,7 +140,11 @@ impl<R: Role> RequireRole<R> {
     /// [`CurrentUser::from_parts`], and refuses a user without the role `R`
     /// (403 `MISSING_PERMISSION`).
     pub async fn from_parts(parts: &Parts, users: &Users) -> Result<Self, CurrentUserRejection> {
-        let user = CurrentUser::from_parts(parts, users).await?;
+        Self::admit(CurrentUser::from_parts(parts, users).await?, users)
+    }
+
+    /// `user`, if it holds the role `R` (else 403 `MISSING_PERMISSION`).
+    pub fn admit(user: CurrentUser, _users: &Users) -> Result<Self, CurrentUserRejection> {
         if !user.has_role(R::NAME) {
             return Err(CurrentUserRejection::MissingPermission);
         }
@@ -153,7 +161,8 @@ impl<R: Role> RequireRole<R> {
 }
 
 /// What both extractors share: the user, `Clone`, `Debug` naming the
-/// requirement, and `FromRequestParts` through `from_parts`.
+/// requirement, and `FromRequestParts`: the user as `CurrentUser`'s
+/// extractor finds it (CSRF checks included), then `admit`.
 macro_rules! common {
     ($name:ident<$t:ident: $bound:ident>, $field:ident) => {
         impl<$t: $bound> Deref for $name<$t> {
@@ -192,7 +201,8 @@ macro_rules! common {
                 parts: &mut Parts,
                 state: &S,
             ) -> Result<Self, Self::Rejection> {
-                Self::from_parts(parts, &Users::from_ref(state)).await
+                let users = Users::from_ref(state);
+                Self::admit(CurrentUser::checked(parts, &users).await?, &users)
             }
         }
     };

@@ -767,3 +767,63 @@ async fn guard_layers_and_extractors_check_csrf_on_cookie_requests() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_role_permission_and_recent_proof_extractors_check_csrf_on_cookie_requests() {
+    use axum::routing::post;
+    use tower::ServiceExt;
+    use tower_users::http::Body;
+    use tower_users::{Permission, RecentlyAuthenticated, RequirePermission, RequireRole, Role};
+
+    struct Write;
+    impl Permission for Write {
+        const NAME: &'static str = "posts:write";
+    }
+    struct Editor;
+    impl Role for Editor {
+        const NAME: &'static str = "editor";
+    }
+
+    let s = cookie_server(|b| b.with_role(Editor::NAME, [Write::NAME])).await;
+    let r = Client::new(s.addr)
+        .register("alice@example.com", PASSWORD)
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let id = tower_users::UserId(r.json()["id"].as_str().unwrap().parse().unwrap());
+    s.users.grant_role(id, id, Editor::NAME).await.unwrap();
+    let browser = sign_in(s.addr, "alice@example.com").await;
+    let app = axum::Router::new()
+        .route(
+            "/permission",
+            post(|_: RequirePermission<Write>| async { "done" }),
+        )
+        .route("/role", post(|_: RequireRole<Editor>| async { "done" }))
+        .route("/recent", post(|_: RecentlyAuthenticated| async { "done" }))
+        .with_state(s.users.clone());
+    for path in ["/permission", "/role", "/recent"] {
+        for token in [None, Some("wrong")] {
+            let mut req = Request::post(path).header("cookie", &browser.cookie);
+            if let Some(token) = token {
+                req = req.header("x-csrf-token", token);
+            }
+            let res = app
+                .clone()
+                .oneshot(req.body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path} {token:?}");
+            assert_eq!(
+                res.extensions().get::<tower_users::http::ErrorCode>(),
+                Some(&tower_users::http::ErrorCode("CSRF_FAILED")),
+                "{path} {token:?}"
+            );
+        }
+        let req = Request::post(path)
+            .header("cookie", &browser.cookie)
+            .header("x-csrf-token", &browser.csrf)
+            .body(Body::empty())
+            .unwrap();
+        let res = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path} with its token");
+    }
+}
