@@ -105,6 +105,7 @@ impl UsersBuilder {
                 verify_link: LinkTemplate::default_for("http://localhost:3000", "verify"),
                 reset_link: LinkTemplate::default_for("http://localhost:3000", "password-reset"),
                 verify_on_register: true,
+                private_registration: false,
                 lockout: super::LockoutPolicy::default(),
                 profile: None,
                 cookies: CookieState::unkeyed(),
@@ -418,8 +419,34 @@ impl UsersBuilder {
     }
 
     /// Whether registering sends a verification email (default true).
+    /// Private registration
+    /// ([`with_private_registration`](Self::with_private_registration))
+    /// always sends it: the email is its only answer.
     pub fn with_verify_on_register(mut self, send: bool) -> Self {
         self.config.verify_on_register = send;
+        self
+    }
+
+    /// Registration that reveals nothing (default off): `POST
+    /// /users/register` and the sign-up page answer the same (202, no body;
+    /// "Check your email") whether or not the address is taken, after the
+    /// same work (validation, a password hash, one email queued). A new
+    /// address gets the verification email (whatever
+    /// [`with_verify_on_register`](Self::with_verify_on_register) says); a
+    /// taken one gets the `registration_notice` email instead, with a
+    /// password-reset link, and its account is left as it is. See
+    /// [`Users::register_privately`].
+    ///
+    /// The trade-off: the client cannot tell someone that the address is
+    /// taken, so a user who mistyped theirs learns it only by not getting
+    /// an email; and sign-up cannot sign in at once (the answer may not
+    /// be about a new account), so the user logs in after verifying. The
+    /// `after_register` and `after_request_verify` hooks run after the
+    /// answer, so their time does not show in it.
+    ///
+    /// [`Users::register_privately`]: crate::Users::register_privately
+    pub fn with_private_registration(mut self, on: bool) -> Self {
+        self.config.private_registration = on;
         self
     }
 
