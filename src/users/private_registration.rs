@@ -91,7 +91,8 @@ impl Users {
     /// Queues the notice for `owner`, whose address someone tried to
     /// register: one store write, as a new account's is.
     async fn notify_owner(&self, owner: &User) -> Result<(), Error> {
-        let (mail, _) = self.token_email_as(owner, Purpose::Reset, EmailKind::RegistrationNotice)?;
+        let (mail, _) =
+            self.token_email_as(owner, Purpose::Reset, EmailKind::RegistrationNotice)?;
         self.store().enqueue_mail(&mail).await?;
         tracing::info!(user.id = %owner.id, "registration of a taken address: owner notified");
         let doorbell = self.inner.outbox.doorbell();
