@@ -1,5 +1,6 @@
 //! Timing equality: does any request endpoint answer faster when the email
-//! is unknown? Over loopback HTTP against an in-process server on a redb
+//! is unknown (or, for registration with private registration on, taken)?
+//! Over loopback HTTP against an in-process server on a redb
 //! file, default argon2id parameters, pairs interleaved so drift hits both
 //! sides alike. For each pair it prints the medians and a Mann-Whitney U
 //! test; the target is no detectable difference (p > 0.01) and medians
@@ -135,6 +136,7 @@ async fn main() -> Result<(), BoxError> {
         // not the (equally fast for both) lockout answer.
         .with_lockout(tower_users::LockoutPolicy {
             threshold: u32::MAX,
+            account_threshold: u32::MAX,
             ..Default::default()
         })
         .build()?;
