@@ -1,5 +1,6 @@
 //! Timing equality: does any request endpoint answer faster when the email
-//! (or, at login, the username) is unknown? Over loopback HTTP against an in-process server on a redb
+//! (or, at login, the username) is unknown (or, for registration with
+//! private registration on, taken)? Over loopback HTTP against an in-process server on a redb
 //! file, default argon2id parameters, pairs interleaved so drift hits both
 //! sides alike. For each pair it prints the medians and a Mann-Whitney U
 //! test; the target is no detectable difference (p > 0.01) and medians
@@ -131,6 +132,9 @@ async fn main() -> Result<(), BoxError> {
         // Usernames on, to time an unknown username against a known one;
         // the email pairs are unaffected.
         .with_usernames(Usernames::Optional)
+        // Registration answers alike for a taken and a new address only
+        // with this on; the other pairs do not register.
+        .with_private_registration(true)
         // Hundreds of failed logins on purpose: measure the password check,
         // not the (equally fast for both) lockout answer.
         .with_lockout(tower_users::LockoutPolicy {
@@ -146,7 +150,8 @@ async fn main() -> Result<(), BoxError> {
         .await?;
     let mut conn = server(users.clone()).await?;
 
-    let pairs: [(&str, &str, String, String); 5] = [
+    // `{i}` in a body becomes the sample's number, so each new address is new.
+    let pairs: [(&str, &str, String, String); 6] = [
         (
             "control: unknown vs unknown (A/A)",
             "/users/password-reset/request",
@@ -177,31 +182,39 @@ async fn main() -> Result<(), BoxError> {
             r#"{"email":"known@example.com"}"#.into(),
             r#"{"email":"unknown@example.com"}"#.into(),
         ),
+        (
+            "POST /users/register, private registration (taken vs new)",
+            "/users/register",
+            r#"{"email":"known@example.com","password":"another long password {i}"}"#.into(),
+            r#"{"email":"new-{i}@example.com","password":"another long password {i}"}"#.into(),
+        ),
     ];
     println!("| pair | n | median known | median unknown | diff | Mann-Whitney p |");
     println!("|---|---|---|---|---|---|");
     for (name, path, known, unknown) in pairs {
         let n = match (path, quick) {
-            ("/users/login", true) => 60,
-            ("/users/login", false) => 300,
+            ("/users/login" | "/users/register", true) => 60,
+            ("/users/login" | "/users/register", false) => 300,
             (_, true) => 300,
             _ => 2000,
         };
         // Warm up both paths.
-        for _ in 0..10 {
-            conn.post(path, known.clone()).await?;
-            conn.post(path, unknown.clone()).await?;
+        let nth = |body: &str, i: String| body.replace("{i}", &i);
+        for w in 0..10 {
+            conn.post(path, nth(&known, format!("w{w}"))).await?;
+            conn.post(path, nth(&unknown, format!("w{w}"))).await?;
         }
         let (mut a, mut b) = (Vec::with_capacity(n), Vec::with_capacity(n));
         for i in 0..n {
             // Alternate which goes first, so order effects cancel.
+            let (known, unknown) = (nth(&known, i.to_string()), nth(&unknown, i.to_string()));
             let (first, second) = if i % 2 == 0 {
-                (&known, &unknown)
+                (known, unknown)
             } else {
-                (&unknown, &known)
+                (unknown, known)
             };
-            let (s1, t1) = conn.post(path, first.clone()).await?;
-            let (s2, t2) = conn.post(path, second.clone()).await?;
+            let (s1, t1) = conn.post(path, first).await?;
+            let (s2, t2) = conn.post(path, second).await?;
             assert_eq!(s1, s2, "{name}: the two answers differ in status");
             let (tk, tu) = if i % 2 == 0 { (t1, t2) } else { (t2, t1) };
             a.push(tk.as_secs_f64() * 1e6);

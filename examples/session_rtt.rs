@@ -50,6 +50,7 @@ async fn main() -> Result<(), BoxError> {
         password_version: user.password_version,
         created_at: now,
         expires_at: now + time::Duration::hours(1),
+        authenticated_at: now,
     };
     let mut digest = [0u8; 32];
     digest[..16].copy_from_slice(session.id.0.as_bytes());

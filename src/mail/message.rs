@@ -15,17 +15,23 @@ pub enum EmailKind {
     EmailChange,
     /// Tells the old address that a change to a new one was asked for.
     EmailChangeNotice,
+    /// Tells an account's owner that someone tried to register its address
+    /// (private registration, see
+    /// [`with_private_registration`](crate::UsersBuilder::with_private_registration));
+    /// carries a password-reset link.
+    RegistrationNotice,
 }
 
 impl EmailKind {
     /// Every kind, once. Anything that must hold for each kind (templates
     /// present and checked at start, names that parse back) iterates this,
     /// and a test ties it to the variants, so a new kind cannot be missed.
-    pub const ALL: [EmailKind; 4] = [
+    pub const ALL: [EmailKind; 5] = [
         EmailKind::Verify,
         EmailKind::PasswordReset,
         EmailKind::EmailChange,
         EmailKind::EmailChangeNotice,
+        EmailKind::RegistrationNotice,
     ];
 
     /// A stable name, used in storage and logs.
@@ -35,6 +41,7 @@ impl EmailKind {
             EmailKind::PasswordReset => "password_reset",
             EmailKind::EmailChange => "email_change",
             EmailKind::EmailChangeNotice => "email_change_notice",
+            EmailKind::RegistrationNotice => "registration_notice",
         }
     }
 
@@ -45,6 +52,7 @@ impl EmailKind {
             "password_reset" => EmailKind::PasswordReset,
             "email_change" => EmailKind::EmailChange,
             "email_change_notice" => EmailKind::EmailChangeNotice,
+            "registration_notice" => EmailKind::RegistrationNotice,
             _ => return None,
         })
     }

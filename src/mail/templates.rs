@@ -3,7 +3,8 @@
 //!
 //! Each kind of email has three templates: `{name}.subject.txt`,
 //! `{name}.txt` and `{name}.html` (autoescaped), where `name` is `verify`,
-//! `password_reset`, `email_change` or `email_change_notice`. Their context:
+//! `password_reset`, `email_change`, `email_change_notice` or
+//! `registration_notice`. Their context:
 //!
 //! | variable | value |
 //! |---|---|
@@ -15,7 +16,9 @@
 //! | `new_email` | `email_change_notice` only: the address asked for |
 //!
 //! `email_change_notice` goes to the old address when a change is asked
-//! for; it carries no link.
+//! for; it carries no link. `registration_notice` goes to an account's
+//! owner when someone registers its address under private registration;
+//! its `link` is a password-reset link.
 
 use std::path::Path;
 
@@ -68,6 +71,18 @@ const EMBEDDED: &[(&str, &str)] = &[
         "email_change_notice.html",
         include_str!("../../templates/email_change_notice.html"),
     ),
+    (
+        "registration_notice.subject.txt",
+        include_str!("../../templates/registration_notice.subject.txt"),
+    ),
+    (
+        "registration_notice.txt",
+        include_str!("../../templates/registration_notice.txt"),
+    ),
+    (
+        "registration_notice.html",
+        include_str!("../../templates/registration_notice.html"),
+    ),
 ];
 
 /// The rendered parts of one email.
@@ -85,7 +100,7 @@ pub struct Rendered {
 ///
 /// ```
 /// use tower_users::mail::Templates;
-/// // Embedded defaults, with any of the nine files found in `./my-templates`
+/// // Embedded defaults, with any of the fifteen files found in `./my-templates`
 /// // taking their place.
 /// let templates = Templates::embedded().with_overrides_from("./my-templates").unwrap();
 /// # let _ = templates;
@@ -257,6 +272,7 @@ mod tests {
                 EmailKind::PasswordReset => 1,
                 EmailKind::EmailChange => 2,
                 EmailKind::EmailChangeNotice => 3,
+                EmailKind::RegistrationNotice => 4,
             }
         }
         for (i, kind) in EmailKind::ALL.into_iter().enumerate() {
@@ -316,6 +332,7 @@ mod tests {
             EmailKind::Verify,
             EmailKind::PasswordReset,
             EmailKind::EmailChange,
+            EmailKind::RegistrationNotice,
         ] {
             let r = render(&t, kind);
             assert!(!r.subject.is_empty() && !r.subject.contains('\n'));

@@ -21,6 +21,20 @@ pub(super) async fn signup(pages: &Pages, parts: &Parts, form: &Form) -> Respons
             .failed(&err, "signup", same, "")
             .render(pages)
     };
+    if users.private_registration() {
+        // The answer may not be about a new account: no sign-in, only
+        // the same page whoever owns the address.
+        let fields = crate::ProfileFields::new();
+        return match users.register_privately(email, password, fields).await {
+            Ok(()) => Page::message("Check your email", ("/login", "Log in"))
+                .notice(
+                    "Check your email: we sent a message to that address. \
+                     If it is new, the message confirms it, then you can log in.",
+                )
+                .render(pages),
+            Err(err) => failed(err),
+        };
+    }
     if let Err(err) = users.register(email, password).await {
         return failed(err);
     }

@@ -106,6 +106,7 @@ impl UsersBuilder {
                 verify_link: LinkTemplate::default_for("http://localhost:3000", "verify"),
                 reset_link: LinkTemplate::default_for("http://localhost:3000", "password-reset"),
                 verify_on_register: true,
+                private_registration: false,
                 lockout: super::LockoutPolicy::default(),
                 profile: None,
                 cookies: CookieState::unkeyed(),
@@ -483,8 +484,38 @@ impl UsersBuilder {
     }
 
     /// Whether registering sends a verification email (default true).
+    /// Private registration
+    /// ([`with_private_registration`](Self::with_private_registration))
+    /// always sends it: the email is its only answer.
     pub fn with_verify_on_register(mut self, send: bool) -> Self {
         self.config.verify_on_register = send;
+        self
+    }
+
+    /// Registration that reveals nothing (default off): `POST
+    /// /users/register` and the sign-up page answer the same (202, no body;
+    /// "Check your email") whether or not the address is taken, after the
+    /// same work (validation, a password hash, one email queued). A new
+    /// address gets the verification email (whatever
+    /// [`with_verify_on_register`](Self::with_verify_on_register) says); a
+    /// taken one gets the `registration_notice` email instead, with a
+    /// password-reset link, and its account is left as it is. See
+    /// [`Users::register_privately`].
+    ///
+    /// The trade-off: the client cannot tell someone that the address is
+    /// taken, so a user who mistyped theirs learns it only by not getting
+    /// an email; and sign-up cannot sign in at once (the answer may not
+    /// be about a new account), so the user logs in after verifying. The
+    /// `after_register` and `after_request_verify` hooks run after the
+    /// answer, so their time does not show in it. With usernames on, a
+    /// username is chosen after sign-in (`PATCH /users/me`), not at
+    /// registration (a 422 there): a taken username cannot be hidden, there
+    /// being no one to email instead; so `build` refuses this together with
+    /// [`Usernames::Required`](crate::Usernames::Required).
+    ///
+    /// [`Users::register_privately`]: crate::Users::register_privately
+    pub fn with_private_registration(mut self, on: bool) -> Self {
+        self.config.private_registration = on;
         self
     }
 
@@ -555,6 +586,14 @@ impl UsersBuilder {
         let tokens = Tokens::new(&secret, &self.audience)?;
         let mut config = self.config;
         config.cookies = CookieState::new(&self.cookies, &secret, &self.public_url)?;
+        if config.private_registration && config.usernames == crate::Usernames::Required {
+            return Err(ConfigError::Invalid {
+                name: "private_registration",
+                reason: "a required username cannot be taken at a registration that reveals \
+                         nothing (a taken one cannot be hidden); use Usernames::Optional"
+                    .into(),
+            });
+        }
         if config.transports.is_empty() {
             return Err(ConfigError::Invalid {
                 name: "transports",

@@ -11,6 +11,7 @@ mod admin;
 mod config;
 mod lockout;
 mod password_reset;
+mod private_registration;
 mod profile;
 mod reauth;
 mod registration;
@@ -141,6 +142,7 @@ pub(crate) struct Config {
     pub(crate) verify_link: LinkTemplate,
     pub(crate) reset_link: LinkTemplate,
     pub(crate) verify_on_register: bool,
+    pub(crate) private_registration: bool,
     pub(crate) lockout: LockoutPolicy,
     pub(crate) profile: Option<profile::ProfileSchema>,
     pub(crate) cookies: crate::http::cookies::CookieState,
@@ -275,10 +277,25 @@ impl Users {
     /// Issues a token of `purpose` for `user` and renders its email, ready
     /// to be queued with the state change that caused it.
     fn token_email(&self, user: &User, purpose: Purpose) -> Result<(QueuedEmail, String), Error> {
+        let kind = match purpose {
+            Purpose::Verify => EmailKind::Verify,
+            _ => EmailKind::PasswordReset,
+        };
+        self.token_email_as(user, purpose, kind)
+    }
+
+    /// [`token_email`](Self::token_email) with the link of `purpose` in
+    /// the email of `kind`.
+    fn token_email_as(
+        &self,
+        user: &User,
+        purpose: Purpose,
+        kind: EmailKind,
+    ) -> Result<(QueuedEmail, String), Error> {
         let cfg = &self.inner.config;
-        let (ttl, kind, link) = match purpose {
-            Purpose::Verify => (cfg.verify_ttl, EmailKind::Verify, &cfg.verify_link),
-            _ => (cfg.reset_ttl, EmailKind::PasswordReset, &cfg.reset_link),
+        let (ttl, link) = match purpose {
+            Purpose::Verify => (cfg.verify_ttl, &cfg.verify_link),
+            _ => (cfg.reset_ttl, &cfg.reset_link),
         };
         let (token, claims) = self
             .inner

@@ -18,6 +18,7 @@ mod mounts;
 mod openapi;
 mod pages;
 mod password_reset;
+mod private_registration;
 mod processes;
 mod readme;
 mod reauth;

@@ -295,6 +295,7 @@ async fn lookups_on_the_stores_own_pool_see_a_revocation_at_once() {
         password_version: u.password_version,
         created_at: t0,
         expires_at: t0 + Duration::hours(1),
+        authenticated_at: t0,
     };
     store
         .create_session(&session, TokenDigest([7; 32]))

@@ -212,6 +212,9 @@ struct Op {
     returns: Option<String>,
     /// Another success body the same status may carry instead.
     or_returns: Option<String>,
+    /// Another success status, with no body, that a setting answers
+    /// instead (and its description).
+    or_status: Option<(StatusCode, &'static str)>,
     body: Body,
     /// Needs credentials: `Authorization: Bearer` or the session cookie.
     bearer: bool,
@@ -236,6 +239,7 @@ fn operation(method: &str, path: &str) -> Op {
         description,
         returns,
         or_returns: None,
+        or_status: None,
         body: Body::None,
         bearer: false,
         errors: &[],
@@ -247,6 +251,11 @@ fn operation(method: &str, path: &str) -> Op {
         ("POST", "/register") => Op {
             body: json(name::<requests::RegisterRequest>()),
             errors: &[408, 413, 415, 422, 429, 409, 503],
+            or_status: Some((
+                StatusCode::ACCEPTED,
+                "With private registration on, instead of 201 and 409: accepted, whether or \
+                 not the email is taken (its owner is emailed instead); no body.",
+            )),
             ..op(
                 "register",
                 "Register a user",
@@ -631,6 +640,12 @@ fn paths() -> Paths {
             .summary(Some(op.summary))
             .operation_id(Some(op.id))
             .response(op.status.as_u16().to_string(), ok.build());
+        if let Some((status, description)) = op.or_status {
+            builder = builder.response(
+                status.as_u16().to_string(),
+                ResponseBuilder::new().description(description).build(),
+            );
+        }
         for &status in op.errors {
             builder = builder.response(status.to_string(), problem_response(status));
         }
