@@ -591,7 +591,7 @@ async fn sessions_stored_before_reauthentication_read_back_as_proved_at_login() 
     // Back to version 5: the column as version 5 had it, that is, none.
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "ALTER TABLE {schema}.sessions DROP COLUMN authenticated_at; \
-         DELETE FROM {schema}.schema_migrations WHERE version = 7"
+         DELETE FROM {schema}.schema_migrations WHERE version = 6"
     )))
     .execute(store.pool())
     .await
