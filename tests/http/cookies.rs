@@ -876,7 +876,7 @@ async fn a_dead_session_cookie_is_anonymous_where_optional_and_cleared_by_its_40
         };
         Ok::<_, std::convert::Infallible>(Response::new(Body::from(who)))
     });
-    let optional = OptionalUserLayer::new(s.users.clone()).layer(who.clone());
+    let optional = OptionalUserLayer::new(s.users.clone()).layer(who);
     let res = optional
         .clone()
         .oneshot(request(Some(&browser.cookie), None))
