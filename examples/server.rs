@@ -21,7 +21,8 @@
 //! what the open-file limit leaves after a reserve),
 //! `TOWER_USERS_CORS_ORIGINS` (comma-separated origins of single-page apps
 //! allowed to call with credentials), `TOWER_USERS_COOKIES` (`plain-http`
-//! drops `Secure` and the `__Host-` prefix, for plain-HTTP development) and
+//! drops `Secure` and the `__Host-` prefix, for plain-HTTP development; the
+//! server then refuses to start unless `TOWER_USERS_BIND` is loopback) and
 //! `RUST_LOG`.
 //!
 //! The cookie transport is on: a login with `"cookie": true` signs a browser
@@ -190,6 +191,21 @@ fn cookie_settings() -> Result<CookieSettings, BoxError> {
         settings = settings.with_trusted_origin(origin.to_str()?);
     }
     Ok(settings)
+}
+
+/// Plain-HTTP cookies (`TOWER_USERS_COOKIES=plain-http`) are for a
+/// development server on this machine: listening anywhere but on loopback
+/// would hand session cookies without `Secure` to the network.
+fn refuse_plain_http_beyond_loopback(addr: SocketAddr) -> Result<(), BoxError> {
+    if env("TOWER_USERS_COOKIES", "secure") == "plain-http" && !addr.ip().is_loopback() {
+        return Err(format!(
+            "TOWER_USERS_COOKIES=plain-http serves cookies without Secure, so it is for a \
+             loopback address only, and TOWER_USERS_BIND listens on {addr}: bind to \
+             127.0.0.1 or [::1], or serve HTTPS with the default secure cookies"
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// CORS for the single-page apps of `TOWER_USERS_CORS_ORIGINS`, with
@@ -514,11 +530,12 @@ async fn main() -> Result<(), BoxError> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
+    let listener = TcpListener::bind(env("TOWER_USERS_BIND", "127.0.0.1:3000")).await?;
+    let addr = listener.local_addr()?;
+    refuse_plain_http_beyond_loopback(addr)?;
     let users = build_users().await?;
     // Shared by every connection and request: one Arc to clone.
     let app = Arc::new(app(users.clone())?);
-    let listener = TcpListener::bind(env("TOWER_USERS_BIND", "127.0.0.1:3000")).await?;
-    let addr = listener.local_addr()?;
     let max = max_connections()?;
     let mut acceptor = Acceptor::new(listener, max);
     tracing::info!(max_connections = max, "listening on http://{addr}");
@@ -526,10 +543,13 @@ async fn main() -> Result<(), BoxError> {
     println!("listening on http://{addr}");
 
     // tower-http's request log (`RUST_LOG=tower_http=debug`), headers
-    // included, with credentials masked: `Authorization`, `Cookie` and
-    // `Set-Cookie` are marked sensitive before `TraceLayer` sees the request
-    // and before it sees the response, so they are logged as `Sensitive`.
-    let secret: Arc<[HeaderName]> = Arc::new([AUTHORIZATION, COOKIE, SET_COOKIE]);
+    // included, with credentials masked: `Authorization`, `Cookie`,
+    // `Set-Cookie` and `X-CSRF-Token` (sent by scripts, and answered by
+    // `GET /users/me` by cookie) are marked sensitive before `TraceLayer`
+    // sees the request and before it sees the response, so they are logged
+    // as `Sensitive`.
+    let csrf = HeaderName::from_static("x-csrf-token");
+    let secret: Arc<[HeaderName]> = Arc::new([AUTHORIZATION, COOKIE, SET_COOKIE, csrf]);
     let logged = ServiceBuilder::new()
         .layer(SetSensitiveRequestHeadersLayer::from_shared(secret.clone()))
         .layer(

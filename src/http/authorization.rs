@@ -114,6 +114,10 @@ impl<P: Permission> RequirePermission<P> {
     /// Authenticates the request whose head is `parts`, as
     /// [`CurrentUser::from_parts`], and refuses a user whose roles do not
     /// grant `P` (403 `MISSING_PERMISSION`).
+    ///
+    /// Unlike the axum extractor, it does not run the [CSRF
+    /// checks](super::csrf): on a state-changing request, call
+    /// [`CurrentUser::check_csrf`] on the user it holds.
     pub async fn from_parts(parts: &Parts, users: &Users) -> Result<Self, CurrentUserRejection> {
         Self::admit(CurrentUser::from_parts(parts, users).await?, users)
     }
@@ -139,6 +143,10 @@ impl<R: Role> RequireRole<R> {
     /// Authenticates the request whose head is `parts`, as
     /// [`CurrentUser::from_parts`], and refuses a user without the role `R`
     /// (403 `MISSING_PERMISSION`).
+    ///
+    /// Unlike the axum extractor, it does not run the [CSRF
+    /// checks](super::csrf): on a state-changing request, call
+    /// [`CurrentUser::check_csrf`] on the user it holds.
     pub async fn from_parts(parts: &Parts, users: &Users) -> Result<Self, CurrentUserRejection> {
         Self::admit(CurrentUser::from_parts(parts, users).await?, users)
     }

@@ -42,7 +42,8 @@ use crate::users::Issuer;
 /// [`UsersBuilder::with_profile`](crate::UsersBuilder::with_profile)). A
 /// guard for verified users is [`VerifiedUser`], for administrators
 /// [`Superuser`]. `Option<CurrentUser>` is `None` when no
-/// credentials were sent, and still a rejection when bad ones were.
+/// credentials were sent (or only a session cookie that no longer checks
+/// out), and still a rejection when a bad bearer token was.
 ///
 /// In axum, take it as a handler argument; the state provides [`Users`]
 /// (through `FromRef`). A request without a valid access token or session
@@ -235,38 +236,64 @@ impl CurrentUser {
     /// [`CurrentUserLayer`](super::CurrentUserLayer)) is reused if the layer
     /// was built on this `users` (or a clone); otherwise the request is
     /// authenticated again, so a token of another `Users` counts for nothing.
+    ///
+    /// Unlike the axum extractor and the guard layers, it does not run the
+    /// [CSRF checks](super::csrf): on a state-changing request (a form
+    /// post, say), call [`check_csrf`](Self::check_csrf) on the user it
+    /// returns, or a cross-site page can act with the visitor's cookie.
     pub async fn from_parts(parts: &Parts, users: &Users) -> Result<Self, CurrentUserRejection> {
-        Self::optional_from_parts(parts, users)
-            .await?
-            .ok_or(CurrentUserRejection::MissingCredentials)
+        match Self::resolve(parts, users).await? {
+            (Some(user), _) => Ok(user),
+            (None, true) => Err(CurrentUserRejection::InvalidToken),
+            (None, false) => Err(CurrentUserRejection::MissingCredentials),
+        }
     }
 
     /// Like [`from_parts`](Self::from_parts), but `Ok(None)` when the request
     /// carries no credentials at all.
+    ///
+    /// A session cookie that no longer checks out (expired, or its session
+    /// ended: a log-out everywhere, a password change elsewhere, a
+    /// deactivation) counts as no credentials here, so a public page stays
+    /// public to a browser that still sends it. A bad bearer token is
+    /// still a refusal: an API client sent it on purpose.
     pub async fn optional_from_parts(
         parts: &Parts,
         users: &Users,
     ) -> Result<Option<Self>, CurrentUserRejection> {
+        Ok(Self::resolve(parts, users).await?.0)
+    }
+
+    /// The user of the request, if any, and whether a session cookie was
+    /// sent that does not check out.
+    async fn resolve(
+        parts: &Parts,
+        users: &Users,
+    ) -> Result<(Option<Self>, bool), CurrentUserRejection> {
         let reused = parts.extensions.get::<CurrentUser>();
         if let Some(user) = reused.filter(|user| users.issued(&user.issuer)) {
-            return Ok(Some(user.clone()));
+            return Ok((Some(user.clone()), false));
         }
         // The first transport that yields a user wins; bad credentials on
         // one are the answer only if no later one yields a user.
         let mut refusal = None;
+        let mut dead_cookie = false;
         for &transport in users.transports() {
             match Self::by(transport, parts, users).await {
-                Ok(Some(user)) => return Ok(Some(user)),
+                Ok(Some(user)) => return Ok((Some(user), false)),
                 Ok(None) => {}
                 Err(CurrentUserRejection::Internal(err)) => {
                     return Err(CurrentUserRejection::Internal(err));
+                }
+                Err(CurrentUserRejection::InvalidToken) if transport == Transport::Cookie => {
+                    dead_cookie = true;
                 }
                 Err(rejection) => {
                     refusal.get_or_insert(rejection);
                 }
             }
         }
-        refusal.map_or(Ok(None), Err)
+        refusal.map_or(Ok((None, dead_cookie)), Err)
     }
 
     /// The user `transport` names in `parts`, if it carries credentials.
@@ -548,6 +575,10 @@ impl TryFrom<CurrentUser> for Superuser {
 impl VerifiedUser {
     /// Authenticates the request whose head is `parts`, as
     /// [`CurrentUser::from_parts`], and refuses an unverified email.
+    ///
+    /// Unlike the axum extractor, it does not run the [CSRF
+    /// checks](super::csrf): on a state-changing request, call
+    /// [`CurrentUser::check_csrf`] on the user it holds.
     pub async fn from_parts(parts: &Parts, users: &Users) -> Result<Self, CurrentUserRejection> {
         CurrentUser::from_parts(parts, users).await?.try_into()
     }
@@ -556,6 +587,10 @@ impl VerifiedUser {
 impl Superuser {
     /// Authenticates the request whose head is `parts`, as
     /// [`CurrentUser::from_parts`], and refuses anyone but a superuser.
+    ///
+    /// Unlike the axum extractor, it does not run the [CSRF
+    /// checks](super::csrf): on a state-changing request, call
+    /// [`CurrentUser::check_csrf`] on the user it holds.
     pub async fn from_parts(parts: &Parts, users: &Users) -> Result<Self, CurrentUserRejection> {
         CurrentUser::from_parts(parts, users).await?.try_into()
     }

@@ -14,6 +14,7 @@ use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use super::cookies::{clear_cookies, dead_session_cookie};
 use super::current_user::{CurrentUser, CurrentUserRejection};
 use super::problem::problem_response;
 use crate::Users;
@@ -340,8 +341,9 @@ impl<S> Layer<S> for CurrentUserLayer {
 }
 
 /// Like [`CurrentUserLayer`], but requests without credentials go through
-/// with no [`CurrentUser`]. Bad credentials are still refused, as with
-/// `Option<CurrentUser>`; it takes no guards.
+/// with no [`CurrentUser`]. A bad bearer token is still refused, as with
+/// `Option<CurrentUser>`; a session cookie that no longer checks out
+/// (expired, or its session ended) counts as none. It takes no guards.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -382,7 +384,7 @@ pub struct OptionalUserLayer {
 
 impl OptionalUserLayer {
     /// Lets requests without credentials through (with no [`CurrentUser`]
-    /// in the extensions); bad credentials are still refused.
+    /// in the extensions); a bad bearer token is still refused.
     pub fn new(users: Users) -> Self {
         OptionalUserLayer { users }
     }
@@ -482,7 +484,18 @@ where
                     parts.extensions.insert(user);
                 }
                 Ok(None) => {}
-                Err(rejection) => return Ok(reject(rejection)),
+                Err(rejection) => {
+                    let mut res = reject(rejection);
+                    // A dead session cookie on a route that requires a
+                    // user: cleared, or the browser sends it until it
+                    // expires.
+                    if res.status() == http::StatusCode::UNAUTHORIZED
+                        && dead_session_cookie(&rule.users, &parts).await
+                    {
+                        clear_cookies(&rule.users, res.headers_mut());
+                    }
+                    return Ok(res);
+                }
             }
             inner.call(Request::from_parts(parts, body)).await
         })

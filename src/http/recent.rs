@@ -68,6 +68,10 @@ impl RecentlyAuthenticated {
     /// Authenticates the request whose head is `parts`, as
     /// [`CurrentUser::from_parts`], and refuses a session that did not
     /// prove the password within `users`' re-authentication window.
+    ///
+    /// Unlike the axum extractor, it does not run the [CSRF
+    /// checks](super::csrf): on a state-changing request, call
+    /// [`CurrentUser::check_csrf`] on the user it holds.
     pub async fn from_parts(parts: &Parts, users: &Users) -> Result<Self, CurrentUserRejection> {
         Self::admit(CurrentUser::from_parts(parts, users).await?, users)
     }

@@ -13,6 +13,9 @@ use crate::error::Error;
 use crate::http::CurrentUser;
 use crate::http::rate_limit::{Class, charge};
 
+/// The action (and form) of "Log out".
+const LOG_OUT: &str = "logout";
+
 /// The account page for `user`, before any form's outcome.
 fn account_page(pages: &Pages, user: &CurrentUser) -> Page {
     let record = minijinja::context! {
@@ -85,10 +88,10 @@ pub(super) async fn act(pages: &Pages, parts: &Parts, form: &Form) -> Response {
                 .await
                 .map(|_| "/account?done=email")
         }
-        "logout" => {
+        LOG_OUT => {
             return match users.logout(user.session()).await {
                 Ok(()) => redirect(pages, "/login?done=logout", session::sign_out(users)),
-                Err(err) => failed(pages, &user, "logout_all", &err),
+                Err(err) => failed(pages, &user, LOG_OUT, &err),
             };
         }
         "logout_all" => {
@@ -132,4 +135,51 @@ fn failed(pages: &Pages, user: &CurrentUser, form: &str, err: &Error) -> Respons
     account_page(pages, user)
         .failed(err, form, same, "current_password")
         .render(pages)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use http_body_util::BodyExt;
+
+    use super::*;
+    use crate::{RedbStore, Users};
+
+    /// A failed "Log out" says so on its own form, not on "Log out
+    /// everywhere" (the store failing is the only way it fails, so the
+    /// page is rendered as `act` renders it).
+    #[tokio::test]
+    async fn a_failed_log_out_is_shown_on_the_log_out_form() {
+        let users = Users::builder(RedbStore::in_memory().unwrap())
+            .with_secret([6u8; 32])
+            .build()
+            .unwrap();
+        users
+            .register("kim@example.com", "correct horse battery")
+            .await
+            .unwrap();
+        let pair = users
+            .login("kim@example.com", "correct horse battery")
+            .await
+            .unwrap();
+        let parts = http::Request::get("/account")
+            .header("authorization", format!("Bearer {}", pair.access_token))
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        let user = CurrentUser::from_parts(&parts, &users).await.unwrap();
+        let pages = crate::pages::PagesService::new(users);
+        let err = Error::internal("the store is down");
+        let res = failed(&pages.pages, &user, LOG_OUT, &err);
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        let html = String::from_utf8(body.to_vec()).unwrap();
+        let form = |label: &str| {
+            let start = html.find(&format!(r#"aria-label="{label}""#)).unwrap();
+            let end = start + html[start..].find("</form>").unwrap();
+            html[start..end].to_owned()
+        };
+        assert!(form("Log out").contains(r#"role="alert""#), "{html}");
+        assert!(!form("Log out everywhere").contains(r#"role="alert""#));
+    }
 }

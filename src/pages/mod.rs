@@ -66,7 +66,7 @@ use tower_service::Service;
 pub use templates::PageTemplates;
 
 use crate::Users;
-use crate::error::{BoxError, Error};
+use crate::error::{BoxError, ConfigError, Error};
 use crate::http::body::{RequestBody, guarded};
 use crate::http::rate_limit::{Charged, Class, charge};
 use crate::mail::BoxFuture;
@@ -104,12 +104,35 @@ impl std::fmt::Debug for Pages {
 
 impl PagesService {
     /// The pages for `users`, at the root, with the embedded templates.
+    ///
+    /// # Panics
+    ///
+    /// If `users` has the cookie transport off
+    /// ([`UsersBuilder::with_transports`](crate::UsersBuilder::with_transports)
+    /// without [`Transport::Cookie`](crate::Transport::Cookie)): the pages'
+    /// session is that cookie, so no visitor could ever sign in. Use
+    /// [`try_new`](Self::try_new) for configuration read at run time.
+    #[allow(clippy::expect_used)]
     pub fn new(users: Users) -> Self {
-        Self::with(Pages {
+        Self::try_new(users).expect("PagesService needs the cookie transport")
+    }
+
+    /// [`new`](Self::new), refusing `users` without the cookie transport
+    /// with [`ConfigError::Invalid`] (`transports`).
+    pub fn try_new(users: Users) -> Result<Self, ConfigError> {
+        if !users.transports().contains(&crate::Transport::Cookie) {
+            return Err(ConfigError::Invalid {
+                name: "transports",
+                reason: "the pages sign visitors in with the session cookie, and the cookie \
+                         transport is off: add Transport::Cookie to with_transports"
+                    .to_owned(),
+            });
+        }
+        Ok(Self::with(Pages {
             users,
             templates: PageTemplates::embedded(),
             prefix: String::new(),
-        })
+        }))
     }
 
     fn with(pages: Pages) -> Self {

@@ -41,7 +41,7 @@ pub(super) async fn signup(pages: &Pages, parts: &Parts, form: &Form) -> Respons
     // Signed in at once, as the user just proved the password.
     let client = crate::http::rate_limit::request_client(&parts.extensions);
     let signed_in = match users.login_from(email, password, client).await {
-        Ok(pair) => session::sign_in(users, &pair),
+        Ok(pair) => session::sign_in(users, parts, &pair).await,
         Err(err) => Err(err),
     };
     match signed_in {
@@ -71,7 +71,7 @@ pub(super) async fn login(pages: &Pages, parts: &Parts, form: &Form) -> Response
     let users = &pages.users;
     let client = crate::http::rate_limit::request_client(&parts.extensions);
     let result = match users.login_from(email, password, client).await {
-        Ok(pair) => session::sign_in(users, &pair),
+        Ok(pair) => session::sign_in(users, parts, &pair).await,
         Err(err) => Err(err),
     };
     match result {

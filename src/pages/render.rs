@@ -289,6 +289,11 @@ fn html_response(status: StatusCode, html: String, nonce: &str) -> Response {
     if let Ok(csp) = HeaderValue::from_str(&csp) {
         h.insert(HeaderName::from_static("content-security-policy"), csp);
     }
+    // `frame-ancestors` for older browsers, which know only this header.
+    h.insert(
+        HeaderName::from_static("x-frame-options"),
+        HeaderValue::from_static("DENY"),
+    );
     h.insert(
         HeaderName::from_static("x-content-type-options"),
         HeaderValue::from_static("nosniff"),

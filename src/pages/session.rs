@@ -9,7 +9,7 @@ use http::request::Parts;
 use super::Pages;
 use super::render::{Page, explain, redirect};
 use crate::error::Error;
-use crate::http::cookies::{sign_in_cookies, sign_out_cookies};
+use crate::http::cookies::{end_cookie_session, sign_in_cookies, sign_out_cookies};
 use crate::http::csrf;
 use crate::http::{CurrentUser, CurrentUserRejection};
 use crate::{TokenPair, Users};
@@ -33,9 +33,16 @@ pub(super) async fn current(pages: &Pages, parts: &Parts) -> Result<CurrentUser,
     }
 }
 
-/// The Set-Cookie values that sign the browser in with `pair`'s session.
-pub(super) fn sign_in(users: &Users, pair: &TokenPair) -> Result<Vec<HeaderValue>, Error> {
-    sign_in_cookies(users, pair)
+/// The Set-Cookie values that sign the browser in with `pair`'s session,
+/// ending the session the browser's cookie named until now (if any).
+pub(super) async fn sign_in(
+    users: &Users,
+    parts: &Parts,
+    pair: &TokenPair,
+) -> Result<Vec<HeaderValue>, Error> {
+    let cookies = sign_in_cookies(users, pair)?;
+    end_cookie_session(users, parts).await?;
+    Ok(cookies)
 }
 
 /// The Set-Cookie values that sign the browser out.

@@ -827,3 +827,149 @@ async fn the_role_permission_and_recent_proof_extractors_check_csrf_on_cookie_re
         assert_eq!(res.status(), StatusCode::OK, "{path} with its token");
     }
 }
+
+/// The Set-Cookie values of `r` that clear a cookie.
+fn cleared(r: &Reply) -> Vec<String> {
+    r.headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .filter(|c| c.contains("Max-Age=0"))
+        .collect()
+}
+
+/// A session cookie whose session ended elsewhere (here a log-out
+/// everywhere from an API client) is no credential on the optional routes,
+/// so they stay open to that browser, and the 401s it causes on the routes
+/// that need a user clear it; a bad bearer token stays a 401.
+#[tokio::test]
+async fn a_dead_session_cookie_is_anonymous_where_optional_and_cleared_by_its_401s() {
+    use tower::{Layer, ServiceExt};
+    use tower_users::http::{Body, Response, service_fn};
+    use tower_users::{CurrentUser, CurrentUserLayer, OptionalUserLayer};
+
+    let s = cookie_server(|b| b).await;
+    register(s.addr, "alice@example.com").await;
+    let browser = sign_in(s.addr, "alice@example.com").await;
+    let token = Client::new(s.addr)
+        .access_token("alice@example.com", PASSWORD)
+        .await;
+    let r = Client::new(s.addr)
+        .request(Method::POST, "/users/logout/all", Some(&token), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json());
+
+    let request = |cookie: Option<&str>, bearer: Option<&str>| {
+        let mut req = Request::get("/who");
+        if let Some(cookie) = cookie {
+            req = req.header("cookie", cookie);
+        }
+        if let Some(bearer) = bearer {
+            req = req.header("authorization", format!("Bearer {bearer}"));
+        }
+        req.body(Body::empty()).unwrap()
+    };
+    let who = service_fn(|req: Request<Body>| async move {
+        let who = match req.extensions().get::<CurrentUser>() {
+            Some(user) => user.email.to_string(),
+            None => "anonymous".to_owned(),
+        };
+        Ok::<_, std::convert::Infallible>(Response::new(Body::from(who)))
+    });
+    let optional = OptionalUserLayer::new(s.users.clone()).layer(who);
+    let res = optional
+        .clone()
+        .oneshot(request(Some(&browser.cookie), None))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "OptionalUserLayer");
+    let res = optional
+        .oneshot(request(None, Some("forged")))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "a bad bearer token");
+
+    let app = axum::Router::new()
+        .route(
+            "/who",
+            axum::routing::get(|user: Option<CurrentUser>| async move {
+                user.map_or("anonymous".to_owned(), |u| u.email.to_string())
+            }),
+        )
+        .with_state(s.users.clone());
+    let res = app
+        .clone()
+        .oneshot(request(Some(&browser.cookie), None))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "Option<CurrentUser>");
+    let res = app.oneshot(request(None, Some("forged"))).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "a bad bearer token");
+
+    // Where a user is required: 401, and the cookies are cleared.
+    let required = CurrentUserLayer::new(s.users.clone()).layer(who);
+    let res = required
+        .oneshot(request(Some(&browser.cookie), None))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(res.headers().get_all("set-cookie").iter().count(), 2);
+    let r = Call::new(Method::GET, "/users/me")
+        .cookie(&browser.cookie)
+        .send(s.addr)
+        .await;
+    assert_problem(&r, 401, "UNAUTHORIZED");
+    assert_eq!(cleared(&r).len(), 2, "{:?}", r.headers);
+    // A forged cookie is as dead.
+    let forged = format!("{}x", browser.session_cookie());
+    let r = Call::new(Method::GET, "/users/me")
+        .cookie(&forged)
+        .send(s.addr)
+        .await;
+    assert_problem(&r, 401, "UNAUTHORIZED");
+    assert_eq!(cleared(&r).len(), 2, "{:?}", r.headers);
+
+    // A 401 for another reason leaves a live cookie alone.
+    let live = sign_in(s.addr, "alice@example.com").await;
+    let r = Call::new(Method::POST, "/users/login")
+        .cookie(&live.cookie)
+        .json(json!({"email": "alice@example.com", "password": "not the password"}))
+        .send(s.addr)
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.json());
+    assert!(r.headers.get("set-cookie").is_none(), "{:?}", r.headers);
+}
+
+/// Signing in by cookie over a live session of this server ends that
+/// session: nothing in the browser names it any more.
+#[tokio::test]
+async fn a_cookie_login_over_a_session_ends_the_old_session() {
+    let s = cookie_server(|b| b).await;
+    register(s.addr, "alice@example.com").await;
+    register(s.addr, "bob@example.com").await;
+    let old = sign_in(s.addr, "alice@example.com").await;
+    let r = Call::new(Method::POST, "/users/login")
+        .cookie(&old.cookie)
+        .json(json!({"email": "bob@example.com", "password": PASSWORD, "cookie": true}))
+        .send(s.addr)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    let r = Call::new(Method::GET, "/users/me")
+        .cookie(&old.cookie)
+        .send(s.addr)
+        .await;
+    assert_problem(&r, 401, "UNAUTHORIZED");
+    // A failed login leaves the session it was sent with alone.
+    let live = sign_in(s.addr, "alice@example.com").await;
+    let r = Call::new(Method::POST, "/users/login")
+        .cookie(&live.cookie)
+        .json(json!({"email": "bob@example.com", "password": "wrong password!", "cookie": true}))
+        .send(s.addr)
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.json());
+    let r = Call::new(Method::GET, "/users/me")
+        .cookie(&live.cookie)
+        .send(s.addr)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+}

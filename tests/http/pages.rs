@@ -1001,3 +1001,84 @@ async fn a_form_over_its_rate_limit_gets_a_page_that_says_when_to_retry() {
         StatusCode::TOO_MANY_REQUESTS,
     );
 }
+
+/// Logging in or signing up on the pages over a live session ends that
+/// session: the browser's new cookie replaces the only thing naming it.
+#[tokio::test]
+async fn logging_in_or_signing_up_over_a_session_ends_the_old_one() {
+    let s = site().await;
+    s.users
+        .register("grace@example.com", PASSWORD)
+        .await
+        .unwrap();
+    let mut b = Browser::new(s.addr);
+    b.sign_up("heidi@example.com").await;
+    let before_login = b.cookies.clone();
+    let r = b
+        .post(
+            "/login",
+            &[("email", "grace@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", text(&r));
+    let before_signup = b.cookies.clone();
+    b.sign_up("ivan@example.com").await;
+    for (when, jar) in [("login", before_login), ("sign-up", before_signup)] {
+        let mut old = Browser::new(s.addr);
+        old.cookies = jar;
+        let r = old.get("/users/me").await;
+        assert_problem(&r, 401, "UNAUTHORIZED");
+        assert!(old.cookies.is_empty(), "{when}: the dead cookie is cleared");
+    }
+    let r = b.get("/users/me").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["email"], "ivan@example.com");
+}
+
+/// Every page forbids framing twice: the CSP's `frame-ancestors 'none'`
+/// for current browsers, `X-Frame-Options: DENY` for older ones.
+#[tokio::test]
+async fn every_page_forbids_framing_for_old_browsers_too() {
+    let s = site().await;
+    let mut signed_in = Browser::new(s.addr);
+    signed_in.sign_up("judy@example.com").await;
+    let mut visitor = Browser::new(s.addr);
+    for (member, path) in [
+        (true, "/account"),
+        (false, "/login"),
+        (false, "/signup"),
+        (false, "/forgot-password"),
+        (false, "/verify"),
+        (false, "/password-reset"),
+        (false, "/nowhere"),
+    ] {
+        let b = if member { &mut signed_in } else { &mut visitor };
+        let r = b.get(path).await;
+        assert!(r.headers.contains_key("content-type"), "{path}");
+        let csp = r.headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}");
+        assert_eq!(r.headers["x-frame-options"], "DENY", "{path}");
+    }
+}
+
+/// The pages' session is the cookie: without the cookie transport nobody
+/// could sign in, so the service is refused when it is made, not with an
+/// error page at the first sign-in.
+#[test]
+fn the_pages_without_the_cookie_transport_are_refused_when_made() {
+    let users = Users::builder(tower_users::RedbStore::in_memory().unwrap())
+        .with_secret([4u8; 32])
+        .with_transports([tower_users::Transport::Bearer])
+        .build()
+        .unwrap();
+    let err = PagesService::try_new(users.clone()).unwrap_err();
+    assert!(err.to_string().contains("cookie transport"), "{err}");
+    let panicked =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| PagesService::new(users)));
+    assert!(panicked.is_err());
+    let users = Users::builder(tower_users::RedbStore::in_memory().unwrap())
+        .with_secret([4u8; 32])
+        .build()
+        .unwrap();
+    assert!(PagesService::try_new(users).is_ok());
+}

@@ -589,3 +589,108 @@ async fn without_a_tracing_subscriber_the_emailed_link_shows_on_stderr() {
     let text = wait_for_line(&log_path, |l| l.contains("/verify#token=")).await;
     assert!(text.contains("To: new@example.com"), "{text}");
 }
+
+/// The CSRF token is a credential too: sent by scripts in `X-CSRF-Token`
+/// and answered in it by `GET /users/me` by cookie, it is masked in the
+/// example server's request log as the cookies are.
+#[tokio::test]
+async fn the_server_log_at_debug_level_never_shows_the_csrf_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("csrf-log.redb");
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let env = [
+        ("TOWER_USERS_DB", db.to_str().unwrap()),
+        ("RUST_LOG", "debug"),
+    ];
+    let running = start_logged("server", &env, &log);
+    let c = Client::new(running.addr);
+    c.signed_up("csrf@example.com", "correct horse battery")
+        .await;
+    let r = c
+        .post_json(
+            "/users/login",
+            serde_json::json!({
+                "email": "csrf@example.com",
+                "password": "correct horse battery",
+                "cookie": true,
+            }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    let csrf = r.json()["csrf_token"].as_str().unwrap().to_owned();
+    let cookie = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let req = http::Request::get(format!("http://{}/users/me", running.addr))
+        .header("host", running.addr.to_string())
+        .header("cookie", &cookie)
+        .body(http_body_util::Full::<bytes::Bytes>::default())
+        .unwrap();
+    let me = crate::common::send(running.addr, req).await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.headers["x-csrf-token"], csrf.as_str());
+    let out = c
+        .post_with(
+            "/users/logout",
+            &[
+                ("cookie", &cookie),
+                ("x-csrf-token", &csrf),
+                ("sec-fetch-site", "same-origin"),
+            ],
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    let text = wait_for_line(&log_path, |l| {
+        l.contains("finished processing request") && l.contains("/users/logout")
+    })
+    .await;
+    assert!(
+        text.contains(r#""x-csrf-token": Sensitive"#),
+        "the header was not logged, or not masked:\n{text}"
+    );
+    assert!(!text.contains(&csrf), "the CSRF token is in the log");
+}
+
+/// Plain-HTTP cookies are for a development server on this machine: bound
+/// to an address the network reaches, the server refuses to start.
+#[tokio::test]
+async fn plain_http_cookies_beyond_loopback_are_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("plain.redb");
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = Command::new(example("server"))
+        .env("TOWER_USERS_DB", &db)
+        .env("TOWER_USERS_COOKIES", "plain-http")
+        .env("TOWER_USERS_BIND", "0.0.0.0:0")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server started with plain-HTTP cookies on 0.0.0.0");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(!status.success());
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        text.contains("TOWER_USERS_COOKIES=plain-http") && text.contains("loopback"),
+        "{text}"
+    );
+    assert!(!db.exists(), "nothing is set up before the refusal");
+}

@@ -13,7 +13,11 @@
 //!   for it, nor it for them). On every request the session is read from
 //!   the store exactly as an access token's is: it must be live, of that
 //!   user, begun under the current password, and the user active. Logout,
-//!   a password change or a deactivation therefore end it at once.
+//!   a deactivation, or a password change or reset in another session
+//!   therefore end it at once (the session that changes the password
+//!   stays signed in). A cookie that no longer checks out counts as no
+//!   credentials where a user is optional, and a 401 it causes clears it;
+//!   signing in over a session ends it.
 //! - `__Host-tu-csrf`: the session's CSRF token (see [`csrf`](super::csrf)),
 //!   readable by the page's own JavaScript (not `HttpOnly`) for the
 //!   double-submit; the login's answer carries it too.
@@ -110,6 +114,49 @@ pub(crate) fn session_cookie(
         Err(Error::Unauthorized)
     } else {
         Ok(None)
+    }
+}
+
+/// Whether the request carries a session cookie of this server that no
+/// longer names a live session (forged, expired, its session ended by a
+/// logout, a password change or reset, a deactivation): such a cookie
+/// counts as no credentials in the optional paths, and a 401 it caused
+/// clears it, or the browser would send it until it expires. One store
+/// read, only on the refusal path.
+pub(crate) async fn dead_session_cookie(users: &Users, parts: &Parts) -> bool {
+    if !users.transports().contains(&Transport::Cookie) {
+        return false;
+    }
+    match session_cookie(users, parts) {
+        Ok(None) => false,
+        Ok(Some((session, user))) => matches!(
+            users.authenticate_session(session, user).await,
+            Err(Error::Unauthorized)
+        ),
+        Err(_) => true,
+    }
+}
+
+/// Ends the session the request's session cookie names, if it is one of
+/// this server's: signing in over it (another account, or the same one
+/// again) must not leave the old session alive for its whole lifetime
+/// with nothing in the browser that names it any more.
+pub(crate) async fn end_cookie_session(users: &Users, parts: &Parts) -> Result<(), Error> {
+    if !users.transports().contains(&Transport::Cookie) {
+        return Ok(());
+    }
+    // Only a cookie whose MAC checks out names a session: a forged one
+    // cannot end somebody else's.
+    if let Ok(Some((session, _))) = session_cookie(users, parts) {
+        users.logout(session).await?;
+    }
+    Ok(())
+}
+
+/// Appends the Set-Cookie values that clear the session cookies to `headers`.
+pub(crate) fn clear_cookies(users: &Users, headers: &mut http::HeaderMap) {
+    for cookie in sign_out_cookies(users) {
+        headers.append(http::header::SET_COOKIE, cookie);
     }
 }
 

@@ -9,9 +9,9 @@ use crate::error::Error;
 use crate::http::body::{
     Fields, MediaType, RequestBody, form_object, json_object, media_type, read,
 };
-use crate::http::cookies::{Transport, session_cookie, sign_in_cookies, sign_out_cookies};
+use crate::http::cookies::{Transport, end_cookie_session, sign_in_cookies, sign_out_cookies};
 use crate::http::problem::{empty, private_json};
-use crate::http::{CurrentUser, CurrentUserRejection, csrf};
+use crate::http::{CurrentUser, csrf};
 use crate::user::UserRecord;
 
 endpoint! {
@@ -116,6 +116,7 @@ async fn login<B: RequestBody>(
         return Ok(private_json(StatusCode::OK, &pair));
     }
     let cookies = sign_in_cookies(&users, &pair)?;
+    end_cookie_session(&users, &parts).await?;
     let (session, _, _) = users.session_of(&pair.access_token)?;
     let answer = CookieLogin {
         csrf_token: csrf::token_for(&users, session),
@@ -161,19 +162,8 @@ async fn logout<B>(
     parts: Parts,
     _body: B,
 ) -> Result<axum_core::response::Response, Error> {
-    let user = match CurrentUser::checked(&parts, &users).await {
-        Ok(user) => user,
-        // A dead session cookie (expired, revoked): still 401, but the
-        // browser drops it rather than send it on every request. Clearing
-        // a cookie that authenticates nothing needs no CSRF check.
-        Err(CurrentUserRejection::InvalidToken) if has_session_cookie(&users, &parts) => {
-            return Ok(clearing_cookies(
-                &users,
-                Error::Unauthorized.into_response(),
-            ));
-        }
-        Err(rejection) => return Err(rejection.into()),
-    };
+    // A dead session cookie is a 401 that clears it: see `body::guarded`.
+    let user = CurrentUser::checked(&parts, &users).await?;
     users.logout(user.session()).await?;
     let res = empty(StatusCode::NO_CONTENT);
     Ok(if user.transport() == Transport::Cookie {
@@ -207,10 +197,4 @@ fn clearing_cookies(
         res.headers_mut().append(SET_COOKIE, cookie);
     }
     res
-}
-
-/// Whether the request carries a session cookie this server reads.
-fn has_session_cookie(users: &Users, parts: &Parts) -> bool {
-    users.transports().contains(&Transport::Cookie)
-        && !matches!(session_cookie(users, parts), Ok(None))
 }
