@@ -7,6 +7,7 @@ mod clock;
 mod example;
 mod fencing;
 mod housekeeping;
+mod identity;
 mod instances;
 mod rate_limits;
 mod roles;
