@@ -302,3 +302,43 @@ async fn the_owner_and_an_admin_change_it_and_the_old_name_is_freed() {
         "INVALID_CREDENTIALS",
     );
 }
+
+/// An app's profile type from before usernames: it kept its own `username`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct LegacyProfile {
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    display_name: Option<String>,
+}
+
+#[tokio::test]
+async fn a_username_kept_in_the_profile_never_shows_as_the_users_username() {
+    let off = server_with(|b| b.with_profile::<LegacyProfile>()).await;
+    let c = Client::new(off.addr);
+    let r = register(&c, "a@example.com", "profile-name").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    assert!(r.json().get("username").is_none(), "{:?}", r.json());
+
+    // The app turns usernames on, over the same store.
+    let users = common::builder(off.store.clone(), off.outbox.clone())
+        .with_profile::<LegacyProfile>()
+        .with_usernames(Usernames::Optional)
+        .build()
+        .unwrap();
+    let c = Client::new(common::serve(users).await);
+    let token = c.access_token("a@example.com", PASSWORD).await;
+    let me = c.get("/users/me", Some(&token)).await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert!(me.json().get("username").is_none(), "{:?}", me.json());
+    // The stale key does not make later profile changes a 422.
+    let r = patch(&c, "/users/me", &token, json!({"display_name": "Ann"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    let r = patch(&c, "/users/me", &token, json!({"username": "alice"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    // One `username` key, the real one.
+    let body = String::from_utf8(r.body.to_vec()).unwrap();
+    assert_eq!(body.matches("\"username\"").count(), 1, "{body}");
+    assert_eq!(r.json()["username"], "alice");
+    assert_eq!(r.json()["display_name"], "Ann");
+}
