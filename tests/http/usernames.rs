@@ -342,3 +342,37 @@ async fn a_username_kept_in_the_profile_never_shows_as_the_users_username() {
     assert_eq!(r.json()["username"], "alice");
     assert_eq!(r.json()["display_name"], "Ann");
 }
+
+#[tokio::test]
+async fn guesses_by_email_and_by_username_at_once_share_the_accounts_ceiling() {
+    // One client, so the pair lets through as many as the account does:
+    // what holds the burst back is the account's line, which must be one
+    // line whichever identifier is typed.
+    let policy = LockoutPolicy {
+        threshold: 3,
+        account_threshold: 3,
+        ..LockoutPolicy::default()
+    };
+    let s = server_with(|b| b.with_usernames(Usernames::Optional).with_lockout(policy)).await;
+    let c = Client::new(s.addr);
+    register(&c, "a@example.com", "alice").await;
+    let guesses: Vec<_> = ["a@example.com", "alice"]
+        .into_iter()
+        .cycle()
+        .take(10)
+        .map(|login| {
+            let c = Client::new(s.addr);
+            tokio::spawn(async move { login_as(&c, login, "incorrect horse").await })
+        })
+        .collect();
+    let mut checked = 0;
+    for guess in guesses {
+        let r = guess.await.unwrap();
+        match r.status.as_u16() {
+            401 => checked += 1,
+            429 => {}
+            other => panic!("unexpected {other}: {:?}", r.json()),
+        }
+    }
+    assert_eq!(checked, 3, "password checks past the account's ceiling");
+}
