@@ -545,6 +545,36 @@ mod tests {
     }
 
     #[test]
+    fn a_fullwidth_at_sign_is_malformed_alike_with_usernames_on_or_off() {
+        // `Email::parse` refuses an address without a plain `@` (a
+        // normalized `＠` included) and a username never holds one, so the
+        // setting must not change how such input is counted.
+        let users = |mode| {
+            Users::builder(crate::RedbStore::in_memory().unwrap())
+                .with_secret([5u8; 32])
+                .with_usernames(mode)
+                .build()
+                .unwrap()
+        };
+        let (off, on) = (
+            users(crate::Usernames::Off),
+            users(crate::Usernames::Optional),
+        );
+        for login in [
+            "a\u{ff20}example.com",
+            "A\u{fe6b}Example.com",
+            "alice\u{ff20}x",
+        ] {
+            let (parsed_off, key_off) = off.recognise(login);
+            let (parsed_on, key_on) = on.recognise(login);
+            assert!(matches!(parsed_off, Login::Malformed), "{login:?}");
+            assert!(matches!(parsed_on, Login::Malformed), "{login:?}");
+            assert_eq!(key_on, key_off, "{login:?}");
+        }
+        assert!(matches!(on.recognise("ａｌｉｃｅ").0, Login::Username(_)));
+    }
+
+    #[test]
     fn clients_are_addresses_with_ipv6_by_its_64() {
         let ip = |s: &str| Origin::Ip(s.parse().unwrap()).label();
         assert_eq!(ip("203.0.113.5"), "203.0.113.5");
