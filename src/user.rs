@@ -301,8 +301,10 @@ pub struct UserRecord {
     /// Registration time, RFC 3339 UTC.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
-    /// The roles the user holds, in name order.
+    /// The roles the user holds, in name order (always sent, `[]` for
+    /// none).
     #[serde(default)]
+    #[cfg_attr(test, schema(required = true))]
     pub roles: BTreeSet<String>,
     /// The app's own fields, side by side with the ones above.
     #[serde(flatten)]
