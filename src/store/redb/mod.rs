@@ -186,12 +186,12 @@ const FORMAT: &[u8] = b"2";
 /// Refuses a file whose records a newer build wrote in formats this one
 /// cannot read (each user answered 500 "corrupt user record" otherwise),
 /// and records this build's formats for the builds after it. Builds from
-/// before the `records` key do not look for it: they cannot refuse, which
+/// before the `record_formats` key do not look for it: they cannot refuse, which
 /// is why the README says an upgraded file is not for an older version.
 fn check_record_formats(meta: &mut Table<&str, &[u8]>) -> Result<(), StoreError> {
     let ours = codec::RECORD_FORMATS;
     let stored = meta
-        .get("records")
+        .get("record_formats")
         .map_err(backend)?
         .map(|v| v.value().to_vec());
     if let Some(stored) = &stored
@@ -205,7 +205,8 @@ fn check_record_formats(meta: &mut Table<&str, &[u8]>) -> Result<(), StoreError>
         )));
     }
     if stored.as_deref() != Some(ours.as_slice()) {
-        meta.insert("records", ours.as_slice()).map_err(backend)?;
+        meta.insert("record_formats", ours.as_slice())
+            .map_err(backend)?;
     }
     Ok(())
 }
@@ -1022,7 +1023,7 @@ mod tests {
                 let tx = db.begin_write().unwrap();
                 tx.open_table(META)
                     .unwrap()
-                    .insert("records", newer.as_slice())
+                    .insert("record_formats", newer.as_slice())
                     .unwrap();
                 tx.commit().unwrap();
             }
@@ -1041,7 +1042,7 @@ mod tests {
             let tx = db.begin_write().unwrap();
             tx.open_table(META)
                 .unwrap()
-                .insert("records", [1u8, 1].as_slice())
+                .insert("record_formats", [1u8, 1].as_slice())
                 .unwrap();
             tx.commit().unwrap();
         }
@@ -1049,7 +1050,12 @@ mod tests {
         let db = Database::open(&path).unwrap();
         let tx = db.begin_read().unwrap();
         let meta = tx.open_table(META).unwrap();
-        let recorded = meta.get("records").unwrap().unwrap().value().to_vec();
+        let recorded = meta
+            .get("record_formats")
+            .unwrap()
+            .unwrap()
+            .value()
+            .to_vec();
         assert_eq!(recorded, codec::RECORD_FORMATS);
     }
 
