@@ -205,8 +205,9 @@ pub struct User {
     /// only the token sent for this exact address can apply it.
     pub pending_email: Option<Email>,
     /// The normalized username, unique across users; `None` when the user
-    /// has none (always, unless usernames are on: see
+    /// has none (always, unless usernames are or were on: see
     /// [`UsersBuilder::with_usernames`](crate::UsersBuilder::with_usernames)).
+    /// Turning usernames off keeps the names already set.
     pub username: Option<Username>,
     /// The app's own fields (see [`UsersBuilder::with_profile`]), shown
     /// flattened in the public record. Read them typed with
