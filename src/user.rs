@@ -205,8 +205,9 @@ pub struct User {
     /// only the token sent for this exact address can apply it.
     pub pending_email: Option<Email>,
     /// The normalized username, unique across users; `None` when the user
-    /// has none (always, unless usernames are on: see
+    /// has none (always, unless usernames are or were on: see
     /// [`UsersBuilder::with_usernames`](crate::UsersBuilder::with_usernames)).
+    /// Turning usernames off keeps the names already set.
     pub username: Option<Username>,
     /// The app's own fields (see [`UsersBuilder::with_profile`]), shown
     /// flattened in the public record. Read them typed with
@@ -301,8 +302,10 @@ pub struct UserRecord {
     /// Registration time, RFC 3339 UTC.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
-    /// The roles the user holds, in name order.
+    /// The roles the user holds, in name order (always sent, `[]` for
+    /// none).
     #[serde(default)]
+    #[cfg_attr(test, schema(required = true))]
     pub roles: BTreeSet<String>,
     /// The app's own fields, side by side with the ones above.
     #[serde(flatten)]
@@ -321,7 +324,17 @@ impl From<&User> for UserRecord {
             is_superuser: user.is_superuser,
             created_at: user.created_at,
             roles: user.roles.clone(),
-            profile: user.profile.clone(),
+            // A profile key named like a record field (kept while usernames
+            // were off, or stored before roles existed) would shadow the
+            // real field or repeat its key: the record never shows it.
+            profile: user
+                .profile
+                .as_map()
+                .iter()
+                .filter(|(key, _)| !is_record_field(key))
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
         }
     }
 }
@@ -338,6 +351,13 @@ pub(crate) const RECORD_FIELDS: &[&str] = &[
     "password",
     "current_password",
 ];
+
+/// Whether a profile key would collide with a field of the public record,
+/// `username` included whatever the [`Usernames`](crate::Usernames)
+/// setting, so the record's own fields always mean one thing.
+pub(crate) fn is_record_field(key: &str) -> bool {
+    key == "username" || RECORD_FIELDS.contains(&key)
+}
 
 /// An identifier (a username) normalized as an email's local part is.
 pub(crate) fn normalize_identifier(raw: &str) -> String {
@@ -589,6 +609,31 @@ mod tests {
         assert_eq!(json["display_name"], "A");
         let back: UserRecord = serde_json::from_value(json).unwrap();
         assert_eq!(back, user.record());
+    }
+
+    #[test]
+    fn a_profile_key_named_like_a_record_field_never_reaches_the_record() {
+        let mut user = User::new(Email::parse("a@example.com").unwrap(), String::new());
+        user.profile = ProfileFields::from_typed(&serde_json::json!({
+            "username": "kept-while-off",
+            "roles": ["from-before-roles"],
+            "is_superuser": true,
+            "display_name": "A",
+        }))
+        .unwrap();
+        let json = serde_json::to_string(&user.record()).unwrap();
+        assert!(!json.contains("\"username\""), "{json}");
+        assert!(!json.contains("kept-while-off"), "{json}");
+        assert!(!json.contains("from-before-roles"), "{json}");
+        assert_eq!(json.matches("\"roles\"").count(), 1, "{json}");
+        assert_eq!(json.matches("\"is_superuser\"").count(), 1, "{json}");
+        user.username = Some(Username::parse("alice").unwrap());
+        let json = serde_json::to_string(&user.record()).unwrap();
+        assert_eq!(json.matches("\"username\"").count(), 1, "{json}");
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["username"], "alice");
+        assert_eq!(value["is_superuser"], false);
+        assert_eq!(value["display_name"], "A");
     }
 
     #[test]

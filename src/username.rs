@@ -25,7 +25,9 @@ pub enum Usernames {
     /// No usernames (the default): the wire and every user stay as they
     /// were. A `username` field in a request body is treated like any other
     /// field the service does not know: the app's profile field if it has
-    /// one, otherwise ignored.
+    /// one (never shown in the record, whose `username` is only the real
+    /// one), otherwise ignored. Names set while usernames were on stay
+    /// stored, unique and in the record, but log no one in.
     #[default]
     Off,
     /// A user may set a username at registration or later, and clear it.

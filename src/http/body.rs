@@ -229,6 +229,12 @@ impl Fields {
         self.map.contains_key(name)
     }
 
+    /// Whether the body has `name` (not yet taken) with a value other than
+    /// `null`, which counts as absent.
+    pub(crate) fn present(&self, name: &str) -> bool {
+        self.map.get(name).is_some_and(|v| !v.is_null())
+    }
+
     pub(crate) fn optional_bool(&mut self, name: &str) -> Option<bool> {
         match self.map.remove(name) {
             Some(Value::Bool(b)) => Some(b),

@@ -151,7 +151,7 @@ impl Users {
             None
         } else {
             Some(
-                self.accept_profile(user.profile.merged(&change.profile))
+                self.accept_profile_change(&user.profile, &change.profile)
                     .await?,
             )
         };

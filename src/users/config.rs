@@ -449,7 +449,8 @@ impl UsersBuilder {
     /// field takes an email or a username. Usernames are unique once
     /// normalized (see [`Username`](crate::Username)); a taken one is a 409
     /// `USERNAME_EXISTS`. Turning them off again later keeps stored names
-    /// (and their uniqueness) but stops their use for login.
+    /// (and their uniqueness, and the record still shows them) but stops
+    /// their use for login.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]

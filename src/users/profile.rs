@@ -150,9 +150,31 @@ impl Users {
     /// Checks custom fields from a request: the profile type, then the
     /// `validate_profile` hook. Without a profile type they are ignored.
     pub(super) async fn accept_profile(&self, raw: ProfileFields) -> Result<ProfileFields, Error> {
-        let Some(schema) = &self.inner.config.profile else {
-            return Ok(ProfileFields::new());
-        };
+        self.refuse_record_fields(&raw)?;
+        self.checked_profile(raw).await
+    }
+
+    /// The stored fields with a request's `changes` over them, checked as
+    /// [`accept_profile`](Self::accept_profile) checks new ones. Only the
+    /// changes must avoid the record's field names: a stored key that now
+    /// collides (a `username` kept while usernames were off) is the app's to
+    /// migrate, and must not make every later profile change a 422.
+    pub(super) async fn accept_profile_change(
+        &self,
+        stored: &ProfileFields,
+        changes: &ProfileFields,
+    ) -> Result<ProfileFields, Error> {
+        self.refuse_record_fields(changes)?;
+        self.checked_profile(stored.merged(changes)).await
+    }
+
+    /// A 422 naming each key the record already uses. With usernames off,
+    /// `username` is not refused: a client sending it is sending an extra
+    /// field, as before usernames existed; the record never shows it anyway.
+    fn refuse_record_fields(&self, raw: &ProfileFields) -> Result<(), Error> {
+        if self.inner.config.profile.is_none() {
+            return Ok(());
+        }
         let clashes: Vec<FieldError> = raw
             .0
             .keys()
@@ -162,9 +184,17 @@ impl Users {
             })
             .map(|k| FieldError::new(k.clone(), "this field cannot be set here"))
             .collect();
-        if !clashes.is_empty() {
-            return Err(Error::Validation(clashes));
+        if clashes.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation(clashes))
         }
+    }
+
+    async fn checked_profile(&self, raw: ProfileFields) -> Result<ProfileFields, Error> {
+        let Some(schema) = &self.inner.config.profile else {
+            return Ok(ProfileFields::new());
+        };
         let profile = schema(raw).map_err(Error::Validation)?;
         self.inner.hooks.validate_profile(&profile).await?;
         Ok(profile)

@@ -116,7 +116,10 @@ async fn every_documented_request_body_is_the_one_the_endpoint_decodes() {
             };
             let name = reference.rsplit('/').next().unwrap();
             let schema = &doc["components"]["schemas"][name];
-            let required = names(&schema["required"]);
+            // With alternatives (`oneOf` of required sets), an empty body
+            // is refused naming the first one's fields too.
+            let mut required = names(&schema["required"]);
+            required.extend(names(&schema["oneOf"][0]["required"]));
             let properties: BTreeSet<String> = schema["properties"]
                 .as_object()
                 .unwrap()
@@ -273,4 +276,56 @@ fn the_reference_page_names_the_routes_and_codes_of_the_document() {
             }
         }
     }
+}
+
+/// The login body's schema asks for what the endpoint needs: `login` alone
+/// names the account as well as `email` does, so neither is required, one
+/// of them is; and a mistyped `login` is refused for itself alone.
+#[tokio::test]
+async fn the_login_body_needs_email_or_login_and_a_bad_login_is_its_own_error() {
+    let doc: Value = serde_json::from_str(OPENAPI).unwrap();
+    let schema = &doc["components"]["schemas"]["LoginRequest"];
+    assert_eq!(names(&schema["required"]), ["password".to_owned()].into());
+    let alternatives: Vec<BTreeSet<String>> = schema["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|alt| names(&alt["required"]))
+        .collect();
+    assert_eq!(
+        alternatives,
+        [["email".to_owned()].into(), ["login".to_owned()].into()]
+    );
+
+    let s = server().await;
+    let c = Client::new(s.addr);
+    let r = c
+        .post_json(
+            "/users/login",
+            serde_json::json!({"login": 5, "password": "whatever"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&r.json()), ["login".to_owned()].into());
+    let r = c
+        .post_json(
+            "/users/login",
+            serde_json::json!({"login": "a@example.com", "password": "whatever"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+/// The record's schema requires exactly the fields every record carries
+/// (a user without a username or custom fields has only those).
+#[tokio::test]
+async fn the_record_schema_requires_every_field_a_record_always_has() {
+    let doc: Value = serde_json::from_str(OPENAPI).unwrap();
+    let required = names(&doc["components"]["schemas"]["UserRecord"]["required"]);
+    let s = server().await;
+    let c = Client::new(s.addr);
+    let (token, _) = c.signed_up("a@example.com", "correct horse battery").await;
+    let me = c.get("/users/me", Some(&token)).await.json();
+    let sent: BTreeSet<String> = me.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(sent, required);
 }

@@ -300,3 +300,77 @@ async fn the_owner_and_an_admin_change_it_and_the_old_name_is_freed() {
         "INVALID_CREDENTIALS",
     );
 }
+
+/// An app's profile type from before usernames: it kept its own `username`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct LegacyProfile {
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    display_name: Option<String>,
+}
+
+#[tokio::test]
+async fn a_username_kept_in_the_profile_never_shows_as_the_users_username() {
+    let off = server_with(|b| b.with_profile::<LegacyProfile>()).await;
+    let c = Client::new(off.addr);
+    let r = register(&c, "a@example.com", "profile-name").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    assert!(r.json().get("username").is_none(), "{:?}", r.json());
+
+    // The app turns usernames on, over the same store.
+    let users = common::builder(off.store.clone(), off.outbox.clone())
+        .with_profile::<LegacyProfile>()
+        .with_usernames(Usernames::Optional)
+        .build()
+        .unwrap();
+    let c = Client::new(common::serve(users).await);
+    let token = c.access_token("a@example.com", PASSWORD).await;
+    let me = c.get("/users/me", Some(&token)).await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert!(me.json().get("username").is_none(), "{:?}", me.json());
+    // The stale key does not make later profile changes a 422.
+    let r = patch(&c, "/users/me", &token, json!({"display_name": "Ann"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    let r = patch(&c, "/users/me", &token, json!({"username": "alice"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    // One `username` key, the real one.
+    let body = String::from_utf8(r.body.to_vec()).unwrap();
+    assert_eq!(body.matches("\"username\"").count(), 1, "{body}");
+    assert_eq!(r.json()["username"], "alice");
+    assert_eq!(r.json()["display_name"], "Ann");
+}
+
+#[tokio::test]
+async fn guesses_by_email_and_by_username_at_once_share_the_accounts_ceiling() {
+    // One client, so the pair lets through as many as the account does:
+    // what holds the burst back is the account's line, which must be one
+    // line whichever identifier is typed.
+    let policy = LockoutPolicy {
+        threshold: 3,
+        account_threshold: 3,
+        ..LockoutPolicy::default()
+    };
+    let s = server_with(|b| b.with_usernames(Usernames::Optional).with_lockout(policy)).await;
+    let c = Client::new(s.addr);
+    register(&c, "a@example.com", "alice").await;
+    let guesses: Vec<_> = ["a@example.com", "alice"]
+        .into_iter()
+        .cycle()
+        .take(10)
+        .map(|login| {
+            let c = Client::new(s.addr);
+            tokio::spawn(async move { login_as(&c, login, "incorrect horse").await })
+        })
+        .collect();
+    let mut checked = 0;
+    for guess in guesses {
+        let r = guess.await.unwrap();
+        match r.status.as_u16() {
+            401 => checked += 1,
+            429 => {}
+            other => panic!("unexpected {other}: {:?}", r.json()),
+        }
+    }
+    assert_eq!(checked, 3, "password checks past the account's ceiling");
+}

@@ -89,6 +89,7 @@ async fn login<B: RequestBody>(
     };
     // JSON names the identifier `email`, or `login` for an email or a
     // username; the form's `username` (aliased above) takes either too.
+    let login_sent = fields.present("login");
     let login = match fields.optional_string("login") {
         Some(_) if fields.contains("email") => {
             return Err(Error::field(
@@ -97,6 +98,9 @@ async fn login<B: RequestBody>(
             ));
         }
         Some(login) => login,
+        // A mistyped `login` has its own error; "email is required" too
+        // would send the client after a field it chose not to use.
+        None if login_sent && !fields.contains("email") => String::new(),
         None => fields.string("email"),
     };
     let password = fields.string("password");

@@ -751,6 +751,7 @@ fn document() -> OpenApi {
 fn generate() -> String {
     let mut doc = serde_json::to_value(document()).expect("the document serializes");
     require_headers(&mut doc);
+    one_identifier(&mut doc);
     let mut text = serde_json::to_string_pretty(&doc).expect("JSON serializes");
     text.push('\n');
     text
@@ -775,6 +776,18 @@ fn require_headers(doc: &mut Value) {
                 }
             }
         }
+    }
+}
+
+/// A JSON login names its account by `email` or by `login`, exactly one;
+/// the derive can say neither is required, not that one of them is.
+fn one_identifier(doc: &mut Value) {
+    let schema = &mut doc["components"]["schemas"]["LoginRequest"];
+    if let Some(schema) = schema.as_object_mut() {
+        schema.insert(
+            "oneOf".to_owned(),
+            serde_json::json!([{"required": ["email"]}, {"required": ["login"]}]),
+        );
     }
 }
 

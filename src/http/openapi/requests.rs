@@ -25,9 +25,11 @@ pub(super) struct RegisterRequest {
 }
 
 /// `POST /users/login` as JSON: `email`, or instead `login` (an email, or
-/// a username with usernames on).
+/// a username with usernames on); exactly one of the two.
 #[derive(ToSchema)]
 pub(super) struct LoginRequest {
+    /// The email; or send `login` instead.
+    #[schema(required = false)]
     email: String,
     /// Instead of `email` (never both): an email, or a username with
     /// usernames on.

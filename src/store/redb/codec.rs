@@ -41,6 +41,10 @@ const USER_FORMAT_V2: u8 = 2;
 /// A user record followed by [`StoredUserExtra`]: the one written now.
 const USER_FORMAT: u8 = 3;
 
+/// The newest user and session record formats this build writes (and
+/// reads), in that order: recorded in the file's `META` under `record_formats`.
+pub(super) const RECORD_FORMATS: [u8; 2] = [USER_FORMAT, SESSION_FORMAT];
+
 /// What a user record holds beyond format 1, appended after it.
 #[derive(Serialize, Deserialize)]
 struct StoredUserExtra {

@@ -120,6 +120,7 @@ impl RedbStore {
                     ));
                 }
             }
+            check_record_formats(&mut meta)?;
         }
         index_active_superusers(&tx)?;
         {
@@ -181,6 +182,34 @@ impl RedbStore {
 
 /// The on-disk format generation (see `tables.rs`).
 const FORMAT: &[u8] = b"2";
+
+/// Refuses a file whose records a newer build wrote in formats this one
+/// cannot read (each user answered 500 "corrupt user record" otherwise),
+/// and records this build's formats for the builds after it. Builds from
+/// before the `record_formats` key do not look for it: they cannot refuse, which
+/// is why the README says an upgraded file is not for an older version.
+fn check_record_formats(meta: &mut Table<&str, &[u8]>) -> Result<(), StoreError> {
+    let ours = codec::RECORD_FORMATS;
+    let stored = meta
+        .get("record_formats")
+        .map_err(backend)?
+        .map(|v| v.value().to_vec());
+    if let Some(stored) = &stored
+        && (stored.len() > ours.len() || stored.iter().zip(ours).any(|(s, o)| *s > o))
+    {
+        return Err(StoreError::backend(format!(
+            "this database file holds records written by a newer version of tower-users \
+             (user and session record formats {stored:?}; this version reads up to {ours:?}): \
+             downgrading after an upgrade is not supported; run the newer version, or \
+             restore a copy of the file taken before the upgrade"
+        )));
+    }
+    if stored.as_deref() != Some(ours.as_slice()) {
+        meta.insert("record_formats", ours.as_slice())
+            .map_err(backend)?;
+    }
+    Ok(())
+}
 
 /// Whether the file holds no user tables of an earlier generation.
 fn is_fresh(tx: &WriteTransaction) -> Result<bool, StoreError> {
@@ -980,6 +1009,54 @@ mod tests {
         let fresh = dir.path().join("new.redb");
         drop(RedbStore::open(&fresh).unwrap());
         drop(RedbStore::open(&fresh).unwrap());
+    }
+
+    #[test]
+    fn a_file_with_records_of_a_newer_format_is_refused_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("newer.redb");
+        drop(RedbStore::open(&path).unwrap());
+        let [user, session] = codec::RECORD_FORMATS;
+        for newer in [[user + 1, session], [user, session + 1]] {
+            {
+                let db = Database::open(&path).unwrap();
+                let tx = db.begin_write().unwrap();
+                tx.open_table(META)
+                    .unwrap()
+                    .insert("record_formats", newer.as_slice())
+                    .unwrap();
+                tx.commit().unwrap();
+            }
+            let err = RedbStore::open(&path).unwrap_err();
+            let StoreError::Backend(source) = &err else {
+                panic!("expected a backend error, got {err:?}");
+            };
+            assert!(
+                source.to_string().contains("downgrading after an upgrade"),
+                "the error must say why: {source}"
+            );
+        }
+        // Older formats are this version's to read and rewrite.
+        {
+            let db = Database::open(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.open_table(META)
+                .unwrap()
+                .insert("record_formats", [1u8, 1].as_slice())
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        drop(RedbStore::open(&path).unwrap());
+        let db = Database::open(&path).unwrap();
+        let tx = db.begin_read().unwrap();
+        let meta = tx.open_table(META).unwrap();
+        let recorded = meta
+            .get("record_formats")
+            .unwrap()
+            .unwrap()
+            .value()
+            .to_vec();
+        assert_eq!(recorded, codec::RECORD_FORMATS);
     }
 
     #[cfg(unix)]

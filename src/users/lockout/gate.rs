@@ -6,7 +6,10 @@
 //! Instead, while `f` failures are counted for a pair, at most
 //! `threshold - f` checks of that pair run at once (and at most
 //! `account_threshold - f` of the whole account): however the burst is
-//! timed, no more guesses are checked than the lockout lets through. The
+//! timed, no more guesses are checked than the lockout lets through. An
+//! account's line is keyed by the account found (its email), a pair by the
+//! identifier typed and the client, so guesses by email and by username at
+//! once share the account's room as they share its count. The
 //! others wait for a turn rather than being refused, so many devices of one
 //! user logging in together all get in.
 //!

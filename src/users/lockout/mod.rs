@@ -366,7 +366,20 @@ impl Users {
         let (parsed, account) = self.recognise(login);
         let client = origin.label();
         let deadline = tokio::time::Instant::now() + policy.max_wait;
-        let mut turn = self.inner.attempts.enter(&account, &client);
+        // The line is the account's, whichever identifier was typed, so
+        // checks by email and by username share the account's ceiling of
+        // checks at once; within it, a pair is the identifier typed and the
+        // client, as its count is. That takes one lookup on arrival, before
+        // the turn (one per request, not per wake); the account is read
+        // again with the turn, as a rename or reset may land meanwhile.
+        let line = match self.find(&parsed).await? {
+            Some(user) => user.email.as_str().to_owned(),
+            None => account.clone(),
+        };
+        let mut turn = self
+            .inner
+            .attempts
+            .enter(&line, &format!("{account}\u{0}{client}"));
         loop {
             // Only a task holding a turn reads the store: an ended check
             // wakes one waiter, not the whole line.
@@ -380,12 +393,7 @@ impl Users {
                 });
             }
             let seen = turn.ended();
-            // Malformed input cannot match anyone, but must cost the same.
-            let user = match &parsed {
-                Login::Email(email) => self.store().user_by_email(email).await?,
-                Login::Username(name) => self.store().user_by_username(name).await?,
-                Login::Malformed => None,
-            };
+            let user = self.find(&parsed).await?;
             let keys = Keys::new(&account, user.as_ref(), origin);
             let now = OffsetDateTime::now_utc();
             let forget = self.forget_before(now);
@@ -428,6 +436,16 @@ impl Users {
                 Turn::Stale | Turn::Wait => {}
             }
         }
+    }
+
+    /// The account `login` names, if any.
+    async fn find(&self, login: &Login) -> Result<Option<User>, Error> {
+        Ok(match login {
+            Login::Email(email) => self.store().user_by_email(email).await?,
+            Login::Username(name) => self.store().user_by_username(name).await?,
+            // Malformed input cannot match anyone, but must cost the same.
+            Login::Malformed => None,
+        })
     }
 
     /// Whether the account-wide lock spares this check: a signed-in
@@ -524,6 +542,36 @@ mod tests {
         // An unknown name has counters of its own, as an unknown email does.
         let unknown = Keys::new("username nobody", None, origin);
         assert!(unknown.account.starts_with("username nobody\u{0}"));
+    }
+
+    #[test]
+    fn a_fullwidth_at_sign_is_malformed_alike_with_usernames_on_or_off() {
+        // `Email::parse` refuses an address without a plain `@` (a
+        // normalized `＠` included) and a username never holds one, so the
+        // setting must not change how such input is counted.
+        let users = |mode| {
+            Users::builder(crate::RedbStore::in_memory().unwrap())
+                .with_secret([5u8; 32])
+                .with_usernames(mode)
+                .build()
+                .unwrap()
+        };
+        let (off, on) = (
+            users(crate::Usernames::Off),
+            users(crate::Usernames::Optional),
+        );
+        for login in [
+            "a\u{ff20}example.com",
+            "A\u{fe6b}Example.com",
+            "alice\u{ff20}x",
+        ] {
+            let (parsed_off, key_off) = off.recognise(login);
+            let (parsed_on, key_on) = on.recognise(login);
+            assert!(matches!(parsed_off, Login::Malformed), "{login:?}");
+            assert!(matches!(parsed_on, Login::Malformed), "{login:?}");
+            assert_eq!(key_on, key_off, "{login:?}");
+        }
+        assert!(matches!(on.recognise("ａｌｉｃｅ").0, Login::Username(_)));
     }
 
     #[test]
