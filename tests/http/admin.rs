@@ -175,10 +175,13 @@ async fn admins_read_change_and_delete_users() {
         c.get("/users/me", Some(&user_token)).await.status,
         StatusCode::OK
     );
-    let r = c
-        .post_json("/users/refresh", json!({"refresh_token": user_refresh}))
-        .await;
-    assert_problem(&r, 400, "INVALID_TOKEN");
+    // A cookie session has no refresh token to try.
+    if !crate::common::cookie_mode() {
+        let r = c
+            .post_json("/users/refresh", json!({"refresh_token": user_refresh}))
+            .await;
+        assert_problem(&r, 400, "INVALID_TOKEN");
+    }
     assert_problem(
         &c.login("target@example.com", "correct horse battery").await,
         403,
@@ -242,9 +245,7 @@ async fn a_deactivated_users_token_is_refused() {
 }
 
 async fn token_of(c: &Client, email: &str) -> String {
-    let r = c.login(email, "kettle staple zebra").await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
-    r.json()["access_token"].as_str().unwrap().to_owned()
+    c.access_token(email, "kettle staple zebra").await
 }
 
 #[tokio::test]

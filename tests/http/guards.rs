@@ -134,9 +134,7 @@ fn assert_unauthorized(reply: &Reply) {
 /// optional: garbage, a forged signature, and a genuine token of another
 /// purpose.
 async fn bad_tokens(s: &TestServer, good: &str) -> Vec<String> {
-    let mut forged = good.to_owned();
-    let last = forged.pop().unwrap();
-    forged.push(if last == 'A' { 'B' } else { 'A' });
+    let forged = crate::common::forged(good);
     let user = s
         .store
         .user_by_email(&tower_users::Email::parse("a@example.com").unwrap())

@@ -148,6 +148,7 @@ async fn a_wrong_reauthentication_is_401_and_counts_toward_the_lockout() {
 
 #[tokio::test]
 async fn a_refresh_does_not_reopen_the_window() {
+    crate::common::bearer_only!("about POST /users/refresh, which cookie sessions do not use");
     let s = short_window().await;
     let c = Client::new(s.addr);
     let (_, refresh) = c.signed_up("alice@example.com", PASSWORD).await;
