@@ -67,6 +67,12 @@ pub(super) async fn act(pages: &Pages, parts: &Parts, form: &Form) -> Response {
         }
     }
     let current = form.get("current_password");
+    // A blank field is a mistake to point at, not a wrong password to count
+    // toward the account's lockout.
+    if matches!(action, "password" | "email" | "delete") && current.is_empty() {
+        let err = Error::field("current_password", "Enter your current password.");
+        return failed(pages, &user, action, &err);
+    }
     let outcome = match action {
         "resend" => users
             .request_verify(user.email.as_str())

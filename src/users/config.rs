@@ -506,7 +506,9 @@ impl UsersBuilder {
     /// The trade-off: the client cannot tell someone that the address is
     /// taken, so a user who mistyped theirs learns it only by not getting
     /// an email; and sign-up cannot sign in at once (the answer may not
-    /// be about a new account), so the user logs in after verifying. The
+    /// be about a new account), so the user logs in after verifying (until
+    /// then, a login answers as a wrong password would, or it would tell a
+    /// new address from a taken one). The
     /// `after_register` and `after_request_verify` hooks run after the
     /// answer, so their time does not show in it. With usernames on, a
     /// username is chosen after sign-in (`PATCH /users/me`), not at

@@ -91,8 +91,12 @@ impl Users {
     /// Queues the notice for `owner`, whose address someone tried to
     /// register: one store write, as a new account's is.
     async fn notify_owner(&self, owner: &User) -> Result<(), Error> {
-        let (mail, _) =
+        let (mut mail, _) =
             self.token_email_as(owner, Purpose::Reset, EmailKind::RegistrationNotice)?;
+        // A deactivated owner could not use the reset link: the notice goes
+        // through the outbox as a decoy (same write, dropped unsent), as a
+        // reset request for such an account does.
+        mail.decoy = !owner.is_active;
         self.store().enqueue_mail(&mail).await?;
         tracing::info!(user.id = %owner.id, "registration of a taken address: owner notified");
         let doorbell = self.inner.outbox.doorbell();

@@ -8,6 +8,10 @@ use crate::error::Error;
 use crate::store::SessionId;
 use crate::user::{UserId, now_seconds};
 
+/// How far ahead of this instance's clock a proof may be stamped (by
+/// another instance) and still count.
+const MAX_CLOCK_SKEW: time::Duration = time::Duration::seconds(5);
+
 impl Users {
     /// Re-opens the re-authentication window of `session` (of user `id`):
     /// checks `password` and records it as proved now, so that sensitive
@@ -88,7 +92,11 @@ impl Users {
     /// whole seconds: a proof counts until the window has passed in full
     /// seconds, never less than the window after it.
     pub fn is_recent(&self, authenticated_at: OffsetDateTime) -> bool {
-        now_seconds() - authenticated_at <= self.inner.config.reauth_window
+        let age = now_seconds() - authenticated_at;
+        // A proof stamped ahead of this clock (another instance's, running
+        // fast) must not stay recent for longer than the window: beyond a
+        // few seconds of skew, it does not count.
+        age >= -MAX_CLOCK_SKEW && age <= self.inner.config.reauth_window
     }
 
     /// [`Error::ReauthenticationRequired`] unless the live session
@@ -112,5 +120,25 @@ impl Users {
         } else {
             Err(Error::ReauthenticationRequired)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{RedbStore, Users};
+
+    #[test]
+    fn a_proof_stamped_well_ahead_of_this_clock_is_not_recent() {
+        let users = Users::builder(RedbStore::in_memory().unwrap())
+            .with_secret([5u8; 32])
+            .build()
+            .unwrap();
+        let now = crate::user::now_seconds();
+        assert!(users.is_recent(now));
+        // Another instance a little fast: within the tolerated skew.
+        assert!(users.is_recent(now + time::Duration::seconds(2)));
+        // Far ahead: it would stay "recent" past the window.
+        assert!(!users.is_recent(now + time::Duration::minutes(5)));
+        assert!(!users.is_recent(now - time::Duration::minutes(11)));
     }
 }

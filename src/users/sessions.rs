@@ -141,6 +141,13 @@ impl Users {
             attempt.failed().await?;
             return Err(Error::InvalidCredentials);
         };
+        // With private registration, a login right after a 202 would tell
+        // whether the address was new (a 200) or taken (a 401): an account
+        // not yet verified answers, and counts, as a wrong password does.
+        if self.inner.config.private_registration && !user.is_verified {
+            attempt.failed().await?;
+            return Err(Error::InvalidCredentials);
+        }
         attempt.succeeded().await?;
         tracing::Span::current().record("user.id", tracing::field::display(user.id));
         if !user.is_active {

@@ -1082,3 +1082,35 @@ fn the_pages_without_the_cookie_transport_are_refused_when_made() {
         .unwrap();
     assert!(PagesService::try_new(users).is_ok());
 }
+
+#[tokio::test]
+async fn a_blank_current_password_is_pointed_at_not_counted_as_a_wrong_one() {
+    let s = site().await;
+    let mut b = Browser::new(s.addr);
+    b.sign_up("dora@example.com").await;
+    // More blank submissions than the lockout allows wrong passwords: none
+    // counts, so the real password still works after them.
+    for _ in 0..8 {
+        let r = b
+            .act(
+                "password",
+                &[
+                    ("current_password", ""),
+                    ("password", "a fresh new password"),
+                ],
+            )
+            .await;
+        let html = assert_html(&r, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(html.contains("Enter your current password."), "{html}");
+    }
+    let r = b
+        .act(
+            "password",
+            &[
+                ("current_password", PASSWORD),
+                ("password", "a fresh new password"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", text(&r));
+}

@@ -260,3 +260,54 @@ async fn with_usernames_a_username_is_chosen_after_sign_in_not_at_registration()
         .build();
     assert!(refused.is_err());
 }
+
+#[tokio::test]
+async fn a_login_right_after_registering_cannot_tell_a_new_address_from_a_taken_one() {
+    // Register X with P, then log in with X and P: were a new, unverified
+    // account to log in, 200 against the taken address's 401 would tell.
+    let s = private_server(|b| b).await;
+    let c = Client::new(s.addr);
+    assert_eq!(
+        c.register("new@example.com", OTHER_PASSWORD).await.status,
+        202
+    );
+    assert_eq!(c.register(OWNER, OTHER_PASSWORD).await.status, 202);
+    let new = c.login("new@example.com", OTHER_PASSWORD).await;
+    let taken = c.login(OWNER, OTHER_PASSWORD).await;
+    assert_problem(&new, 401, "INVALID_CREDENTIALS");
+    assert_problem(&taken, 401, "INVALID_CREDENTIALS");
+    assert_eq!(new.body, taken.body);
+    // Once the address is verified, the account logs in.
+    let token = s.outbox.token_for("new@example.com").await;
+    let r = c.post_json("/users/verify", json!({"token": token})).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(c.login("new@example.com", OTHER_PASSWORD).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_deactivated_owner_gets_no_notice_and_the_answer_is_the_same() {
+    let s = private_server(|b| b).await;
+    let owner = s
+        .users
+        .list_users(10, None)
+        .await
+        .unwrap()
+        .users
+        .into_iter()
+        .find(|u| u.email.as_str() == OWNER)
+        .unwrap();
+    let mut change = tower_users::AdminChange::default();
+    change.is_active = Some(false);
+    s.users
+        .admin_update(tower_users::UserId::new(), owner.id, change)
+        .await
+        .unwrap();
+    let c = Client::new(s.addr);
+    let taken = c.register(OWNER, OTHER_PASSWORD).await;
+    let new = c.register("new@example.com", OTHER_PASSWORD).await;
+    assert_eq!(taken.status, StatusCode::ACCEPTED);
+    assert_eq!(taken.body, new.body);
+    common::drained(&s.users).await;
+    assert_eq!(s.outbox.count_to(OWNER), 0, "a reset link it could not use");
+    assert_eq!(s.outbox.count_to("new@example.com"), 1);
+}

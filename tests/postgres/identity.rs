@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
+use tower_users::store::{PostgresStore, Store, UserUpdate};
 use tower_users::{Usernames, Users, UsersService};
 
 use crate::example::request;
@@ -20,12 +21,28 @@ async fn login(host: &str, body: Value) -> (u16, String) {
     (status, token.to_owned())
 }
 
+/// Marks `email` verified, as its emailed link would.
+async fn verify(store: &PostgresStore, email: &str) {
+    let user = store
+        .user_by_email(&tower_users::Email::parse(email).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut verified = user.clone();
+    verified.is_verified = true;
+    store
+        .update_user(UserUpdate::new(&user, verified))
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_registration_usernames_and_the_reauthentication_window() {
     let Some(server) = server::server() else {
         return;
     };
-    let users = Users::builder(server::store(server, 4).await)
+    let store = server::store(server, 4).await;
+    let users = Users::builder(store.clone())
         .with_secret(b"postgres identity test secret, 32 bytes or more")
         .with_private_registration(true)
         .with_usernames(Usernames::Optional)
@@ -53,11 +70,14 @@ async fn private_registration_usernames_and_the_reauthentication_window() {
     let taken = json!({"email": "Alice@Example.com", "password": OTHER});
     let (status, body) = request(host, "POST", "/users/register", None, Some(taken)).await;
     assert_eq!((status, &body), (202, &Value::Null));
-    let (status, alice) = login(
-        host,
-        json!({"email": "alice@example.com", "password": PASSWORD}),
-    )
-    .await;
+    // An account logs in once its address is verified (before, it answers
+    // as a wrong password, or a login would tell a new address from a
+    // taken one).
+    let alice_login = json!({"email": "alice@example.com", "password": PASSWORD});
+    let (status, _) = login(host, alice_login.clone()).await;
+    assert_eq!(status, 401);
+    verify(&store, "alice@example.com").await;
+    let (status, alice) = login(host, alice_login).await;
     assert_eq!(status, 200);
     let (status, _) = login(
         host,
@@ -78,6 +98,7 @@ async fn private_registration_usernames_and_the_reauthentication_window() {
     let bob = json!({"email": "bob@example.com", "password": OTHER});
     let (status, _) = request(host, "POST", "/users/register", None, Some(bob)).await;
     assert_eq!(status, 202);
+    verify(&store, "bob@example.com").await;
     let (_, bob) = login(host, json!({"email": "bob@example.com", "password": OTHER})).await;
     let (status, taken) = request(
         host,

@@ -282,6 +282,56 @@ async fn a_password_change_racing_refreshes_ends_every_session() {
 /// one another rather than back to the pool: each lookup still asks the
 /// database, so a session deleted between two lookups is gone for the
 /// second and every one after it.
+/// Closing the store's own pool while lookups go on ends, and lookups
+/// after it fail as the pool's would: no connection kept aside outlives
+/// the pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn closing_the_stores_own_pool_ends_while_lookups_go_on() {
+    let server = server_or_skip!();
+    let url = crate::example::fresh_database(server).await;
+    let store = PostgresStore::connect(&url).await.unwrap();
+    let u = user("closing@example.com");
+    store.create_user(&u, None).await.unwrap();
+    let t0 = now();
+    let session = Session {
+        id: SessionId::new(),
+        user_id: u.id,
+        password_version: u.password_version,
+        created_at: t0,
+        expires_at: t0 + Duration::hours(1),
+        authenticated_at: t0,
+    };
+    store
+        .create_session(&session, TokenDigest([8; 32]))
+        .await
+        .unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy = {
+        let (store, stop) = (store.clone(), stop.clone());
+        tokio::spawn(async move {
+            // Lookups every few milliseconds, as a busy server's, on through
+            // the close; once the pool is closed, every one fails.
+            let mut served_after_close = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let closed = store.pool().is_closed();
+                let served = store.session_with_user(session.id, now()).await.is_ok();
+                if closed && served {
+                    served_after_close += 1;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            served_after_close
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let closed =
+        tokio::time::timeout(std::time::Duration::from_secs(10), store.pool().close()).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let served_after_close = busy.await.unwrap();
+    assert!(closed.is_ok(), "the pool closes while lookups go on");
+    assert_eq!(served_after_close, 0, "lookups served after the close");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn lookups_on_the_stores_own_pool_see_a_revocation_at_once() {
     let server = server_or_skip!();
@@ -719,4 +769,35 @@ async fn a_schema_named_by_a_reserved_word_works() {
     .await
     .unwrap();
     assert!(tables > 0);
+}
+
+/// During a rolling deploy, instances still on schema version 5 insert
+/// sessions without `authenticated_at`: their logins keep working, the
+/// login counting as the proof.
+#[tokio::test]
+async fn a_session_inserted_without_its_proof_time_counts_as_proved_now() {
+    let server = server_or_skip!();
+    let schema = server::fresh_schema();
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&server.url())
+        .await
+        .unwrap();
+    let config = PostgresConfig::default().schema(schema.clone());
+    let store = PostgresStore::from_pool_with(pool, config).await.unwrap();
+    let u = user("rolling@example.com");
+    store.create_user(&u, None).await.unwrap();
+    let id = SessionId::new();
+    // The insert of a version-5 instance, column for column.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO \"{schema}\".sessions (id, user_id, password_version, created_at, expires_at) \
+         VALUES ($1, $2, 0, now(), now() + interval '1 hour')"
+    )))
+    .bind(id.0)
+    .bind(u.id.0)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let (read, _) = store.session_with_user(id, now()).await.unwrap().unwrap();
+    assert!((now() - read.authenticated_at).abs() < Duration::minutes(1));
 }

@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sqlx::Postgres;
 use sqlx::pool::PoolConnection;
+use sqlx::{PgPool, Postgres};
 
 /// How long a connection may wait aside for the next lookup before it goes
 /// back to the pool; as long as a pooled one may sit idle untested.
@@ -33,16 +33,45 @@ pub(super) struct Hot {
     /// that none stays out of the pool once lookups stop (`PgPool::close`
     /// waits for every connection to come back).
     sweeping: AtomicBool,
+    /// The pool the connections belong to: once it is closed, none is
+    /// handed on or kept (lookups fail as the pool's own would).
+    pool: Option<PgPool>,
 }
 
 impl Hot {
-    /// Keeps up to `keep` connections aside; zero keeps none.
-    pub(super) fn new(keep: usize) -> Self {
+    /// Keeps none.
+    pub(super) fn none() -> Self {
+        Hot {
+            parked: Mutex::new(Vec::new()),
+            keep: 0,
+            sweeping: AtomicBool::new(false),
+            pool: None,
+        }
+    }
+
+    /// Keeps up to `keep` connections of `pool` aside.
+    pub(super) fn new(keep: usize, pool: PgPool) -> Self {
         Hot {
             parked: Mutex::new(Vec::with_capacity(keep)),
             keep,
             sweeping: AtomicBool::new(false),
+            pool: Some(pool),
         }
+    }
+
+    /// Whether the pool was closed: then every parked connection goes back
+    /// (so that `PgPool::close` ends) and none is handed on.
+    fn closed(&self) -> bool {
+        self.pool.as_ref().is_some_and(PgPool::is_closed)
+    }
+
+    /// Empties the list (dropped outside the lock).
+    fn drain(&self) {
+        let all: Vec<_> = {
+            let mut parked = self.parked.lock().unwrap_or_else(|e| e.into_inner());
+            parked.drain(..).collect()
+        };
+        drop(all);
     }
 
     /// Splits off the connections parked for [`PARKED_AT_MOST`] or more,
@@ -95,6 +124,10 @@ impl Hot {
         if self.keep == 0 {
             return None;
         }
+        if self.closed() {
+            self.drain();
+            return None;
+        }
         let (conn, stale) = {
             let mut parked = self.parked.lock().unwrap_or_else(|e| e.into_inner());
             let conn = parked.pop();
@@ -112,6 +145,11 @@ impl Hot {
     /// enough are aside already, it goes back to the pool.
     pub(super) fn put(self: &Arc<Self>, conn: PoolConnection<Postgres>) {
         if self.keep == 0 {
+            return;
+        }
+        if self.closed() {
+            drop(conn);
+            self.drain();
             return;
         }
         let mut parked = self.parked.lock().unwrap_or_else(|e| e.into_inner());

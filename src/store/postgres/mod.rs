@@ -245,7 +245,7 @@ impl PostgresStore {
             .await
             .map_err(db)?;
         let mut store = Self::from_pool_with(pool, PostgresConfig::default()).await?;
-        store.hot = Arc::new(hot::Hot::new(HOT_CONNECTIONS));
+        store.hot = Arc::new(hot::Hot::new(HOT_CONNECTIONS, store.pool.clone()));
         Ok(store)
     }
 
@@ -290,7 +290,7 @@ impl PostgresStore {
         Ok(PostgresStore {
             pool,
             session_sql: sessions::session_with_user_sql(&names),
-            hot: Arc::new(hot::Hot::new(0)),
+            hot: Arc::new(hot::Hot::none()),
             names: Arc::new(names),
             migrated: Arc::new(tokio::sync::OnceCell::new()),
             charges: Arc::default(),

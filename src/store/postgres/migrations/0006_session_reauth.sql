@@ -6,3 +6,6 @@
 ALTER TABLE {s}.{p}sessions ADD COLUMN authenticated_at timestamptz;
 UPDATE {s}.{p}sessions SET authenticated_at = created_at;
 ALTER TABLE {s}.{p}sessions ALTER COLUMN authenticated_at SET NOT NULL;
+-- Instances still on version 5 during a rolling deploy insert sessions
+-- without the column: their login counts as the proof it is.
+ALTER TABLE {s}.{p}sessions ALTER COLUMN authenticated_at SET DEFAULT now();
