@@ -99,8 +99,7 @@ impl Users {
         mail.decoy = !owner.is_active;
         self.store().enqueue_mail(&mail).await?;
         tracing::info!(user.id = %owner.id, "registration of a taken address: owner notified");
-        let doorbell = self.inner.outbox.doorbell();
-        tokio::spawn(async move { doorbell.notify_one() });
+        self.inner.outbox.doorbell().notify_one();
         Ok(())
     }
 }

@@ -53,18 +53,7 @@ impl Users {
         password: &str,
     ) -> Result<(), Error> {
         self.inner.passwords.would_admit()?; // a full hashing line: refuse before any work
-        let now = OffsetDateTime::now_utc();
-        let (live, user) = self
-            .store()
-            .session_with_user(session, now)
-            .await?
-            .ok_or(Error::Unauthorized)?;
-        if live.user_id != id || live.password_version != user.password_version {
-            return Err(Error::Unauthorized);
-        }
-        if !user.is_active {
-            return Err(Error::InactiveUser);
-        }
+        let user = self.authenticate_session(session, id).await?.user;
         self.check_current_password(&user, password).await?;
         if !self
             .store()

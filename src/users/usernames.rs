@@ -13,7 +13,6 @@ impl Users {
     /// the names taken.
     pub(super) async fn new_username(&self, raw: Option<&str>) -> Result<Option<Username>, Error> {
         match (self.inner.config.usernames, raw) {
-            (Usernames::Off, None) => Ok(None),
             (Usernames::Off, Some(_)) => Err(off()),
             (Usernames::Required, None) => Err(Error::field("username", "username is required")),
             (_, None) => Ok(None),

@@ -59,7 +59,7 @@ async fn me<B: RequestBody>(
         _ => {
             let mut res = private_json(StatusCode::OK, &caller.record());
             if caller.transport() == Transport::Cookie {
-                let token = crate::http::csrf::csrf_token(&users, &caller);
+                let token = caller.csrf_token(&users);
                 if let Ok(value) = http::HeaderValue::try_from(token) {
                     res.headers_mut().insert(CSRF_HEADER, value);
                 }

@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::http::body::{
     Fields, MediaType, RequestBody, form_object, json_object, media_type, read,
 };
-use crate::http::cookies::{Transport, end_cookie_session, sign_in_cookies, sign_out_cookies};
+use crate::http::cookies::{Transport, clear_cookies, end_cookie_session, sign_in_cookies};
 use crate::http::problem::{empty, private_json};
 use crate::http::{CurrentUser, csrf};
 use crate::user::UserRecord;
@@ -169,12 +169,7 @@ async fn logout<B>(
     // A dead session cookie is a 401 that clears it: see `body::guarded`.
     let user = CurrentUser::checked(&parts, &users).await?;
     users.logout(user.session()).await?;
-    let res = empty(StatusCode::NO_CONTENT);
-    Ok(if user.transport() == Transport::Cookie {
-        clearing_cookies(&users, res)
-    } else {
-        res
-    })
+    Ok(signed_out(&users, &user))
 }
 
 async fn logout_all<B>(
@@ -184,21 +179,14 @@ async fn logout_all<B>(
 ) -> Result<axum_core::response::Response, Error> {
     let user = CurrentUser::checked(&parts, &users).await?;
     users.logout_everywhere(user.id).await?;
-    let res = empty(StatusCode::NO_CONTENT);
-    Ok(if user.transport() == Transport::Cookie {
-        clearing_cookies(&users, res)
-    } else {
-        res
-    })
+    Ok(signed_out(&users, &user))
 }
 
-/// `res` with the session cookies removed from the browser.
-fn clearing_cookies(
-    users: &Users,
-    mut res: axum_core::response::Response,
-) -> axum_core::response::Response {
-    for cookie in sign_out_cookies(users) {
-        res.headers_mut().append(SET_COOKIE, cookie);
+/// The 204 of a logout: by cookie, it also removes the cookies.
+fn signed_out(users: &Users, user: &CurrentUser) -> axum_core::response::Response {
+    let mut res = empty(StatusCode::NO_CONTENT);
+    if user.transport() == Transport::Cookie {
+        clear_cookies(users, res.headers_mut());
     }
     res
 }

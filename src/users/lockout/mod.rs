@@ -369,12 +369,16 @@ impl Users {
         // The line is the account's, whichever identifier was typed, so
         // checks by email and by username share the account's ceiling of
         // checks at once; within it, a pair is the identifier typed and the
-        // client, as its count is. That takes one lookup on arrival, before
-        // the turn (one per request, not per wake); the account is read
-        // again with the turn, as a rename or reset may land meanwhile.
-        let line = match self.find(&parsed).await? {
-            Some(user) => user.email.as_str().to_owned(),
-            None => account.clone(),
+        // client, as its count is. A typed email names the account's line
+        // itself; a username takes one lookup on arrival, before the turn
+        // (one per request, not per wake). The account is read again with
+        // the turn, as a rename or reset may land meanwhile.
+        let line = match &parsed {
+            Login::Username(_) => match self.find(&parsed).await? {
+                Some(user) => user.email.as_str().to_owned(),
+                None => account.clone(),
+            },
+            Login::Email(_) | Login::Malformed => account.clone(),
         };
         let mut turn = self
             .inner
