@@ -7,12 +7,13 @@
 //! The first argument may name several servers sharing one database,
 //! comma-separated (`http://127.0.0.1:3000,http://127.0.0.1:3001`): the
 //! connections are then dealt out among them in turn, and the setup (the
-//! bench accounts, the token) goes to the first.
+//! bench accounts and their sessions) goes to the first.
 //!
 //! Scenarios, each printing markdown table rows (answers/s that succeeded,
 //! refusals, p50 and p99 of the successes, every status counted):
 //!
-//! - `healthz`, `me`: GET /healthz, GET /users/me with a fresh token.
+//! - `healthz`, `me`: GET /healthz; GET /users/me, each connection with
+//!   a session of its own (of its own account), as that many users would.
 //! - `login`: every connection posts the right password in a loop, each
 //!   for its own account (registered first, 64 at a time); `login-one`:
 //!   every connection for the one same account. A refusal waits its
@@ -108,7 +109,8 @@ fn creds(email: &str) -> String {
 #[derive(Clone)]
 enum Work {
     Healthz,
-    Me(String),
+    /// `GET /users/me`, connection `c` with token `c % len`.
+    Me(Arc<[String]>),
     /// Right-password logins: each connection for its own account, or all
     /// for `bench@example.com`.
     Login {
@@ -146,7 +148,8 @@ async fn drive(
                 let start = Instant::now();
                 let (status, _) = match &work {
                     Work::Healthz => conn.call(Method::GET, "/healthz", None, None).await?,
-                    Work::Me(token) => {
+                    Work::Me(tokens) => {
+                        let token = &tokens[c % tokens.len()];
                         conn.call(Method::GET, "/users/me", Some(token), None)
                             .await?
                     }
@@ -242,14 +245,14 @@ async fn measure(
 /// statuses, and the share of its throughput `/users/me` kept (percent).
 async fn me_during(
     hosts: &[String],
-    token: &str,
+    tokens: Arc<[String]>,
     conns: usize,
     secs: u64,
     flood: Work,
     flood_conns: usize,
     name: &str,
 ) -> Result<(Vec<u64>, BTreeMap<u16, u64>, f64), BoxError> {
-    let me = Work::Me(token.to_owned());
+    let me = Work::Me(tokens);
     let alone = measure(hosts, "GET /users/me, alone", me.clone(), conns, secs).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let flooding = tokio::spawn({
@@ -295,6 +298,31 @@ async fn at_once(
         *statuses.entry(t.await??).or_insert(0) += 1;
     }
     Ok((statuses, start.elapsed()))
+}
+
+/// A session for each of `bench-0` .. `bench-{n-1}` (registered first),
+/// so that `n` connections load `n` sessions, as `n` users would.
+async fn sign_in_each(host: &str, n: usize) -> Result<Arc<[String]>, BoxError> {
+    register_accounts(host, n).await?;
+    let mut conn = Conn::open(host).await?;
+    let mut tokens = Vec::with_capacity(n);
+    for c in 0..n {
+        let (status, body) = conn
+            .call(
+                Method::POST,
+                "/users/login",
+                None,
+                Some(&creds(&account(c))),
+            )
+            .await?;
+        if status != 200 {
+            let body = String::from_utf8_lossy(&body);
+            return Err(format!("login for {} failed: {status} {body}", account(c)).into());
+        }
+        let json: serde_json::Value = serde_json::from_slice(&body)?;
+        tokens.push(json["access_token"].as_str().unwrap_or_default().to_owned());
+    }
+    Ok(tokens.into())
 }
 
 /// Registers `bench-0` .. `bench-{n-1}` (201 the first time, 409 after),
@@ -392,31 +420,24 @@ async fn main() -> Result<(), BoxError> {
         return Ok(());
     }
 
-    // A user to log in as (201 the first time, 409 after).
+    // The account of `login-one` (201 the first time, 409 after).
     let mut setup = Conn::open(host).await?;
-    let bench = creds("bench@example.com");
     setup
-        .call(Method::POST, "/users/register", None, Some(&bench))
-        .await?;
-    let (status, body) = setup
-        .call(Method::POST, "/users/login", None, Some(&bench))
-        .await?;
-    if status != 200 {
-        return Err(format!(
-            "login for the bench user failed: {status} {}",
-            String::from_utf8_lossy(&body)
+        .call(
+            Method::POST,
+            "/users/register",
+            None,
+            Some(&creds("bench@example.com")),
         )
-        .into());
-    }
-    let json: serde_json::Value = serde_json::from_slice(&body)?;
-    let token = json["access_token"].as_str().unwrap_or_default().to_owned();
+        .await?;
 
     match scenario {
         "healthz" => {
             measure(hosts, "GET /healthz", Work::Healthz, conns, secs).await?;
         }
         "me" => {
-            measure(hosts, "GET /users/me", Work::Me(token), conns, secs).await?;
+            let tokens = sign_in_each(host, conns).await?;
+            measure(hosts, "GET /users/me", Work::Me(tokens), conns, secs).await?;
         }
         "login" => {
             register_accounts(host, conns).await?;
@@ -431,10 +452,11 @@ async fn main() -> Result<(), BoxError> {
         }
         "me-during-login" => {
             register_accounts(host, 64).await?;
+            let tokens = sign_in_each(host, conns).await?;
             let flood = Work::Login { one_account: false };
             let name = "GET /users/me, during a 64-connection login flood";
             let (lat, statuses, kept) =
-                me_during(hosts, &token, conns, secs, flood, 64, name).await?;
+                me_during(hosts, tokens, conns, secs, flood, 64, name).await?;
             let rps = lat.len() as f64 / (secs as f64 + 0.5);
             row("(the login flood meanwhile)", 64, rps, &lat, &statuses);
             eprintln!("/users/me kept {kept:.0}% of its throughput");
@@ -466,9 +488,10 @@ async fn main() -> Result<(), BoxError> {
             } else {
                 "GET /users/me, during a 200-connection login flood that ignores Retry-After"
             };
+            let tokens = sign_in_each(host, conns).await?;
             let flood = Work::Flood(backoff);
             let (_, statuses, kept) =
-                me_during(hosts, &token, conns, secs, flood, 200, name).await?;
+                me_during(hosts, tokens, conns, secs, flood, 200, name).await?;
             eprintln!("login flood answers: {statuses:?}");
             eprintln!("/users/me kept {kept:.0}% of its throughput");
         }

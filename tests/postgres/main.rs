@@ -9,6 +9,7 @@ mod fencing;
 mod housekeeping;
 mod identity;
 mod instances;
+mod lookups;
 mod rate_limits;
 mod roles;
 mod server;

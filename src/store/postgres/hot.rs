@@ -3,9 +3,10 @@
 //! sqlx tests every connection as it returns to its pool, always: one more
 //! round trip after each query, which on the hot path of an authenticated
 //! request (one query) doubles the socket work of both processes. A
-//! connection that has just answered a lookup is alive, so lookups hand
-//! their connection to the next lookup directly, and only one left unused
-//! for a moment goes back to the pool (tested there as usual).
+//! connection that has just answered a session lookup query is alive, so
+//! it is handed to the next such query directly (see the `lookups`
+//! module), and only one left unused for a moment goes back to the pool
+//! (tested there as usual).
 //!
 //! Only for a pool the store made itself ([`PostgresStore::connect`]),
 //! which is sized with room for these: an app's own pool keeps all its

@@ -63,10 +63,13 @@
 //! later claim replaces, so a worker that outlived its lease can neither
 //! send nor reschedule an email another worker now holds.
 //! [`session_with_user`](Store::session_with_user), the hot path of every
-//! authenticated request, is one indexed join in one round trip.
+//! authenticated request, is one indexed join in one round trip; lookups
+//! waiting at the same moment share that round trip (one query for all of
+//! them), so under load the database answers many per query.
 
 mod hot;
 mod lockouts;
+mod lookups;
 mod outbox;
 mod rate_limits;
 mod rows;
@@ -138,12 +141,10 @@ pub struct PostgresStore {
     migrated: Arc<tokio::sync::OnceCell<()>>,
     /// Rate-limit charges so far, to prune idle buckets every so often.
     charges: Arc<std::sync::atomic::AtomicU32>,
-    /// The query of [`session_with_user`](Store::session_with_user), the
-    /// hot path, spelled out once: a clone shares it.
-    session_sql: sqlx::SqlStr,
-    /// Connections that lookups hand to each other (only on a pool of our
-    /// own; see the `hot` module).
-    hot: Arc<hot::Hot>,
+    /// Session lookups, gathered into shared queries (see the `lookups`
+    /// module); their connections are handed from query to query only on
+    /// a pool of our own (see the `hot` module).
+    lookups: Arc<lookups::Lookups>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -173,6 +174,9 @@ fn retryable(err: &StoreError) -> bool {
     let StoreError::Backend(source) = err else {
         return false;
     };
+    if let Some(shared) = source.downcast_ref::<lookups::Shared>() {
+        return retryable(shared.inner());
+    }
     source
         .downcast_ref::<sqlx::Error>()
         .and_then(sqlstate)
@@ -184,8 +188,8 @@ fn retryable(err: &StoreError) -> bool {
 const POOL_CONNECTIONS: u32 = 10;
 
 /// How many connections session lookups may keep aside on a pool made by
-/// [`PostgresStore::connect`].
-const HOT_CONNECTIONS: usize = 6;
+/// [`PostgresStore::connect`]: one per lookup query that may run at once.
+const HOT_CONNECTIONS: usize = lookups::IN_FLIGHT;
 
 /// How long a pooled connection may sit idle and still be handed out
 /// untested; see [`PostgresStore::pool_options`].
@@ -233,11 +237,12 @@ impl PostgresStore {
     /// from [`pool_options`](Self::pool_options) and the default
     /// [`PostgresConfig`], and migrates.
     ///
-    /// On this pool, which is the store's own, session lookups (every
-    /// authenticated request) hand a connection that has just answered to
-    /// the next lookup for up to a second, rather than back to the pool,
-    /// which tests it with one more round trip each time. The pool has
-    /// room for those beside the 10 connections of sqlx's default.
+    /// On this pool, which is the store's own, session lookup queries
+    /// (every authenticated request) hand a connection that has just
+    /// answered to the next such query for up to a second, rather than back
+    /// to the pool, which tests it with one more round trip each time. The
+    /// pool has room for those (two) beside the 10 connections of sqlx's
+    /// default.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let pool = Self::pool_options()
             .max_connections(POOL_CONNECTIONS + HOT_CONNECTIONS as u32)
@@ -245,7 +250,8 @@ impl PostgresStore {
             .await
             .map_err(db)?;
         let mut store = Self::from_pool_with(pool, PostgresConfig::default()).await?;
-        store.hot = Arc::new(hot::Hot::new(HOT_CONNECTIONS, store.pool.clone()));
+        let hot = hot::Hot::new(HOT_CONNECTIONS, store.pool.clone());
+        store.lookups = Arc::new(lookups::Lookups::new(store.pool.clone(), &store.names, hot));
         Ok(store)
     }
 
@@ -288,9 +294,12 @@ impl PostgresStore {
     pub fn lazy(pool: PgPool, config: PostgresConfig) -> Result<Self, StoreError> {
         let names = Names::new(&config.schema, &config.table_prefix)?;
         Ok(PostgresStore {
+            lookups: Arc::new(lookups::Lookups::new(
+                pool.clone(),
+                &names,
+                hot::Hot::none(),
+            )),
             pool,
-            session_sql: sessions::session_with_user_sql(&names),
-            hot: Arc::new(hot::Hot::none()),
             names: Arc::new(names),
             migrated: Arc::new(tokio::sync::OnceCell::new()),
             charges: Arc::default(),
@@ -366,7 +375,7 @@ impl Store for PostgresStore {
         now: OffsetDateTime,
     ) -> Result<Option<(Session, User)>, StoreError> {
         self.ready().await?;
-        retrying!(self.live_session(id, now))
+        retrying!(self.lookups.find(id, now))
     }
 
     async fn rotate_refresh(

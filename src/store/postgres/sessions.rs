@@ -1,27 +1,10 @@
 //! Sessions and refresh-token rotation.
 
-use std::sync::Arc;
-
-use sqlx::{AssertSqlSafe, SqlSafeStr as _, SqlStr};
 use time::OffsetDateTime;
 
-use super::rows::{SESSION_COLUMNS, USER_COLUMNS, session_from, to_i64, user_from};
-use super::schema::Names;
+use super::rows::{SESSION_COLUMNS, session_from, to_i64};
 use super::{PostgresStore, db};
 use crate::store::{Rotation, Session, SessionId, StoreError, TokenDigest};
-use crate::user::User;
-
-/// The query behind `session_with_user`: one round trip, two primary-key
-/// lookups joined.
-pub(super) fn session_with_user_sql(names: &Names) -> SqlStr {
-    let sql = names.expand(&format!(
-        "SELECT {SESSION_COLUMNS}, {USER_COLUMNS} FROM {{s}}.{{p}}sessions s \
-         JOIN {{s}}.{{p}}users u ON u.id = s.user_id \
-         WHERE s.id = $1 AND s.expires_at > $2"
-    ));
-    // Shared, so that each use clones a pointer rather than the text.
-    AssertSqlSafe(Arc::<str>::from(sql)).into_sql_str()
-}
 
 impl PostgresStore {
     pub(super) async fn insert_session(
@@ -70,30 +53,6 @@ impl PostgresStore {
             tracing::warn!(error = %err, "postgres store: could not prune expired sessions");
         }
         Ok(())
-    }
-
-    pub(super) async fn live_session(
-        &self,
-        id: SessionId,
-        now: OffsetDateTime,
-    ) -> Result<Option<(Session, User)>, StoreError> {
-        let mut conn = match self.hot.take() {
-            Some(conn) => conn,
-            None => self.pool.acquire().await.map_err(db)?,
-        };
-        // On an error (or if this future is dropped) the connection goes
-        // back to the pool, which tests it, rather than to the next lookup.
-        let row = sqlx::query(self.session_sql.clone())
-            .bind(id.0)
-            .bind(now)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db)?;
-        self.hot.put(conn);
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        Ok(Some((session_from(&row)?, user_from(&row)?)))
     }
 
     pub(super) async fn rotate(
