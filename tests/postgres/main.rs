@@ -307,28 +307,36 @@ async fn closing_the_stores_own_pool_ends_while_lookups_go_on() {
         .await
         .unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let busy = {
-        let (store, stop) = (store.clone(), stop.clone());
-        tokio::spawn(async move {
-            // Lookups every few milliseconds, as a busy server's, on through
-            // the close; once the pool is closed, every one fails.
-            let mut served_after_close = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let closed = store.pool().is_closed();
-                let served = store.session_with_user(session.id, now()).await.is_ok();
-                if closed && served {
-                    served_after_close += 1;
+    // Lookups every few milliseconds, as a quiet server's, and back to
+    // back, as a busy one's (so that lookup queries keep their connection
+    // from one to the next), on through the close; once the pool is
+    // closed, every one fails.
+    let busy: Vec<_> = [5, 0, 0, 0, 0, 0, 0, 0]
+        .into_iter()
+        .map(|pause| {
+            let (store, stop) = (store.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut served_after_close = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let closed = store.pool().is_closed();
+                    let served = store.session_with_user(session.id, now()).await.is_ok();
+                    if closed && served {
+                        served_after_close += 1;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            }
-            served_after_close
+                served_after_close
+            })
         })
-    };
+        .collect();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let closed =
         tokio::time::timeout(std::time::Duration::from_secs(10), store.pool().close()).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let served_after_close = busy.await.unwrap();
+    let mut served_after_close = 0;
+    for task in busy {
+        served_after_close += task.await.unwrap();
+    }
     assert!(closed.is_ok(), "the pool closes while lookups go on");
     assert_eq!(served_after_close, 0, "lookups served after the close");
 }

@@ -103,7 +103,7 @@ impl Lookups {
             // No company: this request's own task sends the query, saving
             // the hand-over to a query task and back (two wake-ups), and
             // passes its turn on to the lookups that queued meanwhile.
-            let _turn = Turn(self);
+            let _turn = Turn::new(self, Ended::PassOn);
             let mut conn = None;
             let found = self.query(&mut conn, &[id.0]).await;
             if let Some(conn) = conn {
@@ -126,44 +126,48 @@ impl Lookups {
 
     /// Starts a task sending queries; the caller counted it as running.
     fn spawn_runner(self: &Arc<Self>) {
-        let lookups = Arc::clone(self);
-        tokio::spawn(async move { lookups.run().await });
+        // The turn is made here, not in the task: a task dropped before
+        // it ever runs (its runtime shutting down) still ends it.
+        let turn = Turn::new(self, Ended::Fail);
+        tokio::spawn(async move { turn.lookups.clone().run(turn).await });
     }
 
-    /// Ends a turn at sending queries (counted in `running`): if lookups
-    /// wait, a new task takes the turn over.
-    fn leave(self: &Arc<Self>) {
+    /// Ends a turn at sending queries (counted in `running`) before the
+    /// queue was found empty; `ended` says what becomes of the lookups
+    /// still waiting.
+    fn leave(self: &Arc<Self>, ended: Ended) {
         let mut queue = self.lock();
         if queue.waiting.is_empty() {
             queue.running -= 1;
             return;
         }
-        // The turn goes on in a task of its own (still counted).
-        if tokio::runtime::Handle::try_current().is_ok() {
+        if ended == Ended::PassOn && tokio::runtime::Handle::try_current().is_ok() {
+            // The turn goes on in a task of its own (still counted).
             drop(queue);
             self.spawn_runner();
-        } else {
-            // No runtime left to send them: their senders dropped, each
-            // lookup gets the "abandoned" error.
-            queue.running -= 1;
-            let stranded = std::mem::take(&mut queue.waiting);
-            drop(queue);
-            drop(stranded);
+            return;
         }
+        queue.running -= 1;
+        if queue.running > 0 {
+            // A turn still running takes them when it ends.
+            return;
+        }
+        // Nothing left to send them: their senders dropped, each lookup
+        // gets the "abandoned" error rather than waiting for ever.
+        let stranded = std::mem::take(&mut queue.waiting);
+        drop(queue);
+        drop(stranded);
     }
 
     /// Sends queries until no lookup waits, then stops.
-    async fn run(self: Arc<Self>) {
-        // Should this task end any other way than by finding the queue
-        // empty (a panic, its runtime shutting down), its turn passes on.
-        let turn = Turn(&self);
+    async fn run(self: Arc<Self>, mut turn: Turn) {
         let mut conn = None;
         loop {
             let batch: Vec<_> = {
                 let mut queue = self.lock();
                 if queue.waiting.is_empty() {
                     queue.running -= 1;
-                    std::mem::forget(turn);
+                    turn.ended = None;
                     break;
                 }
                 let take = queue.waiting.len().min(BATCH_AT_MOST);
@@ -186,7 +190,10 @@ impl Lookups {
         conn: &mut Option<sqlx::pool::PoolConnection<sqlx::Postgres>>,
         ids: &[Uuid],
     ) -> Result<Vec<(Session, User)>, Shared> {
-        let mut held = match conn.take().or_else(|| self.hot.take()) {
+        // Once the pool is closed no connection is used again, so that
+        // closing (which waits for every connection) ends under load too.
+        let held = conn.take().filter(|_| !self.pool.is_closed());
+        let mut held = match held.or_else(|| self.hot.take()) {
             Some(held) => held,
             None => self.pool.acquire().await.map_err(Shared::new)?,
         };
@@ -226,13 +233,41 @@ fn answer(
     }
 }
 
-/// A turn at sending queries, passed on when dropped (see
-/// [`Lookups::leave`]).
-struct Turn<'a>(&'a Arc<Lookups>);
+/// What a turn at sending queries that ends early (dropped) does with the
+/// lookups still waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// A new task takes them: a request that sent a lone lookup itself was
+    /// dropped (its client went away), and the runtime goes on.
+    PassOn,
+    /// A query task ended early: a panic, or its runtime shutting down.
+    /// Another turn takes them, or they fail; never a new task, which a
+    /// dying runtime would drop at once, again and again.
+    Fail,
+}
 
-impl Drop for Turn<'_> {
+/// One turn at sending queries (counted in `running`), ended by
+/// [`Lookups::leave`] when dropped, unless it ended by finding the queue
+/// empty (`ended` taken).
+struct Turn {
+    lookups: Arc<Lookups>,
+    ended: Option<Ended>,
+}
+
+impl Turn {
+    fn new(lookups: &Arc<Lookups>, ended: Ended) -> Self {
+        Turn {
+            lookups: Arc::clone(lookups),
+            ended: Some(ended),
+        }
+    }
+}
+
+impl Drop for Turn {
     fn drop(&mut self) {
-        self.0.leave();
+        if let Some(ended) = self.ended {
+            self.lookups.leave(ended);
+        }
     }
 }
 
