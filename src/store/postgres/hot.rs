@@ -8,6 +8,10 @@
 //! module), and only one left unused for a moment goes back to the pool
 //! (tested there as usual).
 //!
+//! A connection goes back to the pool at least every
+//! [`BACK_TO_POOL_EVERY`] even under steady traffic, so that the pool's
+//! own rules (its `max_lifetime`, its test) still reach it.
+//!
 //! Only for a pool the store made itself ([`PostgresStore::connect`]),
 //! which is sized with room for these: an app's own pool keeps all its
 //! connections.
@@ -25,10 +29,36 @@ use sqlx::{PgPool, Postgres};
 /// back to the pool; as long as a pooled one may sit idle untested.
 const PARKED_AT_MOST: Duration = super::UNTESTED_IDLE;
 
+/// How long a connection may go from lookup query to lookup query before
+/// it goes back to the pool.
+const BACK_TO_POOL_EVERY: Duration = Duration::from_secs(60);
+
+/// A pooled connection out for lookup queries, and since when.
+#[derive(Debug)]
+pub(super) struct Held {
+    pub(super) conn: PoolConnection<Postgres>,
+    out_since: Instant,
+}
+
+impl Held {
+    /// `conn`, just taken from the pool.
+    pub(super) fn new(conn: PoolConnection<Postgres>) -> Self {
+        Held {
+            conn,
+            out_since: Instant::now(),
+        }
+    }
+
+    /// Whether it has been out of the pool long enough to go back.
+    pub(super) fn due_back(&self) -> bool {
+        self.out_since.elapsed() >= BACK_TO_POOL_EVERY
+    }
+}
+
 /// Connections set aside by finished lookups, most recent last.
 #[derive(Debug)]
 pub(super) struct Hot {
-    parked: Mutex<Vec<(PoolConnection<Postgres>, Instant)>>,
+    parked: Mutex<Vec<(Held, Instant)>>,
     keep: usize,
     /// Whether a task is returning the connections parked too long, so
     /// that none stays out of the pool once lookups stop (`PgPool::close`
@@ -78,9 +108,7 @@ impl Hot {
     /// Splits off the connections parked for [`PARKED_AT_MOST`] or more,
     /// for the caller to drop outside the lock (each drop spawns its
     /// return to the pool).
-    fn stale(
-        parked: &mut Vec<(PoolConnection<Postgres>, Instant)>,
-    ) -> Vec<PoolConnection<Postgres>> {
+    fn stale(parked: &mut Vec<(Held, Instant)>) -> Vec<Held> {
         let cutoff = Instant::now().checked_sub(PARKED_AT_MOST);
         // The oldest come first.
         let fresh_from = parked
@@ -121,7 +149,7 @@ impl Hot {
 
     /// The most recently parked connection, if one waited less than
     /// [`PARKED_AT_MOST`]; older ones go back to the pool.
-    pub(super) fn take(&self) -> Option<PoolConnection<Postgres>> {
+    pub(super) fn take(&self) -> Option<Held> {
         if self.keep == 0 {
             return None;
         }
@@ -143,9 +171,10 @@ impl Hot {
     }
 
     /// Sets aside `conn`, which has just answered a lookup in full; if
-    /// enough are aside already, it goes back to the pool.
-    pub(super) fn put(self: &Arc<Self>, conn: PoolConnection<Postgres>) {
-        if self.keep == 0 {
+    /// enough are aside already, or it is due back, it goes back to the
+    /// pool.
+    pub(super) fn put(self: &Arc<Self>, conn: Held) {
+        if self.keep == 0 || conn.due_back() {
             return;
         }
         if self.closed() {

@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::db;
-use super::hot::Hot;
+use super::hot::{Held, Hot};
 use super::rows::{SESSION_COLUMNS, USER_COLUMNS, session_from, user_from};
 use super::schema::Names;
 use crate::store::{Session, SessionId, StoreError};
@@ -187,21 +187,27 @@ impl Lookups {
     /// pool, which tests it, rather than to the next query.
     async fn query(
         &self,
-        conn: &mut Option<sqlx::pool::PoolConnection<sqlx::Postgres>>,
+        conn: &mut Option<Held>,
         ids: &[Uuid],
     ) -> Result<Vec<(Session, User)>, Shared> {
         // Once the pool is closed no connection is used again, so that
-        // closing (which waits for every connection) ends under load too.
-        let held = conn.take().filter(|_| !self.pool.is_closed());
+        // closing (which waits for every connection) ends under load too;
+        // one out long enough goes back even under steady load.
+        let held = conn
+            .take()
+            .filter(|held| !self.pool.is_closed() && !held.due_back());
         let mut held = match held.or_else(|| self.hot.take()) {
             Some(held) => held,
-            None => self.pool.acquire().await.map_err(Shared::new)?,
+            None => Held::new(self.pool.acquire().await.map_err(Shared::new)?),
         };
         let query = match ids {
             [one] => sqlx::query(self.one.clone()).bind(*one),
             _ => sqlx::query(self.sql.clone()).bind(ids),
         };
-        let rows = query.fetch_all(&mut *held).await.map_err(Shared::new)?;
+        let rows = query
+            .fetch_all(&mut *held.conn)
+            .await
+            .map_err(Shared::new)?;
         *conn = Some(held);
         rows.iter()
             .map(|row| Ok((session_from(row)?, user_from(row)?)))
