@@ -11,7 +11,7 @@ use std::convert::Infallible;
 use axum_core::body::Body;
 use axum_core::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, COOKIE};
+use http::header::CONTENT_TYPE;
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError};
 use serde_json::{Map, Value};
@@ -21,7 +21,7 @@ use tower_http::timeout::{DeadlineBody, RequestBodyDeadlineLayer, TimeoutError};
 
 use crate::Users;
 use crate::error::{BoxError, Error, FieldError};
-use crate::http::cookies::{clear_cookies, dead_session_cookie};
+use crate::http::cookies::{clear_if_dead, cookie_head};
 
 /// A request body the endpoints can read: any `http_body::Body` that is
 /// `Send`, whose errors convert to [`BoxError`] (hyper's `Incoming`,
@@ -81,19 +81,10 @@ where
         let users = users.clone();
         async move {
             let (parts, body) = req.into_parts();
-            // The request's cookies alone, kept for a 401 to clear a dead
-            // session cookie with.
-            let mut cookies = Request::new(()).into_parts().0;
-            for value in parts.headers.get_all(COOKIE) {
-                cookies.headers.append(COOKIE, value.clone());
-            }
+            let cookies = cookie_head(&parts);
             let res = handler(users.clone(), parts, body).await;
             let mut res = res.unwrap_or_else(IntoResponse::into_response);
-            if res.status() == StatusCode::UNAUTHORIZED
-                && dead_session_cookie(&users, &cookies).await
-            {
-                clear_cookies(&users, res.headers_mut());
-            }
+            clear_if_dead(&users, &cookies, &mut res).await;
             Ok::<_, Infallible>(res)
         }
     });

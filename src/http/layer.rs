@@ -14,7 +14,7 @@ use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::cookies::{clear_cookies, dead_session_cookie};
+use super::cookies::clear_if_dead;
 use super::current_user::{CurrentUser, CurrentUserRejection};
 use super::problem::problem_response;
 use crate::Users;
@@ -486,14 +486,7 @@ where
                 Ok(None) => {}
                 Err(rejection) => {
                     let mut res = reject(rejection);
-                    // A dead session cookie on a route that requires a
-                    // user: cleared, or the browser sends it until it
-                    // expires.
-                    if res.status() == http::StatusCode::UNAUTHORIZED
-                        && dead_session_cookie(&rule.users, &parts).await
-                    {
-                        clear_cookies(&rule.users, res.headers_mut());
-                    }
+                    clear_if_dead(&rule.users, &parts, &mut res).await;
                     return Ok(res);
                 }
             }

@@ -117,13 +117,31 @@ pub(crate) fn session_cookie(
     }
 }
 
+/// The request's `Cookie` headers alone, for [`clear_if_dead`] once the
+/// request itself has been handed on.
+pub(crate) fn cookie_head(parts: &Parts) -> Parts {
+    let mut cookies = http::Request::new(()).into_parts().0;
+    for value in parts.headers.get_all(COOKIE) {
+        cookies.headers.append(COOKIE, value.clone());
+    }
+    cookies
+}
+
+/// Clears the session cookies in `res` if it is a 401 to a request (its
+/// head `parts`) whose session cookie is dead: or the browser would send
+/// it until it expires. One store read, only on that path.
+pub(crate) async fn clear_if_dead<B>(users: &Users, parts: &Parts, res: &mut http::Response<B>) {
+    if res.status() == http::StatusCode::UNAUTHORIZED && dead_session_cookie(users, parts).await {
+        clear_cookies(users, res.headers_mut());
+    }
+}
+
 /// Whether the request carries a session cookie of this server that no
 /// longer names a live session (forged, expired, its session ended by a
 /// logout, a password change or reset, a deactivation): such a cookie
 /// counts as no credentials in the optional paths, and a 401 it caused
-/// clears it, or the browser would send it until it expires. One store
-/// read, only on the refusal path.
-pub(crate) async fn dead_session_cookie(users: &Users, parts: &Parts) -> bool {
+/// clears it.
+async fn dead_session_cookie(users: &Users, parts: &Parts) -> bool {
     if !users.transports().contains(&Transport::Cookie) {
         return false;
     }
