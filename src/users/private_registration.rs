@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::mail::EmailKind;
 use crate::store::StoreError;
 use crate::token::Purpose;
-use crate::user::{Email, User};
+use crate::user::User;
 use crate::users::ProfileFields;
 
 impl Users {
@@ -51,10 +51,7 @@ impl Users {
         password: &str,
         profile: ProfileFields,
     ) -> Result<(), Error> {
-        self.inner.passwords.would_admit()?; // a full hashing line: refuse before any work
-        let email = Email::parse(email)?;
-        self.check_new_password(password, &email).await?;
-        let profile = self.accept_profile(profile).await?;
+        let (email, profile) = self.check_registration(email, password, profile).await?;
         let existing = self.store().user_by_email(&email).await?;
         // Hashed on both paths: the hash is most of the time an answer takes.
         let hash = self.inner.passwords.hash(password).await?;

@@ -122,10 +122,7 @@ impl Users {
             profile,
         } = registration;
         let password = password.as_str();
-        self.inner.passwords.would_admit()?; // a full hashing line: refuse before any work
-        let email = Email::parse(&email)?;
-        self.check_new_password(password, &email).await?;
-        let profile = self.accept_profile(profile).await?;
+        let (email, profile) = self.check_registration(&email, password, profile).await?;
         // Cheap early answer; the store still enforces uniqueness atomically.
         if self.store().user_by_email(&email).await?.is_some() {
             return Err(Error::UserExists);
@@ -153,6 +150,21 @@ impl Users {
             self.inner.hooks.after_request_verify(&user, &token).await;
         }
         Ok(user)
+    }
+
+    /// The checks every registration passes before the store is read: room
+    /// in the hashing line, the address, the password, the custom fields.
+    pub(super) async fn check_registration(
+        &self,
+        email: &str,
+        password: &str,
+        profile: ProfileFields,
+    ) -> Result<(Email, ProfileFields), Error> {
+        self.inner.passwords.would_admit()?; // a full hashing line: refuse before any work
+        let email = Email::parse(email)?;
+        self.check_new_password(password, &email).await?;
+        let profile = self.accept_profile(profile).await?;
+        Ok((email, profile))
     }
 
     /// Creates `email` as an active, verified superuser if no such user
