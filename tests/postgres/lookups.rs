@@ -179,3 +179,169 @@ async fn lookups_dropped_mid_query_strand_no_other() {
         assert_eq!(found.map(|(_, u)| u.id), owner);
     }
 }
+
+/// Holds an exclusive lock on `schema`'s sessions table until the returned
+/// transaction ends: every lookup query waits, so lookups pile up behind
+/// the ones holding the turns.
+async fn block_lookups(url: &str, schema: &str) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let locker = sqlx::PgPool::connect(url).await.unwrap();
+    let mut tx = locker.begin().await.unwrap();
+    let lock = format!("LOCK TABLE {schema}.sessions IN ACCESS EXCLUSIVE MODE");
+    sqlx::query(sqlx::AssertSqlSafe(lock))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx
+}
+
+/// A lookup that held a turn from a runtime driven only while it waited
+/// (`block_on` on a helper runtime, as a synchronous bridge does) hands the
+/// turn to lookups of other runtimes: the store runs no task of its own
+/// that such a runtime would leave unpolled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lookups_queued_behind_another_runtimes_lookups_are_answered() {
+    let Some(server) = server::server() else {
+        return;
+    };
+    let url = crate::example::fresh_database(server).await;
+    let store = PostgresStore::connect(&url).await.unwrap();
+    let ids = sessions(&store, "runtimes", 1).await;
+    let (id, owner) = ids[0];
+    let lock = block_lookups(&url, "tower_users").await;
+    // Both turns held by lookups of helper runtimes, which then idle.
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let helpers: Vec<_> = (0..2)
+        .map(|_| {
+            let (store, done_tx) = (store.clone(), done_tx.clone());
+            let helper = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                let found = rt.block_on(store.session_with_user(id, now()));
+                done_tx.send(found.is_ok()).unwrap();
+                std::thread::sleep(StdDuration::from_secs(3));
+            });
+            std::thread::sleep(StdDuration::from_millis(100));
+            helper
+        })
+        .collect();
+    let queued: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.session_with_user(id, now()).await })
+        })
+        .collect();
+    tokio::time::sleep(StdDuration::from_millis(200)).await;
+    lock.commit().await.unwrap();
+    for lookup in queued {
+        let found = tokio::time::timeout(StdDuration::from_secs(2), lookup)
+            .await
+            .expect("a lookup queued behind another runtime's is answered")
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.map(|(_, u)| u.id), owner);
+    }
+    for _ in 0..2 {
+        assert!(done_rx.recv().unwrap(), "the helpers' own lookups succeed");
+    }
+    for helper in helpers {
+        helper.join().unwrap();
+    }
+}
+
+/// A session deleted while lookups of it run back to back: every lookup
+/// that began after the deletion returned finds nothing (none joins a
+/// query sent before it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_lookup_begun_after_a_deletion_finds_the_session() {
+    let Some(server) = server::server() else {
+        return;
+    };
+    let url = crate::example::fresh_database(server).await;
+    let store = PostgresStore::connect(&url).await.unwrap();
+    let ids = sessions(&store, "deleted", 1).await;
+    let id = ids[0].0;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, stop) = (store.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let began = std::time::Instant::now();
+                    let found = store.session_with_user(id, now()).await.unwrap();
+                    seen.push((began, found.is_some()));
+                }
+                seen
+            })
+        })
+        .collect();
+    tokio::time::sleep(StdDuration::from_millis(300)).await;
+    store.delete_session(id).await.unwrap();
+    let deleted = std::time::Instant::now();
+    tokio::time::sleep(StdDuration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut before, mut after) = (0, 0);
+    for task in busy {
+        for (began, found) in task.await.unwrap() {
+            if began > deleted {
+                after += 1;
+                assert!(
+                    !found,
+                    "a lookup begun after the deletion found the session"
+                );
+            } else if found {
+                before += 1;
+            }
+        }
+    }
+    assert!(
+        before > 0 && after > 0,
+        "lookups ran on both sides: {before}, {after}"
+    );
+}
+
+/// A user row that no longer reads back (its profile not an object) fails
+/// the lookups of its sessions only, not the others sharing their query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_row_that_does_not_read_back_fails_only_its_own_lookups() {
+    let Some(server) = server::server() else {
+        return;
+    };
+    let (store, schema) = server::store_in(server, 4).await;
+    let ids = sessions(&store, "corrupt", 4).await;
+    let (bad, _) = ids[0];
+    let corrupt = format!(
+        "UPDATE {schema}.users SET profile = '[1]' \
+         WHERE id = (SELECT user_id FROM {schema}.sessions WHERE id = $1)"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(corrupt))
+        .bind(bad.0)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    // Queued behind a lock, so that the lookups of every session go out in
+    // one query once it is released.
+    let lock = block_lookups(&server.url(), &schema).await;
+    let lookups: Vec<_> = (0..40)
+        .map(|i| {
+            let (id, expected) = ids[i % 4];
+            let store = store.clone();
+            tokio::spawn(async move { (id, expected, store.session_with_user(id, now()).await) })
+        })
+        .collect();
+    tokio::time::sleep(StdDuration::from_millis(200)).await;
+    lock.commit().await.unwrap();
+    for lookup in lookups {
+        let (id, expected, found) = tokio::time::timeout(StdDuration::from_secs(10), lookup)
+            .await
+            .expect("answered")
+            .unwrap();
+        if id == bad {
+            assert!(found.is_err(), "the unreadable row is an error");
+        } else {
+            assert_eq!(found.unwrap().map(|(_, u)| u.id), expected);
+        }
+    }
+}

@@ -124,8 +124,12 @@ impl Hot {
         if self.sweeping.swap(true, Ordering::AcqRel) {
             return;
         }
-        let hot = Arc::clone(self);
+        // Made before the task, so that it ends the claim even if the task
+        // is dropped unrun (its runtime shutting down): else no sweep would
+        // ever start again.
+        let mut claim = SweepClaim(Arc::clone(self), true);
         tokio::spawn(async move {
+            let hot = Arc::clone(&claim.0);
             loop {
                 tokio::time::sleep(PARKED_AT_MOST).await;
                 let (stale, empty) = {
@@ -140,6 +144,8 @@ impl Hot {
                     // must not wait for the next one.
                     let parked = hot.parked.lock().unwrap_or_else(|e| e.into_inner());
                     if parked.is_empty() || hot.sweeping.swap(true, Ordering::AcqRel) {
+                        // Ended here, or claimed by another sweep.
+                        claim.end();
                         return;
                     }
                 }
@@ -165,7 +171,7 @@ impl Hot {
         // Dropped outside the lock: each spawns its return to the pool.
         drop(stale);
         match conn {
-            Some((conn, at)) if at.elapsed() < PARKED_AT_MOST => Some(conn),
+            Some((conn, at)) if at.elapsed() < PARKED_AT_MOST && !conn.due_back() => Some(conn),
             _ => None,
         }
     }
@@ -191,5 +197,24 @@ impl Hot {
         }
         drop(parked);
         drop(conn);
+    }
+}
+
+/// A sweep's claim on [`Hot::sweeping`], given up if the sweep is dropped
+/// while it holds it (the bool: it does).
+struct SweepClaim(Arc<Hot>, bool);
+
+impl SweepClaim {
+    /// The sweep ended with the claim given up (or never its own).
+    fn end(&mut self) {
+        self.1 = false;
+    }
+}
+
+impl Drop for SweepClaim {
+    fn drop(&mut self) {
+        if self.1 {
+            self.0.sweeping.store(false, Ordering::Release);
+        }
     }
 }

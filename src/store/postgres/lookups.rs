@@ -6,18 +6,28 @@
 //! scan, is the price of a lookup. So the lookups waiting when a query goes
 //! out go in that one query (`WHERE s.id = ANY($1)`), one round trip for
 //! all of them. At most [`IN_FLIGHT`] such queries run at once; a lookup
-//! arriving while they all run is taken by the next, with every lookup
-//! queued meanwhile. A lookup with no company is sent at once, so a quiet
-//! server answers as soon as before, and no lookup waits on a timer.
+//! arriving while they all run waits in a queue, and the next query takes
+//! it with every other lookup queued meanwhile. A lookup with no company is
+//! sent at once, so a quiet server answers as soon as before, and no lookup
+//! waits on a timer.
 //!
-//! The queries run in tasks of their own, so that a request dropped while
-//! waiting (its client gone) strands none of the lookups sharing its query.
+//! Each query is sent by the task of one of the lookups it carries (the
+//! turn's holder), never by a task of its own: the store spawns nothing,
+//! so it works from whatever runtime (or runtimes) its callers run on.
+//! When the holder has its answer it hands the turn to the first lookup
+//! still queued. A holder dropped mid-query (its client gone) puts the
+//! lookups it carried back at the head of the queue and hands the turn on
+//! in the same way, so no lookup is stranded.
+//!
 //! Each answer is the store as the query found it, checked against the
-//! caller's own clock, exactly as one query per lookup would answer.
+//! caller's own clock, exactly as one query per lookup would answer: a
+//! lookup joins only a query not yet sent.
 
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use sqlx::{AssertSqlSafe, PgPool, SqlSafeStr as _, SqlStr};
+use sqlx::postgres::PgRow;
+use sqlx::{AssertSqlSafe, PgPool, Row as _, SqlSafeStr as _, SqlStr};
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -41,11 +51,48 @@ const BATCH_AT_MOST: usize = 128;
 /// failure of the query that carried it.
 type Answer = Result<Option<(Session, User)>, StoreError>;
 
-/// Lookups waiting, and how many queries are running.
+/// What a queued lookup is told.
+// Moved once, through a oneshot channel: boxing the answer would only add
+// an allocation per lookup.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+enum Told {
+    /// Its answer, from a query another lookup's task sent.
+    Answer(Answer),
+    /// To send the next query itself: the turn is its now.
+    YourTurn,
+}
+
+/// A queued lookup.
+#[derive(Debug)]
+struct Waiting {
+    id: SessionId,
+    now: OffsetDateTime,
+    tell: oneshot::Sender<Told>,
+}
+
+/// Lookups queued, and how many turns (queries being sent) are held.
 #[derive(Debug, Default)]
 struct Queue {
-    waiting: Vec<(SessionId, OffsetDateTime, oneshot::Sender<Answer>)>,
-    running: usize,
+    waiting: VecDeque<Waiting>,
+    turns: usize,
+}
+
+impl Queue {
+    /// Up to `most` lookups from the head of the queue, skipping those
+    /// whose request is gone.
+    fn take(&mut self, most: usize) -> Vec<Waiting> {
+        let mut batch = Vec::new();
+        while batch.len() < most {
+            let Some(next) = self.waiting.pop_front() else {
+                break;
+            };
+            if !next.tell.is_closed() {
+                batch.push(next);
+            }
+        }
+        batch
+    }
 }
 
 /// Gathers session lookups into shared queries; one per store, shared by
@@ -54,8 +101,11 @@ struct Queue {
 pub(super) struct Lookups {
     pool: PgPool,
     hot: Arc<Hot>,
-    /// The query, spelled out once: each use clones a pointer.
-    sql: SqlStr,
+    /// The queries, spelled out once: each use clones a pointer. `one` for
+    /// a lookup alone: PostgreSQL plans the array form afresh for a single
+    /// id every time (its generic plan looks dearer), which costs more than
+    /// the round trip.
+    many: SqlStr,
     one: SqlStr,
     queue: Mutex<Queue>,
 }
@@ -64,228 +114,220 @@ impl Lookups {
     /// Lookups on `pool`, in the tables `names` names, handing connections
     /// on through `hot`.
     pub(super) fn new(pool: PgPool, names: &Names, hot: Hot) -> Self {
-        let sql = names.expand(&format!(
+        let select = format!(
             "SELECT {SESSION_COLUMNS}, {USER_COLUMNS} FROM {{s}}.{{p}}sessions s \
-             JOIN {{s}}.{{p}}users u ON u.id = s.user_id WHERE s.id = ANY($1)"
-        ));
-        let one = names.expand(&format!(
-            "SELECT {SESSION_COLUMNS}, {USER_COLUMNS} FROM {{s}}.{{p}}sessions s \
-             JOIN {{s}}.{{p}}users u ON u.id = s.user_id WHERE s.id = $1"
-        ));
+             JOIN {{s}}.{{p}}users u ON u.id = s.user_id WHERE "
+        );
+        let sql = |filter: &str| {
+            let sql = names.expand(&format!("{select}{filter}"));
+            AssertSqlSafe(Arc::<str>::from(sql)).into_sql_str()
+        };
         Lookups {
-            one: AssertSqlSafe(Arc::<str>::from(one)).into_sql_str(),
             pool,
             hot: Arc::new(hot),
-            sql: AssertSqlSafe(Arc::<str>::from(sql)).into_sql_str(),
+            many: sql("s.id = ANY($1)"),
+            one: sql("s.id = $1"),
             queue: Mutex::new(Queue::default()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hands a turn that is ending to the first lookup still listening;
+    /// with none queued, the turn ends. (Told outside the lock: telling
+    /// wakes a task, which should not wait for this lock meanwhile.)
+    fn pass_turn(&self) {
+        loop {
+            let next = {
+                let mut queue = self.lock();
+                match queue.waiting.pop_front() {
+                    Some(next) => next,
+                    None => {
+                        queue.turns -= 1;
+                        return;
+                    }
+                }
+            };
+            // A lookup whose request is gone no longer listens: the next.
+            if next.tell.send(Told::YourTurn).is_ok() {
+                return;
+            }
         }
     }
 
     /// The session `id` and its user, if the session is stored and expires
     /// after `now`.
     pub(super) async fn find(self: &Arc<Self>, id: SessionId, now: OffsetDateTime) -> Answer {
-        let (tx, rx) = oneshot::channel();
-        let alone = {
+        let told = {
             let mut queue = self.lock();
-            if queue.running < IN_FLIGHT && queue.waiting.is_empty() {
-                queue.running += 1;
-                true
+            if queue.turns < IN_FLIGHT {
+                queue.turns += 1;
+                None
             } else {
-                queue.waiting.push((id, now, tx));
-                if queue.running < IN_FLIGHT {
-                    queue.running += 1;
-                    self.spawn_runner();
-                }
-                false
+                let (tell, told) = oneshot::channel();
+                queue.waiting.push_back(Waiting { id, now, tell });
+                Some(told)
             }
         };
-        if alone {
-            // No company: this request's own task sends the query, saving
-            // the hand-over to a query task and back (two wake-ups), and
-            // passes its turn on to the lookups that queued meanwhile.
-            let _turn = Turn::new(self, Ended::PassOn);
-            let mut conn = None;
-            let found = self.query(&mut conn, &[id.0]).await;
-            if let Some(conn) = conn {
-                self.hot.put(conn);
-            }
-            return found
-                .map(|rows| live(&rows, id, now))
-                .map_err(|err| err.to_store_error());
-        }
-        rx.await.unwrap_or_else(|_| {
-            Err(StoreError::Backend(
-                "the session lookup was abandoned (is the runtime shutting down?)".into(),
-            ))
-        })
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Starts a task sending queries; the caller counted it as running.
-    fn spawn_runner(self: &Arc<Self>) {
-        // The turn is made here, not in the task: a task dropped before
-        // it ever runs (its runtime shutting down) still ends it.
-        let turn = Turn::new(self, Ended::Fail);
-        tokio::spawn(async move { turn.lookups.clone().run(turn).await });
-    }
-
-    /// Ends a turn at sending queries (counted in `running`) before the
-    /// queue was found empty; `ended` says what becomes of the lookups
-    /// still waiting.
-    fn leave(self: &Arc<Self>, ended: Ended) {
-        let mut queue = self.lock();
-        if queue.waiting.is_empty() {
-            queue.running -= 1;
-            return;
-        }
-        if ended == Ended::PassOn && tokio::runtime::Handle::try_current().is_ok() {
-            // The turn goes on in a task of its own (still counted).
-            drop(queue);
-            self.spawn_runner();
-            return;
-        }
-        queue.running -= 1;
-        if queue.running > 0 {
-            // A turn still running takes them when it ends.
-            return;
-        }
-        // Nothing left to send them: their senders dropped, each lookup
-        // gets the "abandoned" error rather than waiting for ever.
-        let stranded = std::mem::take(&mut queue.waiting);
-        drop(queue);
-        drop(stranded);
-    }
-
-    /// Sends queries until no lookup waits, then stops.
-    async fn run(self: Arc<Self>, mut turn: Turn) {
-        let mut conn = None;
-        loop {
-            let batch: Vec<_> = {
-                let mut queue = self.lock();
-                if queue.waiting.is_empty() {
-                    queue.running -= 1;
-                    turn.ended = None;
-                    break;
-                }
-                let take = queue.waiting.len().min(BATCH_AT_MOST);
-                queue.waiting.drain(..take).collect()
+        if let Some(told) = told {
+            let mut listening = Listening {
+                lookups: self,
+                told,
             };
-            let ids: Vec<Uuid> = batch.iter().map(|(id, _, _)| id.0).collect();
-            let found = self.query(&mut conn, &ids).await;
-            answer(batch, found);
+            match (&mut listening.told).await {
+                Ok(Told::Answer(answer)) => return answer,
+                Ok(Told::YourTurn) => {}
+                Err(_) => {
+                    return Err(StoreError::Backend(
+                        "the session lookup was dropped unanswered".into(),
+                    ));
+                }
+            }
         }
-        if let Some(conn) = conn {
-            self.hot.put(conn);
+        self.send(id, now).await
+    }
+
+    /// Holds a turn: sends one query for this lookup and those queued,
+    /// answers them, and hands the turn on.
+    async fn send(self: &Arc<Self>, id: SessionId, now: OffsetDateTime) -> Answer {
+        let mut turn = Turn {
+            lookups: self,
+            carried: self.lock().take(BATCH_AT_MOST - 1),
+        };
+        let mut ids: Vec<Uuid> = Vec::with_capacity(turn.carried.len() + 1);
+        ids.push(id.0);
+        ids.extend(turn.carried.iter().map(|w| w.id.0));
+        let found = match self.connection().await {
+            Ok(held) => self.query(held, &ids).await,
+            Err(err) => {
+                // The pool gave no connection within its acquire timeout:
+                // every lookup queued would wait as long again, one query
+                // after another. They fail now, as this one does.
+                let queued = self.lock().take(usize::MAX);
+                turn.carried.extend(queued);
+                Err(err)
+            }
+        };
+        let carried = std::mem::take(&mut turn.carried);
+        let own = match found {
+            Ok(found) => {
+                for w in carried {
+                    let answer = found.answer(w.id, w.now);
+                    let _ = w.tell.send(Told::Answer(answer));
+                }
+                found.answer(id, now)
+            }
+            // Alone, the failure is this lookup's own.
+            Err(err) if carried.is_empty() => Err(err),
+            Err(err) => {
+                let shared = Shared(Arc::new(err));
+                for w in carried {
+                    let _ = w.tell.send(Told::Answer(Err(shared.to_store_error())));
+                }
+                Err(shared.to_store_error())
+            }
+        };
+        drop(turn);
+        own
+    }
+
+    /// A connection handed on by the last query if one is aside, else one
+    /// from the pool.
+    async fn connection(&self) -> Result<Held, StoreError> {
+        match self.hot.take() {
+            Some(held) => Ok(held),
+            None => Ok(Held::new(self.pool.acquire().await.map_err(db)?)),
         }
     }
 
-    /// The live rows for `ids`, on `conn` (taken first if there is none).
-    /// On a failure the connection is dropped, so that it goes back to the
-    /// pool, which tests it, rather than to the next query.
-    async fn query(
-        &self,
-        conn: &mut Option<Held>,
-        ids: &[Uuid],
-    ) -> Result<Vec<(Session, User)>, Shared> {
-        // Once the pool is closed no connection is used again, so that
-        // closing (which waits for every connection) ends under load too;
-        // one out long enough goes back even under steady load.
-        let held = conn
-            .take()
-            .filter(|held| !self.pool.is_closed() && !held.due_back());
-        let mut held = match held.or_else(|| self.hot.take()) {
-            Some(held) => held,
-            None => Held::new(self.pool.acquire().await.map_err(Shared::new)?),
-        };
+    /// The rows for `ids`, on `held`, which goes back aside for the next
+    /// query. On a failure it is dropped instead, so that it goes back to
+    /// the pool, which tests it.
+    async fn query(&self, mut held: Held, ids: &[Uuid]) -> Result<Found, StoreError> {
         let query = match ids {
             [one] => sqlx::query(self.one.clone()).bind(*one),
-            _ => sqlx::query(self.sql.clone()).bind(ids),
+            _ => sqlx::query(self.many.clone()).bind(ids),
         };
-        let rows = query
-            .fetch_all(&mut *held.conn)
-            .await
-            .map_err(Shared::new)?;
-        *conn = Some(held);
-        rows.iter()
-            .map(|row| Ok((session_from(row)?, user_from(row)?)))
-            .collect::<Result<_, StoreError>>()
-            .map_err(|err| Shared(Arc::new(err)))
+        let rows = query.fetch_all(&mut *held.conn).await.map_err(db)?;
+        self.hot.put(held);
+        Found::from_rows(&rows)
     }
 }
 
-/// The answer for the lookup of `id` at `now` among the rows found.
-fn live(rows: &[(Session, User)], id: SessionId, now: OffsetDateTime) -> Option<(Session, User)> {
-    rows.iter()
-        .find(|(session, _)| session.id == id)
-        .filter(|(session, _)| session.expires_at > now)
-        .cloned()
-}
+/// What one query found, by session id. A row that does not read back
+/// fails the lookups of its session only.
+struct Found(HashMap<Uuid, Result<(Session, User), Shared>>);
 
-/// Gives each lookup of `batch` its answer from `found`.
-fn answer(
-    batch: Vec<(SessionId, OffsetDateTime, oneshot::Sender<Answer>)>,
-    found: Result<Vec<(Session, User)>, Shared>,
-) {
-    for (id, now, tx) in batch {
-        let answer = match &found {
-            Ok(rows) => Ok(live(rows, id, now)),
-            Err(shared) => Err(shared.to_store_error()),
-        };
-        // A lookup whose request is gone no longer listens.
-        let _ = tx.send(answer);
+impl Found {
+    fn from_rows(rows: &[PgRow]) -> Result<Self, StoreError> {
+        let mut found = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let id: Uuid = row.try_get("s_id").map_err(db)?;
+            let read = session_from(row)
+                .and_then(|session| Ok((session, user_from(row)?)))
+                .map_err(|err| Shared(Arc::new(err)));
+            found.insert(id, read);
+        }
+        Ok(Found(found))
     }
-}
 
-/// What a turn at sending queries that ends early (dropped) does with the
-/// lookups still waiting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ended {
-    /// A new task takes them: a request that sent a lone lookup itself was
-    /// dropped (its client went away), and the runtime goes on.
-    PassOn,
-    /// A query task ended early: a panic, or its runtime shutting down.
-    /// Another turn takes them, or they fail; never a new task, which a
-    /// dying runtime would drop at once, again and again.
-    Fail,
-}
-
-/// One turn at sending queries (counted in `running`), ended by
-/// [`Lookups::leave`] when dropped, unless it ended by finding the queue
-/// empty (`ended` taken).
-struct Turn {
-    lookups: Arc<Lookups>,
-    ended: Option<Ended>,
-}
-
-impl Turn {
-    fn new(lookups: &Arc<Lookups>, ended: Ended) -> Self {
-        Turn {
-            lookups: Arc::clone(lookups),
-            ended: Some(ended),
+    /// The answer for the lookup of `id` at `now`.
+    fn answer(&self, id: SessionId, now: OffsetDateTime) -> Answer {
+        match self.0.get(&id.0) {
+            None => Ok(None),
+            Some(Err(shared)) => Err(shared.to_store_error()),
+            Some(Ok((session, user))) => {
+                Ok((session.expires_at > now).then(|| (session.clone(), user.clone())))
+            }
         }
     }
 }
 
-impl Drop for Turn {
+/// A held turn: on drop (the query answered, or its holder dropped
+/// mid-query), the lookups it carried unanswered go back to the head of
+/// the queue and the turn passes on.
+struct Turn<'a> {
+    lookups: &'a Lookups,
+    carried: Vec<Waiting>,
+}
+
+impl Drop for Turn<'_> {
     fn drop(&mut self) {
-        if let Some(ended) = self.ended {
-            self.lookups.leave(ended);
+        if !self.carried.is_empty() {
+            let mut queue = self.lookups.lock();
+            for w in self.carried.drain(..).rev() {
+                queue.waiting.push_front(w);
+            }
+        }
+        self.lookups.pass_turn();
+    }
+}
+
+/// A queued lookup's wait: dropped (its request gone) after the turn was
+/// handed to it, it hands the turn on, or no lookup would send the next
+/// query.
+struct Listening<'a> {
+    lookups: &'a Lookups,
+    told: oneshot::Receiver<Told>,
+}
+
+impl Drop for Listening<'_> {
+    fn drop(&mut self) {
+        // Closed first, so that no turn can arrive after the look below.
+        self.told.close();
+        if let Ok(Told::YourTurn) = self.told.try_recv() {
+            self.lookups.pass_turn();
         }
     }
 }
 
-/// One failure, answered to every lookup of its query.
+/// One failure, answered to every lookup it concerns.
 #[derive(Debug, Clone)]
 pub(super) struct Shared(Arc<StoreError>);
 
 impl Shared {
-    fn new(err: sqlx::Error) -> Self {
-        Shared(Arc::new(db(err)))
-    }
-
     /// The failure as one lookup's error (retryable if the query's was:
     /// see [`super::retryable`]).
     fn to_store_error(&self) -> StoreError {
@@ -300,7 +342,7 @@ impl Shared {
 
 impl std::fmt::Display for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "the session lookup's query failed: {}", self.0)
+        write!(f, "a session lookup failed: {}", self.0)
     }
 }
 
