@@ -178,6 +178,20 @@ async fn lookups_dropped_mid_query_strand_no_other() {
         .unwrap();
         assert_eq!(found.map(|(_, u)| u.id), owner);
     }
+    settled(&store).await;
+}
+
+/// Once lookups stop, no turn is held and none is queued: a turn lost on
+/// the way would show here, long before the last one is lost.
+async fn settled(store: &PostgresStore) {
+    for _ in 0..100 {
+        let stats = store.lookup_stats();
+        if (stats.turns, stats.queued) == (0, 0) {
+            return;
+        }
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+    panic!("turns still held: {:?}", store.lookup_stats());
 }
 
 /// Holds an exclusive lock on `schema`'s sessions table until the returned
@@ -248,6 +262,7 @@ async fn lookups_queued_behind_another_runtimes_lookups_are_answered() {
     for helper in helpers {
         helper.join().unwrap();
     }
+    settled(&store).await;
 }
 
 /// A session deleted while lookups of it run back to back: every lookup
@@ -344,4 +359,130 @@ async fn a_row_that_does_not_read_back_fails_only_its_own_lookups() {
             assert_eq!(found.unwrap().map(|(_, u)| u.id), expected);
         }
     }
+}
+
+/// Lookups queued while the turns' queries are held up go out together, in
+/// one query, once those are answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lookups_queued_together_go_out_in_one_query() {
+    let Some(server) = server::server() else {
+        return;
+    };
+    let url = crate::example::fresh_database(server).await;
+    let store = PostgresStore::connect(&url).await.unwrap();
+    let ids = sessions(&store, "together", 40).await;
+    let lock = block_lookups(&url, "tower_users").await;
+    let before = store.lookup_stats().queries;
+    let lookups: Vec<_> = ids[..40]
+        .iter()
+        .map(|&(id, expected)| {
+            let store = store.clone();
+            tokio::spawn(async move { (expected, store.session_with_user(id, now()).await) })
+        })
+        .collect();
+    for waited in 0.. {
+        if store.lookup_stats().queued >= 38 {
+            break;
+        }
+        assert!(
+            waited < 500,
+            "lookups do not queue: {:?}",
+            store.lookup_stats()
+        );
+        tokio::time::sleep(StdDuration::from_millis(10)).await;
+    }
+    lock.commit().await.unwrap();
+    for lookup in lookups {
+        let (expected, found) = lookup.await.unwrap();
+        assert_eq!(found.unwrap().map(|(_, u)| u.id), expected);
+    }
+    let queries = store.lookup_stats().queries - before;
+    assert!(queries <= 3, "40 lookups took {queries} queries");
+    settled(&store).await;
+}
+
+/// Two lookups whose futures are polled once (so each holds a turn) and
+/// then kept alive unpolled, as a careless caller might: other lookups
+/// still get their answers, after waiting a bounded time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lookups_kept_alive_unpolled_stall_no_other() {
+    let Some(server) = server::server() else {
+        return;
+    };
+    let url = crate::example::fresh_database(server).await;
+    let store = PostgresStore::connect(&url).await.unwrap();
+    let ids = sessions(&store, "unpolled", 1).await;
+    let (id, owner) = ids[0];
+    let mut stalled: Vec<_> = (0..2)
+        .map(|_| Box::pin(store.session_with_user(id, now())))
+        .collect();
+    // Polled once, by hand, while their queries cannot be answered, and
+    // never again.
+    let lock = block_lookups(&url, "tower_users").await;
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    for lookup in &mut stalled {
+        let polled = std::future::Future::poll(lookup.as_mut(), &mut cx);
+        assert!(
+            polled.is_pending(),
+            "a lookup does not finish in its first poll: {polled:?}"
+        );
+    }
+    assert_eq!(store.lookup_stats().turns, 2);
+    lock.commit().await.unwrap();
+    for _ in 0..3 {
+        let other = {
+            let store = store.clone();
+            tokio::spawn(async move { store.session_with_user(id, now()).await })
+        };
+        let found = tokio::time::timeout(StdDuration::from_secs(10), other)
+            .await
+            .expect("a lookup behind stalled turns is answered")
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.map(|(_, u)| u.id), owner);
+    }
+    drop(stalled);
+    settled(&store).await;
+}
+
+/// A pool that gives no connection fails the lookups waiting for one, and
+/// they work again once it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lookups_fail_while_the_pool_has_no_connection_and_recover() {
+    let Some(server) = server::server() else {
+        return;
+    };
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(StdDuration::from_millis(300))
+        .connect(&server.url())
+        .await
+        .unwrap();
+    let schema = server::fresh_schema();
+    let store = PostgresStore::from_pool_with(
+        pool.clone(),
+        tower_users::store::PostgresConfig::default().schema(&*schema),
+    )
+    .await
+    .unwrap();
+    let ids = sessions(&store, "exhausted", 1).await;
+    let (id, owner) = ids[0];
+    let taken = pool.acquire().await.unwrap();
+    let lookups: Vec<_> = (0..10)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.session_with_user(id, now()).await })
+        })
+        .collect();
+    for lookup in lookups {
+        let found = tokio::time::timeout(StdDuration::from_secs(20), lookup)
+            .await
+            .expect("a lookup without a connection fails, it does not hang")
+            .unwrap();
+        assert!(found.is_err(), "no connection, no answer");
+    }
+    drop(taken);
+    let found = store.session_with_user(id, now()).await.unwrap();
+    assert_eq!(found.map(|(_, u)| u.id), owner);
+    settled(&store).await;
 }

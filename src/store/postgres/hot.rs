@@ -67,6 +67,9 @@ pub(super) struct Hot {
     /// The pool the connections belong to: once it is closed, none is
     /// handed on or kept (lookups fail as the pool's own would).
     pool: Option<PgPool>,
+    /// The runtime the store was made on, which sweeps: not whichever
+    /// runtime a lookup happened to run on, which may stop being driven.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Hot {
@@ -77,6 +80,7 @@ impl Hot {
             keep: 0,
             sweeping: AtomicBool::new(false),
             pool: None,
+            runtime: None,
         }
     }
 
@@ -87,6 +91,7 @@ impl Hot {
             keep,
             sweeping: AtomicBool::new(false),
             pool: Some(pool),
+            runtime: tokio::runtime::Handle::try_current().ok(),
         }
     }
 
@@ -128,7 +133,7 @@ impl Hot {
         // is dropped unrun (its runtime shutting down): else no sweep would
         // ever start again.
         let mut claim = SweepClaim(Arc::clone(self), true);
-        tokio::spawn(async move {
+        let sweep = async move {
             let hot = Arc::clone(&claim.0);
             loop {
                 tokio::time::sleep(PARKED_AT_MOST).await;
@@ -150,7 +155,11 @@ impl Hot {
                     }
                 }
             }
-        });
+        };
+        match &self.runtime {
+            Some(runtime) => drop(runtime.spawn(sweep)),
+            None => drop(tokio::spawn(sweep)),
+        }
     }
 
     /// The most recently parked connection, if one waited less than

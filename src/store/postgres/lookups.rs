@@ -17,13 +17,17 @@
 //! When the holder has its answer it hands the turn to the first lookup
 //! still queued. A holder dropped mid-query (its client gone) puts the
 //! lookups it carried back at the head of the queue and hands the turn on
-//! in the same way, so no lookup is stranded.
+//! in the same way, so no lookup is stranded. A turn moves on only while
+//! its holder's future is polled: should one be kept alive unpolled (a
+//! request's task never does that), the lookups waiting on it stop waiting
+//! after [`WAIT_AT_MOST`] and send a query each, outside the turns.
 //!
 //! Each answer is the store as the query found it, checked against the
 //! caller's own clock, exactly as one query per lookup would answer: a
 //! lookup joins only a query not yet sent.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use sqlx::postgres::PgRow;
@@ -46,6 +50,12 @@ pub(super) const IN_FLIGHT: usize = 2;
 
 /// The most lookups one query takes: the rest wait for the next.
 const BATCH_AT_MOST: usize = 128;
+
+/// How long a lookup waits for a turn's holder before it sends a query of
+/// its own. Far beyond a query's time (a lookup waits for at most two
+/// queries ahead of it, milliseconds), so it matters only when a holder
+/// stalls.
+const WAIT_AT_MOST: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What a lookup gets back: its session and user, if live, or the
 /// failure of the query that carried it.
@@ -78,23 +88,6 @@ struct Queue {
     turns: usize,
 }
 
-impl Queue {
-    /// Up to `most` lookups from the head of the queue, skipping those
-    /// whose request is gone.
-    fn take(&mut self, most: usize) -> Vec<Waiting> {
-        let mut batch = Vec::new();
-        while batch.len() < most {
-            let Some(next) = self.waiting.pop_front() else {
-                break;
-            };
-            if !next.tell.is_closed() {
-                batch.push(next);
-            }
-        }
-        batch
-    }
-}
-
 /// Gathers session lookups into shared queries; one per store, shared by
 /// its clones.
 #[derive(Debug)]
@@ -108,6 +101,21 @@ pub(super) struct Lookups {
     many: SqlStr,
     one: SqlStr,
     queue: Mutex<Queue>,
+    /// Lookup queries sent so far.
+    queries: AtomicU64,
+}
+
+/// How a store's lookups stand, for tests: queries sent so far, turns
+/// held, lookups queued.
+#[cfg(any(test, feature = "test-util"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LookupStats {
+    /// Lookup queries sent since the store was made.
+    pub queries: u64,
+    /// Queries being sent now (at most two).
+    pub turns: usize,
+    /// Lookups waiting for a query.
+    pub queued: usize,
 }
 
 impl Lookups {
@@ -128,7 +136,32 @@ impl Lookups {
             many: sql("s.id = ANY($1)"),
             one: sql("s.id = $1"),
             queue: Mutex::new(Queue::default()),
+            queries: AtomicU64::new(0),
         }
+    }
+
+    /// How the lookups stand.
+    #[cfg(any(test, feature = "test-util"))]
+    pub(super) fn stats(&self) -> LookupStats {
+        let queue = self.lock();
+        LookupStats {
+            queries: self.queries.load(Ordering::Relaxed),
+            turns: queue.turns,
+            queued: queue.waiting.len(),
+        }
+    }
+
+    /// Up to `most` lookups from the head of the queue, those whose
+    /// request is gone left out (and dropped outside the lock: dropping a
+    /// channel drops a task's waker, which should not run under it).
+    fn take(&self, most: usize) -> Vec<Waiting> {
+        let mut batch: Vec<Waiting> = {
+            let mut queue = self.lock();
+            let n = queue.waiting.len().min(most);
+            queue.waiting.drain(..n).collect()
+        };
+        batch.retain(|w| !w.tell.is_closed());
+        batch
     }
 
     fn lock(&self) -> MutexGuard<'_, Queue> {
@@ -145,7 +178,8 @@ impl Lookups {
                 match queue.waiting.pop_front() {
                     Some(next) => next,
                     None => {
-                        queue.turns -= 1;
+                        debug_assert!(queue.turns > 0, "a turn ended twice");
+                        queue.turns = queue.turns.saturating_sub(1);
                         return;
                     }
                 }
@@ -176,13 +210,31 @@ impl Lookups {
                 lookups: self,
                 told,
             };
-            match (&mut listening.told).await {
-                Ok(Told::Answer(answer)) => return answer,
-                Ok(Told::YourTurn) => {}
-                Err(_) => {
+            match tokio::time::timeout(WAIT_AT_MOST, &mut listening.told).await {
+                Ok(Ok(Told::Answer(answer))) => return answer,
+                Ok(Ok(Told::YourTurn)) => {}
+                Ok(Err(_)) => {
                     return Err(StoreError::Backend(
                         "the session lookup was dropped unanswered".into(),
                     ));
+                }
+                Err(_) => {
+                    // A turn's holder stalled. Closed first, so that nothing
+                    // can arrive after the look below.
+                    listening.told.close();
+                    match listening.told.try_recv() {
+                        Ok(Told::Answer(answer)) => return answer,
+                        Ok(Told::YourTurn) => {}
+                        Err(_) => {
+                            tracing::warn!(
+                                "postgres store: a session lookup waited {WAIT_AT_MOST:?} for a \
+                                 shared query and sent its own (is a lookup's future kept \
+                                 alive unpolled?)"
+                            );
+                            let held = self.connection().await?;
+                            return self.query(held, &[id.0]).await?.answer(id, now);
+                        }
+                    }
                 }
             }
         }
@@ -194,22 +246,17 @@ impl Lookups {
     async fn send(self: &Arc<Self>, id: SessionId, now: OffsetDateTime) -> Answer {
         let mut turn = Turn {
             lookups: self,
-            carried: self.lock().take(BATCH_AT_MOST - 1),
+            carried: Vec::new(),
         };
+        // The connection first: the lookups queued meanwhile go in too, and
+        // none waits for a connection in a turn that may not get one (the
+        // other turn goes on answering them).
+        let held = self.connection().await?;
+        turn.carried = self.take(BATCH_AT_MOST - 1);
         let mut ids: Vec<Uuid> = Vec::with_capacity(turn.carried.len() + 1);
         ids.push(id.0);
         ids.extend(turn.carried.iter().map(|w| w.id.0));
-        let found = match self.connection().await {
-            Ok(held) => self.query(held, &ids).await,
-            Err(err) => {
-                // The pool gave no connection within its acquire timeout:
-                // every lookup queued would wait as long again, one query
-                // after another. They fail now, as this one does.
-                let queued = self.lock().take(usize::MAX);
-                turn.carried.extend(queued);
-                Err(err)
-            }
-        };
+        let found = self.query(held, &ids).await;
         let carried = std::mem::take(&mut turn.carried);
         let own = match found {
             Ok(found) => {
@@ -250,6 +297,7 @@ impl Lookups {
             [one] => sqlx::query(self.one.clone()).bind(*one),
             _ => sqlx::query(self.many.clone()).bind(ids),
         };
+        self.queries.fetch_add(1, Ordering::Relaxed);
         let rows = query.fetch_all(&mut *held.conn).await.map_err(db)?;
         self.hot.put(held);
         Found::from_rows(&rows)

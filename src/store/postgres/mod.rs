@@ -314,6 +314,14 @@ impl PostgresStore {
             .map(|_| ())
     }
 
+    /// How session lookups stand (queries sent, turns held, lookups
+    /// queued), for tests of the shared lookups.
+    #[cfg(any(test, feature = "test-util"))]
+    #[doc(hidden)]
+    pub fn lookup_stats(&self) -> lookups::LookupStats {
+        self.lookups.stats()
+    }
+
     /// The pool this store uses, for the app's own queries.
     pub fn pool(&self) -> &PgPool {
         &self.pool
