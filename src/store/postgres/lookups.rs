@@ -219,8 +219,9 @@ impl Lookups {
                     ));
                 }
                 Err(_) => {
-                    // A turn's holder stalled. Closed first, so that nothing
-                    // can arrive after the look below.
+                    // A turn's holder stalled (or the database is that
+                    // slow). Closed first, so that nothing can arrive after
+                    // the look below.
                     listening.told.close();
                     match listening.told.try_recv() {
                         Ok(Told::Answer(answer)) => return answer,
@@ -228,8 +229,8 @@ impl Lookups {
                         Err(_) => {
                             tracing::warn!(
                                 "postgres store: a session lookup waited {WAIT_AT_MOST:?} for a \
-                                 shared query and sent its own (is a lookup's future kept \
-                                 alive unpolled?)"
+                                 shared query and sent its own (the database slow, or a \
+                                 lookup's future kept alive unpolled)"
                             );
                             let held = self.connection().await?;
                             return self.query(held, &[id.0]).await?.answer(id, now);
