@@ -362,7 +362,7 @@ async fn a_row_that_does_not_read_back_fails_only_its_own_lookups() {
 }
 
 /// Lookups queued while the turns' queries are held up go out together, in
-/// one query, once those are answered.
+/// one or two queries, once those are answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn lookups_queued_together_go_out_in_one_query() {
     let Some(server) = server::server() else {
@@ -396,8 +396,11 @@ async fn lookups_queued_together_go_out_in_one_query() {
         let (expected, found) = lookup.await.unwrap();
         assert_eq!(found.unwrap().map(|(_, u)| u.id), expected);
     }
+    // The two held up, then one for each turn they hand on: the first
+    // lookup queued takes every other, unless the second turn's new
+    // holder takes some of them first.
     let queries = store.lookup_stats().queries - before;
-    assert!(queries <= 3, "40 lookups took {queries} queries");
+    assert!(queries <= 4, "40 lookups took {queries} queries");
     settled(&store).await;
 }
 

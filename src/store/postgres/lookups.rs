@@ -55,7 +55,7 @@ const BATCH_AT_MOST: usize = 128;
 /// its own. Far beyond a query's time (a lookup waits for at most two
 /// queries ahead of it, milliseconds), so it matters only when a holder
 /// stalls.
-const WAIT_AT_MOST: std::time::Duration = std::time::Duration::from_secs(1);
+const WAIT_AT_MOST: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// What a lookup gets back: its session and user, if live, or the
 /// failure of the query that carried it.
