@@ -1,6 +1,6 @@
 //! The browser session of the pages: the cookie transport's session
 //! cookie ([`cookies`](crate::http::cookies)), and its CSRF checks
-//! ([`csrf`](crate::http::csrf)).
+//! ([`csrf`]).
 
 use axum_core::response::Response;
 use http::HeaderValue;

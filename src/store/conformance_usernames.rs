@@ -1,5 +1,5 @@
 //! The username cases of the store conformance suite, expanded inside the
-//! module [`store_conformance!`](crate::store_conformance) generates (whose
+//! module `store_conformance!` generates (whose
 //! `store()` and `user()` helpers they use).
 
 /// The username conformance cases; invoked by `store_conformance!`, not

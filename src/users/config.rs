@@ -336,7 +336,7 @@ impl UsersBuilder {
 
     /// Custom user fields of type `T`: registration (and `PATCH /users/me`)
     /// accept them beside the built-in fields, they must deserialize into
-    /// `T`, pass [`Hooks::validate_profile`](crate::Hooks::validate_profile),
+    /// `T`, pass [`Hooks::validate_profile`],
     /// and are stored and returned flattened in the user record. Without
     /// it, extra fields are ignored.
     ///
