@@ -181,6 +181,18 @@ async fn lookups_dropped_mid_query_strand_no_other() {
     settled(&store).await;
 }
 
+/// Waits (up to 5 s) until `until(queries sent, lookups queued)`.
+async fn wait_for(store: &PostgresStore, until: impl Fn(u64, usize) -> bool) {
+    for _ in 0..500 {
+        let stats = store.lookup_stats();
+        if until(stats.queries, stats.queued) {
+            return;
+        }
+        tokio::time::sleep(StdDuration::from_millis(10)).await;
+    }
+    panic!("lookups stand otherwise: {:?}", store.lookup_stats());
+}
+
 /// Once lookups stop, no turn is held and none is queued: a turn lost on
 /// the way would show here, long before the last one is lost.
 async fn settled(store: &PostgresStore) {
@@ -373,24 +385,21 @@ async fn lookups_queued_together_go_out_in_one_query() {
     let ids = sessions(&store, "together", 40).await;
     let lock = block_lookups(&url, "tower_users").await;
     let before = store.lookup_stats().queries;
-    let lookups: Vec<_> = ids[..40]
-        .iter()
-        .map(|&(id, expected)| {
-            let store = store.clone();
-            tokio::spawn(async move { (expected, store.session_with_user(id, now()).await) })
-        })
-        .collect();
-    for waited in 0.. {
-        if store.lookup_stats().queued >= 38 {
-            break;
-        }
-        assert!(
-            waited < 500,
-            "lookups do not queue: {:?}",
-            store.lookup_stats()
-        );
-        tokio::time::sleep(StdDuration::from_millis(10)).await;
-    }
+    let spawn = |range: std::ops::Range<usize>| -> Vec<_> {
+        ids[range]
+            .iter()
+            .map(|&(id, expected)| {
+                let store = store.clone();
+                tokio::spawn(async move { (expected, store.session_with_user(id, now()).await) })
+            })
+            .collect()
+    };
+    // Two lookups take the turns and send their queries (which wait for
+    // the lock); only then come the other 38, which queue behind them.
+    let mut lookups = spawn(0..2);
+    wait_for(&store, |queries, _| queries - before == 2).await;
+    lookups.extend(spawn(2..40));
+    wait_for(&store, |_, queued| queued == 38).await;
     lock.commit().await.unwrap();
     for lookup in lookups {
         let (expected, found) = lookup.await.unwrap();
