@@ -54,6 +54,14 @@ async fn sessions(store: &PostgresStore, tag: &str, live: usize) -> Vec<(Session
     ids
 }
 
+/// One live session (of a user of its own, `lookup-{tag}-0`), for the
+/// tests of lookups beside this module's.
+pub(crate) async fn session(store: &PostgresStore, tag: &str) -> Session {
+    let (id, _) = sessions(store, tag, 1).await[0];
+    let (session, _) = store.session_with_user(id, now()).await.unwrap().unwrap();
+    session
+}
+
 /// Many lookups at once, of many sessions and of the same ones, with
 /// clocks on either side of one session's expiry: every answer is the one
 /// a lookup alone would get.

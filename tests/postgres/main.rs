@@ -291,21 +291,7 @@ async fn closing_the_stores_own_pool_ends_while_lookups_go_on() {
     let server = server_or_skip!();
     let url = crate::example::fresh_database(server).await;
     let store = PostgresStore::connect(&url).await.unwrap();
-    let u = user("closing@example.com");
-    store.create_user(&u, None).await.unwrap();
-    let t0 = now();
-    let session = Session {
-        id: SessionId::new(),
-        user_id: u.id,
-        password_version: u.password_version,
-        created_at: t0,
-        expires_at: t0 + Duration::hours(1),
-        authenticated_at: t0,
-    };
-    store
-        .create_session(&session, TokenDigest([8; 32]))
-        .await
-        .unwrap();
+    let session = lookups::session(&store, "closing").await;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     // Lookups every few milliseconds, as a quiet server's, and back to
     // back, as a busy one's (so that lookup queries keep their connection
@@ -346,21 +332,7 @@ async fn lookups_on_the_stores_own_pool_see_a_revocation_at_once() {
     let server = server_or_skip!();
     let url = crate::example::fresh_database(server).await;
     let store = PostgresStore::connect(&url).await.unwrap();
-    let u = user("hot@example.com");
-    store.create_user(&u, None).await.unwrap();
-    let t0 = now();
-    let session = Session {
-        id: SessionId::new(),
-        user_id: u.id,
-        password_version: u.password_version,
-        created_at: t0,
-        expires_at: t0 + Duration::hours(1),
-        authenticated_at: t0,
-    };
-    store
-        .create_session(&session, TokenDigest([7; 32]))
-        .await
-        .unwrap();
+    let session = lookups::session(&store, "hot").await;
     // Many at once, so that connections are handed over.
     let lookups: Vec<_> = (0..64)
         .map(|_| {
