@@ -618,14 +618,7 @@ async fn the_server_log_at_debug_level_never_shows_the_csrf_token() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
-    let csrf = r.json()["csrf_token"].as_str().unwrap().to_owned();
-    let cookie = r
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
-        .collect::<Vec<_>>()
-        .join("; ");
+    let crate::common::Session { cookie, csrf } = crate::common::Session::from_login(&r);
     let req = http::Request::get(format!("http://{}/users/me", running.addr))
         .header("host", running.addr.to_string())
         .header("cookie", &cookie)

@@ -292,14 +292,7 @@ async fn a_cookie_session_reauthenticates_with_the_csrf_token_only() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
-    let csrf = r.json()["csrf_token"].as_str().unwrap().to_owned();
-    let cookie = r
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
-        .collect::<Vec<_>>()
-        .join("; ");
+    let crate::common::Session { cookie, csrf } = crate::common::Session::from_login(&r);
     tokio::time::sleep(STALE).await;
     let origin = format!("http://{}", s.addr);
     let forged = [
