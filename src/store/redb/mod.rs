@@ -1016,17 +1016,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("newer.redb");
         drop(RedbStore::open(&path).unwrap());
+        // As a build writing these formats would record them.
+        let record = |formats: [u8; 2]| {
+            let db = Database::open(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.open_table(META)
+                .unwrap()
+                .insert("record_formats", formats.as_slice())
+                .unwrap();
+            tx.commit().unwrap();
+        };
         let [user, session] = codec::RECORD_FORMATS;
         for newer in [[user + 1, session], [user, session + 1]] {
-            {
-                let db = Database::open(&path).unwrap();
-                let tx = db.begin_write().unwrap();
-                tx.open_table(META)
-                    .unwrap()
-                    .insert("record_formats", newer.as_slice())
-                    .unwrap();
-                tx.commit().unwrap();
-            }
+            record(newer);
             let err = RedbStore::open(&path).unwrap_err();
             let StoreError::Backend(source) = &err else {
                 panic!("expected a backend error, got {err:?}");
@@ -1037,15 +1039,7 @@ mod tests {
             );
         }
         // Older formats are this version's to read and rewrite.
-        {
-            let db = Database::open(&path).unwrap();
-            let tx = db.begin_write().unwrap();
-            tx.open_table(META)
-                .unwrap()
-                .insert("record_formats", [1u8, 1].as_slice())
-                .unwrap();
-            tx.commit().unwrap();
-        }
+        record([1, 1]);
         drop(RedbStore::open(&path).unwrap());
         let db = Database::open(&path).unwrap();
         let tx = db.begin_read().unwrap();
